@@ -1,0 +1,1 @@
+"""OPTICAL CLIR augmentation study: a DVC pipeline."""

@@ -1,0 +1,302 @@
+"""Domains, splits and test collections (the data contract of the whole pipeline).
+
+Domains (book numbers 1–66, Protestant order):
+
+=====================  ==============================  ===============================================
+part                   books                           used for
+=====================  ==============================  ===============================================
+source domain          1–17, 40–44 minus test books    seed bitext, MT training, teacher pairs, dev sets
+in_domain test         Ruth 8, Esther 17, John 43      test collection only
+shifted_genre test     Proverbs 20, Ecclesiastes 21    test collection only
+target-genre pool      18, 19, 22–39                   target-language monolingual text (augmentation)
+shifted_register test  the UDHR                        test collection only (+ in_domain-test distractors)
+unused                 45–66                           nothing
+=====================  ==============================  ===============================================
+
+Queries are English from the Bible in Basic English (BBE); the English side of bitext and teacher
+passages is the World English Bible (WEB), so a query is never the same string as aligned English text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+from pipeline import seeds
+from pipeline.data import bible, udhr
+from pipeline.data.bible import VerseKey, verse_id
+from pipeline.params import Params
+
+SOURCE_BOOKS = frozenset(range(1, 18)) | frozenset(range(40, 45))
+IN_DOMAIN_TEST_BOOKS = frozenset({8, 17, 43})
+SHIFTED_GENRE_TEST_BOOKS = frozenset({20, 21})
+TARGET_GENRE_POOL_BOOKS = frozenset({18, 19}) | frozenset(range(22, 40))
+TEST_BOOKS = IN_DOMAIN_TEST_BOOKS | SHIFTED_GENRE_TEST_BOOKS
+SOURCE_TRAIN_BOOKS = SOURCE_BOOKS - TEST_BOOKS
+USED_BOOKS = SOURCE_BOOKS | SHIFTED_GENRE_TEST_BOOKS | TARGET_GENRE_POOL_BOOKS
+
+BITEXT_COLUMNS = ("id", "en", "xx", "origin", "domain")
+#: Attributes of :class:`Prepared` that hold non-test text (id first, then text columns).
+NON_TEST_FILES = ("bitext", "english_pairs", "source_dev", "genre_dev", "mono")
+MIN_QUERY_WORDS = 3
+
+
+class SplitUnavailable(ValueError):
+    """The target language has no text for this split (e.g. a UDHR-only language and a Bible split)."""
+
+
+@dataclass
+class Collection:
+    """One test collection: English queries, target-language documents, graded TREC qrels."""
+
+    name: str
+    queries: list[tuple[str, str]]
+    docs: list[tuple[str, str]]
+    qrels: list[tuple[str, str, int]]
+    info: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if not self.queries or not self.docs:
+            raise ValueError(
+                f"split {self.name!r} is empty after filtering ({len(self.queries)} queries, "
+                f"{len(self.docs)} documents)"
+            )
+        doc_ids = {d for d, _ in self.docs}
+        query_ids = {q for q, _ in self.queries}
+        for qid, docid, _ in self.qrels:
+            if docid not in doc_ids:
+                raise ValueError(f"split {self.name!r}: qrels name document {docid!r} absent from the collection")
+            if qid not in query_ids:
+                raise ValueError(f"split {self.name!r}: qrels name query {qid!r} absent from the queries")
+
+
+def title_query(text: str, n_words: int, rng) -> str:
+    """A few content words of ``text``, in their original order (a TREC-'title'-like short query)."""
+    words = [w.strip(".,;:!?\"'()[]") for w in text.split()]
+    content = [i for i, w in enumerate(words) if w and w.lower() not in ENGLISH_STOP_WORDS and len(w) > 2]
+    if len(content) <= n_words:
+        return " ".join(words[i] for i in content) or text
+    chosen = sorted(rng.choice(content, size=n_words, replace=False).tolist())
+    return " ".join(words[i] for i in chosen)
+
+
+def _make_query(text: str, params: Params, rng) -> str:
+    if params.prepare.query_form == "title":
+        return title_query(text, params.prepare.title_words, rng)
+    return text
+
+
+class BibleCorpus:
+    """Aligned WEB / BBE / target-language verses of every book the pipeline uses."""
+
+    def __init__(self, lang: str, params: Params):
+        if lang not in bible.BIBLE_LANGS:
+            raise SplitUnavailable(
+                f"lang {lang!r} has no Bible text (Bible languages: {sorted(bible.BIBLE_LANGS)})"
+            )
+        self.lang = lang
+        self.web = bible.read_bible("eng_web", USED_BOOKS)
+        self.bbe = bible.read_bible("eng_bbe", USED_BOOKS)
+        self.xx = bible.read_bible(lang, USED_BOOKS)
+        keys, self.report = bible.align(
+            self.web,
+            self.xx,
+            shift_margin=params.prepare.shift_margin,
+            min_dev=params.prepare.min_shift_dev,
+            min_chars=params.prepare.min_chars,
+        )
+        self.keys = sorted(keys)
+
+    def in_books(self, books: frozenset[int]) -> list[VerseKey]:
+        return [k for k in self.keys if k[0] in books]
+
+    def has_query(self, key: VerseKey) -> bool:
+        return len(self.bbe.get(key, "").split()) >= MIN_QUERY_WORDS
+
+
+def bible_collection(
+    name: str, corpus: BibleCorpus, books: frozenset[int], n_queries: int, params: Params
+) -> Collection:
+    """Documents = every aligned target verse of ``books``; queries = BBE text of sampled verses (rel 1)."""
+    keys = corpus.in_books(books)
+    candidates = [k for k in keys if corpus.has_query(k)]
+    rng = seeds.rng(params.seed, "prepare", name, "queries")
+    n = min(n_queries, len(candidates))
+    picked = sorted(candidates[i] for i in rng.choice(len(candidates), size=n, replace=False))
+    queries = [(verse_id(k), _make_query(corpus.bbe[k], params, rng)) for k in picked]
+    docs = [(verse_id(k), corpus.xx[k]) for k in keys]
+    qrels = [(verse_id(k), verse_id(k), 1) for k in picked]
+    coll = Collection(name, queries, docs, qrels, {"books": sorted(books), "sampled_from": len(candidates)})
+    coll.validate()
+    return coll
+
+
+def udhr_collection(lang: str, corpus: BibleCorpus | None, params: Params, udhr_root: Path) -> Collection:
+    """UDHR paragraphs as documents (+ in_domain-test distractor verses); English paragraphs as queries.
+
+    Graded qrels: the aligned paragraph is rel 2, the other paragraphs of the same article rel 1.
+    """
+    pairs, skipped = udhr.align_declaration(lang, udhr_root)
+    rng = seeds.rng(params.seed, "prepare", "shifted_register", "queries")
+    queries = [(p.doc_id, _make_query(p.en, params, rng)) for p in pairs]
+    docs = [(p.doc_id, p.xx) for p in pairs]
+    by_article: dict[int, list[str]] = {}
+    for p in pairs:
+        by_article.setdefault(p.article, []).append(p.doc_id)
+    qrels = [
+        (p.doc_id, other, 2 if other == p.doc_id else 1) for p in pairs for other in by_article[p.article]
+    ]
+    n_distractors = 0
+    if corpus is not None and params.prepare.udhr_distractors:
+        pool = corpus.in_books(IN_DOMAIN_TEST_BOOKS)
+        drng = seeds.rng(params.seed, "prepare", "shifted_register", "distractors")
+        n_distractors = min(params.prepare.udhr_distractors, len(pool))
+        picked = sorted(pool[i] for i in drng.choice(len(pool), size=n_distractors, replace=False))
+        docs += [(verse_id(k), corpus.xx[k]) for k in picked]
+    coll = Collection(
+        "shifted_register",
+        queries,
+        docs,
+        qrels,
+        {"udhr_articles_skipped": skipped, "udhr_paragraphs": len(pairs), "distractors": n_distractors},
+    )
+    coll.validate()
+    return coll
+
+
+@dataclass
+class Prepared:
+    """Everything the ``prepare`` stage writes."""
+
+    lang: str
+    collections: dict[str, Collection]
+    unavailable: dict[str, str]
+    bitext: list[tuple[str, str, str, str, str]]  # id, en (WEB), xx, origin, domain
+    english_pairs: list[tuple[str, str, str]]  # id, query (BBE), passage (WEB)
+    source_dev: list[tuple[str, str, str, str]]  # id, query (BBE), en (WEB), xx
+    genre_dev: list[tuple[str, str, str]]  # id, en (WEB, for scoring only), xx
+    mono: list[tuple[str, str]]  # id, xx (target-genre monolingual pool)
+    alignment: dict = field(default_factory=dict)
+
+
+def _split_off(keys: list[VerseKey], n: int, rng) -> tuple[list[VerseKey], list[VerseKey]]:
+    """Seeded held-out sample of ``n`` keys → (rest, held_out), both sorted."""
+    n = min(n, len(keys) // 2)
+    held = set(rng.choice(len(keys), size=n, replace=False).tolist())
+    return [k for i, k in enumerate(keys) if i not in held], [k for i, k in enumerate(keys) if i in held]
+
+
+def prepare(params: Params, udhr_root: Path = udhr.DEFAULT_UDHR_DIR) -> Prepared:
+    """Build every split, training file and pool for ``params.lang`` (pure: no files written)."""
+    lang = params.lang
+    collections: dict[str, Collection] = {}
+    unavailable: dict[str, str] = {}
+    corpus: BibleCorpus | None = None
+    bitext: list = []
+    english_pairs: list = []
+    source_dev: list = []
+    genre_dev: list = []
+    mono: list = []
+    alignment: dict = {}
+    if lang in bible.BIBLE_LANGS:
+        corpus = BibleCorpus(lang, params)
+        alignment = corpus.report.as_dict()
+        collections["in_domain"] = bible_collection(
+            "in_domain", corpus, IN_DOMAIN_TEST_BOOKS, params.prepare.queries_in_domain, params
+        )
+        collections["shifted_genre"] = bible_collection(
+            "shifted_genre", corpus, SHIFTED_GENRE_TEST_BOOKS, params.prepare.queries_shifted_genre, params
+        )
+        source = [k for k in corpus.in_books(SOURCE_TRAIN_BOOKS) if corpus.has_query(k)]
+        train, dev = _split_off(source, params.prepare.source_dev_size, seeds.rng(params.seed, "prepare", "source_dev"))
+        bitext = [(verse_id(k), corpus.web[k], corpus.xx[k], "seed", "source") for k in train]
+        english_pairs = [(verse_id(k), corpus.bbe[k], corpus.web[k]) for k in train]
+        source_dev = [(verse_id(k), corpus.bbe[k], corpus.web[k], corpus.xx[k]) for k in dev]
+        pool, gdev = _split_off(
+            corpus.in_books(TARGET_GENRE_POOL_BOOKS),
+            params.prepare.genre_dev_size,
+            seeds.rng(params.seed, "prepare", "genre_dev"),
+        )
+        mono = [(verse_id(k), corpus.xx[k]) for k in pool]
+        genre_dev = [(verse_id(k), corpus.web[k], corpus.xx[k]) for k in gdev]
+    else:
+        reason = f"lang {lang!r} is UDHR-only: it has no Bible text, so only shifted_register exists"
+        unavailable = {"in_domain": reason, "shifted_genre": reason}
+    if lang in udhr.UDHR_CODES:
+        collections["shifted_register"] = udhr_collection(lang, corpus, params, udhr_root)
+    else:
+        unavailable["shifted_register"] = f"lang {lang!r} has no UDHR text"
+    prepared = Prepared(lang, collections, unavailable, bitext, english_pairs, source_dev, genre_dev, mono, alignment)
+    prepared.alignment["dropped_test_duplicates"] = drop_test_duplicates(prepared)
+    check_no_leakage(prepared)
+    return prepared
+
+
+def drop_test_duplicates(prepared: Prepared) -> dict[str, int]:
+    """Remove non-test rows whose text (either side) equals a test query or document; count per file.
+
+    Formulaic verses ("And the LORD spoke to Moses, saying") recur across books, so a source verse can be
+    word-for-word a test document; keeping it would put test text into training.
+    """
+    _, test_text = test_texts(prepared)
+    dropped = {}
+    for name in NON_TEST_FILES:
+        rows = getattr(prepared, name)
+        kept = [r for r in rows if not any(normalise(t) in test_text for t in r[1:])]
+        dropped[name] = len(rows) - len(kept)
+        setattr(prepared, name, kept)
+    return dropped
+
+
+def test_texts(prepared: Prepared) -> tuple[set[str], set[str]]:
+    """Ids and normalised texts (both languages) of every test document and query."""
+    ids: set[str] = set()
+    texts: set[str] = set()
+    for coll in prepared.collections.values():
+        for qid, text in coll.queries:
+            ids.add(qid)
+            texts.add(normalise(text))
+        for docid, text in coll.docs:
+            ids.add(docid)
+            texts.add(normalise(text))
+    return ids, texts
+
+
+def normalise(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def is_test_id(doc_id: str) -> bool:
+    """True for ids of test books and UDHR paragraphs, whatever was sampled into a collection."""
+    if doc_id.startswith("udhr:"):
+        return True
+    return bible.parse_verse_id(doc_id)[0] in TEST_BOOKS
+
+
+def check_no_leakage(prepared: Prepared) -> None:
+    """Raise if any test-book verse id or any test text reaches a training, dev, MT or pool file."""
+    _, test_text = test_texts(prepared)
+    for name in NON_TEST_FILES:
+        for row in getattr(prepared, name):
+            if is_test_id(row[0]):
+                raise AssertionError(f"leakage: test id {row[0]} in {name}")
+            for text in row[1:]:
+                if normalise(text) in test_text:
+                    raise AssertionError(f"leakage: test text of {row[0]} in {name}: {text[:60]!r}")
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def mean_words(texts) -> float:
+    texts = list(texts)
+    return round(statistics.fmean(len(t.split()) for t in texts), 2) if texts else 0.0

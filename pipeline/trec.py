@@ -1,0 +1,106 @@
+"""TREC run and qrels files.
+
+* run:   ``qid Q0 docid rank score tag`` — trec_eval ignores ``rank`` and re-sorts by score, breaking ties
+  by docid, so :func:`rank_documents` writes strictly decreasing scores with ties broken here,
+  deterministically (by docid, ascending), and :func:`write_run` refuses non-decreasing scores.
+* qrels: ``qid 0 docid rel``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.io import DataFileError, atomic_path
+
+Run = dict[str, list[tuple[str, float]]]  # qid -> [(docid, score)] in rank order
+Qrels = dict[str, dict[str, int]]  # qid -> {docid: rel}
+
+
+def rank_documents(scores: np.ndarray, doc_ids: list[str], depth: int) -> list[tuple[str, float]]:
+    """Top-``depth`` documents for one query's score vector, ties broken by docid (ascending).
+
+    Scores are made strictly decreasing (tied documents get their score minus a tiny, rank-ordered
+    epsilon), so any TREC tool ranks them in exactly this order.
+    """
+    if len(scores) != len(doc_ids):
+        raise ValueError(f"{len(scores)} scores for {len(doc_ids)} documents")
+    scores = np.asarray(scores, dtype=np.float64)
+    # lexsort: last key is primary → sort by -score, then by docid rank.
+    docid_rank = np.argsort(np.argsort(np.array(doc_ids, dtype=object)))
+    order = np.lexsort((docid_rank, -scores))[:depth]
+    ranked: list[tuple[str, float]] = []
+    previous = np.inf
+    for i in order:
+        score = round(float(scores[i]), 6)
+        if score >= previous:
+            score = previous - 1e-6
+        ranked.append((doc_ids[i], score))
+        previous = score
+    return ranked
+
+
+def write_run(path: Path | str, run: Mapping[str, list[tuple[str, float]]], tag: str) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for qid in sorted(run):
+            previous = np.inf
+            for rank, (docid, score) in enumerate(run[qid], start=1):
+                if not score < previous:
+                    raise ValueError(f"run for {qid}: scores must strictly decrease (rank {rank}, {docid})")
+                previous = score
+                fh.write(f"{qid} Q0 {docid} {rank} {score:.6f} {tag}\n")
+
+
+def read_run(path: Path | str) -> Run:
+    run: Run = {}
+    for lineno, fields in _rows(path, 6):
+        qid, _, docid, _, score, _ = fields
+        try:
+            run.setdefault(qid, []).append((docid, float(score)))
+        except ValueError:
+            raise DataFileError(f"{path}:{lineno}: score {score!r} is not a number") from None
+    return run
+
+
+def write_qrels(path: Path | str, qrels: Iterable[tuple[str, str, int]]) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for qid, docid, rel in sorted(qrels):
+            fh.write(f"{qid} 0 {docid} {int(rel)}\n")
+
+
+def read_qrels(path: Path | str) -> Qrels:
+    qrels: Qrels = {}
+    for lineno, fields in _rows(path, 4):
+        qid, _, docid, rel = fields
+        try:
+            qrels.setdefault(qid, {})[docid] = int(rel)
+        except ValueError:
+            raise DataFileError(f"{path}:{lineno}: relevance {rel!r} is not an integer") from None
+    if not qrels:
+        raise DataFileError(f"{path} has no qrels")
+    return qrels
+
+
+def _rows(path: Path | str, n_fields: int):
+    path = Path(path)
+    if not path.exists():
+        raise DataFileError(f"file not found: {path}")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataFileError(f"{path} is not UTF-8: {exc}") from None
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        fields = line.split()
+        if len(fields) != n_fields:
+            raise DataFileError(f"{path}:{lineno}: expected {n_fields} fields, got {len(fields)}: {line!r}")
+        yield lineno, fields
+
+
+def file_hash(path: Path | str) -> str:
+    """Short content hash recorded in metric signatures (which qrels / run produced a score)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]

