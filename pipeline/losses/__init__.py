@@ -1,0 +1,23 @@
+"""Distillation losses: OPTICAL's OT token alignment and the pooled KD baseline."""
+
+from .ot_alignment import (
+    NonFiniteLossError,
+    OTAlignmentLoss,
+    cosine_cost_matrix,
+    ot_alignment_loss,
+    token_marginals,
+    validate_token_inputs,
+)
+from .pooled import PooledDistillationLoss, masked_mean_pool, pooled_distillation_loss
+
+__all__ = [
+    "NonFiniteLossError",
+    "OTAlignmentLoss",
+    "PooledDistillationLoss",
+    "cosine_cost_matrix",
+    "masked_mean_pool",
+    "ot_alignment_loss",
+    "pooled_distillation_loss",
+    "token_marginals",
+    "validate_token_inputs",
+]

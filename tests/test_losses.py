@@ -1,0 +1,324 @@
+"""Tests for pipeline.losses (OPTICAL OT alignment loss and pooled KD baseline).
+
+POT's per-pair log-domain Sinkhorn (``ot.sinkhorn2(..., method="sinkhorn_log")``)
+is the reference for the batched loss.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import ot
+import pytest
+import torch
+
+from pipeline.losses import (
+    NonFiniteLossError,
+    OTAlignmentLoss,
+    PooledDistillationLoss,
+    cosine_cost_matrix,
+    ot_alignment_loss,
+    pooled_distillation_loss,
+)
+
+
+def make_batch(
+    B: int = 4,
+    Lt: int = 9,
+    Ls: int = 11,
+    D: int = 16,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    weights: bool = False,
+) -> dict:
+    """Random variable-length teacher/student batch.
+
+    Position 0 on both sides plays a [CLS]/prefix token (mask False); each row
+    has a random number of real tokens followed by padding. Student states are
+    noisy mixtures of teacher states so that the OT plan is far from uniform.
+    """
+    g = torch.Generator().manual_seed(seed)
+    H_T = torch.randn(B, Lt, D, generator=g, dtype=dtype)
+    mix = torch.softmax(3.0 * torch.randn(B, Ls, Lt, generator=g, dtype=dtype), dim=-1)
+    H_S = mix @ H_T + 0.5 * torch.randn(B, Ls, D, generator=g, dtype=dtype)
+    len_T = torch.randint(2, Lt + 1, (B,), generator=g)
+    len_S = torch.randint(2, Ls + 1, (B,), generator=g)
+    len_T[0], len_S[-1] = Lt, Ls  # at least one unpadded row on each side
+    mask_T = torch.arange(Lt)[None, :] < len_T[:, None]
+    mask_S = torch.arange(Ls)[None, :] < len_S[:, None]
+    mask_T[:, 0] = False
+    mask_S[:, 0] = False
+    batch = {"H_T": H_T, "mask_T": mask_T, "H_S": H_S.requires_grad_(True), "mask_S": mask_S}
+    if weights:
+        batch["a"] = torch.rand(B, Lt, generator=g, dtype=dtype) + 0.1
+        batch["b"] = torch.rand(B, Ls, generator=g, dtype=dtype) + 0.1
+    return batch
+
+
+def reference_loop(batch: dict, epsilon: float) -> np.ndarray:
+    """Per-pair ``ot.sinkhorn2`` (log domain) on the unpadded float64 costs."""
+    C = cosine_cost_matrix(batch["H_T"], batch["mask_T"], batch["H_S"], batch["mask_S"])
+    C = C.detach().double().numpy()
+    values = []
+    for i in range(C.shape[0]):
+        rows = batch["mask_T"][i].numpy()
+        cols = batch["mask_S"][i].numpy()
+        a_i = batch["a"][i].double().numpy()[rows] if "a" in batch else np.ones(rows.sum())
+        b_i = batch["b"][i].double().numpy()[cols] if "b" in batch else np.ones(cols.sum())
+        values.append(
+            ot.sinkhorn2(
+                a_i / a_i.sum(),
+                b_i / b_i.sum(),
+                C[i][np.ix_(rows, cols)],
+                reg=epsilon,
+                method="sinkhorn_log",
+                numItermax=10000,
+                stopThr=1e-13,
+            )
+        )
+    return np.asarray(values)
+
+
+def expected_marginals(batch: dict) -> tuple[np.ndarray, np.ndarray]:
+    out = []
+    for w_key, m_key in (("a", "mask_T"), ("b", "mask_S")):
+        mask = batch[m_key].numpy()
+        w = batch[w_key].double().numpy() if w_key in batch else np.ones(mask.shape)
+        w = np.where(mask, w, 0.0)
+        out.append(w / w.sum(axis=1, keepdims=True))
+    return out[0], out[1]
+
+
+# --------------------------------------------------------------------------- OT
+
+
+@pytest.mark.parametrize("weights", [False, True], ids=["uniform", "custom"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_plan_marginals(weights: bool, seed: int) -> None:
+    # epsilon=0.1 keeps Sinkhorn well conditioned; at epsilon=0.05 some rows of
+    # these batches need ~18k iterations to reach 1e-8 (a property of
+    # Sinkhorn itself, POT's per-pair solver converges just as slowly).
+    batch = make_batch(B=5, seed=seed, dtype=torch.float64, weights=weights)
+    _, plan = ot_alignment_loss(**batch, epsilon=0.1, n_iters=10000, tol=1e-10)
+    a, b = expected_marginals(batch)
+    plan = plan.numpy()
+    np.testing.assert_allclose(plan.sum(axis=2), a, atol=1e-8)
+    np.testing.assert_allclose(plan.sum(axis=1), b, atol=1e-8)
+    np.testing.assert_allclose(plan.sum(axis=(1, 2)), np.ones(len(plan)), atol=1e-8)
+
+
+@pytest.mark.parametrize("weights", [False, True], ids=["uniform", "custom"])
+@pytest.mark.parametrize("epsilon", [0.01, 0.05, 0.1])
+def test_loss_matches_pot_sinkhorn2(weights: bool, epsilon: float) -> None:
+    batch = make_batch(B=4, seed=3, dtype=torch.float64, weights=weights)
+    loss, _ = ot_alignment_loss(**batch, epsilon=epsilon, n_iters=10000, tol=1e-12)
+    np.testing.assert_allclose(loss.detach().numpy(), reference_loop(batch, epsilon), rtol=0, atol=1e-5)
+
+
+def test_module_matches_function_mean() -> None:
+    batch = make_batch(seed=4)
+    module = OTAlignmentLoss(epsilon=0.05, n_iters=300)
+    per_pair, _ = ot_alignment_loss(**batch, epsilon=0.05, n_iters=300)
+    value = module(**batch)
+    assert value.dim() == 0
+    np.testing.assert_allclose(value.item(), per_pair.mean().item(), rtol=1e-6)
+    assert module.last_n_iters is not None and 1 <= module.last_n_iters <= 300
+    assert "epsilon=0.05" in repr(module)
+
+
+@pytest.mark.parametrize("differentiable_plan", [False, True], ids=["envelope", "unrolled"])
+@pytest.mark.parametrize("epsilon", [0.01, 0.05, 0.1])
+def test_gradients_finite(epsilon: float, differentiable_plan: bool) -> None:
+    batch = make_batch(seed=5)
+    batch["H_T"].requires_grad_(True)
+    loss_fn = OTAlignmentLoss(epsilon=epsilon, n_iters=300, differentiable_plan=differentiable_plan)
+    loss = loss_fn(**batch)
+    loss.backward()
+    grad = batch["H_S"].grad
+    assert torch.isfinite(loss)
+    assert torch.isfinite(grad).all()
+    assert grad[batch["mask_S"]].abs().sum() > 0
+    assert batch["H_T"].grad is None  # teacher is detached by default
+
+
+def test_plan_detached_unless_differentiable() -> None:
+    batch = make_batch(seed=6)
+    _, plan = ot_alignment_loss(**batch)
+    assert not plan.requires_grad
+    _, plan = ot_alignment_loss(**batch, differentiable_plan=True, n_iters=50)
+    assert plan.requires_grad
+
+
+def test_unrolled_gradient_gradcheck() -> None:
+    batch = make_batch(B=2, Lt=5, Ls=6, D=4, seed=7, dtype=torch.float64)
+
+    def f(H_S: torch.Tensor) -> torch.Tensor:
+        args = dict(batch, H_S=H_S)
+        return ot_alignment_loss(**args, epsilon=0.1, n_iters=30, tol=0.0, differentiable_plan=True)[0]
+
+    H_S = batch["H_S"].detach().clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(f, (H_S,), eps=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("differentiable_plan", [False, True], ids=["envelope", "unrolled"])
+def test_masks_respected(differentiable_plan: bool) -> None:
+    batch = make_batch(seed=8)
+    kwargs = dict(epsilon=0.05, n_iters=200, differentiable_plan=differentiable_plan)
+    loss, plan = ot_alignment_loss(**batch, **kwargs)
+    (grad,) = torch.autograd.grad(loss.sum(), batch["H_S"])
+
+    pad_T, pad_S = ~batch["mask_T"], ~batch["mask_S"]
+    assert (plan.detach()[pad_T] == 0).all()
+    assert (plan.detach().transpose(1, 2)[pad_S] == 0).all()
+    assert (grad[pad_S] == 0).all()
+
+    # Scribble over every padded/prefix state: loss and gradients are unchanged.
+    H_T2 = batch["H_T"].clone()
+    H_S2 = batch["H_S"].detach().clone()
+    H_T2[pad_T] = 1e4 * torch.randn_like(H_T2[pad_T])
+    H_S2[pad_S] = float("nan")
+    H_S2.requires_grad_(True)
+    loss2, plan2 = ot_alignment_loss(**dict(batch, H_T=H_T2, H_S=H_S2), **kwargs)
+    (grad2,) = torch.autograd.grad(loss2.sum(), H_S2)
+    np.testing.assert_allclose(loss2.detach().numpy(), loss.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(plan2.detach().numpy(), plan.detach().numpy(), atol=1e-7)
+    np.testing.assert_allclose(grad2.numpy(), grad.numpy(), atol=1e-7)
+
+
+def test_half_precision_inputs_are_upcast() -> None:
+    batch = make_batch(seed=9)
+    batch["H_T"] = batch["H_T"].bfloat16()
+    batch["H_S"] = batch["H_S"].detach().bfloat16().requires_grad_(True)
+    loss, plan = ot_alignment_loss(**batch, epsilon=0.05)
+    assert plan.dtype == torch.float32
+    loss.sum().backward()
+    assert torch.isfinite(batch["H_S"].grad.float()).all()
+
+
+# ----------------------------------------------------------- shared validation
+
+
+def _ot(**batch) -> torch.Tensor:
+    return OTAlignmentLoss()(**batch)
+
+
+def _pooled(**batch) -> torch.Tensor:
+    return PooledDistillationLoss()(**batch)
+
+
+def _break(batch: dict, case: str) -> dict:
+    batch = dict(batch)
+    if case == "batch size":
+        batch["H_S"] = batch["H_S"][:-1]
+        batch["mask_S"] = batch["mask_S"][:-1]
+    elif case == "hidden size":
+        batch["H_S"] = batch["H_S"][..., :-1]
+    elif case == "teacher mask shape":
+        batch["mask_T"] = batch["mask_T"][:, :-1]
+    elif case == "student mask shape":
+        batch["mask_S"] = batch["mask_S"][:-1]
+    elif case == "mask dtype":
+        batch["mask_S"] = batch["mask_S"].long()
+    elif case == "empty teacher row":
+        batch["mask_T"] = batch["mask_T"].clone()
+        batch["mask_T"][2] = False
+    elif case == "empty student row":
+        batch["mask_S"] = batch["mask_S"].clone()
+        batch["mask_S"][1] = False
+    elif case == "weights shape":
+        batch["a"] = torch.ones(batch["mask_T"].shape[0], 3)
+    elif case == "negative weights":
+        batch["b"] = -torch.ones(batch["mask_S"].shape)
+    elif case == "weights without mass":
+        batch["a"] = (~batch["mask_T"]).float()
+    return batch
+
+
+_CASES = {
+    "batch size": "batch sizes differ",
+    "hidden size": "hidden sizes differ",
+    "teacher mask shape": "mask_T has shape",
+    "student mask shape": "mask_S has shape",
+    "mask dtype": "torch.bool",
+    "empty teacher row": r"row\(s\) \[2\] of mask_T have no real tokens",
+    "empty student row": r"row\(s\) \[1\] of mask_S have no real tokens",
+    "weights shape": "weights a must have shape",
+    "negative weights": "weights b must be non-negative",
+    "weights without mass": "weights a have no mass",
+}
+
+
+@pytest.mark.parametrize("loss", [_ot, _pooled], ids=["ot", "pooled"])
+@pytest.mark.parametrize("case", list(_CASES))
+def test_value_errors(loss, case: str) -> None:
+    with pytest.raises(ValueError, match=_CASES[case]):
+        loss(**_break(make_batch(), case))
+
+
+@pytest.mark.parametrize("epsilon", [0.0, -0.1, float("nan"), float("inf")])
+def test_epsilon_must_be_positive(epsilon: float) -> None:
+    with pytest.raises(ValueError, match="epsilon"):
+        OTAlignmentLoss(epsilon=epsilon)
+    with pytest.raises(ValueError, match="epsilon"):
+        ot_alignment_loss(**make_batch(), epsilon=epsilon)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+@pytest.mark.parametrize("loss", [_ot, _pooled], ids=["ot", "pooled"])
+def test_non_finite_raises_with_batch_id(loss, bad: float) -> None:
+    batch = make_batch()
+    H_S = batch["H_S"].detach().clone()
+    H_S[3, 1, 0] = bad  # a real token of row 3
+    assert batch["mask_S"][3, 1]
+    with pytest.raises(FloatingPointError, match=r"batch 17.*row\(s\) \[3\]") as info:
+        loss(**dict(batch, H_S=H_S), batch_id=17)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, NonFiniteLossError)
+
+
+# ----------------------------------------------------------------------- pooled
+
+
+def _masked_mean(states: torch.Tensor, mask: torch.Tensor, w: Optional[torch.Tensor] = None) -> np.ndarray:
+    states, mask = states.detach().double().numpy(), mask.numpy()
+    w = np.ones(mask.shape) if w is None else w.double().numpy()
+    w = np.where(mask, w, 0.0)
+    return np.einsum("bl,bld->bd", w / w.sum(1, keepdims=True), np.where(mask[..., None], states, 0.0))
+
+
+@pytest.mark.parametrize("weights", [False, True], ids=["uniform", "custom"])
+def test_pooled_matches_numpy(weights: bool) -> None:
+    batch = make_batch(seed=10, weights=weights)
+    p_t = _masked_mean(batch["H_T"], batch["mask_T"], batch.get("a"))
+    p_s = _masked_mean(batch["H_S"], batch["mask_S"], batch.get("b"))
+    mse = pooled_distillation_loss(**batch, kind="mse")
+    cos = pooled_distillation_loss(**batch, kind="cosine")
+    np.testing.assert_allclose(mse.detach().numpy(), ((p_t - p_s) ** 2).mean(1), rtol=1e-5)
+    expected_cos = 1 - (p_t * p_s).sum(1) / np.linalg.norm(p_t, axis=1) / np.linalg.norm(p_s, axis=1)
+    np.testing.assert_allclose(cos.detach().numpy(), expected_cos, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["mse", "cosine"])
+def test_pooled_zero_for_identical_and_masks_respected(kind: str) -> None:
+    batch = make_batch(seed=11)
+    H = batch["H_T"][:, :9]
+    mask = batch["mask_T"][:, :9]
+    same = PooledDistillationLoss(kind)(H, mask, H.clone().requires_grad_(True), mask)
+    np.testing.assert_allclose(same.item(), 0.0, atol=1e-6)
+
+    loss_fn = PooledDistillationLoss(kind)
+    loss = loss_fn(**batch)
+    (grad,) = torch.autograd.grad(loss, batch["H_S"])
+    H_S2 = batch["H_S"].detach().clone()
+    H_S2[~batch["mask_S"]] = float("nan")
+    H_S2.requires_grad_(True)
+    loss2 = loss_fn(**dict(batch, H_S=H_S2))
+    (grad2,) = torch.autograd.grad(loss2, H_S2)
+    assert torch.isfinite(grad).all() and (grad[~batch["mask_S"]] == 0).all()
+    np.testing.assert_allclose(loss2.item(), loss.item(), rtol=1e-6)
+    np.testing.assert_allclose(grad2.numpy(), grad.numpy(), atol=1e-7)
+
+
+def test_pooled_unknown_kind() -> None:
+    with pytest.raises(ValueError, match="kind"):
+        PooledDistillationLoss("l1")  # type: ignore[arg-type]
