@@ -3,6 +3,7 @@
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,8 @@ def tiny_project(tmp_path):
     shutil.copy(ROOT / "profiles/tiny.yaml", proj / "params.yaml")
     (proj / "data/external").mkdir(parents=True)
     shutil.copytree(ROOT / "data/external/udhr", proj / "data/external/udhr")
-    env = {**os.environ, "PYTHONPATH": str(proj)}
+    # The venv's `dvc` and `python` first on PATH, even when pytest runs as `.venv/bin/python -m pytest`.
+    env = {**os.environ, "PYTHONPATH": str(proj), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     for cmd in (
         ["git", "init", "-q"],
         ["git", "config", "user.email", "test@localhost"],
