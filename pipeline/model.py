@@ -104,9 +104,9 @@ def token_states(
     * ``content_mask`` -- bool [B, L], True only on tokens of the text itself:
       False on padding, on the special tokens ``<s>``/``</s>`` and on the
       tokens of ``prefix``. A token counts as prefix when its character span
-      lies within ``prefix`` without its trailing whitespace, so the word-start
-      marker of the first word (e.g. a lone ``"▁"``) belongs to the text. A row
-      can be all False (empty text, or text truncated away).
+      ends within ``prefix`` (its trailing space included), so a lone word-start
+      marker ``"▁"`` carrying no text is not content, and an empty text has no
+      content token. A row can be all False (empty text, or text truncated away).
 
     Rows are in the order of ``texts``; sequences are right-padded and
     truncated to ``max_length`` tokens. Requires a fast tokenizer (character
@@ -125,10 +125,47 @@ def token_states(
     )
     attention_mask = batch["attention_mask"]
     span_end = batch["offset_mapping"][..., 1]  # [B, L] character end of each token
-    in_prefix = span_end <= len(prefix.rstrip())
+    in_prefix = span_end <= len(prefix)
     content_mask = attention_mask.bool() & ~batch["special_tokens_mask"].bool() & ~in_prefix
 
     device = _device(model)
     attention_mask = attention_mask.to(device)
     hidden = model(input_ids=batch["input_ids"].to(device), attention_mask=attention_mask).last_hidden_state
     return hidden, attention_mask, content_mask.to(device)
+
+
+def encode_tokens(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    texts: list[str],
+    *,
+    prefix: str,
+    batch_size: int = 64,
+    max_length: int = 256,
+    progress: bool = True,
+    desc: str = "encode tokens",
+) -> list[np.ndarray]:
+    """L2-normalised content-token states of every text (for late interaction), float32 [n_tokens, H] each.
+
+    Content tokens as in :func:`token_states` (no padding, special or prefix tokens); batched by length
+    like :func:`encode`, returned in the original order.
+    """
+    texts = list(texts)
+    out: list[np.ndarray] = [np.zeros((0, model.config.hidden_size), np.float32)] * len(texts)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode(), tqdm(total=len(texts), desc=desc, unit="text", disable=not progress) as bar:
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                hidden, _, content = token_states(
+                    model, tokenizer, [texts[i] for i in idx], prefix=prefix, max_length=max_length
+                )
+                hidden = torch.nn.functional.normalize(hidden, p=2, dim=-1)
+                for row, i in enumerate(idx):
+                    out[i] = hidden[row][content[row]].float().cpu().numpy()
+                bar.update(len(idx))
+    finally:
+        model.train(was_training)
+    return out

@@ -56,6 +56,40 @@ class EncoderParams(_Strict):
 
 class EvaluateParams(_Strict):
     depth: int = Field(1000, ge=1)
+    scoring: Literal["dense", "maxsim"] = "dense"
+
+
+class BitextParams(_Strict):
+    seed_size: int = Field(2000, ge=1)
+
+
+class TeacherParams(_Strict):
+    """English teacher: InfoNCE on BBE query → WEB passage pairs of the source domain."""
+
+    steps: int = Field(100, ge=0)  # 0: the encoder as it is
+    batch_size: int = Field(16, ge=2)
+    lr: float = Field(2e-5, gt=0)
+    temperature: float = Field(0.05, gt=0)
+    max_length: int = Field(64, ge=8, le=512)
+    freeze_embeddings: bool = True
+    train_layers: int | None = Field(None, ge=1)
+
+
+class DistillParams(_Strict):
+    """OPTICAL student: token-level OT alignment of student (target) to teacher (English) states."""
+
+    loss: Literal["ot", "pooled", "ot+pooled"] = "ot"
+    epsilon: float = Field(0.05, gt=0)
+    sinkhorn_iters: int = Field(100, ge=1)
+    differentiable_plan: bool = False
+    pooled_weight: float = Field(1.0, ge=0)
+    steps: int = Field(200, ge=1)
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(5e-5, gt=0)
+    max_length: int = Field(64, ge=8, le=512)
+    freeze_embeddings: bool = True
+    train_layers: int | None = Field(None, ge=1)
+    seed: int = Field(0, ge=0)  # replicate seed read only by bitext and distill (the experiment grid)
 
 
 class Params(_Strict):
@@ -64,6 +98,9 @@ class Params(_Strict):
     aug: Aug = "none"
     prepare: PrepareParams = PrepareParams()
     encoder: EncoderParams = EncoderParams()
+    bitext: BitextParams = BitextParams()
+    teacher: TeacherParams = TeacherParams()
+    distill: DistillParams = DistillParams()
     evaluate: EvaluateParams = EvaluateParams()
 
     @model_validator(mode="after")

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline import trec
-from pipeline.model import PASSAGE_PREFIX, QUERY_PREFIX, encode
+from pipeline.model import PASSAGE_PREFIX, QUERY_PREFIX, encode, encode_tokens
+
+SCORINGS = ("dense", "maxsim")
 
 
 @dataclass
@@ -34,6 +36,25 @@ class Encoder:
             desc=desc,
         )
 
+    def encode_tokens(self, texts: list[str], prefix: str, desc: str) -> list[np.ndarray]:
+        return encode_tokens(
+            self.model,
+            self.tokenizer,
+            texts,
+            prefix=prefix,
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            desc=desc,
+        )
+
+    def represent(self, texts: list[str], prefix: str, scoring: str, desc: str):
+        """Pooled embeddings (``dense``) or per-token states (``maxsim``)."""
+        if scoring == "dense":
+            return self.encode(texts, prefix, desc)
+        if scoring == "maxsim":
+            return self.encode_tokens(texts, prefix, desc)
+        raise ValueError(f"unknown scoring {scoring!r}; expected one of {SCORINGS}")
+
 
 def search(
     query_emb: np.ndarray, doc_emb: np.ndarray, qids: list[str], doc_ids: list[str], depth: int
@@ -44,6 +65,36 @@ def search(
     if len(qids) != len(query_emb) or len(doc_ids) != len(doc_emb):
         raise ValueError("ids and embeddings differ in length")
     scores = query_emb @ doc_emb.T
+    return {qid: trec.rank_documents(scores[i], doc_ids, depth) for i, qid in enumerate(qids)}
+
+
+def maxsim_scores(query_tokens: list[np.ndarray], doc_tokens: list[np.ndarray], chunk: int = 256) -> np.ndarray:
+    """ColBERT-style late interaction: Σ over query tokens of the max cosine over document tokens.
+
+    Returns [n_queries, n_docs]. Documents are padded into chunks of ``chunk`` (padding scores -inf).
+    """
+    dim = query_tokens[0].shape[1]
+    scores = np.zeros((len(query_tokens), len(doc_tokens)), dtype=np.float32)
+    for start in range(0, len(doc_tokens), chunk):
+        block = doc_tokens[start : start + chunk]
+        longest = max(len(d) for d in block)
+        padded = np.zeros((len(block), max(longest, 1), dim), dtype=np.float32)
+        valid = np.zeros((len(block), max(longest, 1)), dtype=bool)
+        for j, d in enumerate(block):
+            padded[j, : len(d)] = d
+            valid[j, : len(d)] = True
+        for i, q in enumerate(query_tokens):
+            sim = np.einsum("qh,dlh->dql", q, padded)  # [docs, q tokens, d tokens]
+            sim = np.where(valid[:, None, :], sim, -np.inf)
+            best = sim.max(axis=2)
+            scores[i, start : start + len(block)] = np.where(np.isfinite(best), best, 0.0).sum(axis=1)
+    return scores
+
+
+def late_interaction_search(
+    query_tokens: list[np.ndarray], doc_tokens: list[np.ndarray], qids: list[str], doc_ids: list[str], depth: int
+) -> trec.Run:
+    scores = maxsim_scores(query_tokens, doc_tokens)
     return {qid: trec.rank_documents(scores[i], doc_ids, depth) for i, qid in enumerate(qids)}
 
 

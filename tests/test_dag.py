@@ -1,4 +1,4 @@
-"""The whole DAG through `dvc repro` on the tiny profile, in a throw-away copy of the project."""
+"""The whole DAG through `dvc repro` / `dvc exp run` on the tiny profile, in a throw-away copy of the project."""
 
 import json
 import subprocess
@@ -7,15 +7,34 @@ import yaml
 
 from pipeline.params import load_params
 
+SPLITS = ("in_domain", "shifted_genre", "shifted_register")
+
 
 def _dvc(proj, env, *args):
-    return subprocess.run(["dvc", *args], cwd=proj, env=env, check=True, capture_output=True, text=True)
+    res = subprocess.run(["dvc", *args], cwd=proj, env=env, capture_output=True, text=True)
+    assert res.returncode == 0, f"dvc {' '.join(args)} failed:\n{res.stdout}\n{res.stderr}"
+    return res.stdout
 
 
 def _keys(d, prefix=""):
     return {prefix + k for k, v in d.items()} | {
         x for k, v in d.items() if isinstance(v, dict) for x in _keys(v, prefix + k + ".")
     }
+
+
+def _set_params(proj, **changes):
+    params = yaml.safe_load((proj / "params.yaml").read_text())
+    for dotted, value in changes.items():
+        *path, last = dotted.split(".")
+        node = params
+        for key in path:
+            node = node[key]
+        node[last] = value
+    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _ran(output: str) -> set[str]:
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
 
 
 def test_tiny_profile_has_the_same_keys_as_params():
@@ -27,33 +46,56 @@ def test_tiny_profile_has_the_same_keys_as_params():
 
 def test_dvc_repro_tiny(tiny_project):
     proj, env = tiny_project
-    _dvc(proj, env, "repro")
-    for split in ("in_domain", "shifted_genre", "shifted_register"):
+    out = _dvc(proj, env, "repro")
+    assert {"prepare", "encoder", "bitext", "teacher", "distill", "report"} <= _ran(out)
+    for split in SPLITS:
         res = json.loads((proj / "metrics/eval" / f"{split}.json").read_text())
-        assert res["available"] and 0.0 <= res["zeroshot"]["AP"] <= 1.0
-        assert (proj / "runs" / split / "zeroshot.run").exists()
+        assert res["available"]
+        for system in ("zeroshot", "teacher", "student"):
+            assert 0.0 <= res[system]["AP"] <= 1.0
+            assert (proj / "runs" / split / f"{system}.run").exists()
     report = json.loads((proj / "metrics/report.json").read_text())
-    assert set(report["systems"]["zeroshot"]["robustness"]) == {"shifted_genre", "shifted_register"}
-    shown = _dvc(proj, env, "metrics", "show", "--json").stdout
-    assert "zeroshot" in shown and "prepare.json" in shown
-    # Nothing changed → nothing to do.
-    assert "changed" not in _dvc(proj, env, "status").stdout
-    # A UDHR-only language: the Bible splits are skipped by design, with the reason recorded.
-    params = yaml.safe_load((proj / "params.yaml").read_text())
-    params["lang"] = "som"
-    (proj / "params.yaml").write_text(yaml.safe_dump(params))
-    _dvc(proj, env, "repro")
-    skipped = json.loads((proj / "metrics/eval/in_domain.json").read_text())
-    assert skipped["available"] is False and "UDHR-only" in skipped["reason"]
-    assert json.loads((proj / "metrics/eval/shifted_register.json").read_text())["available"]
+    assert set(report["systems"]["student"]["robustness"]) == {"shifted_genre", "shifted_register"}
+    assert (proj / "dvclive/distill/plots/metrics/train/ot.tsv").exists()
+    shown = _dvc(proj, env, "metrics", "show", "--json")
+    assert "student" in shown and "prepare.json" in shown
+    assert _ran(_dvc(proj, env, "repro")) == set()  # nothing changed → nothing runs
+
+    # The pooled-KD ablation as an experiment: the teacher is reused, distill and evaluation re-run.
+    out = _dvc(proj, env, "exp", "run", "-S", "distill.loss=pooled")
+    assert "teacher" not in _ran(out) and {"distill", "report"} <= _ran(out)
+    exps = _dvc(proj, env, "exp", "show", "--json")
+    assert '"pooled"' in exps
+
+    # A UDHR-only language: Bible splits and the student are skipped by design; the teacher is reused.
+    _set_params(proj, lang="som")
+    out = _dvc(proj, env, "repro")
+    assert "teacher" not in _ran(out)
+    for split in ("in_domain", "shifted_genre"):
+        skipped = json.loads((proj / "metrics/eval" / f"{split}.json").read_text())
+        assert skipped["available"] is False and "UDHR-only" in skipped["reason"]
+    register = json.loads((proj / "metrics/eval/shifted_register.json").read_text())
+    assert register["available"] and "teacher" in register and "student" not in register
 
 
-def test_bad_param_fails_the_stage_with_one_clear_line(tiny_project):
+def _stage(proj, env, name, *args):
+    return subprocess.run(["python", "-m", f"pipeline.stages.{name}", *args], cwd=proj, env=env, capture_output=True, text=True)
+
+
+def test_bad_inputs_fail_stages_with_one_clear_line(tiny_project):
     proj, env = tiny_project
-    params = yaml.safe_load((proj / "params.yaml").read_text())
-    params["prepare"]["queries_in_domian"] = 5  # what `dvc exp run -S` with a typo would add
-    (proj / "params.yaml").write_text(yaml.safe_dump(params))
-    res = subprocess.run(["python", "-m", "pipeline.stages.prepare"], cwd=proj, env=env, capture_output=True, text=True)
+    _set_params(proj, **{"prepare.queries_in_domian": 5})  # what `dvc exp run -S` with a typo would add
+    res = _stage(proj, env, "prepare")
     assert res.returncode == 2
     assert "unknown key 'prepare.queries_in_domian'" in res.stderr and "Traceback" not in res.stderr
     assert not (proj / "data/prepared").exists()
+
+    _set_params(proj, **{"prepare": yaml.safe_load(open("profiles/tiny.yaml"))["prepare"]})
+    assert _stage(proj, env, "prepare").returncode == 0
+    _set_params(proj, aug="backtranslation")
+    res = _stage(proj, env, "bitext")
+    assert res.returncode == 2 and "backtranslate" in res.stderr and "Traceback" not in res.stderr
+    assert not (proj / "data/bitext").exists()
+
+    res = _stage(proj, env, "distill")  # no teacher yet
+    assert res.returncode == 2 and "models/teacher" in res.stderr

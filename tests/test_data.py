@@ -99,7 +99,7 @@ def test_missing_or_truncated_bible_db_is_a_clear_error(tmp_path):
 
 @pytest.fixture(scope="module", params=ALL_LANGS)
 def prepared_dir(request, tmp_path_factory):
-    out = tmp_path_factory.mktemp(request.param) / "prepared"
+    out = tmp_path_factory.mktemp(request.param)
     store.write_prepared(splits.prepare(parse_params({"lang": request.param})), out)
     return request.param, out
 
@@ -117,7 +117,8 @@ def test_no_test_text_reaches_training_mt_or_pool_files(prepared_dir):
         coll = store.read_collection(split, out)
         test_text.update(splits.normalise(t) for t in coll.docs["text"])
         test_text.update(splits.normalise(t) for t in coll.queries["text"])
-    non_test = [name for name in store.FILES if store.FILES[name][0] in info["files"]]
+    non_test = info["files"]
+    assert {"english_pairs", "english_dev"} <= set(non_test)
     if lang in bible.BIBLE_LANGS:
         assert set(non_test) == set(store.FILES)
     for name in non_test:
@@ -149,7 +150,7 @@ def test_udhr_only_language_cannot_serve_bible_splits(tmp_path):
     params = parse_params({"lang": "som"})
     with pytest.raises(SplitUnavailable, match="som"):
         splits.BibleCorpus("som", params)
-    out = tmp_path / "prepared"
+    out = tmp_path
     store.write_prepared(splits.prepare(params), out)
     with pytest.raises(DataFileError, match="UDHR-only"):
         store.read_collection("in_domain", out)
@@ -180,9 +181,17 @@ def test_empty_split_and_bad_qrels_are_errors(tmp_path):
     bad = splits.Collection("in_domain", [("q", "x")], [("d", "x")], [("q", "zzz", 1)])
     with pytest.raises(ValueError, match="zzz"):
         bad.validate()
-    out = tmp_path / "prepared"
+    out = tmp_path
     store.write_prepared(splits.prepare(parse_params({"lang": "swh"})), out)
-    with open(out / "in_domain" / "qrels.txt", "a") as fh:
+    with open(out / "prepared" / "in_domain" / "qrels.txt", "a") as fh:
         fh.write("bible:8.1.4 0 bible:99.1.1 1\n")
     with pytest.raises(DataFileError, match="bible:99.1.1"):
         store.read_collection("in_domain", out)
+
+
+def test_english_training_data_does_not_depend_on_lang():
+    """The teacher's inputs are the same whatever the target language (so `-S lang=…` reuses it)."""
+    swh = splits.prepare(parse_params({"lang": "swh"}))
+    som = splits.prepare(parse_params({"lang": "som"}))
+    assert swh.english_pairs == som.english_pairs and swh.english_dev == som.english_dev
+    assert {r[0] for r in swh.source_dev} <= {r[0] for r in swh.english_dev}

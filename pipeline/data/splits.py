@@ -41,7 +41,7 @@ USED_BOOKS = SOURCE_BOOKS | SHIFTED_GENRE_TEST_BOOKS | TARGET_GENRE_POOL_BOOKS
 
 BITEXT_COLUMNS = ("id", "en", "xx", "origin", "domain")
 #: Attributes of :class:`Prepared` that hold non-test text (id first, then text columns).
-NON_TEST_FILES = ("bitext", "english_pairs", "source_dev", "genre_dev", "mono")
+NON_TEST_FILES = ("bitext", "english_pairs", "english_dev", "source_dev", "genre_dev", "mono")
 MIN_QUERY_WORDS = 3
 
 
@@ -90,17 +90,40 @@ def _make_query(text: str, params: Params, rng) -> str:
     return text
 
 
+class EnglishBible:
+    """WEB (document-side English) and BBE (query-side English) verses of every used book."""
+
+    def __init__(self) -> None:
+        self.web = bible.read_bible("eng_web", USED_BOOKS)
+        self.bbe = bible.read_bible("eng_bbe", USED_BOOKS)
+
+    def source_split(self, params: Params) -> tuple[list[VerseKey], list[VerseKey]]:
+        """Source-domain training / dev verses, independent of the target language.
+
+        The teacher trains on the same English pairs whatever ``lang`` is; a target language only
+        restricts the bitext to the verses it aligns.
+        """
+        keys = sorted(
+            k
+            for k in self.web
+            if k[0] in SOURCE_TRAIN_BOOKS
+            and len(self.bbe.get(k, "").split()) >= MIN_QUERY_WORDS
+            and len(self.web[k]) >= params.prepare.min_chars
+        )
+        return _split_off(keys, params.prepare.source_dev_size, seeds.rng(params.seed, "prepare", "source_dev"))
+
+
 class BibleCorpus:
     """Aligned WEB / BBE / target-language verses of every book the pipeline uses."""
 
-    def __init__(self, lang: str, params: Params):
+    def __init__(self, lang: str, params: Params, english: "EnglishBible | None" = None):
         if lang not in bible.BIBLE_LANGS:
             raise SplitUnavailable(
                 f"lang {lang!r} has no Bible text (Bible languages: {sorted(bible.BIBLE_LANGS)})"
             )
         self.lang = lang
-        self.web = bible.read_bible("eng_web", USED_BOOKS)
-        self.bbe = bible.read_bible("eng_bbe", USED_BOOKS)
+        english = english or EnglishBible()
+        self.web, self.bbe = english.web, english.bbe
         self.xx = bible.read_bible(lang, USED_BOOKS)
         keys, self.report = bible.align(
             self.web,
@@ -176,7 +199,8 @@ class Prepared:
     collections: dict[str, Collection]
     unavailable: dict[str, str]
     bitext: list[tuple[str, str, str, str, str]]  # id, en (WEB), xx, origin, domain
-    english_pairs: list[tuple[str, str, str]]  # id, query (BBE), passage (WEB)
+    english_pairs: list[tuple[str, str, str]]  # id, query (BBE), passage (WEB); language-independent
+    english_dev: list[tuple[str, str, str]]  # id, query (BBE), en (WEB); language-independent
     source_dev: list[tuple[str, str, str, str]]  # id, query (BBE), en (WEB), xx
     genre_dev: list[tuple[str, str, str]]  # id, en (WEB, for scoring only), xx
     mono: list[tuple[str, str]]  # id, xx (target-genre monolingual pool)
@@ -196,14 +220,17 @@ def prepare(params: Params, udhr_root: Path = udhr.DEFAULT_UDHR_DIR) -> Prepared
     collections: dict[str, Collection] = {}
     unavailable: dict[str, str] = {}
     corpus: BibleCorpus | None = None
+    aligned: set[VerseKey] = set()
     bitext: list = []
-    english_pairs: list = []
-    source_dev: list = []
     genre_dev: list = []
     mono: list = []
     alignment: dict = {}
+    english = EnglishBible()
+    train, dev = english.source_split(params)
+    english_pairs = [(verse_id(k), english.bbe[k], english.web[k]) for k in train]
     if lang in bible.BIBLE_LANGS:
-        corpus = BibleCorpus(lang, params)
+        corpus = BibleCorpus(lang, params, english)
+        aligned = set(corpus.keys)
         alignment = corpus.report.as_dict()
         collections["in_domain"] = bible_collection(
             "in_domain", corpus, IN_DOMAIN_TEST_BOOKS, params.prepare.queries_in_domain, params
@@ -211,11 +238,7 @@ def prepare(params: Params, udhr_root: Path = udhr.DEFAULT_UDHR_DIR) -> Prepared
         collections["shifted_genre"] = bible_collection(
             "shifted_genre", corpus, SHIFTED_GENRE_TEST_BOOKS, params.prepare.queries_shifted_genre, params
         )
-        source = [k for k in corpus.in_books(SOURCE_TRAIN_BOOKS) if corpus.has_query(k)]
-        train, dev = _split_off(source, params.prepare.source_dev_size, seeds.rng(params.seed, "prepare", "source_dev"))
-        bitext = [(verse_id(k), corpus.web[k], corpus.xx[k], "seed", "source") for k in train]
-        english_pairs = [(verse_id(k), corpus.bbe[k], corpus.web[k]) for k in train]
-        source_dev = [(verse_id(k), corpus.bbe[k], corpus.web[k], corpus.xx[k]) for k in dev]
+        bitext = [(verse_id(k), corpus.web[k], corpus.xx[k], "seed", "source") for k in train if k in aligned]
         pool, gdev = _split_off(
             corpus.in_books(TARGET_GENRE_POOL_BOOKS),
             params.prepare.genre_dev_size,
@@ -226,11 +249,15 @@ def prepare(params: Params, udhr_root: Path = udhr.DEFAULT_UDHR_DIR) -> Prepared
     else:
         reason = f"lang {lang!r} is UDHR-only: it has no Bible text, so only shifted_register exists"
         unavailable = {"in_domain": reason, "shifted_genre": reason}
+    english_dev = [(verse_id(k), english.bbe[k], english.web[k]) for k in dev]
+    source_dev = [(verse_id(k), english.bbe[k], english.web[k], corpus.xx[k]) for k in dev if k in aligned]
     if lang in udhr.UDHR_CODES:
         collections["shifted_register"] = udhr_collection(lang, corpus, params, udhr_root)
     else:
         unavailable["shifted_register"] = f"lang {lang!r} has no UDHR text"
-    prepared = Prepared(lang, collections, unavailable, bitext, english_pairs, source_dev, genre_dev, mono, alignment)
+    prepared = Prepared(
+        lang, collections, unavailable, bitext, english_pairs, english_dev, source_dev, genre_dev, mono, alignment
+    )
     prepared.alignment["dropped_test_duplicates"] = drop_test_duplicates(prepared)
     check_no_leakage(prepared)
     return prepared
@@ -274,7 +301,9 @@ def is_test_id(doc_id: str) -> bool:
     """True for ids of test books and UDHR paragraphs, whatever was sampled into a collection."""
     if doc_id.startswith("udhr:"):
         return True
-    return bible.parse_verse_id(doc_id)[0] in TEST_BOOKS
+    if doc_id.startswith("bible:"):
+        return bible.parse_verse_id(doc_id)[0] in TEST_BOOKS
+    return False  # ids of generated text (e.g. LLM-synthesised lines) name no test item
 
 
 def check_no_leakage(prepared: Prepared) -> None:

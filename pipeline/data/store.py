@@ -1,16 +1,19 @@
-"""On-disk layout of the ``prepare`` stage's output and readers for the later stages.
+"""On-disk layout of the ``prepare`` stage's outputs and readers for the later stages.
 
-``data/prepared/`` (one DVC out, written atomically as a whole)::
+Two DVC outs under a data root (default ``data/``), each written atomically as a whole::
 
-    manifest.json                   lang, available / unavailable splits (with reasons)
-    <split>/queries.tsv             qid, text         (English)
-    <split>/docs.tsv                docid, text       (target language)
-    <split>/qrels.txt               TREC qrels
-    train/bitext_source.tsv         id, en, xx, origin, domain   (source domain, seed bitext pool)
-    train/english_pairs.tsv         id, query, passage           (BBE → WEB, teacher training)
-    dev/source.tsv                  id, query, en, xx            (held-out source-domain dev)
-    dev/target_genre.tsv            id, en, xx                   (target-genre dev; en for scoring only)
-    mono/target_genre.tsv           id, xx                       (target-genre monolingual pool)
+    english/                        language-independent: the teacher depends on this only, so changing
+      english_pairs.tsv             `lang` does not retrain it.   id, query (BBE), passage (WEB)
+      english_dev.tsv               held-out source-domain dev    id, query, en
+    prepared/                       everything that depends on `lang`
+      manifest.json                 lang, available / unavailable splits (with reasons), files
+      <split>/queries.tsv           qid, text         (English)
+      <split>/docs.tsv              docid, text       (target language)
+      <split>/qrels.txt             TREC qrels
+      train/bitext_source.tsv       id, en, xx, origin, domain   (source domain, seed bitext pool)
+      dev/source.tsv                id, query, en, xx            (the English dev verses the language aligns)
+      dev/target_genre.tsv          id, en, xx                   (target-genre dev; en for scoring only)
+      mono/target_genre.tsv         id, xx                       (target-genre monolingual pool)
 """
 
 from __future__ import annotations
@@ -24,51 +27,57 @@ from pipeline import trec
 from pipeline.data.splits import BITEXT_COLUMNS, Prepared
 from pipeline.io import DataFileError, atomic_path, read_json, read_tsv, write_json, write_tsv
 
-PREPARED_DIR = Path("data/prepared")
+DATA_ROOT = Path("data")
 
+#: name → (out directory under the data root, path inside it, columns)
 FILES = {
-    "bitext": ("train/bitext_source.tsv", BITEXT_COLUMNS),
-    "english_pairs": ("train/english_pairs.tsv", ("id", "query", "passage")),
-    "source_dev": ("dev/source.tsv", ("id", "query", "en", "xx")),
-    "genre_dev": ("dev/target_genre.tsv", ("id", "en", "xx")),
-    "mono": ("mono/target_genre.tsv", ("id", "xx")),
+    "english_pairs": ("english", "english_pairs.tsv", ("id", "query", "passage")),
+    "english_dev": ("english", "english_dev.tsv", ("id", "query", "en")),
+    "bitext": ("prepared", "train/bitext_source.tsv", BITEXT_COLUMNS),
+    "source_dev": ("prepared", "dev/source.tsv", ("id", "query", "en", "xx")),
+    "genre_dev": ("prepared", "dev/target_genre.tsv", ("id", "en", "xx")),
+    "mono": ("prepared", "mono/target_genre.tsv", ("id", "xx")),
 }
 
 
-def write_prepared(prepared: Prepared, out_dir: Path = PREPARED_DIR) -> None:
-    with atomic_path(out_dir, is_dir=True) as tmp:
+def write_prepared(prepared: Prepared, root: Path = DATA_ROOT) -> None:
+    root = Path(root)
+    with atomic_path(root / "english", is_dir=True) as english, atomic_path(root / "prepared", is_dir=True) as tmp:
+        dirs = {"english": english, "prepared": tmp}
         for split, coll in prepared.collections.items():
             write_tsv(tmp / split / "queries.tsv", coll.queries, ("qid", "text"))
             write_tsv(tmp / split / "docs.tsv", coll.docs, ("docid", "text"))
             trec.write_qrels(tmp / split / "qrels.txt", coll.qrels)
-        for attr, (rel_path, columns) in FILES.items():
+        written = []
+        for attr, (out, rel_path, columns) in FILES.items():
             rows = getattr(prepared, attr)
             if rows:
-                write_tsv(tmp / rel_path, rows, columns)
+                write_tsv(dirs[out] / rel_path, rows, columns)
+                written.append(attr)
         write_json(
             tmp / "manifest.json",
             {
                 "lang": prepared.lang,
                 "splits": sorted(prepared.collections),
                 "unavailable": prepared.unavailable,
-                "files": sorted(FILES[a][0] for a in FILES if getattr(prepared, a)),
+                "files": sorted(written),
             },
         )
 
 
-def manifest(prepared_dir: Path = PREPARED_DIR) -> dict:
-    path = Path(prepared_dir) / "manifest.json"
+def manifest(root: Path = DATA_ROOT) -> dict:
+    path = Path(root) / "prepared" / "manifest.json"
     if not path.exists():
         raise DataFileError(f"{path} not found: run the prepare stage first (dvc repro prepare)")
     return read_json(path)
 
 
-def read_file(name: str, prepared_dir: Path = PREPARED_DIR) -> pd.DataFrame:
+def read_file(name: str, root: Path = DATA_ROOT) -> pd.DataFrame:
     """One of :data:`FILES` as a DataFrame; a clear error if this language has none (UDHR-only)."""
-    rel_path, columns = FILES[name]
-    path = Path(prepared_dir) / rel_path
+    out, rel_path, columns = FILES[name]
+    path = Path(root) / out / rel_path
     if not path.exists():
-        lang = manifest(prepared_dir).get("lang")
+        lang = manifest(root).get("lang")
         raise DataFileError(f"{path} does not exist: lang {lang!r} has no {name} (UDHR-only languages have no Bible text)")
     return read_tsv(path, columns)
 
@@ -81,13 +90,13 @@ class TestCollection:
     qrels_path: Path
 
 
-def read_collection(split: str, prepared_dir: Path = PREPARED_DIR) -> TestCollection:
+def read_collection(split: str, root: Path = DATA_ROOT) -> TestCollection:
     """Read one split; checks that every judged document and query exists in the collection."""
-    info = manifest(prepared_dir)
+    info = manifest(root)
     if split not in info["splits"]:
         reason = info["unavailable"].get(split, f"split {split!r} was not prepared")
         raise DataFileError(reason)
-    base = Path(prepared_dir) / split
+    base = Path(root) / "prepared" / split
     queries = read_tsv(base / "queries.tsv", ("qid", "text"))
     docs = read_tsv(base / "docs.tsv", ("docid", "text"))
     qrels_path = base / "qrels.txt"

@@ -14,7 +14,7 @@ from pipeline.io import DataFileError
 from pipeline.params import ParamsError
 
 #: Errors that mean bad input (params, source packages, data files): reported in one line, no traceback.
-USER_ERRORS = (ParamsError, SourceError, DataFileError)
+USER_ERRORS = (ParamsError, SourceError, DataFileError, FileNotFoundError)
 
 
 def run_stage(main: Callable[[], None]) -> None:

@@ -30,6 +30,7 @@ def metrics(prepared: splits.Prepared) -> dict:
     out["train"] = {
         "bitext_source": len(prepared.bitext),
         "english_pairs": len(prepared.english_pairs),
+        "english_dev": len(prepared.english_dev),
         "source_dev": len(prepared.source_dev),
         "genre_dev": len(prepared.genre_dev),
         "mono_target_genre": len(prepared.mono),

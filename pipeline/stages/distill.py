@@ -1,0 +1,91 @@
+"""Stage ``distill``: the OPTICAL student, a copy of the teacher taught to read the target language.
+
+Trains on ``data/bitext/train.tsv`` with ``distill.loss`` (``ot`` token alignment by default). Writes
+``models/student/``, ``metrics/distill.json`` (cross-lingual AP on the source dev set: BBE queries by the
+teacher against target-language verses by the teacher, then by the student) and ``dvclive/distill``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dvclive import Live
+
+from pipeline import seeds
+from pipeline.data import store
+from pipeline.data.splits import BITEXT_COLUMNS
+from pipeline.encoder import load_encoder, save_encoder
+from pipeline.io import atomic_path, read_tsv, write_json, write_text
+from pipeline.params import load_params
+from pipeline.retrieval import Encoder
+from pipeline.stages import run_stage
+from pipeline.stages.bitext import BITEXT_PATH
+from pipeline.stages.teacher import TEACHER_DIR, dev_ap
+from pipeline.training import DistillLoss, TrainConfig, train_student
+
+STUDENT_DIR = Path("models/student")
+LIVE_DIR = Path("dvclive/distill")
+SKIPPED = "SKIPPED"  # marker file in STUDENT_DIR when the language has no bitext
+
+
+def main() -> None:
+    params = load_params()
+    cfg = params.distill
+    if not params.has_bible:
+        reason = f"lang {params.lang!r} is UDHR-only: no bitext to distill from (skipped by design)"
+        for out_dir in (STUDENT_DIR, LIVE_DIR):
+            with atomic_path(out_dir, is_dir=True) as tmp:
+                write_text(tmp / SKIPPED, reason + "\n")
+        write_json("metrics/distill.json", {"available": False, "reason": reason, "loss": cfg.loss})
+        return
+    loss_fn = DistillLoss(
+        cfg.loss,
+        epsilon=cfg.epsilon,
+        sinkhorn_iters=cfg.sinkhorn_iters,
+        differentiable_plan=cfg.differentiable_plan,
+        pooled_weight=cfg.pooled_weight,
+    )
+    teacher, tokenizer = load_encoder(TEACHER_DIR)
+    student, _ = load_encoder(TEACHER_DIR)
+    bitext = read_tsv(BITEXT_PATH, BITEXT_COLUMNS)
+    pairs = list(bitext[["id", "en", "xx"]].itertuples(index=False, name=None))
+    dev = store.read_file("source_dev")
+    bs, ml = params.encoder.batch_size, params.encoder.max_length
+    teacher_enc, student_enc = Encoder(teacher, tokenizer, bs, ml), Encoder(student, tokenizer, bs, ml)
+    before = dev_ap(teacher_enc, teacher_enc, dev, "xx", params.evaluate.depth)
+    with Live(str(LIVE_DIR), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+
+        def log(step: int, values: dict[str, float]) -> None:
+            for name, value in values.items():
+                live.log_metric(f"train/{name}", value)
+            live.next_step()
+
+        losses = train_student(
+            teacher,
+            student,
+            tokenizer,
+            pairs,
+            TrainConfig(cfg.steps, cfg.batch_size, cfg.lr, cfg.max_length, cfg.freeze_embeddings, cfg.train_layers),
+            loss_fn,
+            seed=seeds.derive(params.seed, "distill", str(cfg.seed)),
+            log=log,
+        )
+    after = dev_ap(teacher_enc, student_enc, dev, "xx", params.evaluate.depth)
+    save_encoder(student, tokenizer, STUDENT_DIR)
+    tail = losses[-10:]
+    write_json(
+        "metrics/distill.json",
+        {
+            "loss": cfg.loss,
+            "steps": cfg.steps,
+            "pairs": len(pairs),
+            "epochs": round(cfg.steps * cfg.batch_size / len(pairs), 2),
+            "first_loss": round(losses[0], 4),
+            "final_loss": round(sum(tail) / len(tail), 4),
+            "dev_en_xx": {"teacher": before, "student": after, "queries": len(dev)},
+        },
+    )
+
+
+if __name__ == "__main__":
+    run_stage(main)

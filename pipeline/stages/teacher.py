@@ -1,0 +1,77 @@
+"""Stage ``teacher``: the encoder fine-tuned for English retrieval (BBE query → WEB passage, InfoNCE).
+
+``teacher.steps: 0`` keeps the encoder as it is. Writes ``models/teacher/``, ``metrics/teacher.json``
+(English→English AP on the held-out source-domain dev set, before and after) and the DVCLive curve
+``dvclive/teacher``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dvclive import Live
+
+from pipeline import seeds
+from pipeline.data import store
+from pipeline.encoder import load_encoder, save_encoder
+from pipeline.evaluation import score_run
+from pipeline.io import write_json
+from pipeline.params import load_params
+from pipeline.retrieval import Encoder, dense_run
+from pipeline.stages import run_stage
+from pipeline.stages.encoder import ENCODER_DIR
+from pipeline.training import TrainConfig, train_teacher
+
+TEACHER_DIR = Path("models/teacher")
+LIVE_DIR = Path("dvclive/teacher")
+
+
+def dev_ap(query_encoder: Encoder, doc_encoder: Encoder, dev, doc_column: str, depth: int) -> dict:
+    """AP etc. on the source dev set: BBE queries against the ``doc_column`` side of the same verses."""
+    queries = list(zip(dev["id"], dev["query"]))
+    docs = list(zip(dev["id"], dev[doc_column]))
+    run = dense_run(query_encoder, doc_encoder, queries, docs, depth)
+    return score_run(run, [(i, i, 1) for i in dev["id"]], depth)
+
+
+def main() -> None:
+    params = load_params()
+    cfg = params.teacher
+    model, tokenizer = load_encoder(ENCODER_DIR)
+    dev = store.read_file("english_dev")
+    encoder = Encoder(model, tokenizer, params.encoder.batch_size, params.encoder.max_length)
+    before = dev_ap(encoder, encoder, dev, "en", params.evaluate.depth)
+    losses: list[float] = []
+    with Live(str(LIVE_DIR), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+        if cfg.steps > 0:
+            pairs = list(store.read_file("english_pairs")[["query", "passage"]].itertuples(index=False, name=None))
+
+            def log(step: int, values: dict[str, float]) -> None:
+                for name, value in values.items():
+                    live.log_metric(f"train/{name}", value)
+                live.next_step()
+
+            losses = train_teacher(
+                model,
+                tokenizer,
+                pairs,
+                TrainConfig(cfg.steps, cfg.batch_size, cfg.lr, cfg.max_length, cfg.freeze_embeddings, cfg.train_layers),
+                temperature=cfg.temperature,
+                seed=seeds.derive(params.seed, "teacher"),
+                log=log,
+            )
+    LIVE_DIR.mkdir(parents=True, exist_ok=True)  # exists (empty) when steps == 0
+    after = dev_ap(encoder, encoder, dev, "en", params.evaluate.depth) if losses else before
+    save_encoder(model, tokenizer, TEACHER_DIR)
+    write_json(
+        "metrics/teacher.json",
+        {
+            "steps": cfg.steps,
+            "final_loss": round(sum(losses[-10:]) / len(losses[-10:]), 4) if losses else None,
+            "dev_en_en": {"encoder": before, "teacher": after, "queries": len(dev)},
+        },
+    )
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,202 @@
+"""Training loops: the English teacher (InfoNCE) and the OPTICAL student (token-level distillation).
+
+Both loops are seeded and deterministic on CPU (same params → same weights → same metrics), report the loss
+of every step through an optional ``log(step, values)`` callback (the stages send it to DVCLive), and train
+only what the config leaves trainable (word embeddings frozen and/or only the top N layers).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from pipeline.losses import OTAlignmentLoss, PooledDistillationLoss
+from pipeline.model import PASSAGE_PREFIX, QUERY_PREFIX, mean_pool, token_states
+
+LogFn = Callable[[int, dict[str, float]], None]
+DISTILL_LOSSES = ("ot", "pooled", "ot+pooled")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int
+    batch_size: int
+    lr: float
+    max_length: int
+    freeze_embeddings: bool = True
+    train_layers: int | None = None  # train only the top N transformer layers (None: all)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def configure_trainable(model: nn.Module, freeze_embeddings: bool, train_layers: int | None) -> int:
+    """Freeze what the config says; returns the number of trainable parameters."""
+    layers = model.encoder.layer
+    if train_layers is not None and not 1 <= train_layers <= len(layers):
+        raise ValueError(f"train_layers={train_layers} but the model has {len(layers)} layers")
+    for p in model.parameters():
+        p.requires_grad_(True)
+    if freeze_embeddings:
+        model.embeddings.word_embeddings.weight.requires_grad_(False)
+    if train_layers is not None:
+        for p in model.embeddings.parameters():
+            p.requires_grad_(False)
+        for layer in layers[: len(layers) - train_layers]:
+            for p in layer.parameters():
+                p.requires_grad_(False)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def batch_indices(n: int, batch_size: int, steps: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """``steps`` batches of indices into ``n`` items: shuffled epochs, the last partial batch dropped."""
+    if n < batch_size:
+        raise ValueError(f"{n} training pairs are fewer than one batch of {batch_size}")
+    per_epoch = n // batch_size
+    order = rng.permutation(n)
+    for step in range(steps):
+        if step and step % per_epoch == 0:
+            order = rng.permutation(n)
+        k = step % per_epoch
+        yield order[k * batch_size : (k + 1) * batch_size]
+
+
+def _optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+
+
+def pooled_embeddings(model, tokenizer, texts: list[str], prefix: str, max_length: int) -> torch.Tensor:
+    """L2-normalised mean-pooled embeddings with gradients (the same pooling as :func:`pipeline.model.encode`)."""
+    hidden, attention_mask, _ = token_states(model, tokenizer, texts, prefix=prefix, max_length=max_length)
+    return F.normalize(mean_pool(hidden, attention_mask), dim=-1)
+
+
+def train_teacher(
+    model,
+    tokenizer,
+    pairs: Sequence[tuple[str, str]],
+    cfg: TrainConfig,
+    *,
+    temperature: float,
+    seed: int,
+    log: LogFn | None = None,
+) -> list[float]:
+    """Fine-tune ``model`` for English retrieval on (query, passage) pairs; returns the per-step losses.
+
+    Loss: InfoNCE with in-batch negatives, ``CE(q · pᵀ / temperature, diagonal)``.
+    """
+    seed_everything(seed)
+    configure_trainable(model, cfg.freeze_embeddings, cfg.train_layers)
+    optimizer = _optimizer(model, cfg.lr)
+    rng = np.random.default_rng(seed)
+    model.train()
+    losses = []
+    for step, idx in enumerate(tqdm(batch_indices(len(pairs), cfg.batch_size, cfg.steps, rng), total=cfg.steps, desc="teacher")):
+        queries = [pairs[i][0] for i in idx]
+        passages = [pairs[i][1] for i in idx]
+        q = pooled_embeddings(model, tokenizer, queries, QUERY_PREFIX, cfg.max_length)
+        p = pooled_embeddings(model, tokenizer, passages, PASSAGE_PREFIX, cfg.max_length)
+        logits = q @ p.T / temperature
+        loss = F.cross_entropy(logits, torch.arange(len(idx)))
+        _check_finite(loss, step)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        if log:
+            log(step, {"loss": losses[-1]})
+    model.eval()
+    return losses
+
+
+class DistillLoss(nn.Module):
+    """``ot``, ``pooled`` or ``ot+pooled`` (sum, the pooled term weighted by ``pooled_weight``)."""
+
+    def __init__(
+        self,
+        kind: str,
+        *,
+        epsilon: float,
+        sinkhorn_iters: int,
+        differentiable_plan: bool,
+        pooled_weight: float = 1.0,
+    ):
+        super().__init__()
+        if kind not in DISTILL_LOSSES:
+            raise ValueError(f"unknown distill.loss {kind!r}; expected one of {DISTILL_LOSSES}")
+        self.kind = kind
+        self.ot = OTAlignmentLoss(epsilon=epsilon, n_iters=sinkhorn_iters, differentiable_plan=differentiable_plan)
+        self.pooled = PooledDistillationLoss(kind="cosine")
+        self.pooled_weight = pooled_weight
+
+    def forward(self, H_T, mask_T, H_S, mask_S, batch_id=None) -> dict[str, torch.Tensor]:  # noqa: N803
+        parts: dict[str, torch.Tensor] = {}
+        if "ot" in self.kind.split("+"):
+            parts["ot"] = self.ot(H_T, mask_T, H_S, mask_S, batch_id=batch_id)
+        if "pooled" in self.kind.split("+"):
+            parts["pooled"] = self.pooled(H_T, mask_T, H_S, mask_S, batch_id=batch_id)
+        parts["loss"] = parts.get("ot", 0.0) + self.pooled_weight * parts.get("pooled", 0.0)
+        return parts
+
+
+def train_student(
+    teacher,
+    student,
+    tokenizer,
+    pairs: Sequence[tuple[str, str, str]],
+    cfg: TrainConfig,
+    loss_fn: DistillLoss,
+    *,
+    seed: int,
+    log: LogFn | None = None,
+) -> list[float]:
+    """OPTICAL distillation on bitext rows ``(id, en, xx)``; returns the per-step losses.
+
+    Teacher token states of the English side (no grad) and student token states of the target side are
+    aligned by ``loss_fn``; only the student is updated. Both sides are encoded as passages (with the
+    ``passage: `` prefix, which the content masks exclude from the alignment).
+    """
+    seed_everything(seed)
+    teacher.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    configure_trainable(student, cfg.freeze_embeddings, cfg.train_layers)
+    optimizer = _optimizer(student, cfg.lr)
+    rng = np.random.default_rng(seed)
+    student.train()
+    losses = []
+    for step, idx in enumerate(tqdm(batch_indices(len(pairs), cfg.batch_size, cfg.steps, rng), total=cfg.steps, desc="distill")):
+        ids = [pairs[i][0] for i in idx]
+        with torch.no_grad():
+            H_T, _, mask_T = token_states(teacher, tokenizer, [pairs[i][1] for i in idx], prefix=PASSAGE_PREFIX, max_length=cfg.max_length)  # noqa: N806
+        H_S, _, mask_S = token_states(student, tokenizer, [pairs[i][2] for i in idx], prefix=PASSAGE_PREFIX, max_length=cfg.max_length)  # noqa: N806
+        for side, mask in (("English", mask_T), ("target", mask_S)):
+            empty = [ids[r] for r in range(len(ids)) if not bool(mask[r].any())]
+            if empty:
+                raise ValueError(f"bitext rows {empty[:5]} have no real {side} tokens after truncation (step {step})")
+        parts = loss_fn(H_T, mask_T, H_S, mask_S, batch_id=f"step {step} (rows {ids[0]}…)")
+        loss = parts["loss"]
+        _check_finite(loss, step)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        if log:
+            log(step, {k: float(v.detach()) for k, v in parts.items()})
+    student.eval()
+    return losses
+
+
+def _check_finite(loss: torch.Tensor, step: int) -> None:
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"non-finite loss {float(loss)} at step {step}; stopping instead of training on NaN")

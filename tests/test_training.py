@@ -1,0 +1,106 @@
+"""Teacher and student training loops on a tiny random BERT with the real XLM-R tokenizer."""
+
+import pytest
+import torch
+from transformers import BertConfig, BertModel
+
+from pipeline.encoder import load_xlmr_tokenizer
+from pipeline.training import DistillLoss, TrainConfig, batch_indices, configure_trainable, train_student, train_teacher
+
+import numpy as np
+
+PAIRS = [
+    ("bible:1.1.%d" % i, f"In the beginning God created verse {i} of the heavens", f"Hapo mwanzo Mungu aliumba mstari {i} wa mbingu")
+    for i in range(1, 17)
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_xlmr_tokenizer()
+
+
+def tiny_model(seed=0):
+    torch.manual_seed(seed)
+    cfg = BertConfig(vocab_size=250037, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    return BertModel(cfg, add_pooling_layer=False).eval()
+
+
+CFG = TrainConfig(steps=3, batch_size=4, lr=1e-3, max_length=32)
+
+
+def _distill(tokenizer, seed, loss="ot"):
+    teacher, student = tiny_model(0), tiny_model(0)
+    fn = DistillLoss(loss, epsilon=0.05, sinkhorn_iters=50, differentiable_plan=False)
+    losses = train_student(teacher, student, tokenizer, PAIRS, CFG, fn, seed=seed)
+    return losses, student
+
+
+def test_distill_is_deterministic(tokenizer):
+    losses_a, student_a = _distill(tokenizer, seed=7)
+    losses_b, student_b = _distill(tokenizer, seed=7)
+    assert losses_a == losses_b
+    for pa, pb in zip(student_a.parameters(), student_b.parameters()):
+        assert torch.equal(pa, pb)
+    losses_c, _ = _distill(tokenizer, seed=8)
+    assert losses_c != losses_a
+
+
+def test_distill_updates_only_the_student_and_keeps_frozen_embeddings(tokenizer):
+    teacher, student = tiny_model(0), tiny_model(0)
+    before_t = [p.clone() for p in teacher.parameters()]
+    emb = student.embeddings.word_embeddings.weight.clone()
+    fn = DistillLoss("ot+pooled", epsilon=0.05, sinkhorn_iters=50, differentiable_plan=False)
+    train_student(teacher, student, tokenizer, PAIRS, CFG, fn, seed=1)
+    assert all(torch.equal(a, b) for a, b in zip(before_t, teacher.parameters()))
+    assert torch.equal(emb, student.embeddings.word_embeddings.weight)
+    assert not torch.equal(student.encoder.layer[-1].output.dense.weight, teacher.encoder.layer[-1].output.dense.weight)
+
+
+def test_teacher_loss_decreases_and_logs(tokenizer):
+    model = tiny_model(0)
+    logged = []
+    pairs = [(en, en.replace("God", "the Lord")) for _, en, _ in PAIRS]
+    losses = train_teacher(model, tokenizer, pairs, TrainConfig(steps=12, batch_size=8, lr=3e-3, max_length=32), temperature=0.1, seed=3, log=lambda s, v: logged.append((s, v["loss"])))
+    assert len(logged) == 12 and logged[0][0] == 0
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+
+
+def test_top_layers_only():
+    model = tiny_model(0)
+    n_all = configure_trainable(model, freeze_embeddings=False, train_layers=None)
+    n_top = configure_trainable(model, freeze_embeddings=True, train_layers=1)
+    assert 0 < n_top < n_all
+    assert not any(p.requires_grad for p in model.encoder.layer[0].parameters())
+    with pytest.raises(ValueError, match="train_layers=3"):
+        configure_trainable(model, True, 3)
+
+
+def test_batches_cover_epochs_without_repeats():
+    batches = list(batch_indices(10, 3, 6, np.random.default_rng(0)))
+    assert all(len(b) == 3 for b in batches)
+    assert len(set(np.concatenate(batches[:3]).tolist())) == 9  # one epoch: 3 full batches, no repeats
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        next(batch_indices(2, 3, 1, np.random.default_rng(0)))
+
+
+def test_row_without_real_tokens_is_named(tokenizer):
+    teacher, student = tiny_model(0), tiny_model(0)
+    pairs = PAIRS[:3] + [("bible:9.9.9", "Some English text", "")]
+    fn = DistillLoss("ot", epsilon=0.05, sinkhorn_iters=20, differentiable_plan=False)
+    with pytest.raises(ValueError, match="bible:9.9.9"):
+        train_student(teacher, student, tokenizer, pairs, TrainConfig(1, 4, 1e-3, 32), fn, seed=0)
+
+
+def test_nan_is_never_trained_on(tokenizer):
+    teacher, student = tiny_model(0), tiny_model(0)
+    with torch.no_grad():
+        student.encoder.layer[0].output.dense.weight.fill_(float("nan"))
+    fn = DistillLoss("ot", epsilon=0.05, sinkhorn_iters=20, differentiable_plan=False)
+    with pytest.raises(FloatingPointError, match="step 0"):
+        train_student(teacher, student, tokenizer, PAIRS, CFG, fn, seed=0)
+
+
+def test_unknown_distill_loss():
+    with pytest.raises(ValueError, match="unknown distill.loss 'mse'"):
+        DistillLoss("mse", epsilon=0.05, sinkhorn_iters=10, differentiable_plan=False)
