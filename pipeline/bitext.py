@@ -28,11 +28,8 @@ def aug_origins(aug: str) -> list[str]:
 def read_augmentation(origin: str) -> pd.DataFrame:
     path, stage = AUG_SOURCES[origin]
     if not path.exists():
-        raise DataFileError(
-            f"aug needs {path}, which the `{stage}` stage writes; that stage is not part of the pipeline yet "
-            f"(use aug=none)"
-        )
-    return read_tsv(path, BITEXT_COLUMNS)
+        raise DataFileError(f"aug needs {path}, which the `{stage}` stage writes (dvc repro {stage})")
+    return read_tsv(path, BITEXT_COLUMNS, allow_empty=True)
 
 
 def sample(df: pd.DataFrame, n: int, rng: np.random.Generator, what: str) -> pd.DataFrame:

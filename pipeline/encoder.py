@@ -42,7 +42,13 @@ from typing import Any
 import numpy as np
 import torch
 import transformers
-from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerFast
+from transformers import (
+    AutoModel,
+    AutoTokenizer,
+    BertConfig,
+    BertModel,
+    PreTrainedTokenizerFast,
+)
 
 from pipeline.io import DataFileError, atomic_path
 

@@ -9,6 +9,8 @@ texts, whereas :func:`encode` truncates them).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -35,6 +37,28 @@ def _device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+@contextmanager
+def _inference(model: torch.nn.Module):
+    """Eval mode and no autograd inside; the model's previous train/eval mode is restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def _length_sorted_batches(texts: list[str], batch_size: int, desc: str, progress: bool) -> Iterator[list[int]]:
+    """Index batches in order of decreasing text length (less padding, faster on CPU), with a progress bar."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+    with tqdm(total=len(texts), desc=desc, unit="text", disable=not progress) as bar:
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            yield idx
+            bar.update(len(idx))
+
+
 def encode(
     model: torch.nn.Module,
     tokenizer: Any,
@@ -56,30 +80,11 @@ def encode(
     """
     texts = list(texts)
     out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
-    if not texts:
-        return out
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-    device = _device(model)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode(), tqdm(total=len(texts), desc=desc, unit="text", disable=not progress) as bar:
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                batch = tokenizer(
-                    [prefix + texts[i] for i in idx],
-                    padding=True,
-                    truncation=True,
-                    max_length=max_length,
-                    return_tensors="pt",
-                )
-                mask = batch["attention_mask"].to(device)
-                hidden = model(input_ids=batch["input_ids"].to(device), attention_mask=mask).last_hidden_state
-                pooled = torch.nn.functional.normalize(mean_pool(hidden, mask), p=2, dim=-1)
-                out[idx] = pooled.float().cpu().numpy()
-                bar.update(len(idx))
-    finally:
-        model.train(was_training)
+    with _inference(model):
+        for idx in _length_sorted_batches(texts, batch_size, desc, progress):
+            hidden, mask, _ = token_states(model, tokenizer, [texts[i] for i in idx], prefix=prefix, max_length=max_length)
+            pooled = torch.nn.functional.normalize(mean_pool(hidden, mask), p=2, dim=-1)
+            out[idx] = pooled.float().cpu().numpy()
     return out
 
 
@@ -152,20 +157,10 @@ def encode_tokens(
     """
     texts = list(texts)
     out: list[np.ndarray] = [np.zeros((0, model.config.hidden_size), np.float32)] * len(texts)
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode(), tqdm(total=len(texts), desc=desc, unit="text", disable=not progress) as bar:
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                hidden, _, content = token_states(
-                    model, tokenizer, [texts[i] for i in idx], prefix=prefix, max_length=max_length
-                )
-                hidden = torch.nn.functional.normalize(hidden, p=2, dim=-1)
-                for row, i in enumerate(idx):
-                    out[i] = hidden[row][content[row]].float().cpu().numpy()
-                bar.update(len(idx))
-    finally:
-        model.train(was_training)
+    with _inference(model):
+        for idx in _length_sorted_batches(texts, batch_size, desc, progress):
+            hidden, _, content = token_states(model, tokenizer, [texts[i] for i in idx], prefix=prefix, max_length=max_length)
+            hidden = torch.nn.functional.normalize(hidden, p=2, dim=-1)
+            for row, i in enumerate(idx):
+                out[i] = hidden[row][content[row]].float().cpu().numpy()
     return out

@@ -63,6 +63,49 @@ class BitextParams(_Strict):
     seed_size: int = Field(2000, ge=1)
 
 
+class MTParams(_Strict):
+    """The target→English MT model (trained in the pipeline: no pretrained MT model exists offline)."""
+
+    name: str = "fairseq-local"  # or a Hugging Face seq2seq name/path (e.g. an NLLB or opus-mt checkpoint)
+    src_lang: str | None = None  # NLLB-style language codes for an HF model (e.g. swh_Latn, eng_Latn)
+    tgt_lang: str | None = None
+    train_size: int | None = Field(None, ge=1)  # source-domain pairs to train on (None: all)
+    vocab_size: int = Field(4000, ge=100)
+    embed_dim: int = Field(128, ge=8)
+    ffn_dim: int = Field(512, ge=8)
+    layers: int = Field(2, ge=1)
+    heads: int = Field(4, ge=1)
+    dropout: float = Field(0.2, ge=0, lt=1)
+    epochs: int = Field(3, ge=1)
+    max_tokens: int = Field(2048, ge=64)
+    lr: float = Field(2e-3, gt=0)
+    warmup_updates: int = Field(200, ge=0)
+    max_positions: int = Field(256, ge=16)
+    label_smoothing: float = Field(0.1, ge=0, lt=1)
+    batch_size: int = Field(64, ge=1)  # sentences per translation batch
+    beam: int = Field(5, ge=1)  # beam width for MT dev scoring and for translating test documents (NMT baselines)
+
+
+class AugmentParams(_Strict):
+    """Size of each augmentation (equal for back-translation and synthesis, so the comparison is fair)."""
+
+    size: int = Field(2000, ge=2)
+
+
+class BacktranslateParams(_Strict):
+    """Decoding for back-translation, after Edunov et al. (2018)."""
+
+    method: Literal["beam", "sampling", "noised"] = "beam"
+    beam: int = Field(5, ge=1)
+    topk: int = Field(10, ge=-1)  # sampling: -1 = unrestricted, else top-k
+
+    @model_validator(mode="after")
+    def _topk(self) -> "BacktranslateParams":
+        if self.topk == 0:
+            raise ValueError("topk must be -1 (unrestricted) or >= 1")
+        return self
+
+
 class TeacherParams(_Strict):
     """English teacher: InfoNCE on BBE query → WEB passage pairs of the source domain."""
 
@@ -98,6 +141,9 @@ class Params(_Strict):
     aug: Aug = "none"
     prepare: PrepareParams = PrepareParams()
     encoder: EncoderParams = EncoderParams()
+    mt: MTParams = MTParams()
+    augment: AugmentParams = AugmentParams()
+    backtranslate: BacktranslateParams = BacktranslateParams()
     bitext: BitextParams = BitextParams()
     teacher: TeacherParams = TeacherParams()
     distill: DistillParams = DistillParams()

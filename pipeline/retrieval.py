@@ -7,6 +7,7 @@ A *system* is a pair of encoders, one for English queries and one for target-lan
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -96,6 +97,28 @@ def late_interaction_search(
 ) -> trec.Run:
     scores = maxsim_scores(query_tokens, doc_tokens)
     return {qid: trec.rank_documents(scores[i], doc_ids, depth) for i, qid in enumerate(qids)}
+
+
+def bm25_search(
+    queries: list[str], docs: list[str], qids: list[str], doc_ids: list[str], depth: int, k1: float = 0.9, b: float = 0.4
+) -> trec.Run:
+    """BM25 (``bm25s``, Lucene variant; Anserini's default k1=0.9, b=0.4) over English text with English
+    stopwords and the Snowball stemmer. Every document is scored, so ties are broken like all runs."""
+    import bm25s
+    import Stemmer
+
+    stemmer = Stemmer.Stemmer("english")
+    tokenize = partial(bm25s.tokenize, stopwords="en", stemmer=stemmer, show_progress=False)
+    corpus = tokenize(docs)
+    if not corpus.vocab:  # every document is empty after stopwording (e.g. output of a failed MT model)
+        return {qid: trec.rank_documents(np.zeros(len(docs)), doc_ids, depth) for qid in qids}
+    retriever = bm25s.BM25(k1=k1, b=b)
+    retriever.index(corpus, show_progress=False)
+    query_tokens = tokenize(queries, return_ids=False)
+    return {
+        qid: trec.rank_documents(retriever.get_scores(tokens), doc_ids, depth)
+        for qid, tokens in zip(qids, query_tokens)
+    }
 
 
 def dense_run(

@@ -37,7 +37,7 @@ def rank_documents(scores: np.ndarray, doc_ids: list[str], depth: int) -> list[t
     for i in order:
         score = round(float(scores[i]), 6)
         if score >= previous:
-            score = previous - 1e-6
+            score = round(previous - 1e-6, 6)
         ranked.append((doc_ids[i], score))
         previous = score
     return ranked

@@ -47,11 +47,15 @@ def test_tiny_profile_has_the_same_keys_as_params():
 def test_dvc_repro_tiny(tiny_project):
     proj, env = tiny_project
     out = _dvc(proj, env, "repro")
-    assert {"prepare", "encoder", "bitext", "teacher", "distill", "report"} <= _ran(out)
+    assert {"prepare", "encoder", "train_mt", "backtranslate", "translate_docs", "bitext", "teacher", "distill", "report"} <= _ran(out)
+    mt = json.loads((proj / "metrics/mt.json").read_text())
+    assert mt["dev_source"]["bleu"] >= 0 and "nrefs:1" in mt["dev_source"]["bleu_signature"]
+    assert (proj / "dvclive/mt/plots/metrics/train_loss.tsv").exists()
+    _check_backtranslation_is_pool_only(proj)
     for split in SPLITS:
         res = json.loads((proj / "metrics/eval" / f"{split}.json").read_text())
         assert res["available"]
-        for system in ("zeroshot", "teacher", "student"):
+        for system in ("zeroshot", "teacher", "student", "nmt_bm25", "nmt_teacher"):
             assert 0.0 <= res[system]["AP"] <= 1.0
             assert (proj / "runs" / split / f"{system}.run").exists()
     report = json.loads((proj / "metrics/report.json").read_text())
@@ -67,6 +71,11 @@ def test_dvc_repro_tiny(tiny_project):
     exps = _dvc(proj, env, "exp", "show", "--json")
     assert '"pooled"' in exps
 
+    # Another decoding method re-runs back-translation, not the MT model.
+    out = _dvc(proj, env, "exp", "run", "-S", "backtranslate.method=sampling")
+    assert "backtranslate" in _ran(out) and "train_mt" not in _ran(out)
+    assert json.loads((proj / "metrics/backtranslate.json").read_text())["method"] == "sampling"
+
     # A UDHR-only language: Bible splits and the student are skipped by design; the teacher is reused.
     _set_params(proj, lang="som")
     out = _dvc(proj, env, "repro")
@@ -75,7 +84,25 @@ def test_dvc_repro_tiny(tiny_project):
         skipped = json.loads((proj / "metrics/eval" / f"{split}.json").read_text())
         assert skipped["available"] is False and "UDHR-only" in skipped["reason"]
     register = json.loads((proj / "metrics/eval/shifted_register.json").read_text())
-    assert register["available"] and "teacher" in register and "student" not in register
+    assert register["available"] and "teacher" in register
+    assert "student" not in register and "nmt_bm25" not in register
+
+
+def _check_backtranslation_is_pool_only(proj):
+    """The back-translated file holds target-genre pool verses only: no test book, no test text."""
+    import pandas as pd
+
+    from pipeline.data import bible, splits
+
+    bt = pd.read_csv(proj / "data/aug/backtranslation.tsv", sep="\t", dtype=str, keep_default_na=False, quoting=3)
+    assert len(bt) == 32 and set(bt["origin"]) == {"backtranslation"}
+    assert {bible.parse_verse_id(i)[0] for i in bt["id"]} <= splits.TARGET_GENRE_POOL_BOOKS
+    test_text = set()
+    for split in SPLITS:
+        for name in ("docs.tsv", "queries.tsv"):
+            df = pd.read_csv(proj / "data/prepared" / split / name, sep="\t", dtype=str, keep_default_na=False, quoting=3)
+            test_text.update(df["text"].map(splits.normalise))
+    assert not set(bt["xx"].map(splits.normalise)) & test_text
 
 
 def _stage(proj, env, name, *args):

@@ -1,13 +1,19 @@
 """Teacher and student training loops on a tiny random BERT with the real XLM-R tokenizer."""
 
+import numpy as np
 import pytest
 import torch
 from transformers import BertConfig, BertModel
 
 from pipeline.encoder import load_xlmr_tokenizer
-from pipeline.training import DistillLoss, TrainConfig, batch_indices, configure_trainable, train_student, train_teacher
-
-import numpy as np
+from pipeline.training import (
+    DistillLoss,
+    TrainConfig,
+    batch_indices,
+    configure_trainable,
+    train_student,
+    train_teacher,
+)
 
 PAIRS = [
     ("bible:1.1.%d" % i, f"In the beginning God created verse {i} of the heavens", f"Hapo mwanzo Mungu aliumba mstari {i} wa mbingu")

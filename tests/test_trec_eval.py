@@ -96,3 +96,20 @@ def test_exact_search_and_robustness():
     run = search(q, d, ["q0", "q1"], ["a", "b", "c"], depth=2)
     assert run["q0"][0][0] == "a" and run["q1"][0][0] == "b"
     assert robustness(0.3, 0.6) == 0.5 and robustness(0.3, 0.0) is None
+
+
+def test_bm25_over_translated_documents_ranks_matching_terms_first():
+    from pipeline.retrieval import bm25_search
+
+    docs = ["The LORD is my shepherd", "a wise son makes a glad father", "the shepherds watched their flocks", "nothing"]
+    run = bm25_search(["shepherd", "wise father"], docs, ["q1", "q2"], ["d0", "d1", "d2", "d3"], depth=4)
+    assert [d for d, _ in run["q1"][:2]] == ["d0", "d2"]  # stemming: shepherds → shepherd
+    assert run["q2"][0][0] == "d1"
+    assert [d for d, _ in run["q1"][2:]] == ["d1", "d3"]  # zero-score ties broken by docid
+
+
+def test_bm25_with_no_indexable_words_ranks_by_docid():
+    from pipeline.retrieval import bm25_search
+
+    run = bm25_search(["shepherd"], ["the the the", "of and"], ["q"], ["d1", "d0"], depth=2)
+    assert [d for d, _ in run["q"]] == ["d0", "d1"]

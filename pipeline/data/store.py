@@ -25,7 +25,14 @@ import pandas as pd
 
 from pipeline import trec
 from pipeline.data.splits import BITEXT_COLUMNS, Prepared
-from pipeline.io import DataFileError, atomic_path, read_json, read_tsv, write_json, write_tsv
+from pipeline.io import (
+    DataFileError,
+    atomic_path,
+    read_json,
+    read_tsv,
+    write_json,
+    write_tsv,
+)
 
 DATA_ROOT = Path("data")
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from pipeline.data.bible import SourceError
-from pipeline.io import DataFileError
+from pipeline.io import DataFileError, atomic_path, write_text
 from pipeline.params import ParamsError
 
 #: Errors that mean bad input (params, source packages, data files): reported in one line, no traceback.
@@ -24,3 +25,25 @@ def run_stage(main: Callable[[], None]) -> None:
     except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+
+
+#: Marker file in an output directory that a stage skipped by design (e.g. a UDHR-only language).
+SKIPPED = "SKIPPED"
+
+
+def write_skipped(reason: str, *out_dirs: Path) -> None:
+    """Write each output directory as just a SKIPPED file holding ``reason`` (DVC outs must exist)."""
+    for out_dir in out_dirs:
+        with atomic_path(out_dir, is_dir=True) as tmp:
+            write_text(tmp / SKIPPED, reason + "\n")
+
+
+def live_logger(live, prefix: str = "") -> Callable[[int, dict[str, float]], None]:
+    """A ``log(step, values)`` callback that sends values to a DVCLive ``Live`` and advances its step."""
+
+    def log(step: int, values: dict[str, float]) -> None:
+        for name, value in values.items():
+            live.log_metric(prefix + name, value)
+        live.next_step()
+
+    return log

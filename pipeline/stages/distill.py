@@ -10,22 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from dvclive import Live
-
 from pipeline import seeds
 from pipeline.data import store
 from pipeline.data.splits import BITEXT_COLUMNS
 from pipeline.encoder import load_encoder, save_encoder
-from pipeline.io import atomic_path, read_tsv, write_json, write_text
+from pipeline.io import read_tsv, write_json
 from pipeline.params import load_params
 from pipeline.retrieval import Encoder
-from pipeline.stages import run_stage
+from pipeline.stages import live_logger, run_stage, write_skipped
 from pipeline.stages.bitext import BITEXT_PATH
 from pipeline.stages.teacher import TEACHER_DIR, dev_ap
 from pipeline.training import DistillLoss, TrainConfig, train_student
 
 STUDENT_DIR = Path("models/student")
 LIVE_DIR = Path("dvclive/distill")
-SKIPPED = "SKIPPED"  # marker file in STUDENT_DIR when the language has no bitext
 
 
 def main() -> None:
@@ -33,9 +31,7 @@ def main() -> None:
     cfg = params.distill
     if not params.has_bible:
         reason = f"lang {params.lang!r} is UDHR-only: no bitext to distill from (skipped by design)"
-        for out_dir in (STUDENT_DIR, LIVE_DIR):
-            with atomic_path(out_dir, is_dir=True) as tmp:
-                write_text(tmp / SKIPPED, reason + "\n")
+        write_skipped(reason, STUDENT_DIR, LIVE_DIR)
         write_json("metrics/distill.json", {"available": False, "reason": reason, "loss": cfg.loss})
         return
     loss_fn = DistillLoss(
@@ -54,12 +50,6 @@ def main() -> None:
     teacher_enc, student_enc = Encoder(teacher, tokenizer, bs, ml), Encoder(student, tokenizer, bs, ml)
     before = dev_ap(teacher_enc, teacher_enc, dev, "xx", params.evaluate.depth)
     with Live(str(LIVE_DIR), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-
-        def log(step: int, values: dict[str, float]) -> None:
-            for name, value in values.items():
-                live.log_metric(f"train/{name}", value)
-            live.next_step()
-
         losses = train_student(
             teacher,
             student,
@@ -68,7 +58,7 @@ def main() -> None:
             TrainConfig(cfg.steps, cfg.batch_size, cfg.lr, cfg.max_length, cfg.freeze_embeddings, cfg.train_layers),
             loss_fn,
             seed=seeds.derive(params.seed, "distill", str(cfg.seed)),
-            log=log,
+            log=live_logger(live, "train/"),
         )
     after = dev_ap(teacher_enc, student_enc, dev, "xx", params.evaluate.depth)
     save_encoder(student, tokenizer, STUDENT_DIR)

@@ -1,7 +1,8 @@
 """Stage ``evaluate@<split>``: every system's TREC run and AP / nDCG@10 / R@100 on one split.
 
-Systems: ``zeroshot`` (the encoder on both sides), ``teacher`` (the English teacher on both sides) and
-``student`` (teacher queries, student documents); ``evaluate.scoring`` is ``dense`` (cosine of mean-pooled
+Systems: ``zeroshot`` (the encoder on both sides), ``teacher`` (the English teacher on both sides),
+``student`` (teacher queries, student documents), and the NMT baselines ``nmt_bm25`` / ``nmt_teacher`` over
+documents translated into English (see :func:`system_runs`); ``evaluate.scoring`` is ``dense`` (cosine of mean-pooled
 embeddings) or ``maxsim`` (ColBERT-style late interaction over token states).
 
 Usage: ``python -m pipeline.stages.evaluate <split>``. Writes ``runs/<split>/<system>.run`` and
@@ -19,45 +20,68 @@ from pipeline import retrieval, trec
 from pipeline.data import store
 from pipeline.encoder import load_encoder
 from pipeline.evaluation import evaluate_run
-from pipeline.io import atomic_path, write_json, write_text
-from pipeline.params import SPLITS, Params, load_params
+from pipeline.io import DataFileError, atomic_path, read_tsv, write_json
 from pipeline.model import PASSAGE_PREFIX, QUERY_PREFIX
+from pipeline.params import SPLITS, Params, load_params
 from pipeline.retrieval import Encoder
-from pipeline.stages import run_stage
-from pipeline.stages.distill import SKIPPED, STUDENT_DIR
+from pipeline.stages import SKIPPED, run_stage, write_skipped
+from pipeline.stages.distill import STUDENT_DIR
 from pipeline.stages.encoder import ENCODER_DIR
 from pipeline.stages.teacher import TEACHER_DIR
+from pipeline.stages.translate_docs import NMT_DIR
 
 log = logging.getLogger(__name__)
 
 
-#: System name → (model that encodes English queries, model that encodes target-language documents).
-SYSTEMS = {
-    "zeroshot": ("encoder", "encoder"),  # the multilingual encoder as it is
-    "teacher": ("teacher", "teacher"),  # the English teacher, zero-shot cross-lingual
-    "student": ("teacher", "student"),  # OPTICAL: teacher queries, distilled student documents
-}
 MODEL_DIRS = {"encoder": ENCODER_DIR, "teacher": TEACHER_DIR, "student": STUDENT_DIR}
 
 
-def system_runs(params: Params, queries: list[tuple[str, str]], docs: list[tuple[str, str]]) -> dict[str, trec.Run]:
-    """One run per system; each model encodes each side once (teacher queries serve two systems)."""
+def system_runs(
+    params: Params, queries: list[tuple[str, str]], docs: list[tuple[str, str]], nmt_docs: list[tuple[str, str]] | None
+) -> dict[str, trec.Run]:
+    """One TREC run per system (each model encodes each text set once).
+
+    ========== ============================ ===========================================
+    system     English queries encoded by   documents
+    ========== ============================ ===========================================
+    zeroshot   encoder                      target language, encoder
+    teacher    teacher                      target language, teacher
+    student    teacher                      target language, student (OPTICAL)
+    nmt_bm25   BM25 (English analyzer)      translated into English by the MT model
+    nmt_teacher teacher                     translated into English, teacher
+    ========== ============================ ===========================================
+
+    ``student`` is left out when the language has no bitext; the ``nmt_*`` systems when it has no MT model.
+    """
     qids, qtexts = map(list, zip(*queries))
     doc_ids, dtexts = map(list, zip(*docs))
     scoring, depth = params.evaluate.scoring, params.evaluate.depth
-    systems = dict(SYSTEMS)
-    if (STUDENT_DIR / SKIPPED).exists():  # UDHR-only language: no bitext, no student
-        del systems["student"]
-    reps: dict[tuple[str, str], object] = {}
-    for model_name in sorted({m for pair in systems.values() for m in pair}):
+    search = retrieval.search if scoring == "dense" else retrieval.late_interaction_search
+    has_student = not (STUDENT_DIR / SKIPPED).exists()
+
+    def represent(model_name: str, texts: list[str], prefix: str, what: str):
         model, tokenizer = load_encoder(MODEL_DIRS[model_name])
         enc = Encoder(model, tokenizer, params.encoder.batch_size, params.encoder.max_length)
-        if any(q == model_name for q, _ in systems.values()):
-            reps[model_name, "q"] = enc.represent(qtexts, QUERY_PREFIX, scoring, f"{model_name} queries")
-        if any(d == model_name for _, d in systems.values()):
-            reps[model_name, "d"] = enc.represent(dtexts, PASSAGE_PREFIX, scoring, f"{model_name} documents")
-    search = retrieval.search if scoring == "dense" else retrieval.late_interaction_search
-    return {name: search(reps[q, "q"], reps[d, "d"], qids, doc_ids, depth) for name, (q, d) in systems.items()}
+        return enc.represent(texts, prefix, scoring, f"{model_name} {what}")
+
+    teacher_q = represent("teacher", qtexts, QUERY_PREFIX, "queries")
+    runs = {
+        "zeroshot": search(
+            represent("encoder", qtexts, QUERY_PREFIX, "queries"),
+            represent("encoder", dtexts, PASSAGE_PREFIX, "documents"),
+            qids, doc_ids, depth,
+        ),
+        "teacher": search(teacher_q, represent("teacher", dtexts, PASSAGE_PREFIX, "documents"), qids, doc_ids, depth),
+    }
+    if has_student:
+        runs["student"] = search(teacher_q, represent("student", dtexts, PASSAGE_PREFIX, "documents"), qids, doc_ids, depth)
+    if nmt_docs is not None:
+        nmt_ids, nmt_texts = map(list, zip(*nmt_docs))
+        runs["nmt_bm25"] = retrieval.bm25_search(qtexts, nmt_texts, qids, nmt_ids, depth)
+        runs["nmt_teacher"] = search(
+            teacher_q, represent("teacher", nmt_texts, PASSAGE_PREFIX, "translated documents"), qids, nmt_ids, depth
+        )
+    return runs
 
 
 def main() -> None:
@@ -71,16 +95,22 @@ def main() -> None:
     if split not in info["splits"]:
         reason = info["unavailable"].get(split, "not prepared")
         log.warning("skipping %s: %s", split, reason)
-        with atomic_path(runs_dir, is_dir=True) as tmp:
-            write_text(tmp / "SKIPPED", reason + "\n")
+        write_skipped(reason, runs_dir)
         write_json(metrics_path, {"split": split, "lang": params.lang, "available": False, "reason": reason})
         return
     coll = store.read_collection(split)
     queries = list(coll.queries.itertuples(index=False, name=None))
     docs = list(coll.docs.itertuples(index=False, name=None))
+    nmt_path = NMT_DIR / f"{split}.tsv"
+    nmt_docs = None
+    if nmt_path.exists():
+        nmt = read_tsv(nmt_path, ("docid", "text"))
+        if list(nmt["docid"]) != list(coll.docs["docid"]):
+            raise DataFileError(f"{nmt_path}: document ids differ from {split}/docs.tsv; re-run translate_docs")
+        nmt_docs = list(nmt.itertuples(index=False, name=None))
     results: dict = {"split": split, "lang": params.lang, "available": True}
     with atomic_path(runs_dir, is_dir=True) as tmp:
-        for name, run in system_runs(params, queries, docs).items():
+        for name, run in system_runs(params, queries, docs, nmt_docs).items():
             trec.write_run(tmp / f"{name}.run", run, tag=name)
             results[name] = evaluate_run(coll.qrels_path, tmp / f"{name}.run", params.evaluate.depth)
             log.info("%s %s AP=%.4f", split, name, results[name]["AP"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from dvclive import Live
-
 from pipeline import seeds
 from pipeline.data import store
 from pipeline.encoder import load_encoder, save_encoder
@@ -18,7 +17,7 @@ from pipeline.evaluation import score_run
 from pipeline.io import write_json
 from pipeline.params import load_params
 from pipeline.retrieval import Encoder, dense_run
-from pipeline.stages import run_stage
+from pipeline.stages import live_logger, run_stage
 from pipeline.stages.encoder import ENCODER_DIR
 from pipeline.training import TrainConfig, train_teacher
 
@@ -45,12 +44,6 @@ def main() -> None:
     with Live(str(LIVE_DIR), dvcyaml=False, save_dvc_exp=False, report=None) as live:
         if cfg.steps > 0:
             pairs = list(store.read_file("english_pairs")[["query", "passage"]].itertuples(index=False, name=None))
-
-            def log(step: int, values: dict[str, float]) -> None:
-                for name, value in values.items():
-                    live.log_metric(f"train/{name}", value)
-                live.next_step()
-
             losses = train_teacher(
                 model,
                 tokenizer,
@@ -58,7 +51,7 @@ def main() -> None:
                 TrainConfig(cfg.steps, cfg.batch_size, cfg.lr, cfg.max_length, cfg.freeze_embeddings, cfg.train_layers),
                 temperature=cfg.temperature,
                 seed=seeds.derive(params.seed, "teacher"),
-                log=log,
+                log=live_logger(live, "train/"),
             )
     LIVE_DIR.mkdir(parents=True, exist_ok=True)  # exists (empty) when steps == 0
     after = dev_ap(encoder, encoder, dev, "en", params.evaluate.depth) if losses else before

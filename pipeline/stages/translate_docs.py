@@ -1,0 +1,44 @@
+"""Stage ``translate_docs``: every split's target-language documents translated into English (beam ``mt.beam``).
+
+The input of the NMT baselines (``nmt_bm25``, ``nmt_teacher``) in ``evaluate``; a DVC out, so it is done once
+per language and MT model. Writes ``data/nmt/<split>.tsv`` (``docid, text``) and ``metrics/translate_docs.json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.data import store
+from pipeline.io import atomic_path, write_json, write_text, write_tsv
+from pipeline.params import load_params
+from pipeline.stages import SKIPPED, run_stage
+from pipeline.stages.train_mt import translator
+
+NMT_DIR = Path("data/nmt")
+
+
+def main() -> None:
+    params = load_params()
+    metrics: dict = {}
+    with atomic_path(NMT_DIR, is_dir=True) as tmp:
+        if not params.has_bible:
+            write_text(tmp / SKIPPED, f"lang {params.lang!r} is UDHR-only: no MT model (skipped by design)\n")
+        else:
+            model = translator(params)
+            for split in store.manifest()["splits"]:
+                docs = store.read_collection(split).docs
+                english, stats = model.translate(
+                    list(docs["text"]), "beam", beam=params.mt.beam, batch_size=params.mt.batch_size
+                )
+                write_tsv(tmp / f"{split}.tsv", zip(docs["docid"], english), ("docid", "text"))
+                metrics[split] = {
+                    "docs": len(docs),
+                    "truncated": stats["truncated"],
+                    "empty_outputs": sum(1 for e in english if not e.strip()),
+                    "degenerate_rate": round(stats["degenerate_rate"], 4),
+                }
+    write_json("metrics/translate_docs.json", {"available": params.has_bible, "splits": metrics})
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,246 @@
+"""pipeline.mt: a tiny fairseq model trains and translates; noise, metrics and error paths behave."""
+
+from __future__ import annotations
+
+import math
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sacrebleu
+
+from pipeline.io import read_json, read_tsv
+from pipeline.mt import (
+    BLANK,
+    CHECKPOINT,
+    MT_JSON,
+    SPM_MODEL,
+    HFTranslator,
+    MTConfig,
+    MTError,
+    Translator,
+    add_noise,
+    is_degenerate,
+    length_ratio,
+    load_translator,
+    score_translations,
+    train_mt,
+)
+
+BITEXT = Path("data/prepared/train/bitext_source.tsv")
+TINY = MTConfig(
+    vocab_size=300,
+    embed_dim=32,
+    ffn_dim=64,
+    layers=1,
+    heads=2,
+    dropout=0.1,
+    epochs=3,
+    max_tokens=1024,
+    lr=1e-3,
+    warmup_updates=10,
+    max_positions=128,
+    label_smoothing=0.1,
+    seed=3,
+)
+
+
+def _pairs() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """~200 short real (xx, en) verse pairs for training, 20 for validation, plus one over-long pair."""
+    df = read_tsv(BITEXT, ["id", "en", "xx"])
+    short = df[df["en"].str.split().str.len() <= 15]
+    pairs = list(zip(short["xx"], short["en"]))
+    train, valid = pairs[:200], pairs[200:220]
+    train.append((" ".join([train[0][0]] * 20), " ".join([train[0][1]] * 20)))  # > 128 pieces: dropped
+    return train, valid
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    train, valid = _pairs()
+    out = tmp_path_factory.mktemp("mt") / "model"
+    logged: list[tuple[int, dict]] = []
+    result = train_mt(train, valid, out, TINY, log=lambda epoch, stats: logged.append((epoch, stats)))
+    return out, result, logged, valid
+
+
+@pytest.fixture(scope="module")
+def translator(tiny_model):
+    return Translator.load(tiny_model[0])
+
+
+# --------------------------------------------------------------------------
+# training and translation
+# --------------------------------------------------------------------------
+def test_train_writes_model_dir_and_logs_each_epoch(tiny_model):
+    out, result, logged, _ = tiny_model
+    assert sorted(p.name for p in out.iterdir()) == sorted([MT_JSON, SPM_MODEL, CHECKPOINT, "dict.xx.txt", "dict.en.txt"])
+    assert [e for e, _ in logged] == [1, 2, 3]
+    for _, stats in logged:
+        assert math.isfinite(stats["train_loss"]) and math.isfinite(stats["valid_loss"])
+    assert result["epochs"] == 3 and len(result["train_loss"]) == len(result["valid_loss"]) == 3
+    assert result["train_loss"][-1] < result["train_loss"][0]
+    assert result["dropped_long"] == 1 and result["train_pairs"] == 200
+    assert result["train_seconds"] > 0
+    assert read_json(out / MT_JSON)["config"] == TINY.to_dict()
+
+
+@pytest.mark.parametrize("method", ["beam", "sampling", "noised"])
+def test_translate_returns_strings_for_every_method(translator, tiny_model, method):
+    sources = [xx for xx, _ in tiny_model[3][:6]]
+    hyps, stats = translator.translate(sources, method, beam=2, batch_size=4, progress=False)
+    assert len(hyps) == len(sources) and all(isinstance(h, str) for h in hyps)
+    assert stats["sentences"] == 6 and stats["truncated"] == 0 and stats["method"] == method
+    assert 0.0 <= stats["degenerate_rate"] <= 1.0
+
+
+def test_sampling_is_deterministic_for_a_seed(translator, tiny_model):
+    sources = [xx for xx, _ in tiny_model[3][:5]]
+    a, _ = translator.translate(sources, "sampling", topk=-1, seed=7, batch_size=3, progress=False)
+    b, _ = translator.translate(sources, "sampling", topk=-1, seed=7, batch_size=3, progress=False)
+    c, _ = translator.translate(sources, "sampling", topk=-1, seed=8, batch_size=3, progress=False)
+    assert a == b
+    assert a != c
+    hyps, _ = translator.translate(sources, "beam", beam=2, progress=False)
+    rng = random.Random(7)
+    assert translator.translate(sources, "noised", beam=2, seed=7, progress=False)[0] == [add_noise(h, rng) for h in hyps]
+
+
+def test_overlong_and_empty_inputs_are_counted_not_fatal(translator, tiny_model):
+    long = " ".join([tiny_model[3][0][0]] * 40)
+    hyps, stats = translator.translate(["", long, "   ", tiny_model[3][1][0]], progress=False)
+    assert hyps[0] == "" and hyps[2] == "" and isinstance(hyps[1], str)
+    assert stats["truncated"] == 1 and stats["empty"] == 2 and stats["sentences"] == 4
+
+
+def test_unknown_method_is_a_clear_error(translator):
+    with pytest.raises(ValueError, match="greedyish"):
+        translator.translate(["Mungu"], "greedyish", progress=False)
+
+
+def test_missing_or_truncated_checkpoint_is_a_clear_error(tiny_model, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model[0], broken)
+    ckpt = broken / CHECKPOINT
+    ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
+    with pytest.raises(MTError, match="broken.*truncated or corrupt"):
+        Translator.load(broken)
+    ckpt.unlink()
+    with pytest.raises(MTError, match=r"broken.*missing \['checkpoint.pt'\]"):
+        Translator.load(broken)
+    with pytest.raises(MTError, match="not found"):
+        Translator.load(tmp_path / "nowhere")
+
+
+def test_load_translator_picks_fairseq_local(tiny_model):
+    assert isinstance(load_translator("fairseq-local", tiny_model[0]), Translator)
+
+
+# --------------------------------------------------------------------------
+# Hugging Face plumbing (tiny random model, offline tokenizer)
+# --------------------------------------------------------------------------
+def _tiny_hf_model(path: Path) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import MarianConfig, MarianMTModel, PreTrainedTokenizerFast
+
+    words = "Mungu aliziumba mbingu na nchi God created the heavens and earth".split()
+    vocab = {t: i for i, t in enumerate(["<pad>", "</s>", "<unk>", "eng_Latn", "swh_Latn", *words])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
+        additional_special_tokens=["eng_Latn", "swh_Latn"],
+    )  # fmt: skip
+    fast.save_pretrained(path)
+    cfg = MarianConfig(
+        vocab_size=len(vocab), d_model=16, encoder_layers=1, decoder_layers=1,
+        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
+        max_position_embeddings=64, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+        forced_eos_token_id=1,
+    )  # fmt: skip
+    MarianMTModel(cfg).save_pretrained(path)
+
+
+def test_hf_translator_plumbing(tmp_path):
+    _tiny_hf_model(tmp_path / "hf")
+    tr = load_translator(str(tmp_path / "hf"), tmp_path / "unused", tgt_lang="eng_Latn", max_length=8)
+    assert isinstance(tr, HFTranslator) and tr.forced_bos_token_id == 3
+    sources = ["Mungu aliziumba mbingu na nchi", "", "na nchi " * 10]
+    for method in ("beam", "sampling", "noised"):
+        hyps, stats = tr.translate(sources, method, beam=2, progress=False)
+        assert len(hyps) == 3 and all(isinstance(h, str) for h in hyps) and hyps[1] == ""
+        assert stats["empty"] == 1 and stats["truncated"] == 1
+    a, _ = tr.translate(sources, "sampling", seed=3, progress=False)
+    assert a == tr.translate(sources, "sampling", seed=3, progress=False)[0]
+    with pytest.raises(ValueError, match="nope"):
+        tr.translate(sources, "nope")
+
+
+# --------------------------------------------------------------------------
+# noise
+# --------------------------------------------------------------------------
+SENT = " ".join(f"w{i}" for i in range(20))
+
+
+def test_noise_is_seeded():
+    assert add_noise(SENT, random.Random(5)) == add_noise(SENT, random.Random(5))
+    assert add_noise(SENT, np.random.default_rng(5)) == add_noise(SENT, np.random.default_rng(5))
+    outs = {add_noise(SENT, random.Random(s)) for s in range(20)}
+    assert len(outs) > 15
+    assert add_noise("", random.Random(0)) == ""
+    assert add_noise("word", random.Random(0), p_drop=1.0) == "word"  # never empties a sentence
+
+
+def test_noise_rates_near_their_probabilities():
+    rng = random.Random(0)
+    kept = blanks = 0
+    trials = 2000
+    for _ in range(trials):
+        out = add_noise(SENT, rng).split()
+        kept += len(out)
+        blanks += sum(w == BLANK for w in out)
+    assert abs(1 - kept / (20 * trials) - 0.1) < 0.01
+    assert abs(blanks / kept - 0.1) < 0.01
+
+
+@pytest.mark.parametrize("rng_factory", [random.Random, np.random.default_rng])
+def test_shuffle_moves_no_word_more_than_three_positions(rng_factory):
+    rng = rng_factory(1)
+    words = SENT.split()
+    max_disp, moved = 0, 0
+    for _ in range(2000):
+        out = add_noise(SENT, rng, p_drop=0.0, p_blank=0.0, max_shuffle=3).split()
+        assert sorted(out) == sorted(words)
+        disp = max(abs(pos - int(w[1:])) for pos, w in enumerate(out))
+        max_disp = max(max_disp, disp)
+        moved += out != words
+    assert max_disp == 3  # the bound holds and is reached
+    assert moved > 1900
+    assert add_noise(SENT, rng, p_drop=0.0, p_blank=0.0, max_shuffle=0) == SENT
+
+
+# --------------------------------------------------------------------------
+# metrics helpers
+# --------------------------------------------------------------------------
+def test_scores_match_sacrebleu_and_carry_signatures():
+    hyps = ["In the beginning God created the heaven and the earth.", "Jesus wept bitterly."]
+    refs = ["In the beginning God created the heavens and the earth.", "Jesus wept."]
+    s = score_translations(hyps, refs)
+    assert s["bleu"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score)
+    assert s["chrf"] == pytest.approx(sacrebleu.corpus_chrf(hyps, [refs]).score)
+    assert "nrefs:1" in s["bleu_signature"] and "version:" in s["chrf_signature"]
+    assert s["sentences"] == 2
+    with pytest.raises(ValueError, match="2 hypotheses but 1"):
+        score_translations(hyps, refs[:1])
+
+
+def test_degenerate_and_length_ratio():
+    assert is_degenerate("and the the the end")
+    assert is_degenerate("of God, of God, of God, said he")
+    assert not is_degenerate("In the beginning God created the heavens and the earth.")
+    assert not is_degenerate("")
+    assert length_ratio("a b c d", "a b") == 0.5
+    assert length_ratio("", "a b") == 2.0
