@@ -60,7 +60,8 @@ class EvaluateParams(_Strict):
 
 
 class BitextParams(_Strict):
-    seed_size: int = Field(2000, ge=1)
+    seed_size: int = Field(1000, ge=1)
+    max_len_ratio: float = Field(3.0, ge=1)  # drop pairs whose word-count ratio (either way) exceeds this
 
 
 class MTParams(_Strict):
@@ -106,6 +107,45 @@ class BacktranslateParams(_Strict):
         return self
 
 
+class SynthParams(_Strict):
+    """LLM synthesis of target-genre text (see pipeline/synth.py for the prompt and the filters)."""
+
+    model: str = "gemma3-270m"  # gemma3-270m (packaged GGUF) | smollm2 | tiny-random (smoke tests) | HF dir/name
+    backend: Literal["local", "openai"] = "local"
+    endpoint: str | None = None  # openai: base URL, e.g. http://localhost:8000/v1 (vLLM, Ollama)
+    endpoint_model: str | None = None  # openai: the model name the endpoint serves
+    chat: bool = False  # openai: /chat/completions instead of /completions
+    timeout: float = Field(60.0, gt=0)
+    retries: int = Field(3, ge=0)
+    shots: int = Field(5, ge=1)  # pool lines per few-shot prompt
+    domain: str | None = None  # described in the prompt, e.g. "rights, law and freedom"
+    batch_size: int = Field(16, ge=1)
+    max_new_tokens: int = Field(96, ge=8)
+    temperature: float = Field(0.8, ge=0)
+    top_p: float = Field(0.95, gt=0, le=1)
+    repetition_penalty: float = Field(1.1, ge=1)
+    no_repeat_ngram_size: int = Field(3, ge=0)
+    trim_vocab: bool = True  # keep only the sub-words of the pool (local backend)
+    finetune_steps: int = Field(0, ge=0)  # causal-LM adaptation on the pool before sampling (local backend)
+    finetune_layers: int = Field(4, ge=1)
+    finetune_lr: float = Field(1e-4, gt=0)
+    max_prompts: int = Field(480, ge=1)  # stop (with an error) if augment.size lines have not passed by then
+    min_words: int = Field(4, ge=1)
+    max_words: int = Field(60, ge=1)
+    max_copy_overlap: float = Field(0.5, gt=0, le=1)
+    min_word_validity: float = Field(0.7, ge=0, le=1)
+    lid: bool = True  # language-ID filter (character n-gram classifier trained on Bible text)
+    lid_verses: int = Field(2000, ge=10)  # training verses per language
+
+    @model_validator(mode="after")
+    def _endpoint(self) -> "SynthParams":
+        if self.backend == "openai" and not (self.endpoint and self.endpoint_model):
+            raise ValueError("backend 'openai' needs synth.endpoint and synth.endpoint_model")
+        if self.min_words > self.max_words:
+            raise ValueError("synth.min_words must not exceed synth.max_words")
+        return self
+
+
 class TeacherParams(_Strict):
     """English teacher: InfoNCE on BBE query → WEB passage pairs of the source domain."""
 
@@ -144,6 +184,7 @@ class Params(_Strict):
     mt: MTParams = MTParams()
     augment: AugmentParams = AugmentParams()
     backtranslate: BacktranslateParams = BacktranslateParams()
+    synth: SynthParams = SynthParams()
     bitext: BitextParams = BitextParams()
     teacher: TeacherParams = TeacherParams()
     distill: DistillParams = DistillParams()
@@ -153,6 +194,8 @@ class Params(_Strict):
     def _lang_has_text(self) -> "Params":
         if self.lang not in BIBLE_LANGS and self.lang not in UDHR_CODES:
             raise ValueError(f"lang {self.lang!r} has no source text")
+        if self.aug == "both" and self.augment.size % 2:
+            raise ValueError(f"aug 'both' takes half of augment.size from each source: augment.size={self.augment.size} must be even")
         return self
 
     @property

