@@ -1,0 +1,256 @@
+"""Compare DVC experiments: the student's AP per ``lang`` × ``aug`` × split over replicate seeds, with paired tests.
+
+Usage (after a grid, see the README)::
+
+    python -m pipeline.compare [--where key=value ...] [--out reports/comparison.md]
+
+Reads every experiment of the current commit (and the commit itself) from ``dvc exp show --json``, keeps those
+matching ``--where`` (dotted param keys), and checks that only ``lang``, ``aug`` and ``distill.seed`` vary among
+them (anything else would confound the comparison; the error names the key). For every group it reports the
+mean ± sd over replicate seeds of the student's AP, and, on per-query AP averaged over the seeds (read from
+each experiment's ``runs/<split>/student.run`` and qrels through ``dvc.api``), a paired t-test and a paired
+randomization test (``scipy.stats.ttest_rel`` / ``scipy.stats.permutation_test``) of each augmentation against
+``aug=none`` and of ``backtranslation`` against ``synthetic``. Writes ``reports/comparison.md``, a CSV of the
+per-experiment numbers and a PNG chart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from pipeline.evaluation import per_query_ap
+from pipeline.io import atomic_path, write_text
+from pipeline.params import SPLITS
+
+ALLOWED_TO_VARY = {"lang", "aug", "distill.seed"}
+AUG_ORDER = ["none", "backtranslation", "synthetic", "both"]
+CONTRASTS = [("backtranslation", "none"), ("synthetic", "none"), ("both", "none"), ("backtranslation", "synthetic")]
+
+
+class CompareError(ValueError):
+    pass
+
+
+@dataclass
+class Experiment:
+    name: str
+    rev: str
+    params: dict  # flattened, dotted keys
+    metrics: dict  # split -> eval metrics dict
+
+
+def flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def parse_exp_show(rows: list[dict]) -> list[Experiment]:
+    """Experiments (and their baseline commits) from ``dvc exp show --json``; the workspace is skipped."""
+    found = []
+
+    def add(entry: dict, name: str | None) -> None:
+        data = entry.get("data") or {}
+        params = ((data.get("params") or {}).get("params.yaml") or {}).get("data")
+        metrics = data.get("metrics") or {}
+        if not params:
+            return
+        evals = {s: (metrics.get(f"metrics/eval/{s}.json") or {}).get("data") or {} for s in SPLITS}
+        found.append(Experiment(name or entry["rev"][:7], entry["rev"], flatten(params), evals))
+
+    for row in rows:
+        if row.get("rev") == "workspace":
+            continue
+        add(row, row.get("name"))
+        for exp in row.get("experiments") or []:
+            for rev in exp.get("revs") or []:
+                add(rev, rev.get("name"))
+    return found
+
+
+def select(exps: list[Experiment], where: dict[str, str]) -> list[Experiment]:
+    keep = [e for e in exps if all(str(e.params.get(k)) == v for k, v in where.items())]
+    if not keep:
+        raise CompareError(f"no experiment matches {where}")
+    varying = {k for k in set().union(*(e.params for e in keep)) if len({repr(e.params.get(k)) for e in keep}) > 1}
+    extra = sorted(varying - ALLOWED_TO_VARY)
+    if extra:
+        raise CompareError(
+            f"these params differ among the selected experiments, which would confound the comparison: {extra}; "
+            "narrow the selection with --where key=value"
+        )
+    seen: dict[tuple, str] = {}
+    unique = []
+    for e in keep:  # the same params twice (an experiment and its commit) counts once
+        key = (e.params.get("lang"), e.params.get("aug"), e.params.get("distill.seed"))
+        if key not in seen:
+            seen[key] = e.name
+            unique.append(e)
+    return unique
+
+
+def summary_table(exps: list[Experiment]) -> pd.DataFrame:
+    rows = []
+    for e in exps:
+        for split in SPLITS:
+            m = e.metrics.get(split) or {}
+            if m.get("available") and "student" in m:
+                rows.append({"exp": e.name, "rev": e.rev, "lang": e.params["lang"], "aug": e.params["aug"],
+                             "seed": e.params.get("distill.seed"), "split": split, "AP": m["student"]["AP"]})
+    if not rows:
+        raise CompareError("no selected experiment has student AP in metrics/eval/*.json")
+    return pd.DataFrame(rows)
+
+
+def paired_tests(a: np.ndarray, b: np.ndarray, seed: int = 0, resamples: int = 10000) -> dict:
+    """Paired t-test and paired randomization (sign-flip) test of mean(a - b) on per-query values."""
+    if len(a) != len(b) or len(a) < 2:
+        raise CompareError("paired tests need two equally long vectors of at least 2 queries")
+    diff = a - b
+    if np.allclose(diff, 0):
+        return {"delta": 0.0, "t": 0.0, "p_t": 1.0, "p_perm": 1.0, "n_queries": len(a)}
+    t = stats.ttest_rel(a, b)
+    perm = stats.permutation_test(
+        (a, b), lambda x, y: np.mean(x - y), permutation_type="samples", n_resamples=resamples,
+        random_state=np.random.default_rng(seed),
+    )
+    return {"delta": float(diff.mean()), "t": float(t.statistic), "p_t": float(t.pvalue), "p_perm": float(perm.pvalue),
+            "n_queries": len(a)}
+
+
+def _read_rev(path: str, rev: str) -> str:
+    import dvc.api
+
+    return dvc.api.read(path, rev=rev)
+
+
+def per_query(rev: str, split: str, reader=None) -> dict[str, float]:
+    """Per-query AP of the student of one experiment on one split."""
+    reader = reader or _read_rev
+    with tempfile.TemporaryDirectory() as tmp:
+        qrels, run = Path(tmp) / "qrels.txt", Path(tmp) / "student.run"
+        qrels.write_text(reader(f"data/prepared/{split}/qrels.txt", rev))
+        run.write_text(reader(f"runs/{split}/student.run", rev))
+        return per_query_ap(qrels, run)
+
+
+def contrasts(table: pd.DataFrame, query_ap: dict[tuple[str, str], dict[str, float]]) -> pd.DataFrame:
+    """Paired tests per lang × split for each contrast, on per-query AP averaged over replicate seeds."""
+
+    def seed_mean(lang: str, aug: str, split: str) -> pd.Series | None:
+        revs = table[(table.lang == lang) & (table.aug == aug) & (table.split == split)]["rev"]
+        vectors = [pd.Series(query_ap[(r, split)]) for r in revs if (r, split) in query_ap]
+        return pd.concat(vectors, axis=1).mean(axis=1) if vectors else None
+
+    rows = []
+    for (lang, split), _ in table.groupby(["lang", "split"]):
+        for a, b in CONTRASTS:
+            va, vb = seed_mean(lang, a, split), seed_mean(lang, b, split)
+            if va is None or vb is None:
+                continue
+            common = va.index.intersection(vb.index)
+            res = paired_tests(va[common].to_numpy(), vb[common].to_numpy())
+            n_a = int(((table.lang == lang) & (table.aug == a) & (table.split == split)).sum())
+            n_b = int(((table.lang == lang) & (table.aug == b) & (table.split == split)).sum())
+            rows.append({"lang": lang, "split": split, "contrast": f"{a} − {b}", "seeds": f"{n_a}/{n_b}", **res})
+    return pd.DataFrame(rows)
+
+
+def grouped(table: pd.DataFrame) -> pd.DataFrame:
+    g = table.groupby(["lang", "split", "aug"])["AP"]
+    out = pd.DataFrame({"seeds": g.size(), "mean": g.mean(), "sd": g.std(ddof=1)}).reset_index()
+    out["aug"] = pd.Categorical(out["aug"], AUG_ORDER, ordered=True)
+    return out.sort_values(["lang", "split", "aug"]).reset_index(drop=True)
+
+
+def render(groups: pd.DataFrame, tests: pd.DataFrame) -> str:
+    g = groups.copy()
+    g["AP (mean ± sd)"] = [f"{m:.4f} ± {s:.4f}" if s == s else f"{m:.4f}" for m, s in zip(g["mean"], g["sd"])]
+    lines = [
+        "# Student AP by augmentation (mean ± sd over replicate seeds `distill.seed`)",
+        "",
+        g[["lang", "split", "aug", "seeds", "AP (mean ± sd)"]].to_markdown(index=False),
+        "",
+        "# Paired tests on per-query AP (averaged over seeds)",
+        "",
+        "Δ = mean per-query AP difference; paired t-test (`scipy.stats.ttest_rel`) and paired randomization test",
+        "(`scipy.stats.permutation_test`, 10,000 sign flips). Not corrected for multiple comparisons.",
+        "",
+    ]
+    if tests.empty:
+        lines.append("No contrast has both sides in the selected experiments.")
+    else:
+        t = tests.copy()
+        t["Δ AP"] = t["delta"].map(lambda x: f"{x:+.4f}")
+        t["p (t)"] = t["p_t"].map(lambda x: f"{x:.3g}")
+        t["p (perm)"] = t["p_perm"].map(lambda x: f"{x:.3g}")
+        lines.append(t[["lang", "split", "contrast", "seeds", "n_queries", "Δ AP", "p (t)", "p (perm)"]].to_markdown(index=False))
+    return "\n".join(lines) + "\n"
+
+
+def plot(groups: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = list(groups.groupby("lang", observed=True))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    for ax, (lang, g) in zip(axes[0], panels):
+        augs = [a for a in AUG_ORDER if a in set(g["aug"].astype(str))]
+        width = 0.8 / max(1, len(augs))
+        for i, aug in enumerate(augs):
+            sub = g[g["aug"].astype(str) == aug].set_index("split").reindex(SPLITS)
+            ax.bar(np.arange(len(SPLITS)) + i * width, sub["mean"], width, yerr=sub["sd"].fillna(0), label=aug, capsize=2)
+        ax.set_xticks(np.arange(len(SPLITS)) + 0.4 - width / 2, SPLITS, fontsize=8)
+        ax.set_title(f"{lang}: student AP")
+        ax.set_ylim(0, 1)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+
+
+def main(argv: Iterable[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--where", action="append", default=[], help="dotted.param=value (repeatable)")
+    ap.add_argument("--out", default="reports/comparison.md")
+    ap.add_argument("--exp-json", help="read this `dvc exp show --json` output instead of running it")
+    args = ap.parse_args(list(argv) if argv is not None else None)
+    where = dict(w.split("=", 1) for w in args.where)
+    if args.exp_json:
+        rows = json.loads(Path(args.exp_json).read_text())
+    else:
+        rows = json.loads(subprocess.run(["dvc", "exp", "show", "--json"], check=True, capture_output=True, text=True).stdout)
+    exps = select(parse_exp_show(rows), where)
+    table = summary_table(exps)
+    query_ap = {(r, s): per_query(r, s) for r, s in table[["rev", "split"]].drop_duplicates().itertuples(index=False)}
+    groups, tests = grouped(table), contrasts(table, query_ap)
+    out = Path(args.out)
+    write_text(out, render(groups, tests))
+    with atomic_path(out.with_suffix(".csv")) as tmp:
+        table.to_csv(tmp, index=False)
+    plot(groups, out.with_suffix(".png"))
+    print(f"wrote {out}, {out.with_suffix('.csv')}, {out.with_suffix('.png')} ({len(exps)} experiments)")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except CompareError as exc:
+        raise SystemExit(f"error: {exc}") from None

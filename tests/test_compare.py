@@ -1,0 +1,86 @@
+"""pipeline.compare: experiment selection, grouping over seeds and paired significance tests."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from pipeline import compare
+from pipeline.compare import CompareError, paired_tests, parse_exp_show, select
+
+QRELS = "q1 0 d1 1\nq2 0 d2 1\nq3 0 d3 1\nq4 0 d4 1\n"
+
+
+def _run(good: set[str]) -> str:
+    """A run where the queries in ``good`` find their document first, the others second."""
+    lines = []
+    for q in ("q1", "q2", "q3", "q4"):
+        rel, other = f"d{q[1]}", "dx"
+        first, second = (rel, other) if q in good else (other, rel)
+        lines += [f"{q} Q0 {first} 1 2.0 t", f"{q} Q0 {second} 2 1.0 t"]
+    return "\n".join(lines) + "\n"
+
+
+def _exp(name, aug, seed, ap, lang="swh", loss="ot"):
+    params = {"seed": 13, "lang": lang, "aug": aug, "distill": {"seed": seed, "loss": loss}}
+    evals = {f"metrics/eval/{s}.json": {"data": {"available": True, "student": {"AP": ap}}}
+             for s in ("in_domain", "shifted_genre", "shifted_register")}
+    return {"rev": f"rev-{name}", "name": name, "data": {"params": {"params.yaml": {"data": params}}, "metrics": evals}}
+
+
+def _exp_show(*exps):
+    base = _exp("base", "none", 0, 0.5)
+    return [{"rev": "workspace", "data": {}}, {**base, "experiments": [{"revs": [e]} for e in exps]}]
+
+
+def test_parse_and_select_rejects_confounded_experiments():
+    rows = _exp_show(_exp("a", "backtranslation", 0, 0.6), _exp("b", "synthetic", 0, 0.55, loss="pooled"))
+    exps = parse_exp_show(rows)
+    assert [e.name for e in exps] == ["base", "a", "b"]
+    with pytest.raises(CompareError, match="distill.loss"):
+        select(exps, {})
+    assert [e.name for e in select(exps, {"distill.loss": "ot"})] == ["base", "a"]
+
+
+def test_paired_tests_match_scipy_and_detect_a_shift():
+    rng = np.random.default_rng(0)
+    b = rng.uniform(0, 1, 60)
+    a = np.clip(b + 0.1 + rng.normal(0, 0.05, 60), 0, 1)
+    res = paired_tests(a, b)
+    assert res["p_t"] == pytest.approx(stats.ttest_rel(a, b).pvalue)
+    assert res["p_t"] < 1e-6 and res["p_perm"] < 0.001 and res["delta"] > 0.05 and res["n_queries"] == 60
+    same = paired_tests(b, b)
+    assert same["p_t"] == 1.0 and same["p_perm"] == 1.0
+    with pytest.raises(CompareError):
+        paired_tests(a[:1], b[:1])
+
+
+def test_main_writes_comparison_from_exp_show(tmp_path, monkeypatch):
+    good = {"rev-base": {"q1"}, "rev-bt0": {"q1", "q2", "q3"}, "rev-bt1": {"q1", "q2", "q3", "q4"},
+            "rev-sy0": {"q1", "q2"}, "rev-no1": {"q1", "q2"}}
+
+    def reader(path, rev):
+        return QRELS if path.endswith("qrels.txt") else _run(good[rev])
+
+    monkeypatch.setattr(compare, "_read_rev", reader)
+    rows = _exp_show(_exp("bt0", "backtranslation", 0, 0.8), _exp("bt1", "backtranslation", 1, 0.9),
+                     _exp("sy0", "synthetic", 0, 0.7), _exp("no1", "none", 1, 0.7))
+    exp_json = tmp_path / "exps.json"
+    exp_json.write_text(json.dumps(rows))
+    out = tmp_path / "comparison.md"
+    compare.main(["--exp-json", str(exp_json), "--out", str(out)])
+    text = out.read_text()
+    assert "0.8500 ± 0.0707" in text  # backtranslation over seeds 0 and 1
+    assert "backtranslation − none" in text and "backtranslation − synthetic" in text
+    assert out.with_suffix(".png").stat().st_size > 1000 and out.with_suffix(".csv").exists()
+    # per-query AP is 1 (found first) or 0.5; bt (seed mean) vs none (seed mean) over 4 queries:
+    table = compare.summary_table(select(parse_exp_show(rows), {}))
+    qap = {(r, s): compare.per_query(r, s, reader) for r, s in table[["rev", "split"]].drop_duplicates().itertuples(index=False)}
+    tests = compare.contrasts(table, qap)
+    row = tests[(tests.contrast == "backtranslation − none") & (tests.split == "in_domain")].iloc[0]
+    bt = np.array([1.0, 1.0, 1.0, 0.75])  # q4: 0.5 (seed 0) and 1.0 (seed 1)
+    no = np.array([1.0, 0.75, 0.5, 0.5])  # base finds q1; no1 finds q1, q2
+    assert row["delta"] == pytest.approx((bt - no).mean()) and row["n_queries"] == 4 and row["seeds"] == "2/2"
