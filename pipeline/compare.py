@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -236,7 +237,8 @@ def main(argv: Iterable[str] | None = None) -> None:
     if args.exp_json:
         rows = json.loads(Path(args.exp_json).read_text())
     else:
-        rows = json.loads(subprocess.run(["dvc", "exp", "show", "--json"], check=True, capture_output=True, text=True).stdout)
+        cmd = [sys.executable, "-m", "dvc", "exp", "show", "--json"]
+        rows = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
     exps = select(parse_exp_show(rows), where)
     table = summary_table(exps)
     query_ap = {(r, s): per_query(r, s) for r, s in table[["rev", "split"]].drop_duplicates().itertuples(index=False)}

@@ -59,17 +59,21 @@ def test_dvc_repro_tiny(tiny_project):
         assert res["available"]
         for system in ("zeroshot", "teacher", "student", "nmt_bm25", "nmt_teacher"):
             assert 0.0 <= res[system]["AP"] <= 1.0
-            assert (proj / "runs" / split / f"{system}.run").exists()
+            run_dir = proj / "runs" / split if system == "student" else proj / "runs/baselines" / split
+            assert (run_dir / f"{system}.run").exists()
     report = json.loads((proj / "metrics/report.json").read_text())
     assert set(report["systems"]["student"]["robustness"]) == {"shifted_genre", "shifted_register"}
     assert (proj / "dvclive/distill/plots/metrics/train/ot.tsv").exists()
+    for png in ("reports/ap_by_split.png", "reports/training_curves.png"):
+        assert (proj / png).read_bytes()[:4] == b"\x89PNG"
     shown = _dvc(proj, env, "metrics", "show", "--json")
     assert "student" in shown and "prepare.json" in shown
     assert _ran(_dvc(proj, env, "repro")) == set()  # nothing changed → nothing runs
 
     # The aug switch re-runs only bitext -> distill -> evaluate -> report; both augmentations stay cached.
     downstream = {"bitext", "distill", "report", *(f"evaluate@{s}" for s in SPLITS)}
-    upstream = {"prepare", "train_mt", "backtranslate", "translate_docs", "llm", "synthesize", "teacher", "encoder"}
+    upstream = {"prepare", "train_mt", "backtranslate", "translate_docs", "llm", "synthesize", "teacher", "encoder",
+                *(f"evaluate_baselines@{s}" for s in SPLITS)}
     for aug in ("backtranslation", "synthetic", "both"):
         _set_params(proj, aug=aug)
         dry = _ran(_dvc(proj, env, "repro", "--dry"))  # stages whose own deps/params changed

@@ -1,7 +1,9 @@
 """Stage ``report``: one table of every system × split, with robustness ratios.
 
-Reads ``metrics/eval/<split>.json``; writes ``metrics/report.json`` and ``reports/summary.md``.
-Robustness = shifted-split AP / in-domain AP (1.0 = no loss under shift).
+Reads ``metrics/eval/<split>.json``; writes ``metrics/report.json``, ``reports/summary.md``, the bar chart
+``reports/ap_by_split.png`` (AP by system and split; a dvc plot) and ``reports/training_curves.png`` (the
+DVCLive curves of MT, teacher and distill as a static image: ``dvc plots show`` loads its chart library from
+the web). Robustness = shifted-split AP / in-domain AP (1.0 = no loss under shift).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import pandas as pd
 from pipeline.evaluation import MEASURE_NAMES, robustness
 from pipeline.io import read_json, write_json, write_text
 from pipeline.params import SPLITS, load_params
+from pipeline.plots import ap_bar_chart, training_curves
 from pipeline.stages import run_stage
 
 SHIFTED = ("shifted_genre", "shifted_register")
+LIVE_DIRS = {"mt": Path("dvclive/mt"), "teacher": Path("dvclive/teacher"), "distill": Path("dvclive/distill")}
 
 
 def summary(evals: dict[str, dict]) -> tuple[dict, pd.DataFrame]:
@@ -60,6 +64,10 @@ def main() -> None:
             lines.append(f"- {system}, {shifted}: {ratio}")
     lines += ["", "## All measures", "", table.to_markdown(index=False, floatfmt=".4f") if not table.empty else ""]
     write_text("reports/summary.md", "\n".join(lines) + "\n")
+    if not table.empty:
+        ap_bar_chart(table, list(SPLITS), f"AP by system and split: lang={params.lang}, aug={params.aug}",
+                     Path("reports/ap_by_split.png"))
+    training_curves(LIVE_DIRS, Path("reports/training_curves.png"))
 
 
 if __name__ == "__main__":
