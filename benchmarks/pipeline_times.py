@@ -23,8 +23,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = ["pipeline", "dvc.yaml", "params.yaml", "profiles", ".dvc/config", ".dvcignore", ".gitignore"]
+SPLITS = ["in_domain", "shifted_genre", "shifted_register"]
 STAGES = ["prepare", "encoder", "train_mt", "backtranslate", "translate_docs", "llm", "synthesize", "bitext",
-          "teacher", "distill", "evaluate@in_domain", "evaluate@shifted_genre", "evaluate@shifted_register", "report"]
+          "teacher", "distill", *(f"evaluate_baselines@{s}" for s in SPLITS), *(f"evaluate@{s}" for s in SPLITS), "report"]
 
 
 def timed(cmd: list[str], cwd: Path, env: dict) -> tuple[float, float]:
