@@ -232,12 +232,13 @@ def main(argv: Iterable[str] | None = None) -> None:
     ap.add_argument("--where", action="append", default=[], help="dotted.param=value (repeatable)")
     ap.add_argument("--out", default="reports/comparison.md")
     ap.add_argument("--exp-json", help="read this `dvc exp show --json` output instead of running it")
+    ap.add_argument("--all-commits", action="store_true", help="also experiments of earlier commits (dvc exp show -A)")
     args = ap.parse_args(list(argv) if argv is not None else None)
     where = dict(w.split("=", 1) for w in args.where)
     if args.exp_json:
         rows = json.loads(Path(args.exp_json).read_text())
     else:
-        cmd = [sys.executable, "-m", "dvc", "exp", "show", "--json"]
+        cmd = [sys.executable, "-m", "dvc", "exp", "show", "--json", *(["-A"] if args.all_commits else [])]
         rows = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
     exps = select(parse_exp_show(rows), where)
     table = summary_table(exps)
