@@ -45,6 +45,14 @@ class PrepareParams(_Strict):
     shift_margin: float = Field(0.6, gt=0, le=1)
     min_shift_dev: float = Field(0.25, ge=0)
     min_chars: int = Field(2, ge=1)
+    external: dict[str, str] = Field(default_factory=dict)  # split -> TREC directory or irds:<id> (data/external.py)
+
+    @model_validator(mode="after")
+    def _external_splits(self) -> "PrepareParams":
+        unknown = sorted(set(self.external) - set(SPLITS))
+        if unknown:
+            raise ValueError(f"prepare.external names unknown split(s) {unknown}; expected some of {list(SPLITS)}")
+        return self
 
 
 class EncoderParams(_Strict):
@@ -175,6 +183,14 @@ class DistillParams(_Strict):
     seed: int = Field(0, ge=0)  # replicate seed read only by bitext and distill (the experiment grid)
 
 
+class TrainParams(_Strict):
+    """Where ``teacher`` and ``distill`` train (``pipeline/distributed.py``)."""
+
+    nproc: int = Field(1, ge=1)  # > 1: data-parallel processes under torchrun (gloo on CPU, nccl on CUDA)
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # mixed precision of the forward pass; fp16 needs CUDA
+
+
 class Params(_Strict):
     seed: int = Field(13, ge=0)
     lang: Lang = "swh"
@@ -188,6 +204,7 @@ class Params(_Strict):
     bitext: BitextParams = BitextParams()
     teacher: TeacherParams = TeacherParams()
     distill: DistillParams = DistillParams()
+    train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
 
     @model_validator(mode="after")
@@ -196,6 +213,10 @@ class Params(_Strict):
             raise ValueError(f"lang {self.lang!r} has no source text")
         if self.aug == "both" and self.augment.size % 2:
             raise ValueError(f"aug 'both' takes half of augment.size from each source: augment.size={self.augment.size} must be even")
+        for group in ("teacher", "distill"):
+            size = getattr(self, group).batch_size
+            if size % self.train.nproc:
+                raise ValueError(f"{group}.batch_size={size} does not split over train.nproc={self.train.nproc} processes")
         return self
 
     @property

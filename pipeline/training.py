@@ -2,7 +2,9 @@
 
 Both loops are seeded and deterministic on CPU (same params → same weights → same metrics), report the loss
 of every step through an optional ``log(step, values)`` callback (the stages send it to DVCLive), and train
-only what the config leaves trainable (word embeddings frozen and/or only the top N layers).
+only what the config leaves trainable (word embeddings frozen and/or only the top N layers). A
+:class:`~pipeline.distributed.Runtime` says where they run (device, mixed precision, data-parallel
+processes); the default, one CPU process in fp32, is the reference the others are tested against.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from pipeline.distributed import Runtime
 from pipeline.losses import OTAlignmentLoss, PooledDistillationLoss
 from pipeline.model import PASSAGE_PREFIX, QUERY_PREFIX, mean_pool, token_states
 
@@ -75,6 +78,18 @@ def _optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
     return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
 
 
+def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor, scaler: torch.amp.GradScaler | None) -> None:
+    """One optimizer step on ``loss`` (scaled when training in fp16)."""
+    optimizer.zero_grad()
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+
 def pooled_embeddings(model, tokenizer, texts: list[str], prefix: str, max_length: int) -> torch.Tensor:
     """L2-normalised mean-pooled embeddings with gradients (the same pooling as :func:`pipeline.model.encode`)."""
     hidden, attention_mask, _ = token_states(model, tokenizer, texts, prefix=prefix, max_length=max_length)
@@ -90,29 +105,33 @@ def train_teacher(
     temperature: float,
     seed: int,
     log: LogFn | None = None,
+    runtime: Runtime | None = None,
 ) -> list[float]:
     """Fine-tune ``model`` for English retrieval on (query, passage) pairs; returns the per-step losses.
 
-    Loss: InfoNCE with in-batch negatives, ``CE(q · pᵀ / temperature, diagonal)``.
+    Loss: InfoNCE with in-batch negatives, ``CE(q · pᵀ / temperature, diagonal)``. Under data parallelism
+    each process embeds its share of the batch and scores its queries against the passages of all
+    processes (gathered with gradients), so the negatives are those of the whole global batch.
     """
+    rt = runtime or Runtime()
     seed_everything(seed)
     configure_trainable(model, cfg.freeze_embeddings, cfg.train_layers)
-    optimizer = _optimizer(model, cfg.lr)
+    net = rt.wrap(model)
+    optimizer, scaler = _optimizer(model, cfg.lr), rt.grad_scaler()
     rng = np.random.default_rng(seed)
     model.train()
     losses = []
-    for step, idx in enumerate(tqdm(batch_indices(len(pairs), cfg.batch_size, cfg.steps, rng), total=cfg.steps, desc="teacher")):
-        queries = [pairs[i][0] for i in idx]
-        passages = [pairs[i][1] for i in idx]
-        q = pooled_embeddings(model, tokenizer, queries, QUERY_PREFIX, cfg.max_length)
-        p = pooled_embeddings(model, tokenizer, passages, PASSAGE_PREFIX, cfg.max_length)
-        logits = q @ p.T / temperature
-        loss = F.cross_entropy(logits, torch.arange(len(idx)))
+    batches = batch_indices(len(pairs), cfg.batch_size, cfg.steps, rng)
+    for step, idx in enumerate(tqdm(batches, total=cfg.steps, desc="teacher", disable=not rt.is_main)):
+        idx = rt.shard(idx)
+        with rt.autocast():
+            q = pooled_embeddings(net, tokenizer, [pairs[i][0] for i in idx], QUERY_PREFIX, cfg.max_length)
+            p = pooled_embeddings(net, tokenizer, [pairs[i][1] for i in idx], PASSAGE_PREFIX, cfg.max_length)
+        logits = q.float() @ rt.gather(p.float()).T / temperature
+        loss = F.cross_entropy(logits, torch.arange(len(idx), device=logits.device) + rt.rank * len(idx))
         _check_finite(loss, step)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+        _update(optimizer, loss, scaler)
+        losses.append(rt.mean(loss))
         if log:
             log(step, {"loss": losses[-1]})
     model.eval()
@@ -139,7 +158,7 @@ class DistillLoss(nn.Module):
         self.pooled = PooledDistillationLoss(kind="cosine")
         self.pooled_weight = pooled_weight
 
-    def forward(self, H_T, mask_T, H_S, mask_S, batch_id=None) -> dict[str, torch.Tensor]:  # noqa: N803
+    def forward(self, H_T, mask_T, H_S, mask_S, batch_id=None) -> dict[str, torch.Tensor]:
         parts: dict[str, torch.Tensor] = {}
         if "ot" in self.kind.split("+"):
             parts["ot"] = self.ot(H_T, mask_T, H_S, mask_S, batch_id=batch_id)
@@ -159,40 +178,47 @@ def train_student(
     *,
     seed: int,
     log: LogFn | None = None,
+    runtime: Runtime | None = None,
 ) -> list[float]:
     """OPTICAL distillation on bitext rows ``(id, en, xx)``; returns the per-step losses.
 
     Teacher token states of the English side (no grad) and student token states of the target side are
     aligned by ``loss_fn``; only the student is updated. Both sides are encoded as passages (with the
-    ``passage: `` prefix, which the content masks exclude from the alignment).
+    ``passage: `` prefix, which the content masks exclude from the alignment). The loss is a mean over
+    pairs, so under data parallelism each process aligns its share of the batch and DDP averages the
+    gradients. Token states enter the loss in fp32 whatever the forward precision.
     """
+    rt = runtime or Runtime()
     seed_everything(seed)
-    teacher.eval()
+    teacher.eval().to(rt.device)
     for p in teacher.parameters():
         p.requires_grad_(False)
     configure_trainable(student, cfg.freeze_embeddings, cfg.train_layers)
-    optimizer = _optimizer(student, cfg.lr)
+    net = rt.wrap(student)
+    optimizer, scaler = _optimizer(student, cfg.lr), rt.grad_scaler()
     rng = np.random.default_rng(seed)
     student.train()
     losses = []
-    for step, idx in enumerate(tqdm(batch_indices(len(pairs), cfg.batch_size, cfg.steps, rng), total=cfg.steps, desc="distill")):
+    batches = batch_indices(len(pairs), cfg.batch_size, cfg.steps, rng)
+    for step, idx in enumerate(tqdm(batches, total=cfg.steps, desc="distill", disable=not rt.is_main)):
+        idx = rt.shard(idx)
         ids = [pairs[i][0] for i in idx]
-        with torch.no_grad():
-            H_T, _, mask_T = token_states(teacher, tokenizer, [pairs[i][1] for i in idx], prefix=PASSAGE_PREFIX, max_length=cfg.max_length)  # noqa: N806
-        H_S, _, mask_S = token_states(student, tokenizer, [pairs[i][2] for i in idx], prefix=PASSAGE_PREFIX, max_length=cfg.max_length)  # noqa: N806
+        with rt.autocast():
+            with torch.no_grad():
+                H_T, _, mask_T = token_states(teacher, tokenizer, [pairs[i][1] for i in idx], prefix=PASSAGE_PREFIX, max_length=cfg.max_length)
+            H_S, _, mask_S = token_states(net, tokenizer, [pairs[i][2] for i in idx], prefix=PASSAGE_PREFIX, max_length=cfg.max_length)
         for side, mask in (("English", mask_T), ("target", mask_S)):
             empty = [ids[r] for r in range(len(ids)) if not bool(mask[r].any())]
             if empty:
                 raise ValueError(f"bitext rows {empty[:5]} have no real {side} tokens after truncation (step {step})")
-        parts = loss_fn(H_T, mask_T, H_S, mask_S, batch_id=f"step {step} (rows {ids[0]}…)")
+        parts = loss_fn(H_T.float(), mask_T, H_S.float(), mask_S, batch_id=f"step {step} (rows {ids[0]}…)")
         loss = parts["loss"]
         _check_finite(loss, step)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+        _update(optimizer, loss, scaler)
+        values = {k: rt.mean(v) for k, v in parts.items()}  # every process takes part in the averaging
+        losses.append(values["loss"])
         if log:
-            log(step, {k: float(v.detach()) for k, v in parts.items()})
+            log(step, values)
     student.eval()
     return losses
 

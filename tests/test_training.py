@@ -26,9 +26,10 @@ def tokenizer():
     return load_xlmr_tokenizer()
 
 
-def tiny_model(seed=0):
+def tiny_model(seed=0, dropout=0.1):
     torch.manual_seed(seed)
-    cfg = BertConfig(vocab_size=250037, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    cfg = BertConfig(vocab_size=250037, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                     max_position_embeddings=128, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
     return BertModel(cfg, add_pooling_layer=False).eval()
 
 

@@ -255,6 +255,12 @@ def prepare(params: Params, udhr_root: Path = udhr.DEFAULT_UDHR_DIR) -> Prepared
         collections["shifted_register"] = udhr_collection(lang, corpus, params, udhr_root)
     else:
         unavailable["shifted_register"] = f"lang {lang!r} has no UDHR text"
+    if params.prepare.external:
+        from pipeline.data.external import load_external  # external imports Collection from here
+
+        for split, source in params.prepare.external.items():
+            collections[split] = load_external(split, source)
+            unavailable.pop(split, None)
     prepared = Prepared(
         lang, collections, unavailable, bitext, english_pairs, english_dev, source_dev, genre_dev, mono, alignment
     )

@@ -5,17 +5,19 @@ Each reads params, calls library code, writes its outs and ``metrics/<stage>.jso
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.data.bible import SourceError
+from pipeline.distributed import DistributedError
 from pipeline.io import DataFileError, atomic_path, write_text
 from pipeline.params import ParamsError
 
 #: Errors that mean bad input (params, source packages, data files): reported in one line, no traceback.
-USER_ERRORS = (ParamsError, SourceError, DataFileError, FileNotFoundError)
+USER_ERRORS = (ParamsError, SourceError, DataFileError, FileNotFoundError, DistributedError)
 
 
 def run_stage(main: Callable[[], None]) -> None:
@@ -47,3 +49,12 @@ def live_logger(live, prefix: str = "") -> Callable[[int, dict[str, float]], Non
         live.next_step()
 
     return log
+
+
+def main_process_live(live_dir: Path, is_main: bool):
+    """A DVCLive ``Live`` writing to ``live_dir`` in the main process; ``None`` in the others."""
+    if not is_main:
+        return contextlib.nullcontext(None)
+    from dvclive import Live
+
+    return Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None)

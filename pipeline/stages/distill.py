@@ -2,22 +2,23 @@
 
 Trains on ``data/bitext/train.tsv`` with ``distill.loss`` (``ot`` token alignment by default). Writes
 ``models/student/``, ``metrics/distill.json`` (cross-lingual AP on the source dev set: BBE queries by the
-teacher against target-language verses by the teacher, then by the student) and ``dvclive/distill``.
+teacher against target-language verses by the teacher, then by the student) and ``dvclive/distill``. With ``train.nproc > 1`` it re-launches itself
+under torchrun; rank 0 evaluates and writes, every rank trains.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from dvclive import Live
 from pipeline import seeds
 from pipeline.data import store
 from pipeline.data.splits import BITEXT_COLUMNS
+from pipeline.distributed import Runtime, init_runtime, relaunch, shutdown
 from pipeline.encoder import load_encoder, save_encoder
 from pipeline.io import read_tsv, write_json
 from pipeline.params import load_params
 from pipeline.retrieval import Encoder
-from pipeline.stages import live_logger, run_stage, write_skipped
+from pipeline.stages import live_logger, main_process_live, run_stage, write_skipped
 from pipeline.stages.bitext import BITEXT_PATH
 from pipeline.stages.teacher import TEACHER_DIR, dev_ap
 from pipeline.training import DistillLoss, TrainConfig, train_student
@@ -34,6 +35,17 @@ def main() -> None:
         write_skipped(reason, STUDENT_DIR, LIVE_DIR)
         write_json("metrics/distill.json", {"available": False, "reason": reason, "loss": cfg.loss})
         return
+    if relaunch(params.train.nproc, "pipeline.stages.distill"):
+        return
+    runtime = init_runtime(params.train.device, params.train.precision)
+    try:
+        train(params, runtime)
+    finally:
+        shutdown(runtime)
+
+
+def train(params, runtime: Runtime) -> None:
+    cfg = params.distill
     loss_fn = DistillLoss(
         cfg.loss,
         epsilon=cfg.epsilon,
@@ -48,8 +60,8 @@ def main() -> None:
     dev = store.read_file("source_dev")
     bs, ml = params.encoder.batch_size, params.encoder.max_length
     teacher_enc, student_enc = Encoder(teacher, tokenizer, bs, ml), Encoder(student, tokenizer, bs, ml)
-    before = dev_ap(teacher_enc, teacher_enc, dev, "xx", params.evaluate.depth)
-    with Live(str(LIVE_DIR), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+    before = dev_ap(teacher_enc, teacher_enc, dev, "xx", params.evaluate.depth) if runtime.is_main else None
+    with main_process_live(LIVE_DIR, runtime.is_main) as live:
         losses = train_student(
             teacher,
             student,
@@ -58,10 +70,13 @@ def main() -> None:
             TrainConfig(cfg.steps, cfg.batch_size, cfg.lr, cfg.max_length, cfg.freeze_embeddings, cfg.train_layers),
             loss_fn,
             seed=seeds.derive(params.seed, "distill", str(cfg.seed)),
-            log=live_logger(live, "train/"),
+            log=live_logger(live, "train/") if live is not None else None,
+            runtime=runtime,
         )
+    if not runtime.is_main:
+        return
     after = dev_ap(teacher_enc, student_enc, dev, "xx", params.evaluate.depth)
-    save_encoder(student, tokenizer, STUDENT_DIR)
+    save_encoder(student.cpu(), tokenizer, STUDENT_DIR)
     tail = losses[-10:]
     write_json(
         "metrics/distill.json",

@@ -2,22 +2,23 @@
 
 ``teacher.steps: 0`` keeps the encoder as it is. Writes ``models/teacher/``, ``metrics/teacher.json``
 (English→English AP on the held-out source-domain dev set, before and after) and the DVCLive curve
-``dvclive/teacher``.
+``dvclive/teacher``. With ``train.nproc > 1`` it re-launches itself under torchrun; rank 0 evaluates and
+writes, every rank trains.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from dvclive import Live
 from pipeline import seeds
 from pipeline.data import store
+from pipeline.distributed import Runtime, init_runtime, relaunch, shutdown
 from pipeline.encoder import load_encoder, save_encoder
 from pipeline.evaluation import score_run
 from pipeline.io import write_json
 from pipeline.params import load_params
 from pipeline.retrieval import Encoder, dense_run
-from pipeline.stages import live_logger, run_stage
+from pipeline.stages import live_logger, main_process_live, run_stage
 from pipeline.stages.encoder import ENCODER_DIR
 from pipeline.training import TrainConfig, train_teacher
 
@@ -35,13 +36,23 @@ def dev_ap(query_encoder: Encoder, doc_encoder: Encoder, dev, doc_column: str, d
 
 def main() -> None:
     params = load_params()
+    if relaunch(params.train.nproc, "pipeline.stages.teacher"):
+        return
+    runtime = init_runtime(params.train.device, params.train.precision)
+    try:
+        train(params, runtime)
+    finally:
+        shutdown(runtime)
+
+
+def train(params, runtime: Runtime) -> None:
     cfg = params.teacher
     model, tokenizer = load_encoder(ENCODER_DIR)
     dev = store.read_file("english_dev")
     encoder = Encoder(model, tokenizer, params.encoder.batch_size, params.encoder.max_length)
-    before = dev_ap(encoder, encoder, dev, "en", params.evaluate.depth)
+    before = dev_ap(encoder, encoder, dev, "en", params.evaluate.depth) if runtime.is_main else None
     losses: list[float] = []
-    with Live(str(LIVE_DIR), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+    with main_process_live(LIVE_DIR, runtime.is_main) as live:
         if cfg.steps > 0:
             pairs = list(store.read_file("english_pairs")[["query", "passage"]].itertuples(index=False, name=None))
             losses = train_teacher(
@@ -51,11 +62,14 @@ def main() -> None:
                 TrainConfig(cfg.steps, cfg.batch_size, cfg.lr, cfg.max_length, cfg.freeze_embeddings, cfg.train_layers),
                 temperature=cfg.temperature,
                 seed=seeds.derive(params.seed, "teacher"),
-                log=live_logger(live, "train/"),
+                log=live_logger(live, "train/") if live is not None else None,
+                runtime=runtime,
             )
+    if not runtime.is_main:
+        return
     LIVE_DIR.mkdir(parents=True, exist_ok=True)  # exists (empty) when steps == 0
     after = dev_ap(encoder, encoder, dev, "en", params.evaluate.depth) if losses else before
-    save_encoder(model, tokenizer, TEACHER_DIR)
+    save_encoder(model.cpu(), tokenizer, TEACHER_DIR)
     write_json(
         "metrics/teacher.json",
         {

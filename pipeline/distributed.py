@@ -1,0 +1,150 @@
+"""Where training runs: device, mixed precision and data-parallel processes (``train`` params).
+
+One process on the CPU is the default and the reference. With ``train.nproc > 1`` a training stage
+re-launches itself under ``torchrun`` (:func:`relaunch`); every process then builds a :class:`Runtime`
+(:func:`init_runtime`), wraps its model in PyTorch ``DistributedDataParallel`` (gloo on CPU, nccl on
+CUDA) and trains on its share of each global batch. All processes draw the same global batches from the
+same seed, so ``nproc`` changes how a batch is computed, not which examples it holds: the averaged
+gradient is the single-process gradient up to floating-point summation order, and the logged loss is the
+global batch mean (``tests/test_training.py`` checks both against one process).
+
+Only rank 0 evaluates, logs and writes outputs; the other ranks train and exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import warnings
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+DEVICES = ("cpu", "cuda", "auto")
+CPU = torch.device("cpu")
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+class DistributedError(RuntimeError):
+    """A training process could not be set up (no GPU for ``device: cuda``, a failed worker)."""
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Device, precision and this process's place among the data-parallel processes."""
+
+    device: torch.device = CPU
+    precision: str = "fp32"
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    def shard(self, idx):
+        """This process's contiguous share of a global batch of indices (the batch divides evenly)."""
+        if len(idx) % self.world_size:
+            raise ValueError(f"a batch of {len(idx)} does not split over {self.world_size} processes")
+        size = len(idx) // self.world_size
+        return idx[self.rank * size : (self.rank + 1) * size]
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """The model on this device; in DDP when there are several processes."""
+        model.to(self.device)
+        if not self.distributed:
+            return model
+        # A BERT pooler is built but unused by mean pooling: frozen, DDP does not wait for its gradients.
+        if getattr(model, "pooler", None) is not None:
+            model.pooler.requires_grad_(False)
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+    def autocast(self):
+        """Mixed precision for the forward pass (a no-op context in fp32)."""
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def grad_scaler(self) -> torch.amp.GradScaler | None:
+        """fp16 needs loss scaling; bf16 and fp32 do not."""
+        return torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
+
+    def gather(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Concatenate a tensor over processes along dim 0, with gradients flowing back to each share."""
+        if not self.distributed:
+            return tensor
+        from torch.distributed.nn.functional import all_gather
+
+        with warnings.catch_warnings():  # deprecated in favour of a private API; still the documented autograd one
+            warnings.simplefilter("ignore", FutureWarning)
+            return torch.cat(all_gather(tensor), dim=0)
+
+    def mean(self, value: torch.Tensor) -> float:
+        """The mean of a scalar over processes (the global-batch loss, for logging)."""
+        value = value.detach().float().clone()
+        if self.distributed:
+            dist.all_reduce(value, op=dist.ReduceOp.SUM)
+            value /= self.world_size
+        return float(value)
+
+
+def resolve_device(device: str) -> torch.device:
+    if device not in DEVICES:
+        raise ValueError(f"unknown train.device {device!r}; expected one of {DEVICES}")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise DistributedError("train.device is 'cuda' but torch sees no CUDA device (use cpu or auto)")
+    return torch.device(device)
+
+
+def relaunch(nproc: int, module: str) -> bool:
+    """Run ``python -m module`` as ``nproc`` processes under torchrun; False when there is nothing to do.
+
+    Returns True after the workers have finished (the caller then returns: rank 0 wrote the outputs).
+    Called again inside a worker (``LOCAL_RANK`` is set) or with ``nproc == 1`` it does nothing.
+    """
+    if nproc <= 1 or "LOCAL_RANK" in os.environ:
+        return False
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m", module]
+    # Each worker gets an equal share of the cores (torchrun would otherwise set 1 thread per process).
+    threads = max(1, (os.cpu_count() or 1) // nproc)
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(threads))}
+    result = subprocess.run(cmd, check=False, env=env)
+    if result.returncode:
+        raise DistributedError(f"{module} under torchrun with {nproc} processes failed (exit {result.returncode})")
+    return True
+
+
+def init_runtime(device: str = "cpu", precision: str = "fp32") -> Runtime:
+    """This process's :class:`Runtime`; joins the process group when started by torchrun."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown train.precision {precision!r}; expected one of {PRECISIONS}")
+    dev = resolve_device(device)
+    if precision == "fp16" and dev.type != "cuda":
+        raise DistributedError("train.precision 'fp16' needs a CUDA device (use bf16 on CPU)")
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        return Runtime(dev, precision)
+    local_rank = int(os.environ["LOCAL_RANK"])
+    if dev.type == "cuda":
+        dev = torch.device("cuda", local_rank)
+        torch.cuda.set_device(dev)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+    return Runtime(dev, precision, dist.get_rank(), dist.get_world_size())
+
+
+def shutdown(runtime: Runtime) -> None:
+    if runtime.distributed and dist.is_initialized():
+        dist.destroy_process_group()
