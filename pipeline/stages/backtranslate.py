@@ -14,7 +14,7 @@ from pipeline import seeds
 from pipeline.bitext import AUG_SOURCES, sample
 from pipeline.data import store
 from pipeline.data.splits import BITEXT_COLUMNS, is_test_id, mean_words
-from pipeline.io import write_json, write_tsv
+from pipeline.io import write_json, write_metrics, write_tsv
 from pipeline.mt import length_ratio
 from pipeline.params import Params, load_params
 from pipeline.stages import run_stage
@@ -73,7 +73,7 @@ def main() -> None:
     assert not picked["id"].map(is_test_id).any(), "test verse in the monolingual pool"
     rows, stats = translate_rows(params, list(picked["id"]), list(picked["xx"]), "backtranslation", "target_genre", "backtranslate")
     write_tsv(OUT_PATH, rows, BITEXT_COLUMNS)
-    write_json("metrics/backtranslate.json", translation_metrics(params, rows, stats))
+    write_metrics("metrics/backtranslate.json", translation_metrics(params, rows, stats))
 
 
 if __name__ == "__main__":

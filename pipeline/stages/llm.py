@@ -14,7 +14,7 @@ from pathlib import Path
 from pipeline import seeds
 from pipeline.data import bible
 from pipeline.data.splits import TARGET_GENRE_POOL_BOOKS
-from pipeline.io import atomic_path, write_json
+from pipeline.io import atomic_path, write_json, write_metrics
 from pipeline.llm import TINY_RANDOM, LLMError, assemble_gemma, convert_gguf, make_tiny_random, smollm2_gguf
 from pipeline.params import load_params
 from pipeline.stages import run_stage, write_skipped
@@ -52,7 +52,7 @@ def main() -> None:
 
     config = AutoConfig.from_pretrained(OUT)
     info.update(model_type=config.model_type, vocab_size=getattr(config, "vocab_size", None) or config.get_text_config().vocab_size)
-    write_json("metrics/llm.json", info)
+    write_metrics("metrics/llm.json", info)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from pipeline import seeds
 from pipeline.bitext import AUG_SOURCES
 from pipeline.data import store
 from pipeline.data.splits import BITEXT_COLUMNS, is_test_id, normalise
-from pipeline.io import DataFileError, write_json, write_tsv
+from pipeline.io import DataFileError, write_json, write_metrics, write_tsv
 from pipeline.lid import train_bible_lid
 from pipeline.llm import LocalLM, OpenAIBackend
 from pipeline.params import Params, load_params
@@ -113,7 +113,7 @@ def main() -> None:
     write_tsv(OUT_PATH, rows, BITEXT_COLUMNS)
 
     all_lines = [r.text for r in result.records]
-    write_json("metrics/synthesize.json", {
+    write_metrics("metrics/synthesize.json", {
         "model": cfg.model if cfg.backend == "local" else cfg.endpoint_model,
         "backend": cfg.backend,
         "prompts": result.prompts,

@@ -15,7 +15,7 @@ from pathlib import Path
 from dvclive import Live
 from pipeline import seeds
 from pipeline.data import store
-from pipeline.io import atomic_path, write_json, write_text
+from pipeline.io import atomic_path, write_metrics, write_text
 from pipeline.mt import (
     FAIRSEQ_LOCAL,
     MTConfig,
@@ -53,7 +53,7 @@ def main() -> None:
     if not params.has_bible:
         reason = f"lang {params.lang!r} is UDHR-only: no bitext to train an MT model on (skipped by design)"
         write_skipped(reason, MT_DIR, LIVE_DIR)
-        write_json("metrics/mt.json", {"available": False, "reason": reason})
+        write_metrics("metrics/mt.json", {"available": False, "reason": reason})
         return
     result: dict = {"name": params.mt.name}
     if params.mt.name == FAIRSEQ_LOCAL:
@@ -84,7 +84,7 @@ def main() -> None:
     result["dev_source"] = dev_scores(model, params, "source_dev")
     result["dev_target_genre"] = dev_scores(model, params, "genre_dev")
     log.info("BLEU source dev %.2f, target-genre dev %.2f", result["dev_source"]["bleu"], result["dev_target_genre"]["bleu"])
-    write_json("metrics/mt.json", result)
+    write_metrics("metrics/mt.json", result)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,74 @@
+"""Atomic writes, reproducible metrics files and one clear error per malformed TSV."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pipeline.io import DataFileError, atomic_path, read_tsv, split_timings, write_metrics, write_text
+
+
+def test_a_failed_write_leaves_the_old_file(tmp_path):
+    path = tmp_path / "out.txt"
+    write_text(path, "old\n")
+    with pytest.raises(RuntimeError), atomic_path(path) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert path.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_a_killed_writer_leaves_only_a_temporary_that_the_next_write_removes(tmp_path):
+    """SIGKILL skips every clean-up: the half-written directory is a hidden sibling, never the output."""
+    out = tmp_path / "model"
+    code = (
+        "import time, sys\nfrom pathlib import Path\nfrom pipeline.io import atomic_path\n"
+        f"with atomic_path(Path({str(out)!r}), is_dir=True) as tmp:\n"
+        "    (tmp / 'weights').write_text('half'); print('writing', flush=True); time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists() and [p.name.startswith(".model.") for p in tmp_path.iterdir()] == [True]
+    with atomic_path(out, is_dir=True) as tmp:
+        (tmp / "weights").write_text("whole")
+    assert [p.name for p in tmp_path.iterdir()] == ["model"] and (out / "weights").read_text() == "whole"
+
+
+def test_timings_are_kept_out_of_metrics(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    metrics = {"bleu": 12.5, "train_seconds": 216.0, "translation": {"sentences": 4, "seconds": 1.2, "sentences_per_second": 3.3}}
+    kept, timings = split_timings(metrics)
+    assert kept == {"bleu": 12.5, "translation": {"sentences": 4}}
+    assert timings == {"train_seconds": 216.0, "translation": {"seconds": 1.2, "sentences_per_second": 3.3}}
+    write_metrics("metrics/mt.json", metrics)
+    assert json.loads((tmp_path / "metrics/mt.json").read_text()) == kept
+    assert json.loads((tmp_path / "timings/mt.json").read_text()) == timings
+    time.sleep(0.01)
+    first = (tmp_path / "metrics/mt.json").read_bytes()
+    write_metrics("metrics/mt.json", {**metrics, "train_seconds": 300.0})
+    assert (tmp_path / "metrics/mt.json").read_bytes() == first
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"id\ttext\nv1\tone\nv2", r"bad.tsv:3: 1 fields, the header has 2"),  # truncated mid-row
+        (b"id\ttext\nv1\tone\tsurplus\n", r"bad.tsv:2: 3 fields, the header has 2"),
+        (b"ident\ttext\nv1\tone\n", r"missing column\(s\) \['id'\]"),
+        (b"id\ttext\nv1\tcaf\xe9\n", "is not UTF-8"),
+        (b"", "bad.tsv is empty"),
+        (b"id\ttext\n", "has no rows"),
+        (b"id\ttext\nv1\tone\nv1\ttwo\n", "duplicate id 'v1'"),
+    ],
+)
+def test_malformed_tsv_is_one_clear_error_naming_the_file(tmp_path, content, message):
+    path = tmp_path / "bad.tsv"
+    path.write_bytes(content)
+    with pytest.raises(DataFileError, match=message):
+        read_tsv(path, ("id", "text"))
