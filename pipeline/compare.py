@@ -180,13 +180,35 @@ def grouped(table: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["lang", "split", "aug"]).reset_index(drop=True)
 
 
-def render(groups: pd.DataFrame, tests: pd.DataFrame) -> str:
+def robustness(table: pd.DataFrame) -> pd.DataFrame:
+    """Shifted AP / in-domain AP of each experiment's student, as mean ± sd over seeds per lang × aug."""
+    wide = table.pivot_table(index=["lang", "aug", "exp"], columns="split", values="AP").reset_index()
+    if "in_domain" not in wide:
+        return pd.DataFrame()
+    rows = []
+    for (lang, aug), g in wide.groupby(["lang", "aug"]):
+        row = {"lang": lang, "aug": aug, "seeds": len(g)}
+        for split in SPLITS[1:]:
+            if split in g:
+                ratio = g[split] / g["in_domain"]
+                row[f"{split} / in_domain"] = f"{ratio.mean():.3f} ± {ratio.std(ddof=1):.3f}" if len(g) > 1 else f"{ratio.mean():.3f}"
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out["aug"] = pd.Categorical(out["aug"], AUG_ORDER, ordered=True)
+    return out.sort_values(["lang", "aug"]).reset_index(drop=True)
+
+
+def render(groups: pd.DataFrame, tests: pd.DataFrame, robust: pd.DataFrame | None = None) -> str:
     g = groups.copy()
     g["AP (mean ± sd)"] = [f"{m:.4f} ± {s:.4f}" if s == s else f"{m:.4f}" for m, s in zip(g["mean"], g["sd"])]
     lines = [
         "# Student AP by augmentation (mean ± sd over replicate seeds `distill.seed`)",
         "",
         g[["lang", "split", "aug", "seeds", "AP (mean ± sd)"]].to_markdown(index=False),
+        "",
+        "# Robustness of the student (shifted AP / in-domain AP, mean ± sd over seeds)",
+        "",
+        robust.to_markdown(index=False) if robust is not None and not robust.empty else "No in-domain split.",
         "",
         "# Paired tests on per-query AP (averaged over seeds)",
         "",
@@ -247,7 +269,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     query_ap = {(r, s): per_query(r, s) for r, s in table[["rev", "split"]].drop_duplicates().itertuples(index=False)}
     groups, tests = grouped(table), contrasts(table, query_ap)
     out = Path(args.out)
-    write_text(out, render(groups, tests))
+    write_text(out, render(groups, tests, robustness(table)))
     with atomic_path(out.with_suffix(".csv")) as tmp:
         table.to_csv(tmp, index=False)
     plot(groups, out.with_suffix(".png"))

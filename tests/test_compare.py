@@ -86,6 +86,7 @@ def test_main_writes_comparison_from_exp_show(tmp_path, monkeypatch):
     text = out.read_text()
     assert "0.8500 ± 0.0707" in text  # backtranslation over seeds 0 and 1
     assert "backtranslation − none" in text and "backtranslation − synthetic" in text
+    assert "| swh    | backtranslation |       2 | 1.000 ± 0.000" in text  # robustness: every split has the same AP
     assert out.with_suffix(".png").stat().st_size > 1000 and out.with_suffix(".csv").exists()
     # per-query AP is 1 (found first) or 0.5; bt (seed mean) vs none (seed mean) over 4 queries:
     table = compare.summary_table(select(parse_exp_show(rows), {}))

@@ -24,7 +24,6 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from pipeline import seeds
 from pipeline.data import bible, udhr
@@ -76,6 +75,8 @@ class Collection:
 
 def title_query(text: str, n_words: int, rng) -> str:
     """A few content words of ``text``, in their original order (a TREC-'title'-like short query)."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # here: sklearn takes a second to import
+
     words = [w.strip(".,;:!?\"'()[]") for w in text.split()]
     content = [i for i, w in enumerate(words) if w and w.lower() not in ENGLISH_STOP_WORDS and len(w) > 2]
     if len(content) <= n_words:

@@ -67,10 +67,13 @@ def system_runs(
     search = retrieval.search if scoring == "dense" else retrieval.late_interaction_search
     has_student = not (STUDENT_DIR / SKIPPED).exists()
 
+    encoders: dict[str, Encoder] = {}  # each model is loaded once (the teacher encodes up to three text sets)
+
     def represent(model_name: str, texts: list[str], prefix: str, what: str):
-        model, tokenizer = load_encoder(MODEL_DIRS[model_name])
-        enc = Encoder(model, tokenizer, params.encoder.batch_size, params.encoder.max_length)
-        return enc.represent(texts, prefix, scoring, f"{model_name} {what}")
+        if model_name not in encoders:
+            model, tokenizer = load_encoder(MODEL_DIRS[model_name])
+            encoders[model_name] = Encoder(model, tokenizer, params.encoder.batch_size, params.encoder.max_length)
+        return encoders[model_name].represent(texts, prefix, scoring, f"{model_name} {what}")
 
     teacher_q = represent("teacher", qtexts, QUERY_PREFIX, "queries")
     runs = {}
