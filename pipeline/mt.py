@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from pipeline.io import DataFileError, atomic_path, read_json, write_json
+from pipeline.io import DataFileError, atomic_path, read_json, split_timings, write_json
 
 #: Language codes used inside the fairseq data directory (source = target language, target = English).
 SRC_LANG = "xx"
@@ -463,7 +463,7 @@ def train_mt(
         last = work / "ckpt" / "checkpoint_last.pt"
         if not last.is_file():
             raise RuntimeError(f"fairseq training finished without writing {last}")
-        shutil.copyfile(last, tmp / CHECKPOINT)
+        shutil.copyfile(last, tmp / CHECKPOINT)  # not byte-reproducible: torch.save writes a random id
         shutil.copyfile(spm_file, tmp / SPM_MODEL)
         for name in DICTS:
             shutil.copyfile(data_bin / name, tmp / name)
@@ -485,8 +485,9 @@ def train_mt(
             "vocab_size": sp.get_piece_size(),
             "dictionary_size": len(Dictionary.load(str(data_bin / DICTS[0]))),
         }
-        write_json(tmp / MT_JSON, {"config": cfg.to_dict(), "stats": _json_safe(result)})
+        write_json(tmp / MT_JSON, {"config": cfg.to_dict(), "stats": _json_safe(split_timings(result)[0])})
     return result
+
 
 
 def _json_safe(obj: Any) -> Any:

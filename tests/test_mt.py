@@ -90,6 +90,25 @@ def test_train_writes_model_dir_and_logs_each_epoch(tiny_model):
     assert read_json(out / MT_JSON)["config"] == TINY.to_dict()
 
 
+def test_training_twice_gives_the_same_model(tiny_model, tmp_path):
+    """Same data, config and seed → the same weights, dictionaries and stats. The checkpoint and sentencepiece
+    files still differ in bytes: torch.save writes a random serialization id, sentencepiece its temporary input path."""
+    import torch
+
+    train, valid = _pairs()
+    again = tmp_path / "model"
+    train_mt(train, valid, again, TINY)
+    first = tiny_model[0]
+    assert sorted(p.name for p in first.iterdir()) == sorted(p.name for p in again.iterdir())
+    for path in first.iterdir():
+        if path.name not in (CHECKPOINT, SPM_MODEL):
+            assert path.read_bytes() == (again / path.name).read_bytes(), path.name
+    weights = [torch.load(d / CHECKPOINT, map_location="cpu", weights_only=False)["model"] for d in (first, again)]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert "train_seconds" in tiny_model[1] and "train_seconds" not in read_json(first / MT_JSON)["stats"]
+
+
 @pytest.mark.parametrize("method", ["beam", "sampling", "noised"])
 def test_translate_returns_strings_for_every_method(translator, tiny_model, method):
     sources = [xx for xx, _ in tiny_model[3][:6]]
