@@ -125,14 +125,14 @@ def paired_tests(a: np.ndarray, b: np.ndarray, seed: int = 0, resamples: int = 1
         raise CompareError("paired tests need two equally long vectors of at least 2 queries")
     diff = a - b
     if np.allclose(diff, 0):
-        return {"delta": 0.0, "t": 0.0, "p_t": 1.0, "p_perm": 1.0, "n_queries": len(a)}
+        return {"delta": 0.0, "d_z": 0.0, "t": 0.0, "p_t": 1.0, "p_perm": 1.0, "n_queries": len(a)}
     t = stats.ttest_rel(a, b)
     perm = stats.permutation_test(
         (a, b), lambda x, y: np.mean(x - y), permutation_type="samples", n_resamples=resamples,
         random_state=np.random.default_rng(seed),
     )
-    return {"delta": float(diff.mean()), "t": float(t.statistic), "p_t": float(t.pvalue), "p_perm": float(perm.pvalue),
-            "n_queries": len(a)}
+    return {"delta": float(diff.mean()), "d_z": float(diff.mean() / diff.std(ddof=1)), "t": float(t.statistic),
+            "p_t": float(t.pvalue), "p_perm": float(perm.pvalue), "n_queries": len(a)}
 
 
 def _read_rev(path: str, rev: str) -> str:
@@ -212,7 +212,8 @@ def render(groups: pd.DataFrame, tests: pd.DataFrame, robust: pd.DataFrame | Non
         "",
         "# Paired tests on per-query AP (averaged over seeds)",
         "",
-        "Δ = mean per-query AP difference; paired t-test (`scipy.stats.ttest_rel`) and paired randomization test",
+        "Δ = mean per-query AP difference; d_z = Δ / sd of the per-query differences (standardised paired effect size);",
+        "paired t-test (`scipy.stats.ttest_rel`) and paired randomization test",
         "(`scipy.stats.permutation_test`, 10,000 sign flips). Not corrected for multiple comparisons.",
         "",
     ]
@@ -221,9 +222,10 @@ def render(groups: pd.DataFrame, tests: pd.DataFrame, robust: pd.DataFrame | Non
     else:
         t = tests.copy()
         t["Δ AP"] = t["delta"].map(lambda x: f"{x:+.4f}")
+        t["d_z"] = t["d_z"].map(lambda x: f"{x:+.2f}")
         t["p (t)"] = t["p_t"].map(lambda x: f"{x:.3g}")
         t["p (perm)"] = t["p_perm"].map(lambda x: f"{x:.3g}")
-        lines.append(t[["lang", "split", "contrast", "seeds", "n_queries", "Δ AP", "p (t)", "p (perm)"]].to_markdown(index=False))
+        lines.append(t[["lang", "split", "contrast", "seeds", "n_queries", "Δ AP", "d_z", "p (t)", "p (perm)"]].to_markdown(index=False))
     return "\n".join(lines) + "\n"
 
 

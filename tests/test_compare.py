@@ -62,6 +62,7 @@ def test_paired_tests_match_scipy_and_detect_a_shift():
     a = np.clip(b + 0.1 + rng.normal(0, 0.05, 60), 0, 1)
     res = paired_tests(a, b)
     assert res["p_t"] == pytest.approx(stats.ttest_rel(a, b).pvalue)
+    assert res["d_z"] == pytest.approx((a - b).mean() / (a - b).std(ddof=1))
     assert res["p_t"] < 1e-6 and res["p_perm"] < 0.001 and res["delta"] > 0.05 and res["n_queries"] == 60
     same = paired_tests(b, b)
     assert same["p_t"] == 1.0 and same["p_perm"] == 1.0
