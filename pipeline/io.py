@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -104,6 +104,24 @@ def write_metrics(path: Path | str, metrics: dict) -> None:
         write_json(TIMINGS_DIR / Path(path).name, timings)
 
 
+def read_text(path: Path | str) -> str:
+    """The UTF-8 text of ``path``; a :class:`DataFileError` naming it if it is missing or not UTF-8."""
+    path = Path(path)
+    if not path.exists():
+        raise DataFileError(f"file not found: {path}")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFileError(f"{path} is not UTF-8: {exc}") from None
+
+
+def read_lines(path: Path | str) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` for every non-blank line of a UTF-8 text file (see :func:`read_text`)."""
+    for lineno, line in enumerate(read_text(path).splitlines(), start=1):
+        if line.strip():
+            yield lineno, line
+
+
 def read_json(path: Path | str) -> dict:
     path = Path(path)
     try:
@@ -134,12 +152,7 @@ def read_tsv(path: Path | str, columns: Sequence[str], *, allow_empty: bool = Fa
     line), the text must be UTF-8 and the first column unique.
     """
     path = Path(path)
-    if not path.exists():
-        raise DataFileError(f"file not found: {path}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataFileError(f"{path} is not UTF-8: {exc}") from None
+    text = read_text(path)
     lines = text.split("\n")
     if not lines[0].strip():
         raise DataFileError(f"{path} is empty: expected a header {list(columns)}")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.io import DataFileError, atomic_path
+from pipeline.io import DataFileError, atomic_path, read_lines
 
 Run = dict[str, list[tuple[str, float]]]  # qid -> [(docid, score)] in rank order
 Qrels = dict[str, dict[str, int]]  # qid -> {docid: rel}
@@ -85,16 +85,7 @@ def read_qrels(path: Path | str) -> Qrels:
 
 
 def _rows(path: Path | str, n_fields: int):
-    path = Path(path)
-    if not path.exists():
-        raise DataFileError(f"file not found: {path}")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise DataFileError(f"{path} is not UTF-8: {exc}") from None
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for lineno, line in read_lines(path):
         fields = line.split()
         if len(fields) != n_fields:
             raise DataFileError(f"{path}:{lineno}: expected {n_fields} fields, got {len(fields)}: {line!r}")

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pipeline.data.splits import Collection
-from pipeline.io import DataFileError
+from pipeline.io import DataFileError, read_lines
 
 IRDS_PREFIX = "irds:"
 DOC_ID_KEYS = ("doc_id", "docid", "id")
@@ -97,20 +97,8 @@ def _collection(split, queries, docs, qrels, info) -> Collection:
     return coll
 
 
-def _read_lines(path: Path) -> Iterable[tuple[int, str]]:
-    if not path.exists():
-        raise DataFileError(f"file not found: {path}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataFileError(f"{path} is not UTF-8: {exc}") from None
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            yield lineno, line
-
-
 def _read_queries(path: Path) -> Iterable[tuple[str, str]]:
-    for lineno, line in _read_lines(path):
+    for lineno, line in read_lines(path):
         qid, sep, text = line.partition("\t")
         if not sep or not qid.strip() or not text.strip():
             raise DataFileError(f"{path}:{lineno}: expected 'qid<TAB>text', got {line[:80]!r}")
@@ -118,7 +106,7 @@ def _read_queries(path: Path) -> Iterable[tuple[str, str]]:
 
 
 def _read_docs(path: Path) -> Iterable[tuple[str, str]]:
-    for lineno, line in _read_lines(path):
+    for lineno, line in read_lines(path):
         try:
             doc = json.loads(line)
         except json.JSONDecodeError as exc:
@@ -135,7 +123,7 @@ def _read_docs(path: Path) -> Iterable[tuple[str, str]]:
 
 
 def _read_qrels(path: Path) -> Iterable[tuple[str, str, int]]:
-    for lineno, line in _read_lines(path):
+    for lineno, line in read_lines(path):
         fields = line.split()
         if len(fields) != 4:
             raise DataFileError(f"{path}:{lineno}: expected 'qid 0 docid relevance', got {line[:80]!r}")
