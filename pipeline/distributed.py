@@ -6,7 +6,7 @@ re-launches itself under ``torchrun`` (:func:`relaunch`); every process then bui
 CUDA) and trains on its share of each global batch. All processes draw the same global batches from the
 same seed, so ``nproc`` changes how a batch is computed, not which examples it holds: the averaged
 gradient is the single-process gradient up to floating-point summation order, and the logged loss is the
-global batch mean (``tests/test_training.py`` checks both against one process).
+global batch mean (``tests/test_distributed.py`` checks both against one process).
 
 Only rank 0 evaluates, logs and writes outputs; the other ranks train and exit.
 """
@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -148,3 +149,15 @@ def init_runtime(device: str = "cpu", precision: str = "fp32") -> Runtime:
 def shutdown(runtime: Runtime) -> None:
     if runtime.distributed and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def run_training(params, module: str, train: Callable[[object, Runtime], None]) -> None:
+    """A training stage's entry: ``train(params, runtime)`` in this process, or in each of ``train.nproc``
+    torchrun workers (``module`` is the stage, re-launched with ``python -m``)."""
+    if relaunch(params.train.nproc, module):
+        return
+    runtime = init_runtime(params.train.device, params.train.precision)
+    try:
+        train(params, runtime)
+    finally:
+        shutdown(runtime)

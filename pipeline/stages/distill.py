@@ -2,8 +2,8 @@
 
 Trains on ``data/bitext/train.tsv`` with ``distill.loss`` (``ot`` token alignment by default). Writes
 ``models/student/``, ``metrics/distill.json`` (cross-lingual AP on the source dev set: BBE queries by the
-teacher against target-language verses by the teacher, then by the student) and ``dvclive/distill``. With ``train.nproc > 1`` it re-launches itself
-under torchrun; rank 0 evaluates and writes, every rank trains.
+teacher against target-language verses by the teacher, then by the student) and ``dvclive/distill``.
+With ``train.nproc > 1`` it re-launches itself under torchrun; rank 0 evaluates and writes, every rank trains.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from pipeline import seeds
 from pipeline.data import store
 from pipeline.data.splits import BITEXT_COLUMNS
-from pipeline.distributed import Runtime, init_runtime, relaunch, shutdown
+from pipeline.distributed import Runtime, run_training
 from pipeline.encoder import load_encoder, save_encoder
 from pipeline.io import read_tsv, write_json
 from pipeline.params import load_params
@@ -35,13 +35,7 @@ def main() -> None:
         write_skipped(reason, STUDENT_DIR, LIVE_DIR)
         write_json("metrics/distill.json", {"available": False, "reason": reason, "loss": cfg.loss})
         return
-    if relaunch(params.train.nproc, "pipeline.stages.distill"):
-        return
-    runtime = init_runtime(params.train.device, params.train.precision)
-    try:
-        train(params, runtime)
-    finally:
-        shutdown(runtime)
+    run_training(params, "pipeline.stages.distill", train)
 
 
 def train(params, runtime: Runtime) -> None:

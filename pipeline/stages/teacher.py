@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pipeline import seeds
 from pipeline.data import store
-from pipeline.distributed import Runtime, init_runtime, relaunch, shutdown
+from pipeline.distributed import Runtime, run_training
 from pipeline.encoder import load_encoder, save_encoder
 from pipeline.evaluation import score_run
 from pipeline.io import write_json
@@ -36,13 +36,7 @@ def dev_ap(query_encoder: Encoder, doc_encoder: Encoder, dev, doc_column: str, d
 
 def main() -> None:
     params = load_params()
-    if relaunch(params.train.nproc, "pipeline.stages.teacher"):
-        return
-    runtime = init_runtime(params.train.device, params.train.precision)
-    try:
-        train(params, runtime)
-    finally:
-        shutdown(runtime)
+    run_training(params, "pipeline.stages.teacher", train)
 
 
 def train(params, runtime: Runtime) -> None:
