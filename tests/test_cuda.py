@@ -8,12 +8,12 @@ is a clear error instead.
 import numpy as np
 import pytest
 import torch
+from test_training import PAIRS, tiny_model  # a sibling test module (pytest puts tests/ on sys.path)
 
 from pipeline.distributed import init_runtime
 from pipeline.encoder import load_xlmr_tokenizer
 from pipeline.losses import OTAlignmentLoss
 from pipeline.training import DistillLoss, TrainConfig, train_student, train_teacher
-from test_training import PAIRS, tiny_model  # a sibling test module (pytest puts tests/ on sys.path)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
