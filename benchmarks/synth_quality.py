@@ -11,10 +11,13 @@ and the count each filter removed. Configurations, cumulative:
   +ft         + causal-LM fine-tuning on the pool (``--ft-steps``), top layers only
   trim-norep  trimmed vocabulary without repetition control (isolates the trimming)
 
-Also prints batch-1 vs batch-N generation speed. Usage::
+Also prints batch-1 vs batch-N generation speed (``--speed``), and with ``--real`` the same filters applied to
+real held-out target-genre verses (the MT dev verses: never in the pool, never test text), which says how much
+of real text in this language the filters would keep (a calibration of ``synth.min_word_validity`` per language).
+Usage::
 
     python benchmarks/synth_quality.py [--model models/llm] [--prompts 32] [--batch 16] [--ft-steps 40]
-        [--configs base,+rep,+trim,+ft] [--json out.json]
+        [--configs base,+rep,+trim,+ft] [--speed] [--real] [--json out.json]
 """
 
 from __future__ import annotations
@@ -69,6 +72,24 @@ def run(cfg: str, args, pool, lang, lid) -> dict:
     return row
 
 
+def real_text(pool, lang, lid) -> dict:
+    """The filter chain (default thresholds, with LID) on real held-out verses instead of generated lines."""
+    dev = list(store.read_file("genre_dev")["xx"])
+    filt = LineFilter(pool, lang, FilterConfig(), lid)
+    filt.apply(dev, [[] for _ in dev])
+    validity = np.array([filt.word_validity(x) for x in dev])
+    row = {
+        "config": "real held-out verses",
+        "lines": len(dev),
+        "pass_rate": round(filt.counts["passed"] / max(1, len(dev)), 3),
+        "word_validity": round(float(validity.mean()), 3),
+        "word_validity_p10": round(float(np.percentile(validity, 10)), 3),
+        "removed": {k: v for k, v in filt.counts.items() if k != "passed"},
+    }
+    print(json.dumps(row), flush=True)
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="models/llm")
@@ -80,6 +101,7 @@ def main() -> None:
     ap.add_argument("--no-repeat", type=int, default=3, help="no-repeat n-gram size of the +rep configs")
     ap.add_argument("--configs", default="base,+rep,+trim,+ft")
     ap.add_argument("--speed", action="store_true", help="also time batch 1 vs --batch")
+    ap.add_argument("--real", action="store_true", help="also run the filters on real held-out verses")
     ap.add_argument("--json")
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -87,7 +109,9 @@ def main() -> None:
     pool = list(store.read_file("mono")["xx"])
     lid, info = train_bible_lid(2000, np.random.default_rng(0))
     print(f"lang {lang}, pool {len(pool)} lines, LID held-out accuracy {info['heldout_accuracy']}")
-    rows = [run(c, args, pool, lang, lid) for c in args.configs.split(",") if c]  # --configs "": speed only
+    rows = [run(c, args, pool, lang, lid) for c in args.configs.split(",") if c]  # --configs "": none
+    if args.real:
+        rows.append(real_text(pool, lang, lid))
     if args.speed:
         lm = LocalLM(args.model)
         lm.trim([*pool, build_prompt([], lang)])
