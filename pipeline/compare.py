@@ -5,10 +5,12 @@ Usage (after a grid, see the README)::
     python -m pipeline.compare [--where key=value ...] [--out reports/comparison.md]
 
 Reads every experiment of the current commit (and the commit itself) from ``dvc exp show --json``, keeps those
-matching ``--where`` (dotted param keys), and checks that only ``lang``, ``aug`` and ``distill.seed`` vary among
-them (anything else would confound the comparison; the error names the key; a param that only later commits
-have counts as varying only if its values differ). For every group it reports the
-mean ± sd over replicate seeds of the student's AP, and, on per-query AP averaged over the seeds (read from
+matching ``--where`` (dotted param keys), and checks that only ``aug`` and ``distill.seed`` vary within a
+language (anything else would confound the comparison; the error names the key; a param that only later commits
+have counts as varying only if its values differ). A param that differs between languages but is constant
+within each (e.g. a smaller ``augment.size`` for one language) is listed as a per-language setting. For every
+group it reports the mean ± sd over replicate seeds of the student's AP, and, on per-query AP averaged over the
+seeds (read from
 each experiment's ``runs/<split>/student.run`` and qrels through ``dvc.api``), a paired t-test and a paired
 randomization test (``scipy.stats.ttest_rel`` / ``scipy.stats.permutation_test``) of each augmentation against
 ``aug=none`` and of ``backtranslation`` against ``synthetic``. Writes ``reports/comparison.md``, a CSV of the
@@ -84,17 +86,28 @@ def parse_exp_show(rows: list[dict]) -> list[Experiment]:
     return found
 
 
+def _varying(exps: list[Experiment]) -> set[str]:
+    """Param keys with more than one value among ``exps`` (a key missing from some, added by a later commit,
+    varies only if its values differ)."""
+    keys = set().union(*(e.params for e in exps))
+    return {k for k in keys if len({repr(e.params[k]) for e in exps if k in e.params}) > 1}
+
+
 def select(exps: list[Experiment], where: dict[str, str]) -> list[Experiment]:
+    """The experiments matching ``where``; an error if a param other than lang, aug and distill.seed varies
+    within a language. A param may differ between languages (every contrast is within one language): such
+    per-language settings are listed by :func:`language_settings`."""
     keep = [e for e in exps if all(str(e.params.get(k)) == v for k, v in where.items())]
     if not keep:
         raise CompareError(f"no experiment matches {where}")
-    # A key missing from some experiments (a param added by a later commit) varies only if its values differ.
-    varying = {k for k in set().union(*(e.params for e in keep)) if len({repr(e.params[k]) for e in keep if k in e.params}) > 1}
-    extra = sorted(varying - ALLOWED_TO_VARY)
+    langs = sorted({str(e.params.get("lang")) for e in keep})
+    within = {k: lang for lang in langs for k in _varying([e for e in keep if str(e.params.get("lang")) == lang])}
+    extra = sorted(set(within) - ALLOWED_TO_VARY)
     if extra:
+        where_ = ", ".join(f"{k} (lang {within[k]})" for k in extra)
         raise CompareError(
-            f"these params differ among the selected experiments, which would confound the comparison: {extra}; "
-            "narrow the selection with --where key=value"
+            f"these params differ among the selected experiments of one language, which would confound the "
+            f"comparison: {where_}; narrow the selection with --where key=value"
         )
     seen: dict[tuple, str] = {}
     unique = []
@@ -104,6 +117,15 @@ def select(exps: list[Experiment], where: dict[str, str]) -> list[Experiment]:
             seen[key] = e.name
             unique.append(e)
     return unique
+
+
+def language_settings(exps: list[Experiment]) -> pd.DataFrame:
+    """Params that differ between languages (constant within each, as :func:`select` checks): lang × key."""
+    keys = sorted(_varying(exps) - ALLOWED_TO_VARY)
+    rows = {}
+    for e in exps:
+        rows.setdefault(str(e.params.get("lang")), {k: e.params.get(k) for k in keys})
+    return pd.DataFrame([{"lang": lang, **v} for lang, v in sorted(rows.items())], columns=["lang", *keys])
 
 
 def summary_table(exps: list[Experiment]) -> pd.DataFrame:
@@ -198,10 +220,19 @@ def robustness(table: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["lang", "aug"]).reset_index(drop=True)
 
 
-def render(groups: pd.DataFrame, tests: pd.DataFrame, robust: pd.DataFrame | None = None) -> str:
+def render(groups: pd.DataFrame, tests: pd.DataFrame, robust: pd.DataFrame | None = None,
+           settings: pd.DataFrame | None = None) -> str:
     g = groups.copy()
-    g["AP (mean ± sd)"] = [f"{m:.4f} ± {s:.4f}" if s == s else f"{m:.4f}" for m, s in zip(g["mean"], g["sd"])]
-    lines = [
+    g["AP (mean ± sd)"] = [f"{m:.4f} ± {s:.4f}" if pd.notna(s) else f"{m:.4f}" for m, s in zip(g["mean"], g["sd"])]
+    lines = []
+    if settings is not None and len(settings.columns) > 1:
+        lines += [
+            "# Per-language settings (params that differ between languages; constant within each)",
+            "",
+            settings.to_markdown(index=False),
+            "",
+        ]
+    lines += [
         "# Student AP by augmentation (mean ± sd over replicate seeds `distill.seed`)",
         "",
         g[["lang", "split", "aug", "seeds", "AP (mean ± sd)"]].to_markdown(index=False),
@@ -271,7 +302,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     query_ap = {(r, s): per_query(r, s) for r, s in table[["rev", "split"]].drop_duplicates().itertuples(index=False)}
     groups, tests = grouped(table), contrasts(table, query_ap)
     out = Path(args.out)
-    write_text(out, render(groups, tests, robustness(table)))
+    write_text(out, render(groups, tests, robustness(table), language_settings(exps)))
     with atomic_path(out.with_suffix(".csv")) as tmp:
         table.to_csv(tmp, index=False)
     plot(groups, out.with_suffix(".png"))

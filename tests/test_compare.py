@@ -56,6 +56,28 @@ def test_parse_and_select_rejects_confounded_experiments():
         select(parse_exp_show(_exp_show(newer, other)), {})
 
 
+def test_a_setting_may_differ_between_languages_but_not_within_one():
+    def nya(name, aug, seed, size):
+        e = _exp(name, aug, seed, 0.5, lang="nya")
+        e["data"]["params"]["params.yaml"]["data"]["augment"] = {"size": size}
+        return e
+
+    swh = _exp("s", "synthetic", 0, 0.5)
+    swh["data"]["params"]["params.yaml"]["data"]["augment"] = {"size": 400}
+    base_swh = _exp_show(swh)[1]
+    base_swh["data"]["params"]["params.yaml"]["data"]["augment"] = {"size": 400}
+    exps = parse_exp_show([base_swh | {"experiments": [{"revs": [e]} for e in (swh, nya("n0", "none", 0, 100),
+                                                                                  nya("n1", "synthetic", 0, 100))]}])
+    kept = select(exps, {})
+    assert len(kept) == 4
+    settings = compare.language_settings(kept)
+    assert settings.to_dict("records") == [{"lang": "nya", "augment.size": 100}, {"lang": "swh", "augment.size": 400}]
+    assert "# Per-language settings" in compare.render(compare.grouped(compare.summary_table(kept)),
+                                                      compare.pd.DataFrame(), None, settings)
+    with pytest.raises(CompareError, match=r"augment.size \(lang nya\)"):
+        select(parse_exp_show(_exp_show(nya("n0", "none", 0, 100), nya("n1", "synthetic", 0, 50))), {})
+
+
 def test_paired_tests_match_scipy_and_detect_a_shift():
     rng = np.random.default_rng(0)
     b = rng.uniform(0, 1, 60)
