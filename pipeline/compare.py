@@ -273,11 +273,12 @@ def plot(groups: pd.DataFrame, path: Path) -> None:
         width = 0.8 / max(1, len(augs))
         for i, aug in enumerate(augs):
             sub = g[g["aug"].astype(str) == aug].set_index("split").reindex(SPLITS)
-            ax.bar(np.arange(len(SPLITS)) + i * width, sub["mean"], width, yerr=sub["sd"].fillna(0), label=aug, capsize=2)
+            ax.bar(np.arange(len(SPLITS)) + i * width, sub["mean"], width, yerr=sub["sd"].fillna(0), label=aug,
+                   capsize=2, color=f"C{AUG_ORDER.index(aug)}")  # one colour per aug in every panel
         ax.set_xticks(np.arange(len(SPLITS)) + 0.4 - width / 2, SPLITS, fontsize=8)
         ax.set_title(f"{lang}: student AP")
         ax.set_ylim(0, 1)
-    axes[0][0].legend(fontsize=8)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
