@@ -8,12 +8,12 @@ is a clear error instead.
 import numpy as np
 import pytest
 import torch
-from test_training import PAIRS, tiny_model  # a sibling test module (pytest puts tests/ on sys.path)
+from test_training import train_tiny_pair  # a sibling test module (pytest puts tests/ on sys.path)
 
 from pipeline.distributed import init_runtime
 from pipeline.encoder import load_xlmr_tokenizer
 from pipeline.losses import OTAlignmentLoss
-from pipeline.training import DistillLoss, TrainConfig, train_student, train_teacher
+from pipeline.training import TrainConfig
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -27,14 +27,7 @@ def tokenizer():
 
 def _curves(tokenizer, device, precision):
     """Teacher then student losses of the tiny models (no dropout, so CPU and GPU see the same network)."""
-    runtime = init_runtime(device, precision)
-    teacher = tiny_model(0, dropout=0.0)
-    teacher_losses = train_teacher(teacher, tokenizer, [(en, en.upper()) for _, en, _ in PAIRS], CFG,
-                                   temperature=0.05, seed=3, runtime=runtime)
-    student = tiny_model(1, dropout=0.0)
-    student.load_state_dict(teacher.state_dict())
-    loss_fn = DistillLoss("ot+pooled", epsilon=0.05, sinkhorn_iters=50, differentiable_plan=False)
-    student_losses = train_student(teacher, student, tokenizer, PAIRS, CFG, loss_fn, seed=5, runtime=runtime)
+    teacher_losses, student_losses, student = train_tiny_pair(tokenizer, CFG, init_runtime(device, precision))
     weights = {n: p.detach().cpu() for n, p in student.named_parameters() if p.requires_grad}
     return np.array(teacher_losses), np.array(student_losses), weights, next(student.parameters()).device
 

@@ -36,6 +36,20 @@ def tiny_model(seed=0, dropout=0.1):
 CFG = TrainConfig(steps=3, batch_size=4, lr=1e-3, max_length=32)
 
 
+def train_tiny_pair(tokenizer, cfg, runtime):
+    """The tiny teacher (on PAIRS' English) then a student distilled from it (OT + pooled), without dropout,
+    so runs that split or place the work differently (DDP, CUDA) see the same network.
+    Returns (teacher losses, student losses, student)."""
+    teacher = tiny_model(0, dropout=0.0)
+    teacher_losses = train_teacher(teacher, tokenizer, [(en, en.upper()) for _, en, _ in PAIRS], cfg,
+                                   temperature=0.05, seed=3, runtime=runtime)
+    student = tiny_model(1, dropout=0.0)
+    student.load_state_dict(teacher.state_dict())
+    loss_fn = DistillLoss("ot+pooled", epsilon=0.05, sinkhorn_iters=50, differentiable_plan=False)
+    student_losses = train_student(teacher, student, tokenizer, PAIRS, cfg, loss_fn, seed=5, runtime=runtime)
+    return teacher_losses, student_losses, student
+
+
 def _distill(tokenizer, seed, loss="ot"):
     teacher, student = tiny_model(0), tiny_model(0)
     fn = DistillLoss(loss, epsilon=0.05, sinkhorn_iters=50, differentiable_plan=False)
