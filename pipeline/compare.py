@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pipeline.errors import PipelineError
 from pipeline.evaluation import per_query_ap
 from pipeline.io import atomic_path, write_text
 from pipeline.params import SPLITS
@@ -41,7 +42,7 @@ AUG_ORDER = ["none", "backtranslation", "synthetic", "both"]
 CONTRASTS = [("backtranslation", "none"), ("synthetic", "none"), ("both", "none"), ("backtranslation", "synthetic")]
 
 
-class CompareError(ValueError):
+class CompareError(PipelineError):
     pass
 
 

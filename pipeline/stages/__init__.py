@@ -11,13 +11,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline.data.bible import SourceError
-from pipeline.distributed import DistributedError
-from pipeline.io import DataFileError, atomic_path, write_text
-from pipeline.params import ParamsError
+from pipeline.errors import PipelineError
+from pipeline.io import atomic_path, write_text
 
 #: Errors that mean bad input (params, source packages, data files): reported in one line, no traceback.
-USER_ERRORS = (ParamsError, SourceError, DataFileError, FileNotFoundError, DistributedError)
+USER_ERRORS = (PipelineError, FileNotFoundError)
 
 
 def run_stage(main: Callable[[], None]) -> None:
