@@ -1,0 +1,57 @@
+"""Where every stage reads and writes: the one list of the DAG's paths (relative to the project root).
+
+``dvc.yaml`` names the same paths; stages import them from here, never from each other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: The evaluation splits, in report order (``evaluate@<split>``).
+SPLITS = ("in_domain", "shifted_genre", "shifted_register")
+
+PARAMS_FILE = Path("params.yaml")
+
+# data
+DATA_ROOT = Path("data")  #: ``prepare`` writes ``data/english`` and ``data/prepared`` (see pipeline.data.store)
+EXTERNAL_DIR = DATA_ROOT / "external"  #: user-supplied corpora and collections; the set-up's UDHR download
+UDHR_DIR = EXTERNAL_DIR / "udhr"
+CORPORA_DIR = EXTERNAL_DIR / "corpora"  #: per-language corpora from files (docs/data.md)
+AUG_DIR = DATA_ROOT / "aug"
+AUG_FILES = {"backtranslation": AUG_DIR / "backtranslation.tsv", "synthetic": AUG_DIR / "synthetic.tsv"}
+SYNTH_DIR = DATA_ROOT / "synth"
+SYNTH_GENERATED = SYNTH_DIR / "generated.tsv"
+SYNTH_PROMPTS = SYNTH_DIR / "prompts.tsv"
+BITEXT_FILE = DATA_ROOT / "bitext" / "train.tsv"
+NMT_DIR = DATA_ROOT / "nmt"  #: test documents translated into English (NMT baselines)
+
+# models
+ENCODER_DIR = Path("models/encoder")
+MT_DIR = Path("models/mt")
+LLM_DIR = Path("models/llm")
+TEACHER_DIR = Path("models/teacher")
+STUDENT_DIR = Path("models/student")
+
+# training curves (DVCLive)
+LIVE_DIRS = {"mt": Path("dvclive/mt"), "teacher": Path("dvclive/teacher"), "distill": Path("dvclive/distill")}
+
+# evaluation and report
+METRICS_DIR = Path("metrics")
+RUNS_DIR = Path("runs")
+REPORTS_DIR = Path("reports")
+TIMINGS_DIR = Path("timings")  #: wall-clock numbers (git-ignored): metrics stay byte-identical across runs
+
+
+def metrics_file(stage: str) -> Path:
+    """``metrics/<stage>.json``."""
+    return METRICS_DIR / f"{stage}.json"
+
+
+def eval_metrics(split: str, *, baselines: bool = False) -> Path:
+    """``metrics/eval/<split>.json`` (every system) or ``metrics/baselines/<split>.json``."""
+    return METRICS_DIR / ("baselines" if baselines else "eval") / f"{split}.json"
+
+
+def runs_dir(split: str, *, baselines: bool = False) -> Path:
+    """``runs/<split>`` (the student) or ``runs/baselines/<split>``."""
+    return (RUNS_DIR / "baselines" / split) if baselines else (RUNS_DIR / split)
