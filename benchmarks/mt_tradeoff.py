@@ -1,13 +1,14 @@
 """Size / training-time / BLEU trade-off of the fairseq xx→en back-translation model on CPU.
 
-Trains each model size on the prepared source-domain bitext (all of it, or a fraction), then
+Trains each model size (params.yaml's ``mt`` settings with the preset's and ``--set``'s overrides, and the
+``train_mt`` stage's seed) on the prepared source-domain bitext (all of it, or a fraction), then
 translates ``dev/source.tsv`` and ``dev/target_genre.tsv`` (xx→en, beam 5) and prints one row
 per size: parameters, training seconds, seconds per epoch, BLEU/chrF on both dev sets and beam-5
 translation speed. The MT stage's budget is about 5–6 minutes of training on two cores.
 
-Usage::
+Usage, from the repository root::
 
-    python benchmarks/mt_tradeoff.py [--sizes tiny,small] [--fraction 1.0] [--epochs N] [--threads 1]
+    python -m benchmarks.mt_tradeoff [--sizes tiny,small] [--fraction 1.0] [--epochs N] [--threads 1]
         [--set vocab_size=8000 --set max_tokens=2048] [--json results.json] [--keep-dir DIR]
 """
 
@@ -15,25 +16,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run as a script from anywhere
+from pipeline import seeds
 from pipeline.io import read_tsv
-from pipeline.mt import MTConfig, Translator, score_translations, train_mt
+from pipeline.mt import FairseqTranslator, MTConfig, score_translations, train_mt
+from pipeline.params import load_params
 
-PREPARED = ROOT / "data/prepared"
+PREPARED = Path("data/prepared")
 
-#: Model sizes: MTConfig overrides (on top of the defaults: 4k vocab, max_tokens 1024, warmup 300);
+#: Model sizes: MTConfig overrides on top of params.yaml's ``mt`` section;
 #: epochs chosen so each trains in about 5 minutes on one core.
 PRESETS: dict[str, dict] = {
-    "tiny": {"layers": 2, "embed_dim": 128, "ffn_dim": 512, "heads": 4, "epochs": 3, "dropout": 0.0},  # = MTConfig()
+    "tiny": {"layers": 2, "embed_dim": 128, "ffn_dim": 512, "heads": 4, "epochs": 3, "dropout": 0.0},
     "small": {"layers": 3, "embed_dim": 256, "ffn_dim": 1024, "heads": 4, "epochs": 1, "dropout": 0.2},
 }
 
@@ -42,6 +42,10 @@ def _parse_value(text: str, like):
     if isinstance(like, bool):
         return text.lower() in ("1", "true", "yes")
     return type(like)(text)
+
+
+def _print_epoch(epoch: int, stats: dict) -> None:
+    print(f"  epoch {epoch}: train {stats['train_loss']:.3f}  valid {stats['valid_loss']:.3f}", flush=True)
 
 
 def main() -> None:
@@ -62,14 +66,18 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     train_df = read_tsv(args.prepared / "train/bitext_source.tsv", ["id", "en", "xx"])
     n = max(1, int(round(len(train_df) * args.fraction)))
-    train = list(zip(train_df["xx"][:n], train_df["en"][:n]))
+    train = list(zip(train_df["xx"][:n], train_df["en"][:n], strict=True))
     dev_source = read_tsv(args.prepared / "dev/source.tsv", ["id", "en", "xx"]).head(args.dev_limit)
     dev_genre = read_tsv(args.prepared / "dev/target_genre.tsv", ["id", "en", "xx"]).head(args.dev_limit)
-    valid = list(zip(dev_source["xx"], dev_source["en"]))
+    valid = list(zip(dev_source["xx"], dev_source["en"], strict=True))
+    params = load_params()
+    base = MTConfig.from_params(params.mt, seeds.derive(params.seed, "train_mt"))  # as the train_mt stage
     common = {}
     for item in args.set:
         key, _, value = item.partition("=")
-        common[key] = _parse_value(value, getattr(MTConfig(), key))
+        if key not in {f.name for f in fields(MTConfig)}:
+            ap.error(f"--set {item}: {key!r} is not an MTConfig field")
+        common[key] = _parse_value(value, getattr(base, key))
 
     print(f"torch threads: {torch.get_num_threads()}")
     print(f"training pairs: {len(train)} of {len(train_df)}; dev: {len(dev_source)} source, {len(dev_genre)} genre")
@@ -80,23 +88,20 @@ def main() -> None:
             overrides = {**PRESETS[name], **common}
             if args.epochs is not None:
                 overrides["epochs"] = args.epochs
-            cfg = replace(MTConfig(), **overrides)
+            cfg = replace(base, **overrides)
             print(f"\n== {name}: {cfg}", flush=True)
             out = root / name
             cpu0 = time.process_time()
-            res = train_mt(
-                train, valid, out, cfg,
-                log=lambda e, s: print(f"  epoch {e}: train {s['train_loss']:.3f}  valid {s['valid_loss']:.3f}", flush=True),
-            )  # fmt: skip
+            res = train_mt(train, valid, out, cfg, log=_print_epoch)
             cpu_s = time.process_time() - cpu0
-            tr = Translator.load(out)
-            params = sum(p.numel() for p in tr.hub.models[0].parameters())
+            tr = FairseqTranslator.load(out)
+            n_params = sum(p.numel() for p in tr.hub.models[0].parameters())
             row = {
                 "size": name,
                 "layers": cfg.layers,
                 "dim": cfg.embed_dim,
                 "vocab": cfg.vocab_size,
-                "params_M": round(params / 1e6, 2),
+                "params_M": round(n_params / 1e6, 2),
                 "epochs": res["epochs"],
                 "train_s": res["train_seconds"],
                 "s_per_epoch": round(res["train_seconds"] / max(res["epochs"], 1), 1),

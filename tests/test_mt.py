@@ -1,34 +1,41 @@
-"""pipeline.mt: a tiny fairseq model trains and translates; noise, metrics and error paths behave."""
+"""pipeline.mt: a tiny fairseq model trains and translates; the shared translation steps, config, noise, metrics
+and error paths behave."""
 
 from __future__ import annotations
 
 import math
 import random
 import shutil
+from dataclasses import MISSING, fields, replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import sacrebleu
+import torch
+import yaml
 
 from pipeline.data import bible
 from pipeline.io import read_json
 from pipeline.mt import (
-    BLANK,
-    CHECKPOINT,
-    MT_JSON,
-    SPM_MODEL,
+    FairseqTranslator,
     HFTranslator,
     MTConfig,
     MTError,
     Translator,
     add_noise,
+    backtranslate_rows,
+    backtranslation_metrics,
     is_degenerate,
     length_ratio,
     load_translator,
     score_translations,
     train_mt,
 )
+from pipeline.mt.config import CHECKPOINT, MT_JSON, SPM_MODEL
+from pipeline.mt.text import BLANK
+from pipeline.params import load_params
 
 TINY = MTConfig(
     vocab_size=300,
@@ -71,7 +78,12 @@ def tiny_model(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def translator(tiny_model):
-    return Translator.load(tiny_model[0])
+    return FairseqTranslator.load(tiny_model[0])
+
+
+def _mt_params(name: str) -> SimpleNamespace:
+    """The part of the ``mt`` params section that :func:`load_translator` reads."""
+    return SimpleNamespace(name=name, src_lang=None, tgt_lang="eng_Latn")
 
 
 # --------------------------------------------------------------------------
@@ -79,7 +91,9 @@ def translator(tiny_model):
 # --------------------------------------------------------------------------
 def test_train_writes_model_dir_and_logs_each_epoch(tiny_model):
     out, result, logged, _ = tiny_model
-    assert sorted(p.name for p in out.iterdir()) == sorted([MT_JSON, SPM_MODEL, CHECKPOINT, "dict.xx.txt", "dict.en.txt"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [MT_JSON, SPM_MODEL, CHECKPOINT, "dict.xx.txt", "dict.en.txt"]
+    )
     assert [e for e, _ in logged] == [1, 2, 3]
     for _, stats in logged:
         assert math.isfinite(stats["train_loss"]) and math.isfinite(stats["valid_loss"])
@@ -93,8 +107,6 @@ def test_train_writes_model_dir_and_logs_each_epoch(tiny_model):
 def test_training_twice_gives_the_same_model(tiny_model, tmp_path):
     """Same data, config and seed → the same weights, dictionaries and stats. The checkpoint and sentencepiece
     files still differ in bytes: torch.save writes a random serialization id, sentencepiece its temporary input path."""
-    import torch
-
     train, valid = _pairs()
     again = tmp_path / "model"
     train_mt(train, valid, again, TINY)
@@ -127,7 +139,9 @@ def test_sampling_is_deterministic_for_a_seed(translator, tiny_model):
     assert a != c
     hyps, _ = translator.translate(sources, "beam", beam=2, progress=False)
     rng = random.Random(7)
-    assert translator.translate(sources, "noised", beam=2, seed=7, progress=False)[0] == [add_noise(h, rng) for h in hyps]
+    assert translator.translate(sources, "noised", beam=2, seed=7, progress=False)[0] == [
+        add_noise(h, rng) for h in hyps
+    ]
 
 
 def test_overlong_and_empty_inputs_are_counted_not_fatal(translator, tiny_model):
@@ -148,16 +162,16 @@ def test_missing_or_truncated_checkpoint_is_a_clear_error(tiny_model, tmp_path):
     ckpt = broken / CHECKPOINT
     ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
     with pytest.raises(MTError, match="broken.*truncated or corrupt"):
-        Translator.load(broken)
+        FairseqTranslator.load(broken)
     ckpt.unlink()
     with pytest.raises(MTError, match=r"broken.*missing \['checkpoint.pt'\]"):
-        Translator.load(broken)
+        FairseqTranslator.load(broken)
     with pytest.raises(MTError, match="not found"):
-        Translator.load(tmp_path / "nowhere")
+        FairseqTranslator.load(tmp_path / "nowhere")
 
 
 def test_load_translator_picks_fairseq_local(tiny_model):
-    assert isinstance(load_translator("fairseq-local", tiny_model[0]), Translator)
+    assert isinstance(load_translator(_mt_params("fairseq-local"), tiny_model[0]), FairseqTranslator)
 
 
 # --------------------------------------------------------------------------
@@ -167,7 +181,7 @@ def _tiny_hf_model(path: Path) -> None:
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import MarianConfig, MarianMTModel, PreTrainedTokenizerFast
 
-    words = "Mungu aliziumba mbingu na nchi God created the heavens and earth".split()
+    words = ["Mungu", "aliziumba", "mbingu", "na", "nchi", "God", "created", "the", "heavens", "and", "earth"]
     vocab = {t: i for i, t in enumerate(["<pad>", "</s>", "<unk>", "eng_Latn", "swh_Latn", *words])}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
@@ -188,8 +202,9 @@ def _tiny_hf_model(path: Path) -> None:
 
 def test_hf_translator_plumbing(tmp_path):
     _tiny_hf_model(tmp_path / "hf")
-    tr = load_translator(str(tmp_path / "hf"), tmp_path / "unused", tgt_lang="eng_Latn", max_length=8)
-    assert isinstance(tr, HFTranslator) and tr.forced_bos_token_id == 3
+    loaded = load_translator(_mt_params(str(tmp_path / "hf")), tmp_path / "unused")
+    assert isinstance(loaded, HFTranslator) and loaded.forced_bos_token_id == 3 and loaded.max_length == 256
+    tr = HFTranslator(str(tmp_path / "hf"), tgt_lang="eng_Latn", max_length=8)
     sources = ["Mungu aliziumba mbingu na nchi", "", "na nchi " * 10]
     for method in ("beam", "sampling", "noised"):
         hyps, stats = tr.translate(sources, method, beam=2, progress=False)
@@ -199,6 +214,108 @@ def test_hf_translator_plumbing(tmp_path):
     assert a == tr.translate(sources, "sampling", seed=3, progress=False)[0]
     with pytest.raises(ValueError, match="nope"):
         tr.translate(sources, "nope")
+
+
+# --------------------------------------------------------------------------
+# config: params.yaml is the only source of values
+# --------------------------------------------------------------------------
+def test_mt_config_has_no_defaults_and_comes_from_params_yaml():
+    with pytest.raises(TypeError):
+        MTConfig()
+    assert all(f.default is MISSING and f.default_factory is MISSING for f in fields(MTConfig))
+    cfg = MTConfig.from_params(load_params().mt, 7)
+    raw = yaml.safe_load(Path("params.yaml").read_text(encoding="utf-8"))["mt"]
+    assert cfg.seed == 7
+    assert {k: v for k, v in cfg.to_dict().items() if k != "seed"} == {k: raw[k] for k in cfg.to_dict() if k != "seed"}
+
+
+def test_mt_config_dict_round_trip_and_validation():
+    assert MTConfig.from_dict(TINY.to_dict()) == TINY
+    with pytest.raises(ValueError, match=r"unknown MTConfig key\(s\) \['warmup'\]"):
+        MTConfig.from_dict({**TINY.to_dict(), "warmup": 10})
+    with pytest.raises(ValueError, match=r"missing MTConfig key\(s\) \['lr'\]"):
+        MTConfig.from_dict({k: v for k, v in TINY.to_dict().items() if k != "lr"})
+    with pytest.raises(ValueError, match="divisible by heads"):
+        replace(TINY, heads=3)
+
+
+# --------------------------------------------------------------------------
+# the shared steps of Translator.translate (a fake model, no fairseq)
+# --------------------------------------------------------------------------
+class _Upper(Translator):
+    """Length = words (over 4 words counts as truncated); beam output is the upper-cased source, a sample adds a
+    torch draw. Records the batches it generates."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    def _encode(self, sentence: str) -> tuple[str, int, bool]:
+        n = len(sentence.split())
+        return sentence, n, n > 4
+
+    def _generate(self, batch: list[str], method: str, beam: int, topk: int) -> list[str]:
+        self.batches.append(list(batch))
+        if method == "sampling":
+            return [f"{s.upper()} {int(torch.randint(10**6, ()))}" for s in batch]
+        return [s.upper() for s in batch]
+
+
+STAT_KEYS = [
+    "method",
+    "sentences",
+    "empty",
+    "truncated",
+    "seconds",
+    "sentences_per_second",
+    "degenerate_rate",
+    "length_ratio",
+]
+
+
+def test_translator_base_cleans_skips_empty_sorts_batches_and_keeps_order():
+    tr = _Upper()
+    sources = ["a b c d e f", "", "a  b\tc", "a", "   ", "b c"]
+    hyps, stats = tr.translate(sources, beam=3, batch_size=2, progress=False)
+    assert hyps == ["A B C D E F", "", "A B C", "A", "", "B C"]
+    assert tr.batches == [["a", "b c"], ["a b c", "a b c d e f"]]  # shortest first, whitespace cleaned
+    assert list(stats) == STAT_KEYS
+    assert (stats["method"], stats["sentences"], stats["empty"], stats["truncated"]) == ("beam", 6, 2, 1)
+    assert stats["degenerate_rate"] == 0.0 and stats["length_ratio"] == 1.0
+    with pytest.raises(ValueError, match="greedyish"):
+        tr.translate(sources, "greedyish", progress=False)
+    with pytest.raises(ValueError, match="topk"):
+        tr.translate(sources, "sampling", topk=0, progress=False)
+
+
+def test_translator_base_seeds_sampling_and_noise():
+    tr = _Upper()
+    sources = [" ".join(f"w{i}" for i in range(k, k + 12)) for k in range(5)] + [""]
+    beam, _ = tr.translate(sources, progress=False)
+    noised = [tr.translate(sources, "noised", seed=s, progress=False)[0] for s in (3, 3, 4)]
+    rng = random.Random(3)
+    assert noised[0] == noised[1] == [add_noise(h, rng) for h in beam]
+    assert noised[0] != noised[2] and noised[0][-1] == ""
+    sampled = [tr.translate(sources, "sampling", seed=s, progress=False)[0] for s in (3, 3, 4)]
+    assert sampled[0] == sampled[1] != sampled[2]
+
+
+def test_backtranslate_rows_and_metrics():
+    decoding = SimpleNamespace(method="sampling", beam=5, topk=10)
+    ids, xx = ["v1", "v2"], ["a b", ""]
+    rows, stats = backtranslate_rows(
+        _Upper(), decoding, ids, xx, "backtranslation", "target_genre", batch_size=4, seed=1
+    )
+    assert (
+        rows[0][0] == "v1"
+        and rows[0][1].startswith("A B ")
+        and rows[0][2:] == ("a b", "backtranslation", "target_genre")
+    )
+    assert rows[1] == ("v2", "", "", "backtranslation", "target_genre")
+    m = backtranslation_metrics(decoding, rows, stats)
+    assert (m["method"], m["topk"], m["sentences"], m["empty_outputs"]) == ("sampling", 10, 2, 1)
+    assert m["sentences_per_second"] == stats["sentences_per_second"]  # the translation stats are included
+    assert m["length_ratio_quantiles"] == {"p10": 1.5, "p50": 1.5, "p90": 1.5} and m["xx_words_mean"] == 1.0
+    assert backtranslation_metrics(SimpleNamespace(method="beam", beam=5, topk=10), [], {})["topk"] is None
 
 
 # --------------------------------------------------------------------------

@@ -17,16 +17,16 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipeline import seeds
+from pipeline import paths, seeds
 from pipeline.bitext import AUG_SOURCES
 from pipeline.data import store
 from pipeline.data.splits import BITEXT_COLUMNS, is_test_id, normalise
 from pipeline.io import DataFileError, write_json, write_metrics, write_tsv
 from pipeline.lid import train_bible_lid
 from pipeline.llm import LocalLM, OpenAIBackend
+from pipeline.mt import backtranslate_rows, backtranslation_metrics, load_translator
 from pipeline.params import Params, load_params
 from pipeline.stages import run_stage
-from pipeline.stages.backtranslate import translate_rows, translation_metrics
 from pipeline.synth import FILTERS, FilterConfig, LineFilter, build_prompt, finetune_documents, quality, synthesize
 
 OUT_PATH = AUG_SOURCES["synthetic"][0]
@@ -109,7 +109,10 @@ def main() -> None:
     write_tsv(PROMPTS, [(i, " ".join(mono_ids[j] for j in shots)) for i, shots in enumerate(result.shots)],
               ("prompt_id", "shot_ids"))
     ids = [f"synth:{params.lang}:{r.line_id:06d}" for r in kept]
-    rows, mt_stats = translate_rows(params, ids, [r.text for r in kept], "synthetic", "target_genre", "synthesize")
+    rows, mt_stats = backtranslate_rows(
+        load_translator(params.mt, paths.MT_DIR), params.backtranslate, ids, [r.text for r in kept], "synthetic",
+        "target_genre", batch_size=params.mt.batch_size, seed=seeds.derive(params.seed, "synthesize"),
+    )
     write_tsv(OUT_PATH, rows, BITEXT_COLUMNS)
 
     all_lines = [r.text for r in result.records]
@@ -129,7 +132,7 @@ def main() -> None:
         "quality_kept": quality([r.text for r in kept], line_filter, lid, params.lang),
         "lid": lid_info,
         **backend_info,
-        "translation": translation_metrics(params, rows, mt_stats),
+        "translation": backtranslation_metrics(params.backtranslate, rows, mt_stats),
     })
 
 

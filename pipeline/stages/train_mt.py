@@ -9,11 +9,9 @@ chrF with their signatures on the source dev set and on the target-genre dev sam
 from __future__ import annotations
 
 import logging
-from dataclasses import fields
-from pathlib import Path
 
 from dvclive import Live
-from pipeline import seeds
+from pipeline import paths, seeds
 from pipeline.data import store
 from pipeline.io import atomic_path, write_metrics, write_text
 from pipeline.mt import (
@@ -27,18 +25,8 @@ from pipeline.params import Params, load_params
 from pipeline.stages import live_logger, run_stage, write_skipped
 
 log = logging.getLogger(__name__)
-MT_DIR = Path("models/mt")
-LIVE_DIR = Path("dvclive/mt")
-
-
-def mt_config(params: Params) -> MTConfig:
-    names = {f.name for f in fields(MTConfig)} - {"seed"}
-    return MTConfig(**{n: getattr(params.mt, n) for n in names}, seed=seeds.derive(params.seed, "train_mt"))
-
-
-def translator(params: Params):
-    """The MT model the stages translate with (fairseq-local from models/mt, or an HF model)."""
-    return load_translator(params.mt.name, MT_DIR, src_lang=params.mt.src_lang, tgt_lang=params.mt.tgt_lang)
+MT_DIR = paths.MT_DIR
+LIVE_DIR = paths.LIVE_DIRS["mt"]
 
 
 def dev_scores(model, params: Params, split: str) -> dict:
@@ -66,7 +54,7 @@ def main() -> None:
                 list(zip(bitext["xx"], bitext["en"])),
                 list(zip(valid["xx"], valid["en"])),
                 MT_DIR,
-                mt_config(params),
+                MTConfig.from_params(params.mt, seeds.derive(params.seed, "train_mt")),
                 log=live_logger(live),
             )
         result.update(
@@ -80,7 +68,7 @@ def main() -> None:
         with atomic_path(MT_DIR, is_dir=True) as tmp:  # nothing to train: record which model is used
             write_text(tmp / "HF_MODEL", params.mt.name + "\n")
         LIVE_DIR.mkdir(parents=True, exist_ok=True)
-    model = translator(params)
+    model = load_translator(params.mt, MT_DIR)
     result["dev_source"] = dev_scores(model, params, "source_dev")
     result["dev_target_genre"] = dev_scores(model, params, "genre_dev")
     log.info("BLEU source dev %.2f, target-genre dev %.2f", result["dev_source"]["bleu"], result["dev_target_genre"]["bleu"])

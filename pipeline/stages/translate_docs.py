@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline import paths
 from pipeline.data import store
 from pipeline.io import atomic_path, write_json, write_text, write_tsv
+from pipeline.mt import load_translator
 from pipeline.params import load_params
 from pipeline.stages import SKIPPED, run_stage
-from pipeline.stages.train_mt import translator
 
 NMT_DIR = Path("data/nmt")
 
@@ -24,7 +25,7 @@ def main() -> None:
         if not params.has_bible:
             write_text(tmp / SKIPPED, f"lang {params.lang!r} is UDHR-only: no MT model (skipped by design)\n")
         else:
-            model = translator(params)
+            model = load_translator(params.mt, paths.MT_DIR)
             for split in store.manifest()["splits"]:
                 docs = store.read_collection(split).docs
                 english, stats = model.translate(

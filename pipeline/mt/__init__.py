@@ -1,0 +1,47 @@
+"""The target→English (xx→en) MT model: a small fairseq transformer trained here, or a Hugging Face model.
+
+The MT model translates target-language (``xx``) text into English: back-translating the
+monolingual target-genre verses gives synthetic (xx, en) bitext for distillation.
+
+- :mod:`pipeline.mt.config`: :class:`MTConfig` (from params.yaml) and the model directory's files;
+- :mod:`pipeline.mt.train`: :func:`train_mt`, SentencePiece + fairseq training on CPU;
+- :mod:`pipeline.mt.translate`: :class:`Translator` (beam, sampling, noised) with its fairseq and
+  Hugging Face subclasses, and :func:`load_translator`;
+- :mod:`pipeline.mt.backtranslate`: back-translation into bitext rows, and its metrics;
+- :mod:`pipeline.mt.text`: noise and degenerate-output heuristics;
+- :mod:`pipeline.mt.score`: sacreBLEU BLEU / chrF.
+"""
+
+from pipeline.mt.backtranslate import backtranslate_rows, backtranslation_metrics
+from pipeline.mt.config import MTConfig
+from pipeline.mt.score import score_translations
+from pipeline.mt.text import add_noise, is_degenerate, length_ratio, translation_stats
+from pipeline.mt.train import train_mt
+from pipeline.mt.translate import (
+    FAIRSEQ_LOCAL,
+    METHODS,
+    FairseqTranslator,
+    HFTranslator,
+    MTError,
+    Translator,
+    load_translator,
+)
+
+__all__ = [
+    "FAIRSEQ_LOCAL",
+    "METHODS",
+    "FairseqTranslator",
+    "HFTranslator",
+    "MTConfig",
+    "MTError",
+    "Translator",
+    "add_noise",
+    "backtranslate_rows",
+    "backtranslation_metrics",
+    "is_degenerate",
+    "length_ratio",
+    "load_translator",
+    "score_translations",
+    "train_mt",
+    "translation_stats",
+]

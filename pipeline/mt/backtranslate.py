@@ -1,0 +1,61 @@
+"""Back-translation into bitext rows, and its metrics: shared by the ``backtranslate`` and ``synthesize`` stages.
+
+``decoding`` is the ``backtranslate`` params section (duck-typed: ``.method``, ``.beam``, ``.topk``).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from pipeline.mt.text import length_ratio
+from pipeline.mt.translate import Translator
+
+#: A bitext row: ``(id, en, xx, origin, domain)``.
+Row = tuple[str, str, str, str, str]
+
+
+def backtranslate_rows(
+    model: Translator,
+    decoding: Any,
+    ids: Sequence[str],
+    xx: Sequence[str],
+    origin: str,
+    domain: str,
+    *,
+    batch_size: int,
+    seed: int,
+) -> tuple[list[Row], dict[str, Any]]:
+    """Translate target-language text into English with the ``decoding`` settings → bitext rows and the stats."""
+    english, stats = model.translate(
+        xx, decoding.method, beam=decoding.beam, topk=decoding.topk, batch_size=batch_size, seed=seed
+    )
+    return [(i, en, x, origin, domain) for i, en, x in zip(ids, english, xx, strict=True)], stats
+
+
+def _mean_words(texts: Iterable[str]) -> float:
+    texts = list(texts)
+    return round(statistics.fmean(len(t.split()) for t in texts), 2) if texts else 0.0
+
+
+def backtranslation_metrics(decoding: Any, rows: Sequence[Row], stats: dict[str, Any]) -> dict[str, Any]:
+    """Length-ratio quantiles, decoding settings, word counts and the translation ``stats`` (floats rounded)."""
+    ratios = [length_ratio(r[2], r[1]) for r in rows if r[2].strip()]
+    quantiles = {}
+    if ratios:
+        values = np.percentile(ratios, [10, 50, 90])
+        quantiles = {f"p{q}": round(float(v), 3) for q, v in zip((10, 50, 90), values, strict=True)}
+    return {
+        "length_ratio_quantiles": quantiles,
+        "method": decoding.method,
+        "beam": decoding.beam,
+        "topk": decoding.topk if decoding.method == "sampling" else None,
+        "sentences": len(rows),
+        "empty_outputs": sum(1 for r in rows if not r[1].strip()),
+        "en_words_mean": _mean_words(r[1] for r in rows),
+        "xx_words_mean": _mean_words(r[2] for r in rows),
+        **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in stats.items()},
+    }
