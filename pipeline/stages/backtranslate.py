@@ -22,7 +22,7 @@ OUT_PATH = AUG_SOURCES["backtranslation"][0]
 
 def main() -> None:
     params = load_params()
-    if not params.has_bible:
+    if not params.has_bitext:
         reason = f"lang {params.lang!r} is UDHR-only: no monolingual pool, no MT model (skipped by design)"
         write_tsv(OUT_PATH, [], BITEXT_COLUMNS)
         write_json("metrics/backtranslate.json", {"available": False, "reason": reason})

@@ -26,7 +26,7 @@ BITEXT_PATH = Path("data/bitext/train.tsv")
 
 def main() -> None:
     params = load_params()
-    if not params.has_bible:
+    if not params.has_bitext:
         reason = f"lang {params.lang!r} is UDHR-only: no bitext, so no student (skipped by design)"
         write_tsv(BITEXT_PATH, [], BITEXT_COLUMNS)
         write_json("metrics/bitext.json", {"aug": params.aug, "available": False, "reason": reason, "rows": 0})

@@ -30,7 +30,7 @@ LIVE_DIR = Path("dvclive/distill")
 def main() -> None:
     params = load_params()
     cfg = params.distill
-    if not params.has_bible:
+    if not params.has_bitext:
         reason = f"lang {params.lang!r} is UDHR-only: no bitext to distill from (skipped by design)"
         write_skipped(reason, STUDENT_DIR, LIVE_DIR)
         write_json("metrics/distill.json", {"available": False, "reason": reason, "loss": cfg.loss})

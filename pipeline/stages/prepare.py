@@ -43,7 +43,7 @@ def metrics(prepared: splits.Prepared) -> dict:
 
 def main() -> None:
     params = load_params()
-    prepared = splits.prepare(params)
+    prepared = splits.prepare(params.prepare, params.seed, params.language)
     for split, reason in prepared.unavailable.items():
         log.warning("split %s not built: %s", split, reason)
     store.write_prepared(prepared)

@@ -62,7 +62,7 @@ def make_backend(params: Params, pool: list[str]):
 def main() -> None:
     params = load_params()
     cfg = params.synth
-    if not params.has_bible:
+    if not params.has_bitext:
         reason = f"lang {params.lang!r} is UDHR-only: no target-genre pool to prompt with (skipped by design)"
         write_tsv(OUT_PATH, [], BITEXT_COLUMNS)
         write_tsv(GENERATED, [], ("line_id", "prompt_id", "verdict", "text"))

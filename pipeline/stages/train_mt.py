@@ -38,7 +38,7 @@ def dev_scores(model, params: Params, split: str) -> dict:
 
 def main() -> None:
     params = load_params()
-    if not params.has_bible:
+    if not params.has_bitext:
         reason = f"lang {params.lang!r} is UDHR-only: no bitext to train an MT model on (skipped by design)"
         write_skipped(reason, MT_DIR, LIVE_DIR)
         write_metrics("metrics/mt.json", {"available": False, "reason": reason})

@@ -22,7 +22,7 @@ def main() -> None:
     params = load_params()
     metrics: dict = {}
     with atomic_path(NMT_DIR, is_dir=True) as tmp:
-        if not params.has_bible:
+        if not params.has_bitext:
             write_text(tmp / SKIPPED, f"lang {params.lang!r} is UDHR-only: no MT model (skipped by design)\n")
         else:
             model = load_translator(params.mt, paths.MT_DIR)
@@ -38,7 +38,7 @@ def main() -> None:
                     "empty_outputs": sum(1 for e in english if not e.strip()),
                     "degenerate_rate": round(stats["degenerate_rate"], 4),
                 }
-    write_json("metrics/translate_docs.json", {"available": params.has_bible, "splits": metrics})
+    write_json("metrics/translate_docs.json", {"available": params.has_bitext, "splits": metrics})
 
 
 if __name__ == "__main__":
