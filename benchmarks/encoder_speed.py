@@ -6,20 +6,17 @@ and the process's peak RSS. Needs ``dvc repro prepare encoder`` first.
 
 Usage::
 
-    python benchmarks/encoder_speed.py [--model models/encoder --split in_domain --docs 512 --batch 16,64]
+    python -m benchmarks.encoder_speed [--model models/encoder --split in_domain --docs 512 --batch 16,64]
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 from pipeline.data import store
 from pipeline.encoder import load_encoder
 from pipeline.model import PASSAGE_PREFIX, encode, encode_tokens
@@ -35,16 +32,32 @@ def main() -> None:
     args = ap.parse_args()
     model, tokenizer = load_encoder(args.model)
     texts = list(store.read_collection(args.split).docs["text"])[: args.docs]
-    n_tokens = sum(min(len(ids), args.max_length) for ids in tokenizer([PASSAGE_PREFIX + t for t in texts])["input_ids"])
-    print(f"{args.model}: {model.config.num_hidden_layers} layers, {sum(p.numel() for p in model.parameters()) / 1e6:.0f}M "
-          f"params; {len(texts)} {args.split} docs, {n_tokens} tokens; torch threads {torch.get_num_threads()}")
+    n_tokens = sum(
+        min(len(ids), args.max_length) for ids in tokenizer([PASSAGE_PREFIX + t for t in texts])["input_ids"]
+    )
+    print(
+        f"{args.model}: {model.config.num_hidden_layers} layers, "
+        f"{sum(p.numel() for p in model.parameters()) / 1e6:.0f}M "
+        f"params; {len(texts)} {args.split} docs, {n_tokens} tokens; torch threads {torch.get_num_threads()}"
+    )
     encode(model, tokenizer, texts[:32], prefix=PASSAGE_PREFIX, progress=False)  # warm-up
     for batch in (int(b) for b in args.batch.split(",")):
         for name, fn in (("dense", encode), ("tokens", encode_tokens)):
             started = time.perf_counter()
-            fn(model, tokenizer, texts, prefix=PASSAGE_PREFIX, batch_size=batch, max_length=args.max_length, progress=False)
+            fn(
+                model,
+                tokenizer,
+                texts,
+                prefix=PASSAGE_PREFIX,
+                batch_size=batch,
+                max_length=args.max_length,
+                progress=False,
+            )
             seconds = time.perf_counter() - started
-            print(f"  {name:<6s} batch {batch:>3d}: {len(texts) / seconds:7.1f} docs/s  {n_tokens / seconds:8.0f} tokens/s")
+            print(
+                f"  {name:<6s} batch {batch:>3d}: {len(texts) / seconds:7.1f} docs/s  "
+                f"{n_tokens / seconds:8.0f} tokens/s"
+            )
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GB")
 
 

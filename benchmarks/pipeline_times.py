@@ -1,18 +1,25 @@
 """Wall time and peak memory of the pipeline: every stage from scratch, a no-op repro, and an ``aug`` switch.
 
-Copies the project (tracked files + the set-up's UDHR download) into a throw-away git + DVC repo, then runs
-each stage in DAG order with ``dvc repro --single-item <stage>`` under GNU ``time`` (wall seconds, peak RSS of the
-stage process tree), a no-op ``dvc repro``, and ``dvc exp run -S aug=<aug>``. Prints one line per step and the
-ratio switch / full. The default profile takes about 20 minutes on 2 cores; ``--profile tiny`` a few.
+Copies the project (the files git sees, plus the set-up's UDHR download) into a throw-away git + DVC repo, runs
+``dvc repro`` there from scratch, then ``dvc repro`` again (nothing to do) and ``dvc exp run -S aug=<aug>``.
+Per-stage numbers are what each stage records itself (``timings/stages/<stage>.json``: wall seconds and the peak
+RSS of the stage process and its children, see ``pipeline.stages.run_stage``). Prints a table and writes
+``benchmarks/results/pipeline_times.json`` (default profile), from which ``python -m pipeline.docs`` renders the
+docs' performance table. The default profile takes about 20 minutes on 2 cores; ``--profile tiny`` a few.
 
-Usage::
+``--project DIR`` measures an existing project instead, in which ``dvc repro`` has just run from scratch (for
+example a fresh clone after the README's run command): its stage timings are read, then the switch is run there.
 
-    python benchmarks/pipeline_times.py [--profile default|tiny] [--aug backtranslation] [--keep DIR]
+Usage (from the repository root, venv active)::
+
+    python -m benchmarks.pipeline_times [--profile default|tiny] [--aug backtranslation] [--keep DIR]
+    python -m benchmarks.pipeline_times --project /tmp/fresh
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -21,23 +28,56 @@ import tempfile
 import time
 from pathlib import Path
 
+from pipeline.io import copy_working_tree
+
 ROOT = Path(__file__).resolve().parents[1]
-FILES = ["pipeline", "dvc.yaml", "params.yaml", "profiles", ".dvc/config", ".dvcignore", ".gitignore"]
+RESULTS = ROOT / "benchmarks/results/pipeline_times.json"
 SPLITS = ["in_domain", "shifted_genre", "shifted_register"]
-STAGES = ["prepare", "encoder", "train_mt", "backtranslate", "translate_docs", "llm", "synthesize", "bitext",
-          "teacher", "distill", *(f"evaluate_baselines@{s}" for s in SPLITS), *(f"evaluate@{s}" for s in SPLITS), "report"]
+STAGES = [
+    "prepare",
+    "encoder",
+    "train_mt",
+    "backtranslate",
+    "translate_docs",
+    "llm",
+    "synthesize",
+    "bitext",
+    "teacher",
+    "distill",
+    *(f"evaluate_baselines@{s}" for s in SPLITS),
+    *(f"evaluate@{s}" for s in SPLITS),
+    "report",
+]
 
 
-def timed(cmd: list[str], cwd: Path, env: dict) -> tuple[float, float]:
-    """(wall seconds, peak RSS in GB) of ``cmd`` and its children."""
-    with tempfile.NamedTemporaryFile("r") as out:
-        started = time.perf_counter()
-        res = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", out.name, *cmd], cwd=cwd, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        wall = time.perf_counter() - started
-        if res.returncode:
-            sys.exit(f"{' '.join(cmd)} failed:\n{res.stderr[-2000:]}")
-        return wall, int(out.read().strip().splitlines()[-1]) / 1024**2
+def copy_project(dest: Path, profile: str) -> None:
+    """The files git sees in the working tree, the profile's params and the set-up's UDHR download."""
+    copy_working_tree(ROOT, dest)
+    if profile == "tiny":
+        shutil.copy(ROOT / "profiles/tiny.yaml", dest / "params.yaml")
+    shutil.copytree(ROOT / "data/external/udhr", dest / "data/external/udhr")
+
+
+def run(cmd: list[str], cwd: Path, env: dict) -> float:
+    started = time.perf_counter()
+    res = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if res.returncode:
+        sys.exit(f"{' '.join(cmd)} failed:\n{res.stderr[-3000:]}")
+    return time.perf_counter() - started
+
+
+def stage_timings(proj: Path, since: float = 0.0) -> dict[str, dict]:
+    """``{stage: {"seconds", "peak_rss_gb"}}`` of the stages that finished after ``since`` (a time.time())."""
+    out = {}
+    for path in (proj / "timings/stages").glob("*.json"):
+        if path.stat().st_mtime >= since:
+            out[path.stem] = json.loads(path.read_text())
+    return out
+
+
+def machine() -> str:
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+    return f"{os.cpu_count()} CPU cores, {mem:.0f} GB, no GPU"
 
 
 def main() -> None:
@@ -45,34 +85,54 @@ def main() -> None:
     ap.add_argument("--profile", choices=["default", "tiny"], default="default")
     ap.add_argument("--aug", default="backtranslation")
     ap.add_argument("--keep", help="build the copy here and keep it")
+    ap.add_argument("--project", help="measure this project, where `dvc repro` has just run from scratch")
     args = ap.parse_args()
-    proj = Path(args.keep or tempfile.mkdtemp(prefix="pipeline-times-"))
-    proj.mkdir(parents=True, exist_ok=True)
-    for name in FILES:
-        src, dst = ROOT / name, proj / name
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__")) if src.is_dir() else shutil.copy(src, dst))
-    if args.profile == "tiny":
-        shutil.copy(ROOT / "profiles/tiny.yaml", proj / "params.yaml")
-    shutil.copytree(ROOT / "data/external/udhr", proj / "data/external/udhr")
-    env = {**os.environ, "PYTHONPATH": str(proj), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "bench"]):
-        subprocess.run(cmd, cwd=proj, env=env, check=True)
-    total = 0.0
-    print(f"{'step':28s} {'wall s':>8s} {'peak RSS GB':>12s}")
-    for stage in STAGES:
-        wall, rss = timed(["dvc", "repro", "--single-item", stage], proj, env)
-        total += wall
-        print(f"{stage:28s} {wall:8.1f} {rss:12.2f}", flush=True)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    if args.project:
+        proj = Path(args.project).resolve()
+    else:
+        proj = Path(args.keep or tempfile.mkdtemp(prefix="pipeline-times-")).resolve()
+        proj.mkdir(parents=True, exist_ok=True)
+        copy_project(proj, args.profile)
+        for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "bench"]):
+            subprocess.run(cmd, cwd=proj, env=env, check=True, capture_output=True)
+        repro = run(["dvc", "repro"], proj, env)
+        print(f"dvc repro from scratch: {repro:.1f} s wall (DVC's own overhead included)")
+    done = stage_timings(proj)
+    missing = [s for s in STAGES if s not in done]
+    if missing:
+        sys.exit(f"{proj}: no timings for {missing}: run `dvc repro` there from scratch first")
+    stages = [{"stage": s, **done[s]} for s in STAGES]
+    total = sum(s["seconds"] for s in stages)
+    print(f"{'stage':28s} {'wall s':>8s} {'peak RSS GB':>12s}")
+    for s in stages:
+        print(f"{s['stage']:28s} {s['seconds']:8.1f} {s['peak_rss_gb']:12.2f}")
     print(f"{'whole DAG (sum)':28s} {total:8.1f}")
-    noop, _ = timed(["dvc", "repro"], proj, env)
+    noop = run(["dvc", "repro"], proj, env)
     print(f"{'no-op dvc repro':28s} {noop:8.1f}")
-    subprocess.run(["git", "add", "-A"], cwd=proj, env=env, check=True)
-    subprocess.run(["git", "commit", "-qm", "baseline"], cwd=proj, env=env, check=True)
-    switch, rss = timed(["dvc", "exp", "run", "-S", f"aug={args.aug}"], proj, env)
-    print(f"{'exp run -S aug=' + args.aug:28s} {switch:8.1f} {rss:12.2f}")
+    subprocess.run(["git", "add", "-A"], cwd=proj, env=env, check=True, capture_output=True)
+    subprocess.run(
+        ["git", "commit", "-qm", "baseline", "--allow-empty"], cwd=proj, env=env, check=True, capture_output=True
+    )
+    since = time.time()
+    switch = run(["dvc", "exp", "run", "-S", f"aug={args.aug}"], proj, env)
+    switched = stage_timings(proj, since)
+    peak = max((s["peak_rss_gb"] for s in switched.values()), default=0.0)
+    print(f"{'exp run -S aug=' + args.aug:28s} {switch:8.1f} {peak:12.2f}  ({', '.join(sorted(switched))})")
     print(f"switch / full = {switch / total:.2f}")
-    if not args.keep:
+    result = {
+        "profile": args.profile,
+        "machine": machine(),
+        "stages": stages,
+        "total_seconds": round(total, 1),
+        "noop_seconds": round(noop, 1),
+        "switch": {"aug": args.aug, "seconds": round(switch, 1), "peak_rss_gb": peak, "stages": sorted(switched)},
+    }
+    if args.profile == "default":
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {RESULTS.relative_to(ROOT)}")
+    if not (args.keep or args.project):
         shutil.rmtree(proj, ignore_errors=True)
 
 

@@ -16,7 +16,7 @@ real held-out target-genre verses (the MT dev verses: never in the pool, never t
 of real text in this language the filters would keep (a calibration of ``synth.min_word_validity`` per language).
 Usage::
 
-    python benchmarks/synth_quality.py [--model models/llm] [--prompts 32] [--batch 16] [--ft-steps 40]
+    python -m benchmarks.synth_quality [--model models/llm] [--prompts 32] [--batch 16] [--ft-steps 40]
         [--configs base,+rep,+trim,+ft] [--speed] [--real] [--json out.json]
 """
 
@@ -24,19 +24,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 from pipeline.data import store
 from pipeline.lid import train_bible_lid
 from pipeline.llm import LocalLM
+from pipeline.params import load_params
 from pipeline.synth import FilterConfig, LineFilter, build_prompt, finetune_documents, quality, synthesize
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(cfg: str, args, pool, lang, lid) -> dict:
@@ -51,11 +51,22 @@ def run(cfg: str, args, pool, lang, lid) -> dict:
         losses = lm.finetune(docs, args.ft_steps, lr=1e-4, batch_size=8, max_length=128, train_layers=4, seed=0)
         ft_seconds = time.perf_counter() - started
         print(f"  fine-tune {args.ft_steps} steps in {ft_seconds:.0f} s, loss {losses[0]:.2f} -> {losses[-1]:.2f}")
-    filt = LineFilter(pool, lang, FilterConfig(), lid)
+    filt = LineFilter(pool, lang, FilterConfig.from_params(load_params().synth), lid)
     res = synthesize(
-        lm, pool, lang, target=10**9, max_prompts=args.prompts, shots=5, batch_size=args.batch,
-        line_filter=filt, rng=np.random.default_rng(0), seed=0, max_new_tokens=args.max_new_tokens,
-        temperature=0.8, top_p=0.95, repetition_penalty=args.penalty if rep else 1.0,
+        lm,
+        pool,
+        lang,
+        target=10**9,
+        max_prompts=args.prompts,
+        shots=5,
+        batch_size=args.batch,
+        line_filter=filt,
+        rng=np.random.default_rng(0),
+        seed=0,
+        max_new_tokens=args.max_new_tokens,
+        temperature=0.8,
+        top_p=0.95,
+        repetition_penalty=args.penalty if rep else 1.0,
         no_repeat_ngram_size=args.no_repeat if rep else 0,
     )
     all_lines = [r.text for r in res.records]
@@ -75,7 +86,7 @@ def run(cfg: str, args, pool, lang, lid) -> dict:
 def real_text(pool, lang, lid) -> dict:
     """The filter chain (default thresholds, with LID) on real held-out verses instead of generated lines."""
     dev = list(store.read_file("genre_dev")["xx"])
-    filt = LineFilter(pool, lang, FilterConfig(), lid)
+    filt = LineFilter(pool, lang, FilterConfig.from_params(load_params().synth), lid)
     filt.apply(dev, [[] for _ in dev])
     validity = np.array([filt.word_validity(x) for x in dev])
     row = {
@@ -119,7 +130,7 @@ def main() -> None:
         kw = dict(max_new_tokens=32, temperature=0.8, top_p=0.95, repetition_penalty=1.2, no_repeat_ngram_size=3)
         for bs in (1, args.batch):
             started = time.perf_counter()
-            gens = [g for i in range(0, len(prompts), bs) for g in lm.generate(prompts[i:i + bs], seed=0, **kw)]
+            gens = [g for i in range(0, len(prompts), bs) for g in lm.generate(prompts[i : i + bs], seed=0, **kw)]
             tok_s = sum(g.new_tokens for g in gens) / (time.perf_counter() - started)
             print(f"speed (trimmed vocab): batch {bs}: {tok_s:.1f} tokens/s")
     if args.json:

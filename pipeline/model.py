@@ -21,15 +21,18 @@ QUERY_PREFIX = "query: "
 PASSAGE_PREFIX = "passage: "
 
 
-def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Average ``hidden`` [B, L, H] over the positions where ``mask`` [B, L] is non-zero.
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """The one mean pool: average ``hidden`` [B, L, H] over the positions where ``mask`` [B, L] is non-zero.
 
-    Rows whose mask is all zero pool to a zero vector.
+    ``weights`` [B, L] (non-negative, default 1) make it a weighted mean. Masked positions are zeroed before the
+    sum, so their values (even NaN) reach neither the result nor its gradients; a row with no position left pools
+    to a zero vector.
     """
-    weights = mask.to(hidden.dtype).unsqueeze(-1)  # [B, L, 1]
-    summed = (hidden * weights).sum(dim=1)
-    counts = weights.sum(dim=1).clamp_min(1.0)
-    return summed / counts
+    keep = mask.bool()
+    w = keep.to(hidden.dtype) if weights is None else torch.where(keep, weights.to(hidden.dtype), 0.0)
+    summed = (hidden.masked_fill(~keep.unsqueeze(-1), 0.0) * w.unsqueeze(-1)).sum(dim=1)
+    total = w.sum(dim=1, keepdim=True)
+    return summed / torch.where(total > 0, total, torch.ones_like(total))
 
 
 def _device(model: torch.nn.Module) -> torch.device:
@@ -82,7 +85,9 @@ def encode(
     out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
     with _inference(model):
         for idx in _length_sorted_batches(texts, batch_size, desc, progress):
-            hidden, mask, _ = token_states(model, tokenizer, [texts[i] for i in idx], prefix=prefix, max_length=max_length)
+            hidden, mask, _ = token_states(
+                model, tokenizer, [texts[i] for i in idx], prefix=prefix, max_length=max_length
+            )
             pooled = torch.nn.functional.normalize(mean_pool(hidden, mask), p=2, dim=-1)
             out[idx] = pooled.float().cpu().numpy()
     return out
@@ -159,7 +164,9 @@ def encode_tokens(
     out: list[np.ndarray] = [np.zeros((0, model.config.hidden_size), np.float32)] * len(texts)
     with _inference(model):
         for idx in _length_sorted_batches(texts, batch_size, desc, progress):
-            hidden, _, content = token_states(model, tokenizer, [texts[i] for i in idx], prefix=prefix, max_length=max_length)
+            hidden, _, content = token_states(
+                model, tokenizer, [texts[i] for i in idx], prefix=prefix, max_length=max_length
+            )
             hidden = torch.nn.functional.normalize(hidden, p=2, dim=-1)
             for row, i in enumerate(idx):
                 out[i] = hidden[row][content[row]].float().cpu().numpy()

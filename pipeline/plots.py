@@ -23,28 +23,77 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path) -> None:
+def _save(fig, path: Path, dpi: int = 110) -> None:
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+        fig.savefig(tmp, format="png", dpi=dpi)
+
+
+def grouped_bars(
+    ax,
+    table: pd.DataFrame,
+    groups: list[str],
+    series: list[str],
+    *,
+    group_col: str,
+    series_col: str,
+    value: str,
+    error: str | None = None,
+    colours: dict[str, str] | None = None,
+) -> None:
+    """The one bar-chart drawer: a group of bars per ``groups`` value, one bar per ``series`` value in each.
+
+    ``table`` has one row per (group, series) with ``value`` (missing rows draw as 0) and optionally ``error``
+    (an error bar). ``colours`` fixes a colour per series, so that several panels agree.
+    """
+    width = 0.8 / max(1, len(series))
+    x = np.arange(len(groups))
+    for i, name in enumerate(series):
+        sub = table[table[series_col].astype(str) == name].set_index(group_col).reindex(groups)
+        extra = {"yerr": sub[error].fillna(0), "capsize": 2} if error else {}
+        if colours:
+            extra["color"] = colours[name]
+        ax.bar(x + i * width, sub[value].fillna(0), width, label=name, **extra)
+    ax.set_xticks(x + 0.4 - width / 2, groups)
 
 
 def ap_bar_chart(table: pd.DataFrame, splits: list[str], title: str, path: Path) -> None:
-    """Grouped bars: one group per split, one bar per system (``table``: system, split, AP)."""
+    """AP by split, one bar per system (``table``: system, split, AP)."""
     plt = _pyplot()
-    systems = list(dict.fromkeys(table["system"]))
-    width = 0.8 / max(1, len(systems))
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
-    x = np.arange(len(splits))
-    for i, system in enumerate(systems):
-        sub = table[table["system"] == system].set_index("split").reindex(splits)
-        ax.bar(x + i * width, sub["AP"].fillna(0), width, label=system)
-    ax.set_xticks(x + 0.4 - width / 2, splits)
+    systems = list(dict.fromkeys(table["system"]))
+    grouped_bars(ax, table, splits, systems, group_col="split", series_col="system", value="AP")
     ax.set_ylabel("AP")
     ax.set_ylim(0, 1)
     ax.set_title(title)
     ax.legend(fontsize=8, ncol=3)
     fig.tight_layout()
     _save(fig, path)
+    plt.close(fig)
+
+
+def panels_bar_chart(
+    table: pd.DataFrame, panel_col: str, splits: list[str], series_order: list[str], title: str, path: Path
+) -> None:
+    """One panel per ``panel_col`` value (e.g. language): mean AP ± sd by split, one bar per ``aug``.
+
+    ``table``: panel_col, split, aug, mean, sd. Every panel gives an ``aug`` the same colour.
+    """
+    plt = _pyplot()
+    panels = list(table.groupby(panel_col, observed=True))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    colours = {aug: f"C{i}" for i, aug in enumerate(series_order)}
+    for ax, (name, sub) in zip(axes[0], panels, strict=True):
+        present = set(sub["aug"].astype(str))
+        series = [a for a in series_order if a in present]
+        grouped_bars(
+            ax, sub, splits, series, group_col="split", series_col="aug", value="mean", error="sd", colours=colours
+        )
+        ax.tick_params(axis="x", labelsize=8)
+        ax.set_title(f"{name}: {title}")
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    _save(fig, path, dpi=120)
     plt.close(fig)
 
 
@@ -60,7 +109,7 @@ def training_curves(live_dirs: dict[str, Path], path: Path) -> list[str]:
         return []
     fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.2), squeeze=False)
     drawn = []
-    for ax, (name, files) in zip(axes[0], panels.items()):
+    for ax, (name, files) in zip(axes[0], panels.items(), strict=True):
         for f in files:
             df = pd.read_csv(f, sep="\t")
             metric = [c for c in df.columns if c not in ("step", "timestamp")][0]

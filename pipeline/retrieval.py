@@ -6,12 +6,16 @@ A *system* is a pair of encoders, one for English queries and one for target-lan
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 
 from pipeline import trec
+from pipeline.encoder import load_encoder
+from pipeline.evaluation import score_run
 from pipeline.model import PASSAGE_PREFIX, QUERY_PREFIX, encode, encode_tokens
 
 SCORINGS = ("dense", "maxsim")
@@ -57,9 +61,7 @@ class Encoder:
         raise ValueError(f"unknown scoring {scoring!r}; expected one of {SCORINGS}")
 
 
-def search(
-    query_emb: np.ndarray, doc_emb: np.ndarray, qids: list[str], doc_ids: list[str], depth: int
-) -> trec.Run:
+def search(query_emb: np.ndarray, doc_emb: np.ndarray, qids: list[str], doc_ids: list[str], depth: int) -> trec.Run:
     """Exact inner-product search (cosine for normalised rows), top ``depth`` per query."""
     if query_emb.shape[1] != doc_emb.shape[1]:
         raise ValueError(f"query dim {query_emb.shape[1]} != document dim {doc_emb.shape[1]}")
@@ -100,7 +102,13 @@ def late_interaction_search(
 
 
 def bm25_search(
-    queries: list[str], docs: list[str], qids: list[str], doc_ids: list[str], depth: int, k1: float = 0.9, b: float = 0.4
+    queries: list[str],
+    docs: list[str],
+    qids: list[str],
+    doc_ids: list[str],
+    depth: int,
+    k1: float = 0.9,
+    b: float = 0.4,
 ) -> trec.Run:
     """BM25 (``bm25s``, Lucene variant; Anserini's default k1=0.9, b=0.4) over English text with English
     stopwords and the Snowball stemmer. Every document is scored, so ties are broken like all runs."""
@@ -117,7 +125,7 @@ def bm25_search(
     query_tokens = tokenize(queries, return_ids=False)
     return {
         qid: trec.rank_documents(retriever.get_scores(tokens), doc_ids, depth)
-        for qid, tokens in zip(qids, query_tokens)
+        for qid, tokens in zip(qids, query_tokens, strict=True)
     }
 
 
@@ -129,8 +137,88 @@ def dense_run(
     depth: int,
 ) -> trec.Run:
     """Encode English queries (``query: ``) and documents (``passage: ``), then search."""
-    qids, qtexts = zip(*queries)
-    doc_ids, dtexts = zip(*docs)
+    qids, qtexts = zip(*queries, strict=True)
+    doc_ids, dtexts = zip(*docs, strict=True)
     q = query_encoder.encode(list(qtexts), QUERY_PREFIX, "queries")
     d = doc_encoder.encode(list(dtexts), PASSAGE_PREFIX, "documents")
     return search(q, d, list(qids), list(doc_ids), depth)
+
+
+def dev_ap(query_encoder: Encoder, doc_encoder: Encoder, dev, doc_column: str, depth: int) -> dict:
+    """AP etc. on a dev set (a DataFrame with ``id``, ``query`` and ``doc_column``): each query's one relevant
+    document is the ``doc_column`` side of the same row. The teacher and distill stages score their dev sets with it
+    before and after training."""
+    queries = list(zip(dev["id"], dev["query"], strict=True))
+    docs = list(zip(dev["id"], dev[doc_column], strict=True))
+    run = dense_run(query_encoder, doc_encoder, queries, docs, depth)
+    return score_run(run, [(i, i, 1) for i in dev["id"]], depth)
+
+
+#: The systems that do not use the bitext (``evaluate_baselines``); ``student`` is added by ``evaluate``.
+BASELINES = ("zeroshot", "teacher", "nmt_bm25", "nmt_teacher")
+SYSTEMS = (*BASELINES, "student")
+
+
+def system_runs(
+    model_dirs: Mapping[str, Path],
+    queries: list[tuple[str, str]],
+    docs: list[tuple[str, str]],
+    nmt_docs: list[tuple[str, str]] | None,
+    *,
+    scoring: str,
+    depth: int,
+    batch_size: int,
+    max_length: int,
+    systems: tuple[str, ...] = SYSTEMS,
+) -> dict[str, trec.Run]:
+    """One TREC run per system (each model is loaded once and encodes each text set once).
+
+    =========== ============================ ===========================================
+    system      English queries encoded by   documents
+    =========== ============================ ===========================================
+    zeroshot    encoder                      target language, encoder
+    teacher     teacher                      target language, teacher
+    student     teacher                      target language, student (OPTICAL)
+    nmt_bm25    BM25 (English analyzer)      translated into English by the MT model
+    nmt_teacher teacher                      translated into English, teacher
+    =========== ============================ ===========================================
+
+    ``model_dirs`` maps ``encoder``/``teacher``/``student`` to model directories; a system whose model is not
+    in it (``student`` for a language without bitext) is left out, and so are the ``nmt_*`` systems when
+    ``nmt_docs`` is None (no MT model). ``scoring``: ``dense`` (cosine of mean-pooled embeddings) or ``maxsim``.
+    """
+    if scoring not in SCORINGS:
+        raise ValueError(f"unknown scoring {scoring!r}; expected one of {SCORINGS}")
+    qids, qtexts = map(list, zip(*queries, strict=True))
+    doc_ids, dtexts = map(list, zip(*docs, strict=True))
+    run_search = search if scoring == "dense" else late_interaction_search
+    encoders: dict[str, Encoder] = {}
+
+    def represent(model_name: str, texts: list[str], prefix: str, what: str):
+        if model_name not in encoders:
+            model, tokenizer = load_encoder(model_dirs[model_name])
+            encoders[model_name] = Encoder(model, tokenizer, batch_size, max_length)
+        return encoders[model_name].represent(texts, prefix, scoring, f"{model_name} {what}")
+
+    teacher_q = represent("teacher", qtexts, QUERY_PREFIX, "queries")
+    runs = {}
+    if "zeroshot" in systems:
+        runs["zeroshot"] = run_search(
+            represent("encoder", qtexts, QUERY_PREFIX, "queries"),
+            represent("encoder", dtexts, PASSAGE_PREFIX, "documents"),
+            qids,
+            doc_ids,
+            depth,
+        )
+    if "teacher" in systems:
+        teacher_d = represent("teacher", dtexts, PASSAGE_PREFIX, "documents")
+        runs["teacher"] = run_search(teacher_q, teacher_d, qids, doc_ids, depth)
+    if "student" in systems and "student" in model_dirs:
+        student_d = represent("student", dtexts, PASSAGE_PREFIX, "documents")
+        runs["student"] = run_search(teacher_q, student_d, qids, doc_ids, depth)
+    if nmt_docs is not None and "nmt_bm25" in systems:
+        nmt_ids, nmt_texts = map(list, zip(*nmt_docs, strict=True))
+        runs["nmt_bm25"] = bm25_search(qtexts, nmt_texts, qids, nmt_ids, depth)
+        nmt_d = represent("teacher", nmt_texts, PASSAGE_PREFIX, "translated documents")
+        runs["nmt_teacher"] = run_search(teacher_q, nmt_d, qids, nmt_ids, depth)
+    return runs

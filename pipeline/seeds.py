@@ -7,7 +7,6 @@ stage's randomness: ``derive(13, "prepare", "queries")`` is the same whatever el
 from __future__ import annotations
 
 import hashlib
-import random
 
 import numpy as np
 
@@ -28,7 +27,3 @@ def derive(root: int, *names: str) -> int:
 
 def rng(root: int, *names: str) -> np.random.Generator:
     return np.random.default_rng(seed_sequence(root, *names))
-
-
-def py_random(root: int, *names: str) -> random.Random:
-    return random.Random(derive(root, *names))

@@ -4,9 +4,10 @@ The language model writes more lines "in the same language and genre" as ``k`` v
 the target-genre monolingual pool, which never contains a test book. Every generated line then goes through
 the filters below, in order; the first that rejects it is counted, so the metrics say what was removed and why:
 
-``empty`` · ``too_short`` / ``too_long`` (words) · ``repetitive`` (a word n-gram loop, as in MT output) · ``test_text`` (equals, or shares ≥ ``max_copy_overlap`` of
-its 4-grams with, a test query or document: a small LM may have memorised the Bible) · ``copy`` (equals a pool or prompt line) · ``near_copy``
-(share of its word 4-grams found in the pool ≥ ``max_copy_overlap``) · ``duplicate`` (of a kept line) ·
+``empty`` · ``too_short`` / ``too_long`` (words) · ``repetitive`` (a word n-gram loop, as in MT output) ·
+``test_text`` (equals, or shares ≥ ``max_copy_overlap`` of its 4-grams with, a test query or document: a small LM
+may have memorised the Bible) · ``copy`` (equals a pool or prompt line) · ``near_copy`` (share of its word 4-grams
+found in the pool ≥ ``max_copy_overlap``) · ``duplicate`` (of a kept line) ·
 ``word_validity`` (share of its words in the pool vocabulary < ``min_word_validity``) · ``language``
 (the character n-gram language ID says another language).
 """
@@ -26,7 +27,18 @@ from pipeline.data.splits import normalise
 from pipeline.mt import is_degenerate
 
 GENRE = "verses of psalms, proverbs and prophecy"
-FILTERS = ("empty", "too_short", "too_long", "repetitive", "test_text", "copy", "near_copy", "duplicate", "word_validity", "language")
+FILTERS = (
+    "empty",
+    "too_short",
+    "too_long",
+    "repetitive",
+    "test_text",
+    "copy",
+    "near_copy",
+    "duplicate",
+    "word_validity",
+    "language",
+)
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _BULLET = re.compile(r"^\s*(?:\d{1,3}[.):]|[-*•])\s*")
@@ -47,8 +59,9 @@ def build_prompt(shots: Sequence[str], lang: str, domain: str | None = None) -> 
     return header + "\n" + "\n".join(s.strip() for s in shots) + "\n"
 
 
-def finetune_documents(pool: Sequence[str], lang: str, lines: int, rng: np.random.Generator,
-                       domain: str | None = None) -> list[str]:
+def finetune_documents(
+    pool: Sequence[str], lang: str, lines: int, rng: np.random.Generator, domain: str | None = None
+) -> list[str]:
     """The pool as prompt-shaped documents (header + ``lines`` lines each, shuffled): fine-tuning on these
     teaches the LM to continue a prompt with more lines, not to stop after one."""
     order = rng.permutation(len(pool))
@@ -73,10 +86,17 @@ def split_lines(text: str, finished: bool) -> list[str]:
 
 @dataclass
 class FilterConfig:
-    min_words: int = 4
-    max_words: int = 60
-    max_copy_overlap: float = 0.5
-    min_word_validity: float = 0.7
+    """Thresholds of :class:`LineFilter`; no defaults here: they come from the ``synth`` params."""
+
+    min_words: int
+    max_words: int
+    max_copy_overlap: float
+    min_word_validity: float
+
+    @classmethod
+    def from_params(cls, synth) -> FilterConfig:
+        """From the ``synth`` params section (duck-typed)."""
+        return cls(synth.min_words, synth.max_words, synth.max_copy_overlap, synth.min_word_validity)
 
 
 @dataclass
@@ -134,10 +154,10 @@ class LineFilter:
 
     def apply(self, lines: Sequence[str], prompts: Sequence[Sequence[str]]) -> list[str | None]:
         """Verdict per line (None = kept); ``prompts[i]`` are the shots line ``i`` was prompted with."""
-        verdicts = [self.reason(line, shots) for line, shots in zip(lines, prompts)]
+        verdicts = [self.reason(line, shots) for line, shots in zip(lines, prompts, strict=True)]
         if self.lid is not None:
             todo = [i for i, v in enumerate(verdicts) if v is None]
-            for i, label in zip(todo, self.lid.predict([lines[i] for i in todo])):
+            for i, label in zip(todo, self.lid.predict([lines[i] for i in todo]), strict=True):
                 if label != self.lang:
                     verdicts[i] = "language"
         for i, line in enumerate(lines):
@@ -183,9 +203,22 @@ class SynthesisResult:
         return [r for r in self.records if r.verdict == "kept"]
 
 
-def synthesize(backend, pool: Sequence[str], lang: str, *, target: int, max_prompts: int, shots: int,
-               batch_size: int, line_filter: LineFilter, rng: np.random.Generator, seed: int,
-               domain: str | None = None, progress=None, **decoding) -> SynthesisResult:
+def synthesize(
+    backend,
+    pool: Sequence[str],
+    lang: str,
+    *,
+    target: int,
+    max_prompts: int,
+    shots: int,
+    batch_size: int,
+    line_filter: LineFilter,
+    rng: np.random.Generator,
+    seed: int,
+    domain: str | None = None,
+    progress=None,
+    **decoding,
+) -> SynthesisResult:
     """Prompt ``backend`` in batches until ``target`` lines pass the filters or ``max_prompts`` are used."""
     records: list[Record] = []
     all_shots: list[list[int]] = []
@@ -204,7 +237,7 @@ def synthesize(backend, pool: Sequence[str], lang: str, *, target: int, max_prom
                 lines.append(line)
                 origins.append(j)
         verdicts = line_filter.apply(lines, [shot_texts[j] for j in origins])
-        for line, j, verdict in zip(lines, origins, verdicts):
+        for line, j, verdict in zip(lines, origins, verdicts, strict=True):
             verdict = verdict or ("kept" if kept < target else "surplus")
             kept += verdict == "kept"
             records.append(Record(len(records), used + j, line, verdict))

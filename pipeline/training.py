@@ -29,12 +29,26 @@ DISTILL_LOSSES = ("ot", "pooled", "ot+pooled")
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """The training loop's settings; no defaults here: they come from the ``teacher``/``distill`` params."""
+
     steps: int
     batch_size: int
     lr: float
     max_length: int
-    freeze_embeddings: bool = True
-    train_layers: int | None = None  # train only the top N transformer layers (None: all)
+    freeze_embeddings: bool
+    train_layers: int | None  # train only the top N transformer layers (None: all)
+
+    @classmethod
+    def from_params(cls, section) -> TrainConfig:
+        """From the ``teacher`` or ``distill`` params section (duck-typed)."""
+        return cls(
+            section.steps,
+            section.batch_size,
+            section.lr,
+            section.max_length,
+            section.freeze_embeddings,
+            section.train_layers,
+        )
 
 
 def seed_everything(seed: int) -> None:
@@ -205,8 +219,12 @@ def train_student(
         ids = [pairs[i][0] for i in idx]
         with rt.autocast():
             with torch.no_grad():
-                H_T, _, mask_T = token_states(teacher, tokenizer, [pairs[i][1] for i in idx], prefix=PASSAGE_PREFIX, max_length=cfg.max_length)
-            H_S, _, mask_S = token_states(net, tokenizer, [pairs[i][2] for i in idx], prefix=PASSAGE_PREFIX, max_length=cfg.max_length)
+                H_T, _, mask_T = token_states(
+                    teacher, tokenizer, [pairs[i][1] for i in idx], prefix=PASSAGE_PREFIX, max_length=cfg.max_length
+                )
+            H_S, _, mask_S = token_states(
+                net, tokenizer, [pairs[i][2] for i in idx], prefix=PASSAGE_PREFIX, max_length=cfg.max_length
+            )
         for side, mask in (("English", mask_T), ("target", mask_S)):
             empty = [ids[r] for r in range(len(ids)) if not bool(mask[r].any())]
             if empty:

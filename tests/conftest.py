@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,11 @@ def tiny_project(tmp_path):
     (proj / "data/external").mkdir(parents=True)
     shutil.copytree(ROOT / "data/external/udhr", proj / "data/external/udhr")
     # The venv's `dvc` and `python` first on PATH, even when pytest runs as `.venv/bin/python -m pytest`.
-    env = {**os.environ, "PYTHONPATH": str(proj), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(proj),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
     for cmd in (
         ["git", "init", "-q"],
         ["git", "config", "user.email", "test@localhost"],
@@ -44,3 +49,60 @@ def tiny_project(tmp_path):
     ):
         subprocess.run(cmd, cwd=proj, check=True, env=env)
     return proj, env
+
+
+def plain_shell_env(home: Path) -> dict[str, str]:
+    """A newcomer's shell: no virtual environment active, the venv's directory removed from PATH.
+
+    ``python`` on that PATH is whatever other interpreter the machine has (one without the pipeline's packages).
+    """
+    venv_bin = str(Path(sys.executable).parent)
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p and p != venv_bin)
+    keep = {k: v for k, v in os.environ.items() if k in ("LANG", "LC_ALL", "TERM", "TMPDIR", "PIP_CACHE_DIR")}
+    return {**keep, "HOME": str(home), "PATH": path}
+
+
+@pytest.fixture(scope="session")
+def readme_run(tmp_path_factory):
+    """A throw-away clone of the working tree with the tiny profile, after the README's run command, as written.
+
+    The command is taken from README.md (``.ci/readme-command run``) and run by ``bash -c`` in a plain shell
+    (:func:`plain_shell_env`). The clone's ``.venv`` is a link to this venv, so ``./setup.sh`` only checks that
+    everything is installed; the set-up's UDHR download is copied in. Returns a :class:`ReadmeRun`.
+    """
+    from pipeline.io import copy_working_tree
+
+    proj = tmp_path_factory.mktemp("readme") / "project"
+    copy_working_tree(ROOT, proj)
+    shutil.copy(ROOT / "profiles/tiny.yaml", proj / "params.yaml")
+    shutil.copytree(ROOT / "data/external/udhr", proj / "data/external/udhr")
+    (proj / ".venv").symlink_to(Path(sys.prefix))
+    plain = plain_shell_env(Path(os.environ.get("HOME", proj)))
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "clone"]):
+        subprocess.run(cmd, cwd=proj, check=True, env={**plain, **_GIT_IDENTITY})
+    command = subprocess.run([str(ROOT / ".ci/readme-command"), "run"], check=True, capture_output=True, text=True)
+    result = subprocess.run(
+        ["bash", "-c", command.stdout.strip()], cwd=proj, env={**plain, **_GIT_IDENTITY}, capture_output=True, text=True
+    )
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    # What the README tests check, recorded now: tests/test_dag.py goes on changing this project afterwards.
+    status = subprocess.run(["dvc", "status", "--json"], cwd=proj, env=env, capture_output=True, text=True)
+    evals = {p.stem: p.read_text() for p in (proj / "metrics/eval").glob("*.json")}
+    return ReadmeRun(proj, env, result, status.stdout if status.returncode == 0 else status.stderr, evals)
+
+
+@dataclass
+class ReadmeRun:
+    project: Path
+    env: dict[str, str]  # the venv on PATH, for further dvc calls
+    result: subprocess.CompletedProcess  # the README's run command
+    status: str  # `dvc status --json` right after it
+    evals: dict[str, str]  # metrics/eval/<split>.json right after it
+
+
+_GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "test",
+    "GIT_AUTHOR_EMAIL": "test@localhost",
+    "GIT_COMMITTER_NAME": "test",
+    "GIT_COMMITTER_EMAIL": "test@localhost",
+}

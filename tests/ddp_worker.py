@@ -23,13 +23,21 @@ def main(out: str) -> None:
     torch.set_num_threads(1)
     runtime = init_runtime("cpu", "fp32")
     tokenizer = load_xlmr_tokenizer()
-    cfg = TrainConfig(steps=4, batch_size=8, lr=1e-3, max_length=32, freeze_embeddings=True)
+    cfg = TrainConfig(steps=4, batch_size=8, lr=1e-3, max_length=32, freeze_embeddings=True, train_layers=None)
     # No dropout: its masks depend on how a batch is split, and the comparison with one process is exact.
     teacher_losses, student_losses, student = train_tiny_pair(tokenizer, cfg, runtime)
     if runtime.is_main:
         weights = {name: float(p.detach().double().sum()) for name, p in student.named_parameters() if p.requires_grad}
-        Path(out).write_text(json.dumps({"world_size": runtime.world_size, "teacher": teacher_losses,
-                                         "student": student_losses, "weights": weights}))
+        Path(out).write_text(
+            json.dumps(
+                {
+                    "world_size": runtime.world_size,
+                    "teacher": teacher_losses,
+                    "student": student_losses,
+                    "weights": weights,
+                }
+            )
+        )
     shutdown(runtime)
 
 

@@ -26,8 +26,10 @@ def _run(good: set[str]) -> str:
 
 def _exp(name, aug, seed, ap, lang="swh", loss="ot"):
     params = {"seed": 13, "lang": lang, "aug": aug, "distill": {"seed": seed, "loss": loss}}
-    evals = {f"metrics/eval/{s}.json": {"data": {"available": True, "student": {"AP": ap}}}
-             for s in ("in_domain", "shifted_genre", "shifted_register")}
+    evals = {
+        f"metrics/eval/{s}.json": {"data": {"available": True, "student": {"AP": ap}}}
+        for s in ("in_domain", "shifted_genre", "shifted_register")
+    }
     return {"rev": f"rev-{name}", "name": name, "data": {"params": {"params.yaml": {"data": params}}, "metrics": evals}}
 
 
@@ -66,14 +68,19 @@ def test_a_setting_may_differ_between_languages_but_not_within_one():
     swh["data"]["params"]["params.yaml"]["data"]["augment"] = {"size": 400}
     base_swh = _exp_show(swh)[1]
     base_swh["data"]["params"]["params.yaml"]["data"]["augment"] = {"size": 400}
-    exps = parse_exp_show([base_swh | {"experiments": [{"revs": [e]} for e in (swh, nya("n0", "none", 0, 100),
-                                                                                  nya("n1", "synthetic", 0, 100))]}])
+    exps = parse_exp_show(
+        [
+            base_swh
+            | {"experiments": [{"revs": [e]} for e in (swh, nya("n0", "none", 0, 100), nya("n1", "synthetic", 0, 100))]}
+        ]
+    )
     kept = select(exps, {})
     assert len(kept) == 4
     settings = compare.language_settings(kept)
     assert settings.to_dict("records") == [{"lang": "nya", "augment.size": 100}, {"lang": "swh", "augment.size": 400}]
-    assert "# Per-language settings" in compare.render(compare.grouped(compare.summary_table(kept)),
-                                                      compare.pd.DataFrame(), None, settings)
+    assert "# Per-language settings" in compare.render(
+        compare.grouped(compare.summary_table(kept)), compare.pd.DataFrame(), None, settings
+    )
     with pytest.raises(CompareError, match=r"augment.size \(lang nya\)"):
         select(parse_exp_show(_exp_show(nya("n0", "none", 0, 100), nya("n1", "synthetic", 0, 50))), {})
 
@@ -93,15 +100,24 @@ def test_paired_tests_match_scipy_and_detect_a_shift():
 
 
 def test_main_writes_comparison_from_exp_show(tmp_path, monkeypatch):
-    good = {"rev-base": {"q1"}, "rev-bt0": {"q1", "q2", "q3"}, "rev-bt1": {"q1", "q2", "q3", "q4"},
-            "rev-sy0": {"q1", "q2"}, "rev-no1": {"q1", "q2"}}
+    good = {
+        "rev-base": {"q1"},
+        "rev-bt0": {"q1", "q2", "q3"},
+        "rev-bt1": {"q1", "q2", "q3", "q4"},
+        "rev-sy0": {"q1", "q2"},
+        "rev-no1": {"q1", "q2"},
+    }
 
     def reader(path, rev):
         return QRELS if path.endswith("qrels.txt") else _run(good[rev])
 
     monkeypatch.setattr(compare, "_read_rev", reader)
-    rows = _exp_show(_exp("bt0", "backtranslation", 0, 0.8), _exp("bt1", "backtranslation", 1, 0.9),
-                     _exp("sy0", "synthetic", 0, 0.7), _exp("no1", "none", 1, 0.7))
+    rows = _exp_show(
+        _exp("bt0", "backtranslation", 0, 0.8),
+        _exp("bt1", "backtranslation", 1, 0.9),
+        _exp("sy0", "synthetic", 0, 0.7),
+        _exp("no1", "none", 1, 0.7),
+    )
     exp_json = tmp_path / "exps.json"
     exp_json.write_text(json.dumps(rows))
     out = tmp_path / "comparison.md"
@@ -113,7 +129,10 @@ def test_main_writes_comparison_from_exp_show(tmp_path, monkeypatch):
     assert out.with_suffix(".png").stat().st_size > 1000 and out.with_suffix(".csv").exists()
     # per-query AP is 1 (found first) or 0.5; bt (seed mean) vs none (seed mean) over 4 queries:
     table = compare.summary_table(select(parse_exp_show(rows), {}))
-    qap = {(r, s): compare.per_query(r, s, reader) for r, s in table[["rev", "split"]].drop_duplicates().itertuples(index=False)}
+    qap = {
+        (r, s): compare.per_query(r, s, reader)
+        for r, s in table[["rev", "split"]].drop_duplicates().itertuples(index=False)
+    }
     tests = compare.contrasts(table, qap)
     row = tests[(tests.contrast == "backtranslation − none") & (tests.split == "in_domain")].iloc[0]
     bt = np.array([1.0, 1.0, 1.0, 0.75])  # q4: 0.5 (seed 0) and 1.0 (seed 1)

@@ -1,7 +1,7 @@
 """Training and the OT loss on a CUDA device, in fp32 and mixed precision, against the CPU reference.
 
-These run only where torch sees a GPU (CI has none; they are run on a GPU machine by hand, see README
-"Real scale"). On a machine without one, ``tests/test_distributed.py`` checks that asking for CUDA or fp16
+These run only where torch sees a GPU (CI has none; they are run on a GPU machine by hand, see
+docs/real-scale.md). On a machine without one, ``tests/test_distributed.py`` checks that asking for CUDA or fp16
 is a clear error instead.
 """
 
@@ -17,7 +17,7 @@ from pipeline.training import TrainConfig
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
-CFG = TrainConfig(steps=6, batch_size=8, lr=1e-3, max_length=32, freeze_embeddings=True)
+CFG = TrainConfig(steps=6, batch_size=8, lr=1e-3, max_length=32, freeze_embeddings=True, train_layers=None)
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import yaml
@@ -43,17 +44,29 @@ def _ran(output: str) -> set[str]:
 
 
 def test_tiny_profile_has_the_same_keys_as_params():
-    default = yaml.safe_load(open("params.yaml"))
-    tiny = yaml.safe_load(open("profiles/tiny.yaml"))
+    default = yaml.safe_load(Path("params.yaml").read_text())
+    tiny = yaml.safe_load(Path("profiles/tiny.yaml").read_text())
     assert _keys(tiny) == _keys(default)
     load_params("profiles/tiny.yaml")
 
 
-def test_dvc_repro_tiny(tiny_project):
-    proj, env = tiny_project
-    out = _dvc(proj, env, "repro")
-    assert {"prepare", "encoder", "train_mt", "backtranslate", "translate_docs", "llm", "synthesize", "bitext", "teacher",
-            "distill", "report"} <= _ran(out)
+def test_dvc_repro_tiny(readme_run):
+    """Continues from the README's run command (conftest.readme_run: the whole tiny DAG in a plain shell)."""
+    proj, env, out = readme_run.project, readme_run.env, readme_run.result.stdout
+    assert readme_run.result.returncode == 0, readme_run.result.stderr[-3000:]
+    assert {
+        "prepare",
+        "encoder",
+        "train_mt",
+        "backtranslate",
+        "translate_docs",
+        "llm",
+        "synthesize",
+        "bitext",
+        "teacher",
+        "distill",
+        "report",
+    } <= _ran(out)
     mt = json.loads((proj / "metrics/mt.json").read_text())
     assert mt["dev_source"]["bleu"] >= 0 and "nrefs:1" in mt["dev_source"]["bleu_signature"]
     assert (proj / "dvclive/mt/plots/metrics/train_loss.tsv").exists()
@@ -86,8 +99,17 @@ def test_dvc_repro_tiny(tiny_project):
 
     # The aug switch re-runs only bitext -> distill -> evaluate -> report; both augmentations stay cached.
     downstream = {"bitext", "distill", "report", *(f"evaluate@{s}" for s in SPLITS)}
-    upstream = {"prepare", "train_mt", "backtranslate", "translate_docs", "llm", "synthesize", "teacher", "encoder",
-                *(f"evaluate_baselines@{s}" for s in SPLITS)}
+    upstream = {
+        "prepare",
+        "train_mt",
+        "backtranslate",
+        "translate_docs",
+        "llm",
+        "synthesize",
+        "teacher",
+        "encoder",
+        *(f"evaluate_baselines@{s}" for s in SPLITS),
+    }
     for aug in ("backtranslation", "synthetic", "both"):
         _set_params(proj, aug=aug)
         dry = _ran(_dvc(proj, env, "repro", "--dry"))  # stages whose own deps/params changed
@@ -131,8 +153,14 @@ def test_dvc_repro_tiny(tiny_project):
     # stage's outs before running it; each appears by a rename once complete); the next `dvc repro` completes.
     _set_params(proj, **{"distill.steps": 40})
     started = time.time()
-    proc = subprocess.Popen(["dvc", "repro", "distill"], cwd=proj, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        ["dvc", "repro", "distill"],
+        cwd=proj,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     curve = proj / "dvclive/distill/plots/metrics/train/loss.tsv"
     while not (curve.exists() and curve.stat().st_mtime > started and len(curve.read_text().splitlines()) > 3):
         assert proc.poll() is None and time.time() - started < 300, "distill ended or never started training"
@@ -177,7 +205,9 @@ def _check_backtranslation_is_pool_only(proj):
     test_text = set()
     for split in SPLITS:
         for name in ("docs.tsv", "queries.tsv"):
-            df = pd.read_csv(proj / "data/prepared" / split / name, sep="\t", dtype=str, keep_default_na=False, quoting=3)
+            df = pd.read_csv(
+                proj / "data/prepared" / split / name, sep="\t", dtype=str, keep_default_na=False, quoting=3
+            )
             test_text.update(df["text"].map(splits.normalise))
     assert not set(bt["xx"].map(splits.normalise)) & test_text
 
@@ -207,7 +237,9 @@ def _check_synthesis(proj):
 
 
 def _stage(proj, env, name, *args):
-    return subprocess.run(["python", "-m", f"pipeline.stages.{name}", *args], cwd=proj, env=env, capture_output=True, text=True)
+    return subprocess.run(
+        ["python", "-m", f"pipeline.stages.{name}", *args], cwd=proj, env=env, capture_output=True, text=True
+    )
 
 
 def test_bad_inputs_fail_stages_with_one_clear_line(tiny_project):
@@ -218,7 +250,7 @@ def test_bad_inputs_fail_stages_with_one_clear_line(tiny_project):
     assert "unknown key 'prepare.queries_in_domian'" in res.stderr and "Traceback" not in res.stderr
     assert not (proj / "data/prepared").exists()
 
-    _set_params(proj, **{"prepare": yaml.safe_load(open("profiles/tiny.yaml"))["prepare"]})
+    _set_params(proj, **{"prepare": yaml.safe_load(Path("profiles/tiny.yaml").read_text())["prepare"]})
     assert _stage(proj, env, "prepare").returncode == 0
     _set_params(proj, aug="backtranslation")
     res = _stage(proj, env, "bitext")
@@ -241,7 +273,9 @@ def test_malformed_inputs_are_one_clear_error_per_stage(tiny_project):
     proj, env = tiny_project
     assert _stage(proj, env, "prepare").returncode == 0
     assert _stage(proj, env, "encoder").returncode == 0
-    pristine = {p: p.read_bytes() for d in ("data/prepared", "data/english") for p in (proj / d).rglob("*") if p.is_file()}
+    pristine = {
+        p: p.read_bytes() for d in ("data/prepared", "data/english") for p in (proj / d).rglob("*") if p.is_file()
+    }
 
     def fails(stage, *args, expect, outs=()):
         res = _stage(proj, env, stage, *args)
@@ -267,12 +301,27 @@ def test_malformed_inputs_are_one_clear_error_per_stage(tiny_project):
     (proj / "data/english/english_pairs.tsv").write_bytes(b"id\tquery\n1\tq\n")
     fails("teacher", expect="missing column(s) ['passage']", outs=["models/teacher"])
     (prepared / "in_domain/docs.tsv").write_bytes(b"docid\ttext\nd1\tcaf\xe9\n")
-    fails("evaluate", "--baselines", "in_domain", expect="docs.tsv is not UTF-8",
-          outs=["runs/baselines/in_domain", "metrics/baselines/in_domain.json"])
+    fails(
+        "evaluate",
+        "--baselines",
+        "in_domain",
+        expect="docs.tsv is not UTF-8",
+        outs=["runs/baselines/in_domain", "metrics/baselines/in_domain.json"],
+    )
     (prepared / "shifted_genre/qrels.txt").write_bytes(b"q1 0 nowhere 1\n")
-    fails("evaluate", "--baselines", "shifted_genre", expect="qrels.txt: query 'q1' is not in",
-          outs=["runs/baselines/shifted_genre"])
+    fails(
+        "evaluate",
+        "--baselines",
+        "shifted_genre",
+        expect="qrels.txt: query 'q1' is not in",
+        outs=["runs/baselines/shifted_genre"],
+    )
     (proj / "data/nmt").mkdir(parents=True)
     (proj / "data/nmt/in_domain.tsv").write_text("docid\ttext\nnot-a-doc\tThe words\n")
-    fails("evaluate", "--baselines", "in_domain", expect="document ids differ from in_domain/docs.tsv",
-          outs=["runs/baselines/in_domain"])
+    fails(
+        "evaluate",
+        "--baselines",
+        "in_domain",
+        expect="document ids differ from in_domain/docs.tsv",
+        outs=["runs/baselines/in_domain"],
+    )

@@ -15,8 +15,12 @@ ALL_LANGS = ["swh", "tgl", "nya", "fra", "deu", "spa", "som", "yor", "hau", "amh
 
 # --- alignment ---------------------------------------------------------------------------------------
 
+
 def test_inline_hebrew_numbering_is_stripped():
-    assert bible.clean_verse("(51:4) Lave-moi  complètement (51:5) de mon iniquité") == "Lave-moi complètement de mon iniquité"
+    assert (
+        bible.clean_verse("(51:4) Lave-moi  complètement (51:5) de mon iniquité")
+        == "Lave-moi complètement de mon iniquité"
+    )
 
 
 def test_shifted_chapter_is_detected():
@@ -52,6 +56,7 @@ def test_chichewa_reads_every_book():
 
 
 # --- UDHR --------------------------------------------------------------------------------------------
+
 
 def _declaration(tmp_path, code, articles, close=True):
     body = "".join(
@@ -96,6 +101,7 @@ def test_missing_or_truncated_bible_db_is_a_clear_error(tmp_path):
 
 
 # --- splits and leakage ------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module", params=ALL_LANGS)
 def prepared_dir(request, tmp_path_factory):

@@ -34,7 +34,9 @@ def test_two_cpu_processes_train_like_one(tmp_path):
     assert one["teacher"][-1] < one["teacher"][0]
     names = one["weights"].keys()
     assert names == two["weights"].keys()
-    np.testing.assert_allclose([two["weights"][n] for n in names], [one["weights"][n] for n in names], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        [two["weights"][n] for n in names], [one["weights"][n] for n in names], rtol=1e-4, atol=1e-4
+    )
 
 
 def test_runtime_single_process_is_the_plain_loop():

@@ -119,4 +119,7 @@ def test_ir_datasets_collection():
     assert coll.queries == [("101", "fair trial"), ("102", "borders")]
     assert dict(coll.docs) == {"a": "Mahakama Kila mtu ana haki.", "b": "Mvua ilinyesha."}
     assert coll.info["source"] == "irds:fake/neuclir"
-    assert collection_from_ir_datasets("x", FakeDataset(), query_field="description").queries[0][1] == "Find documents about courts"
+    assert (
+        collection_from_ir_datasets("x", FakeDataset(), query_field="description").queries[0][1]
+        == "Find documents about courts"
+    )

@@ -29,8 +29,9 @@ def test_a_killed_writer_leaves_only_a_temporary_that_the_next_write_removes(tmp
         f"with atomic_path(Path({str(out)!r}), is_dir=True) as tmp:\n"
         "    (tmp / 'weights').write_text('half'); print('writing', flush=True); time.sleep(60)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": os.getcwd()})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()}
+    )
     assert proc.stdout.readline().strip() == "writing"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -42,7 +43,11 @@ def test_a_killed_writer_leaves_only_a_temporary_that_the_next_write_removes(tmp
 
 def test_timings_are_kept_out_of_metrics(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    metrics = {"bleu": 12.5, "train_seconds": 216.0, "translation": {"sentences": 4, "seconds": 1.2, "sentences_per_second": 3.3}}
+    metrics = {
+        "bleu": 12.5,
+        "train_seconds": 216.0,
+        "translation": {"sentences": 4, "seconds": 1.2, "sentences_per_second": 3.3},
+    }
     kept, timings = split_timings(metrics)
     assert kept == {"bleu": 12.5, "translation": {"sentences": 4}}
     assert timings == {"train_seconds": 216.0, "translation": {"seconds": 1.2, "sentences_per_second": 3.3}}

@@ -6,8 +6,6 @@ is the reference for the batched loss.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 import ot
 import pytest
@@ -279,7 +277,7 @@ def test_non_finite_raises_with_batch_id(loss, bad: float) -> None:
 # ----------------------------------------------------------------------- pooled
 
 
-def _masked_mean(states: torch.Tensor, mask: torch.Tensor, w: Optional[torch.Tensor] = None) -> np.ndarray:
+def _masked_mean(states: torch.Tensor, mask: torch.Tensor, w: torch.Tensor | None = None) -> np.ndarray:
     states, mask = states.detach().double().numpy(), mask.numpy()
     w = np.ones(mask.shape) if w is None else w.double().numpy()
     w = np.where(mask, w, 0.0)

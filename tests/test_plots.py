@@ -9,8 +9,11 @@ PNG = b"\x89PNG"
 
 def test_ap_bar_chart(tmp_path):
     table = pd.DataFrame(
-        [{"system": s, "split": sp, "AP": ap} for s, ap in (("zeroshot", 0.4), ("student", 0.8))
-         for sp in ("in_domain", "shifted_genre")]
+        [
+            {"system": s, "split": sp, "AP": ap}
+            for s, ap in (("zeroshot", 0.4), ("student", 0.8))
+            for sp in ("in_domain", "shifted_genre")
+        ]
     )
     out = tmp_path / "ap.png"
     ap_bar_chart(table, ["in_domain", "shifted_genre", "shifted_register"], "swh", out)

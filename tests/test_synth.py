@@ -43,8 +43,12 @@ class _EchoLID:
         return ["eng" if " the " in f" {t} " else "swh" for t in texts]
 
 
+#: The filter thresholds of these tests (the pipeline's come from params.yaml's `synth`).
+FILTERS_AT = {"min_words": 4, "max_words": 60, "max_copy_overlap": 0.5, "min_word_validity": 0.7}
+
+
 def _filter(**kw):
-    return LineFilter(POOL, "swh", FilterConfig(**kw), _EchoLID(), blocked=[TEST_DOC])
+    return LineFilter(POOL, "swh", FilterConfig(**{**FILTERS_AT, **kw}), _EchoLID(), blocked=[TEST_DOC])
 
 
 def test_each_filter_rejects_what_it_names_and_counts_it():
@@ -64,7 +68,17 @@ def test_each_filter_rejects_what_it_names_and_counts_it():
     ]
     verdicts = f.apply(lines, [POOL[:2]] * len(lines))
     assert verdicts == [
-        "empty", "too_short", "too_long", "repetitive", "test_text", "copy", "near_copy", None, "duplicate", "word_validity", "language",
+        "empty",
+        "too_short",
+        "too_long",
+        "repetitive",
+        "test_text",
+        "copy",
+        "near_copy",
+        None,
+        "duplicate",
+        "word_validity",
+        "language",
     ]
     assert f.counts["passed"] == 1 and all(f.counts[name] == 1 for name in FILTERS)
 
@@ -77,7 +91,8 @@ def test_prompt_copies_are_caught_even_outside_the_pool():
 
 def test_split_lines_drops_the_cut_off_fragment_and_bullets():
     assert split_lines("1. Mstari wa kwanza\n- mstari wa pili\nkipande kilichoka", finished=False) == [
-        "Mstari wa kwanza", "mstari wa pili",
+        "Mstari wa kwanza",
+        "mstari wa pili",
     ]
     assert split_lines("mstari mmoja", finished=True) == ["mstari mmoja"]
 
@@ -101,14 +116,27 @@ class _RecordingBackend:
 
     def generate(self, prompts, *, seed, **kw):
         self.prompts.extend(prompts)
-        return [Generation(f"Mungu wangu ni furaha ya moyo wangu namba {seed + i}\n", 12, True) for i in range(len(prompts))]
+        return [
+            Generation(f"Mungu wangu ni furaha ya moyo wangu namba {seed + i}\n", 12, True) for i in range(len(prompts))
+        ]
 
 
 def test_synthesize_prompts_only_with_pool_lines_and_stops_at_target():
     backend = _RecordingBackend()
-    f = LineFilter(POOL, "swh", FilterConfig(min_word_validity=0.0), None)
-    res = synthesize(backend, POOL, "swh", target=5, max_prompts=50, shots=2, batch_size=4, line_filter=f,
-                     rng=np.random.default_rng(0), seed=0, max_new_tokens=8)
+    f = LineFilter(POOL, "swh", FilterConfig(**{**FILTERS_AT, "min_word_validity": 0.0}), None)
+    res = synthesize(
+        backend,
+        POOL,
+        "swh",
+        target=5,
+        max_prompts=50,
+        shots=2,
+        batch_size=4,
+        line_filter=f,
+        rng=np.random.default_rng(0),
+        seed=0,
+        max_new_tokens=8,
+    )
     assert len(res.kept) == 5 and res.prompts == 8  # two batches of 4
     for prompt in backend.prompts:
         shots = prompt.split("\n")[1:-1]
@@ -165,7 +193,7 @@ def test_local_lm_generates_seeded_batches_within_the_trimmed_vocabulary(tiny_lm
     path, lines = tiny_lm
     lm = LocalLM(path)
     pool = lines[:200]
-    prompts = [build_prompt(pool[i:i + 3], "swh") for i in range(0, 12, 3)]
+    prompts = [build_prompt(pool[i : i + 3], "swh") for i in range(0, 12, 3)]
     assert lm.trim([*pool, *prompts]) < lm.tokenizer.vocab_size
     with pytest.raises(RuntimeError, match="trimmed already"):
         lm.trim(pool)

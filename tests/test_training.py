@@ -16,7 +16,11 @@ from pipeline.training import (
 )
 
 PAIRS = [
-    ("bible:1.1.%d" % i, f"In the beginning God created verse {i} of the heavens", f"Hapo mwanzo Mungu aliumba mstari {i} wa mbingu")
+    (
+        f"bible:1.1.{i}",
+        f"In the beginning God created verse {i} of the heavens",
+        f"Hapo mwanzo Mungu aliumba mstari {i} wa mbingu",
+    )
     for i in range(1, 17)
 ]
 
@@ -28,12 +32,20 @@ def tokenizer():
 
 def tiny_model(seed=0, dropout=0.1):
     torch.manual_seed(seed)
-    cfg = BertConfig(vocab_size=250037, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                     max_position_embeddings=128, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+    cfg = BertConfig(
+        vocab_size=250037,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+    )
     return BertModel(cfg, add_pooling_layer=False).eval()
 
 
-CFG = TrainConfig(steps=3, batch_size=4, lr=1e-3, max_length=32)
+CFG = TrainConfig(steps=3, batch_size=4, lr=1e-3, max_length=32, freeze_embeddings=True, train_layers=None)
 
 
 def train_tiny_pair(tokenizer, cfg, runtime):
@@ -41,8 +53,9 @@ def train_tiny_pair(tokenizer, cfg, runtime):
     so runs that split or place the work differently (DDP, CUDA) see the same network.
     Returns (teacher losses, student losses, student)."""
     teacher = tiny_model(0, dropout=0.0)
-    teacher_losses = train_teacher(teacher, tokenizer, [(en, en.upper()) for _, en, _ in PAIRS], cfg,
-                                   temperature=0.05, seed=3, runtime=runtime)
+    teacher_losses = train_teacher(
+        teacher, tokenizer, [(en, en.upper()) for _, en, _ in PAIRS], cfg, temperature=0.05, seed=3, runtime=runtime
+    )
     student = tiny_model(1, dropout=0.0)
     student.load_state_dict(teacher.state_dict())
     loss_fn = DistillLoss("ot+pooled", epsilon=0.05, sinkhorn_iters=50, differentiable_plan=False)
@@ -61,7 +74,7 @@ def test_distill_is_deterministic(tokenizer):
     losses_a, student_a = _distill(tokenizer, seed=7)
     losses_b, student_b = _distill(tokenizer, seed=7)
     assert losses_a == losses_b
-    for pa, pb in zip(student_a.parameters(), student_b.parameters()):
+    for pa, pb in zip(student_a.parameters(), student_b.parameters(), strict=True):
         assert torch.equal(pa, pb)
     losses_c, _ = _distill(tokenizer, seed=8)
     assert losses_c != losses_a
@@ -73,7 +86,7 @@ def test_distill_updates_only_the_student_and_keeps_frozen_embeddings(tokenizer)
     emb = student.embeddings.word_embeddings.weight.clone()
     fn = DistillLoss("ot+pooled", epsilon=0.05, sinkhorn_iters=50, differentiable_plan=False)
     train_student(teacher, student, tokenizer, PAIRS, CFG, fn, seed=1)
-    assert all(torch.equal(a, b) for a, b in zip(before_t, teacher.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before_t, teacher.parameters(), strict=True))
     assert torch.equal(emb, student.embeddings.word_embeddings.weight)
     assert not torch.equal(student.encoder.layer[-1].output.dense.weight, teacher.encoder.layer[-1].output.dense.weight)
 
@@ -82,7 +95,15 @@ def test_teacher_loss_decreases_and_logs(tokenizer):
     model = tiny_model(0)
     logged = []
     pairs = [(en, en.replace("God", "the Lord")) for _, en, _ in PAIRS]
-    losses = train_teacher(model, tokenizer, pairs, TrainConfig(steps=12, batch_size=8, lr=3e-3, max_length=32), temperature=0.1, seed=3, log=lambda s, v: logged.append((s, v["loss"])))
+    losses = train_teacher(
+        model,
+        tokenizer,
+        pairs,
+        TrainConfig(steps=12, batch_size=8, lr=3e-3, max_length=32, freeze_embeddings=True, train_layers=None),
+        temperature=0.1,
+        seed=3,
+        log=lambda s, v: logged.append((s, v["loss"])),
+    )
     assert len(logged) == 12 and logged[0][0] == 0
     assert np.mean(losses[-3:]) < np.mean(losses[:3])
 
@@ -110,7 +131,7 @@ def test_row_without_real_tokens_is_named(tokenizer):
     pairs = PAIRS[:3] + [("bible:9.9.9", "Some English text", "")]
     fn = DistillLoss("ot", epsilon=0.05, sinkhorn_iters=20, differentiable_plan=False)
     with pytest.raises(ValueError, match="bible:9.9.9"):
-        train_student(teacher, student, tokenizer, pairs, TrainConfig(1, 4, 1e-3, 32), fn, seed=0)
+        train_student(teacher, student, tokenizer, pairs, TrainConfig(1, 4, 1e-3, 32, True, None), fn, seed=0)
 
 
 def test_nan_is_never_trained_on(tokenizer):

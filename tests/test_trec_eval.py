@@ -13,7 +13,7 @@ def test_ties_are_broken_by_docid_and_scores_strictly_decrease():
     ranked = trec.rank_documents(scores, ["d3", "d9", "d1", "d2", "d0"], depth=5)
     assert [d for d, _ in ranked] == ["d9", "d1", "d2", "d3", "d0"]
     values = [s for _, s in ranked]
-    assert all(a > b for a, b in zip(values, values[1:]))
+    assert all(a > b for a, b in zip(values, values[1:], strict=False))
 
 
 def test_depth_cuts_the_ranking():
@@ -65,7 +65,9 @@ def test_map_equals_pytrec_eval(fixture_files):
     qrels_path, run_path = fixture_files
     ours = evaluate_run(qrels_path, run_path, depth=30)
     run = {q: {d: s for d, s in docs} for q, docs in trec.read_run(run_path).items()}
-    ref = pytrec_eval.RelevanceEvaluator(trec.read_qrels(qrels_path), {"map", "ndcg_cut.10", "recall.100"}).evaluate(run)
+    ref = pytrec_eval.RelevanceEvaluator(trec.read_qrels(qrels_path), {"map", "ndcg_cut.10", "recall.100"}).evaluate(
+        run
+    )
     assert ours["AP"] == pytest.approx(np.mean([v["map"] for v in ref.values()]), abs=1e-4)
     assert ours["nDCG@10"] == pytest.approx(np.mean([v["ndcg_cut_10"] for v in ref.values()]), abs=1e-4)
     assert ours["R@100"] == pytest.approx(np.mean([v["recall_100"] for v in ref.values()]), abs=1e-4)
@@ -101,7 +103,12 @@ def test_exact_search_and_robustness():
 def test_bm25_over_translated_documents_ranks_matching_terms_first():
     from pipeline.retrieval import bm25_search
 
-    docs = ["The LORD is my shepherd", "a wise son makes a glad father", "the shepherds watched their flocks", "nothing"]
+    docs = [
+        "The LORD is my shepherd",
+        "a wise son makes a glad father",
+        "the shepherds watched their flocks",
+        "nothing",
+    ]
     run = bm25_search(["shepherd", "wise father"], docs, ["q1", "q2"], ["d0", "d1", "d2", "d3"], depth=4)
     assert [d for d, _ in run["q1"][:2]] == ["d0", "d2"]  # stemming: shepherds → shepherd
     assert run["q2"][0][0] == "d1"

@@ -8,14 +8,13 @@ from .ot_alignment import (
     token_marginals,
     validate_token_inputs,
 )
-from .pooled import PooledDistillationLoss, masked_mean_pool, pooled_distillation_loss
+from .pooled import PooledDistillationLoss, pooled_distillation_loss
 
 __all__ = [
     "NonFiniteLossError",
     "OTAlignmentLoss",
     "PooledDistillationLoss",
     "cosine_cost_matrix",
-    "masked_mean_pool",
     "ot_alignment_loss",
     "pooled_distillation_loss",
     "token_marginals",

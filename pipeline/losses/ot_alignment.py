@@ -89,7 +89,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Optional
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -123,8 +123,8 @@ def validate_token_inputs(
     mask_T: Tensor,  # noqa: N803
     H_S: Tensor,  # noqa: N803
     mask_S: Tensor,  # noqa: N803
-    a: Optional[Tensor] = None,
-    b: Optional[Tensor] = None,
+    a: Tensor | None = None,
+    b: Tensor | None = None,
 ) -> None:
     """Check the shared teacher/student token-state contract (see module docstring).
 
@@ -143,23 +143,15 @@ def validate_token_inputs(
         if not isinstance(mask, Tensor):
             raise ValueError(f"{name} must be a bool tensor, got {type(mask).__name__}")
         if mask.dtype != torch.bool:
-            raise ValueError(
-                f"{name} must have dtype torch.bool (True on real content tokens), "
-                f"got {mask.dtype}"
-            )
+            raise ValueError(f"{name} must have dtype torch.bool (True on real content tokens), got {mask.dtype}")
         if tuple(mask.shape) != tuple(states.shape[:2]):
             raise ValueError(
-                f"{name} has shape {tuple(mask.shape)} but its states have "
-                f"[B, L] = {tuple(states.shape[:2])}"
+                f"{name} has shape {tuple(mask.shape)} but its states have [B, L] = {tuple(states.shape[:2])}"
             )
     if H_T.shape[0] != H_S.shape[0]:
-        raise ValueError(
-            f"batch sizes differ: H_T has B={H_T.shape[0]}, H_S has B={H_S.shape[0]}"
-        )
+        raise ValueError(f"batch sizes differ: H_T has B={H_T.shape[0]}, H_S has B={H_S.shape[0]}")
     if H_T.shape[2] != H_S.shape[2]:
-        raise ValueError(
-            f"hidden sizes differ: H_T has D={H_T.shape[2]}, H_S has D={H_S.shape[2]}"
-        )
+        raise ValueError(f"hidden sizes differ: H_T has D={H_T.shape[2]}, H_S has D={H_S.shape[2]}")
     if H_T.shape[0] == 0:
         raise ValueError("empty batch (B=0)")
     for name, mask in (("mask_T", mask_T), ("mask_S", mask_S)):
@@ -179,18 +171,11 @@ def validate_token_inputs(
             raise ValueError(f"weights {name} must be non-negative")
         no_mass = w_real.sum(dim=1) <= 0
         if bool(no_mass.any()):
-            raise ValueError(
-                f"row(s) {_rows(no_mass)} of weights {name} have no mass on real tokens"
-            )
+            raise ValueError(f"row(s) {_rows(no_mass)} of weights {name} have no mass on real tokens")
 
 
 def _check_epsilon(epsilon: float) -> None:
-    if (
-        isinstance(epsilon, bool)
-        or not isinstance(epsilon, numbers.Real)
-        or not math.isfinite(epsilon)
-        or epsilon <= 0
-    ):
+    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not math.isfinite(epsilon) or epsilon <= 0:
         raise ValueError(f"epsilon must be a finite number > 0, got {epsilon!r}")
 
 
@@ -209,9 +194,7 @@ def _compute_dtype(*tensors: Tensor) -> torch.dtype:
     return dtype
 
 
-def token_marginals(
-    mask: Tensor, weights: Optional[Tensor] = None, dtype: Optional[torch.dtype] = None
-) -> Tensor:
+def token_marginals(mask: Tensor, weights: Tensor | None = None, dtype: torch.dtype | None = None) -> Tensor:
     """Per-row token masses: ``weights`` (default 1) zeroed off-mask, normalised to sum 1.
 
     Args:
@@ -230,7 +213,10 @@ def token_marginals(
 
 
 def cosine_cost_matrix(
-    H_T: Tensor, mask_T: Tensor, H_S: Tensor, mask_S: Tensor  # noqa: N803
+    H_T: Tensor,
+    mask_T: Tensor,
+    H_S: Tensor,
+    mask_S: Tensor,  # noqa: N803
 ) -> Tensor:
     """Batched cost ``C[b, i, j] = 1 - cos(H_T[b, i], H_S[b, j])``.
 
@@ -253,8 +239,8 @@ def _ot_alignment(
     mask_T: Tensor,  # noqa: N803
     H_S: Tensor,  # noqa: N803
     mask_S: Tensor,  # noqa: N803
-    a: Optional[Tensor],
-    b: Optional[Tensor],
+    a: Tensor | None,
+    b: Tensor | None,
     epsilon: float,
     n_iters: int,
     tol: float,
@@ -296,9 +282,7 @@ def _ot_alignment(
     if not bool(torch.isfinite(loss_per_pair.detach()).all()):
         # Unreachable with finite costs and a log-domain solver; kept as a tripwire.
         rows = _rows(~torch.isfinite(loss_per_pair.detach()))
-        raise NonFiniteLossError(
-            f"OT alignment loss is NaN/inf for {_batch_label(batch_id)}, row(s) {rows}"
-        )
+        raise NonFiniteLossError(f"OT alignment loss is NaN/inf for {_batch_label(batch_id)}, row(s) {rows}")
     return loss_per_pair, plan, int(out["n_iters"]) + 1
 
 
@@ -307,8 +291,8 @@ def ot_alignment_loss(
     mask_T: Tensor,  # noqa: N803
     H_S: Tensor,  # noqa: N803
     mask_S: Tensor,  # noqa: N803
-    a: Optional[Tensor] = None,
-    b: Optional[Tensor] = None,
+    a: Tensor | None = None,
+    b: Tensor | None = None,
     *,
     epsilon: float = 0.05,
     n_iters: int = 500,
@@ -332,9 +316,17 @@ def ot_alignment_loss(
         no grad unless ``differentiable_plan`` is True.
     """
     loss, plan, _ = _ot_alignment(
-        H_T, mask_T, H_S, mask_S, a, b,
-        epsilon=epsilon, n_iters=n_iters, tol=tol,
-        differentiable_plan=differentiable_plan, detach_teacher=detach_teacher,
+        H_T,
+        mask_T,
+        H_S,
+        mask_S,
+        a,
+        b,
+        epsilon=epsilon,
+        n_iters=n_iters,
+        tol=tol,
+        differentiable_plan=differentiable_plan,
+        detach_teacher=detach_teacher,
         batch_id=batch_id,
     )
     return loss, plan
@@ -371,7 +363,7 @@ class OTAlignmentLoss(nn.Module):
         self.tol = float(tol)
         self.differentiable_plan = bool(differentiable_plan)
         self.detach_teacher = bool(detach_teacher)
-        self.last_n_iters: Optional[int] = None
+        self.last_n_iters: int | None = None
 
     def forward(
         self,
@@ -379,15 +371,23 @@ class OTAlignmentLoss(nn.Module):
         mask_T: Tensor,  # noqa: N803
         H_S: Tensor,  # noqa: N803
         mask_S: Tensor,  # noqa: N803
-        a: Optional[Tensor] = None,
-        b: Optional[Tensor] = None,
+        a: Tensor | None = None,
+        b: Tensor | None = None,
         batch_id: Any = None,
     ) -> Tensor:
         loss, _, self.last_n_iters = _ot_alignment(
-            H_T, mask_T, H_S, mask_S, a, b,
-            epsilon=self.epsilon, n_iters=self.n_iters, tol=self.tol,
+            H_T,
+            mask_T,
+            H_S,
+            mask_S,
+            a,
+            b,
+            epsilon=self.epsilon,
+            n_iters=self.n_iters,
+            tol=self.tol,
             differentiable_plan=self.differentiable_plan,
-            detach_teacher=self.detach_teacher, batch_id=batch_id,
+            detach_teacher=self.detach_teacher,
+            batch_id=batch_id,
         )
         return loss.mean()
 

@@ -41,36 +41,26 @@ arXiv:2301.12566 (the setting in which it serves as baseline).
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from pipeline.model import mean_pool
 
 from .ot_alignment import (
     NonFiniteLossError,
     _batch_label,
     _compute_dtype,
     _rows,
-    token_marginals,
     validate_token_inputs,
 )
 
-__all__ = ["PooledDistillationLoss", "masked_mean_pool", "pooled_distillation_loss"]
+__all__ = ["PooledDistillationLoss", "pooled_distillation_loss"]
 
 PoolKind = Literal["mse", "cosine"]
 _KINDS = ("mse", "cosine")
-
-
-def masked_mean_pool(states: Tensor, mask: Tensor, weights: Optional[Tensor] = None) -> Tensor:
-    """Weighted mean of ``states`` [B, L, D] over the tokens where ``mask`` is True.
-
-    Padded states are zeroed before the sum, so their values (even NaN) do not
-    reach the result or its gradients.
-    """
-    w = token_marginals(mask, weights, states.dtype)
-    kept = states.masked_fill(~mask.unsqueeze(-1), 0.0)
-    return torch.einsum("bl,bld->bd", w, kept)
 
 
 def pooled_distillation_loss(
@@ -78,8 +68,8 @@ def pooled_distillation_loss(
     mask_T: Tensor,  # noqa: N803
     H_S: Tensor,  # noqa: N803
     mask_S: Tensor,  # noqa: N803
-    a: Optional[Tensor] = None,
-    b: Optional[Tensor] = None,
+    a: Tensor | None = None,
+    b: Tensor | None = None,
     *,
     kind: PoolKind = "mse",
     detach_teacher: bool = True,
@@ -93,15 +83,14 @@ def pooled_distillation_loss(
     dtype = _compute_dtype(H_T, H_S)
     if detach_teacher:
         H_T = H_T.detach()
-    pooled_t = masked_mean_pool(H_T.to(dtype), mask_T, a)
-    pooled_s = masked_mean_pool(H_S.to(dtype), mask_S, b)
+    pooled_t = mean_pool(H_T.to(dtype), mask_T, a)
+    pooled_s = mean_pool(H_S.to(dtype), mask_S, b)
 
     finite = torch.isfinite(pooled_t.detach()).all(dim=1) & torch.isfinite(pooled_s.detach()).all(dim=1)
     bad = ~finite
     if bool(bad.any()):
         raise NonFiniteLossError(
-            f"pooled distillation loss: pooled embedding has NaN/inf for "
-            f"{_batch_label(batch_id)}, row(s) {_rows(bad)}"
+            f"pooled distillation loss: pooled embedding has NaN/inf for {_batch_label(batch_id)}, row(s) {_rows(bad)}"
         )
 
     if kind == "mse":
@@ -125,13 +114,20 @@ class PooledDistillationLoss(nn.Module):
         mask_T: Tensor,  # noqa: N803
         H_S: Tensor,  # noqa: N803
         mask_S: Tensor,  # noqa: N803
-        a: Optional[Tensor] = None,
-        b: Optional[Tensor] = None,
+        a: Tensor | None = None,
+        b: Tensor | None = None,
         batch_id: Any = None,
     ) -> Tensor:
         return pooled_distillation_loss(
-            H_T, mask_T, H_S, mask_S, a, b,
-            kind=self.kind, detach_teacher=self.detach_teacher, batch_id=batch_id,
+            H_T,
+            mask_T,
+            H_S,
+            mask_S,
+            a,
+            b,
+            kind=self.kind,
+            detach_teacher=self.detach_teacher,
+            batch_id=batch_id,
         ).mean()
 
     def extra_repr(self) -> str:

@@ -5,12 +5,12 @@
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from pipeline.data.splits import mean_words
 from pipeline.mt.text import length_ratio
 from pipeline.mt.translate import Translator
 
@@ -36,11 +36,6 @@ def backtranslate_rows(
     return [(i, en, x, origin, domain) for i, en, x in zip(ids, english, xx, strict=True)], stats
 
 
-def _mean_words(texts: Iterable[str]) -> float:
-    texts = list(texts)
-    return round(statistics.fmean(len(t.split()) for t in texts), 2) if texts else 0.0
-
-
 def backtranslation_metrics(decoding: Any, rows: Sequence[Row], stats: dict[str, Any]) -> dict[str, Any]:
     """Length-ratio quantiles, decoding settings, word counts and the translation ``stats`` (floats rounded)."""
     ratios = [length_ratio(r[2], r[1]) for r in rows if r[2].strip()]
@@ -55,7 +50,7 @@ def backtranslation_metrics(decoding: Any, rows: Sequence[Row], stats: dict[str,
         "topk": decoding.topk if decoding.method == "sampling" else None,
         "sentences": len(rows),
         "empty_outputs": sum(1 for r in rows if not r[1].strip()),
-        "en_words_mean": _mean_words(r[1] for r in rows),
-        "xx_words_mean": _mean_words(r[2] for r in rows),
+        "en_words_mean": mean_words(r[1] for r in rows),
+        "xx_words_mean": mean_words(r[2] for r in rows),
         **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in stats.items()},
     }

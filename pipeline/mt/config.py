@@ -21,7 +21,7 @@ class MTConfig:
 
     No defaults: the values come from the ``mt`` section of params.yaml (:meth:`from_params`) or from a
     model directory's ``mt.json`` (:meth:`from_dict`). The sizes were chosen with
-    ``benchmarks/mt_tradeoff.py`` (see the README's trade-off table).
+    ``benchmarks/mt_tradeoff.py`` (see the trade-off table in docs/mt-and-llm.md).
     """
 
     vocab_size: int  #: joint SentencePiece vocabulary

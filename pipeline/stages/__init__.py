@@ -7,24 +7,39 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import resource
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from pipeline import paths
 from pipeline.errors import PipelineError
-from pipeline.io import atomic_path, write_text
+from pipeline.io import atomic_path, write_json, write_text, write_tsv
 
 #: Errors that mean bad input (params, source packages, data files): reported in one line, no traceback.
 USER_ERRORS = (PipelineError, FileNotFoundError)
 
 
 def run_stage(main: Callable[[], None]) -> None:
+    """Run a stage's ``main``: bad input is one ``error:`` line and exit code 2; a bug keeps its traceback.
+
+    A finished stage records its wall time and peak memory in ``timings/stages/<stage>.json`` (git-ignored;
+    the stage name is DVC's ``DVC_STAGE``, e.g. ``evaluate@in_domain``), which ``benchmarks/pipeline_times.py``
+    reads.
+    """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    started = time.perf_counter()
     try:
         main()
     except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    name = os.environ.get("DVC_STAGE") or Path(sys.argv[0]).stem
+    peak_kb = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    record = {"seconds": round(time.perf_counter() - started, 1), "peak_rss_gb": round(peak_kb / 1024**2, 2)}
+    write_json(paths.TIMINGS_DIR / "stages" / f"{name.replace('/', '_')}.json", record)
 
 
 #: Marker file in an output directory that a stage skipped by design (e.g. a UDHR-only language).
@@ -36,6 +51,30 @@ def write_skipped(reason: str, *out_dirs: Path) -> None:
     for out_dir in out_dirs:
         with atomic_path(out_dir, is_dir=True) as tmp:
             write_text(tmp / SKIPPED, reason + "\n")
+
+
+def skipped_without_bitext(
+    params,
+    metrics_file: Path,
+    *,
+    dirs: Sequence[Path] = (),
+    tables: Mapping[Path, Sequence[str]] | None = None,
+    **extra,
+) -> bool:
+    """Skip a stage by design when the language has no seed bitext and no monolingual pool (a UDHR-only language).
+
+    Then the stage's outputs still exist, as DVC needs: each of ``dirs`` holds only a ``SKIPPED`` file, each of
+    ``tables`` is an empty TSV with its header, and ``metrics_file`` says ``"available": false`` and why (plus
+    ``extra``); returns True. For any other language it writes nothing and returns False.
+    """
+    if params.has_bitext:
+        return False
+    reason = f"lang {params.lang!r} has no seed bitext or monolingual pool (UDHR-only): skipped by design"
+    write_skipped(reason, *dirs)
+    for path, columns in (tables or {}).items():
+        write_tsv(path, [], columns)
+    write_json(metrics_file, {"available": False, "reason": reason, **extra})
+    return True
 
 
 def live_logger(live, prefix: str = "") -> Callable[[int, dict[str, float]], None]:

@@ -12,32 +12,36 @@ from pipeline import paths, seeds
 from pipeline.bitext import AUG_SOURCES, sample
 from pipeline.data import store
 from pipeline.data.splits import BITEXT_COLUMNS, is_test_id
-from pipeline.io import write_json, write_metrics, write_tsv
+from pipeline.io import write_metrics, write_tsv
 from pipeline.mt import backtranslate_rows, backtranslation_metrics, load_translator
-from pipeline.params import load_params
-from pipeline.stages import run_stage
+from pipeline.params import ParamsError, load_params
+from pipeline.stages import run_stage, skipped_without_bitext
 
 OUT_PATH = AUG_SOURCES["backtranslation"][0]
 
 
 def main() -> None:
     params = load_params()
-    if not params.has_bitext:
-        reason = f"lang {params.lang!r} is UDHR-only: no monolingual pool, no MT model (skipped by design)"
-        write_tsv(OUT_PATH, [], BITEXT_COLUMNS)
-        write_json("metrics/backtranslate.json", {"available": False, "reason": reason})
+    if skipped_without_bitext(params, paths.metrics_file("backtranslate"), tables={OUT_PATH: BITEXT_COLUMNS}):
         return
     pool = store.read_file("mono")
     if params.augment.size > len(pool):
-        raise ValueError(
-            f"augment.size={params.augment.size} but the target-genre pool of {params.lang!r} has only {len(pool)} verses"
+        raise ParamsError(
+            f"augment.size={params.augment.size} but the target-genre pool of {params.lang!r} "
+            f"has only {len(pool)} verses"
         )
     picked = sample(pool, params.augment.size, seeds.rng(params.seed, "backtranslate", "sample"), "augment.size")
     assert not picked["id"].map(is_test_id).any(), "test verse in the monolingual pool"
     model = load_translator(params.mt, paths.MT_DIR)
     rows, stats = backtranslate_rows(
-        model, params.backtranslate, list(picked["id"]), list(picked["xx"]), "backtranslation", "target_genre",
-        batch_size=params.mt.batch_size, seed=seeds.derive(params.seed, "backtranslate"),
+        model,
+        params.backtranslate,
+        list(picked["id"]),
+        list(picked["xx"]),
+        "backtranslation",
+        "target_genre",
+        batch_size=params.mt.batch_size,
+        seed=seeds.derive(params.seed, "backtranslate"),
     )
     write_tsv(OUT_PATH, rows, BITEXT_COLUMNS)
     write_metrics("metrics/backtranslate.json", backtranslation_metrics(params.backtranslate, rows, stats))

@@ -9,27 +9,24 @@ Writes ``data/bitext/train.tsv`` (``id, en, xx, origin, domain``) and ``metrics/
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
-from pipeline import seeds
+from pipeline import paths, seeds
 from pipeline.bitext import aug_origins, filter_bitext, read_augmentation, sample
 from pipeline.data import splits, store
-from pipeline.data.splits import BITEXT_COLUMNS, mean_words, normalise
-from pipeline.io import write_json, write_tsv
+from pipeline.data.splits import BITEXT_COLUMNS, mean_words
+from pipeline.io import DataFileError, write_json, write_tsv
 from pipeline.params import load_params
-from pipeline.stages import run_stage
+from pipeline.stages import run_stage, skipped_without_bitext
 
-BITEXT_PATH = Path("data/bitext/train.tsv")
+BITEXT_PATH = paths.BITEXT_FILE
 
 
 def main() -> None:
     params = load_params()
-    if not params.has_bitext:
-        reason = f"lang {params.lang!r} is UDHR-only: no bitext, so no student (skipped by design)"
-        write_tsv(BITEXT_PATH, [], BITEXT_COLUMNS)
-        write_json("metrics/bitext.json", {"aug": params.aug, "available": False, "reason": reason, "rows": 0})
+    if skipped_without_bitext(
+        params, paths.metrics_file("bitext"), tables={BITEXT_PATH: BITEXT_COLUMNS}, aug=params.aug, rows=0
+    ):
         return
     rng = seeds.rng(params.seed, "bitext", str(params.distill.seed))
     parts = [sample(store.read_file("bitext"), params.bitext.seed_size, rng, "bitext.seed_size")]
@@ -39,9 +36,11 @@ def main() -> None:
         parts.append(sample(read_augmentation(origin), params.augment.size // len(origins), aug_rng, f"aug {origin}"))
     df, filtered = filter_bitext(pd.concat(parts, ignore_index=True), store.test_texts(), params.bitext.max_len_ratio)
     if filtered["test_text"]:
-        raise AssertionError(f"{filtered['test_text']} bitext rows carry test-split target text: an upstream filter failed")
+        raise AssertionError(
+            f"{filtered['test_text']} bitext rows carry test-split target text: an upstream filter failed"
+        )
     if df.empty:
-        raise ValueError(f"bitext is empty after filtering: {filtered}")
+        raise DataFileError(f"bitext is empty after filtering: {filtered}")
     leaked = df["id"].map(splits.is_test_id)
     assert not leaked.any(), f"test ids in bitext: {df.loc[leaked, 'id'].tolist()[:5]}"
     write_tsv(BITEXT_PATH, df[list(BITEXT_COLUMNS)].itertuples(index=False, name=None), BITEXT_COLUMNS)

@@ -8,32 +8,25 @@ With ``train.nproc > 1`` it re-launches itself under torchrun; rank 0 evaluates 
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from pipeline import seeds
+from pipeline import paths, seeds
 from pipeline.data import store
 from pipeline.data.splits import BITEXT_COLUMNS
 from pipeline.distributed import Runtime, run_training
 from pipeline.encoder import load_encoder, save_encoder
 from pipeline.io import read_tsv, write_json
 from pipeline.params import load_params
-from pipeline.retrieval import Encoder
-from pipeline.stages import live_logger, main_process_live, run_stage, write_skipped
-from pipeline.stages.bitext import BITEXT_PATH
-from pipeline.stages.teacher import TEACHER_DIR, dev_ap
+from pipeline.retrieval import Encoder, dev_ap
+from pipeline.stages import live_logger, main_process_live, run_stage, skipped_without_bitext
 from pipeline.training import DistillLoss, TrainConfig, train_student
 
-STUDENT_DIR = Path("models/student")
-LIVE_DIR = Path("dvclive/distill")
+STUDENT_DIR = paths.STUDENT_DIR
+LIVE_DIR = paths.LIVE_DIRS["distill"]
 
 
 def main() -> None:
     params = load_params()
     cfg = params.distill
-    if not params.has_bitext:
-        reason = f"lang {params.lang!r} is UDHR-only: no bitext to distill from (skipped by design)"
-        write_skipped(reason, STUDENT_DIR, LIVE_DIR)
-        write_json("metrics/distill.json", {"available": False, "reason": reason, "loss": cfg.loss})
+    if skipped_without_bitext(params, paths.metrics_file("distill"), dirs=(STUDENT_DIR, LIVE_DIR), loss=cfg.loss):
         return
     run_training(params, "pipeline.stages.distill", train)
 
@@ -47,9 +40,9 @@ def train(params, runtime: Runtime) -> None:
         differentiable_plan=cfg.differentiable_plan,
         pooled_weight=cfg.pooled_weight,
     )
-    teacher, tokenizer = load_encoder(TEACHER_DIR)
-    student, _ = load_encoder(TEACHER_DIR)
-    bitext = read_tsv(BITEXT_PATH, BITEXT_COLUMNS)
+    teacher, tokenizer = load_encoder(paths.TEACHER_DIR)
+    student, _ = load_encoder(paths.TEACHER_DIR)
+    bitext = read_tsv(paths.BITEXT_FILE, BITEXT_COLUMNS)
     pairs = list(bitext[["id", "en", "xx"]].itertuples(index=False, name=None))
     dev = store.read_file("source_dev")
     bs, ml = params.encoder.batch_size, params.encoder.max_length
@@ -61,7 +54,7 @@ def train(params, runtime: Runtime) -> None:
             student,
             tokenizer,
             pairs,
-            TrainConfig(cfg.steps, cfg.batch_size, cfg.lr, cfg.max_length, cfg.freeze_embeddings, cfg.train_layers),
+            TrainConfig.from_params(cfg),
             loss_fn,
             seed=seeds.derive(params.seed, "distill", str(cfg.seed)),
             log=live_logger(live, "train/") if live is not None else None,

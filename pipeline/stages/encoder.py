@@ -7,19 +7,16 @@ Writes ``models/encoder/`` and ``metrics/encoder.json``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from pipeline import paths
 from pipeline.encoder import build_encoder
 from pipeline.io import write_json
 from pipeline.params import load_params
 from pipeline.stages import run_stage
 
-ENCODER_DIR = Path("models/encoder")
-
 
 def main() -> None:
     params = load_params()
-    info = build_encoder(params.encoder.name, params.encoder.layers, ENCODER_DIR)
+    info = build_encoder(params.encoder.name, params.encoder.layers, paths.ENCODER_DIR)
     write_json("metrics/encoder.json", info)
 
 

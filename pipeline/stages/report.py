@@ -8,18 +8,16 @@ the web). Robustness = shifted-split AP / in-domain AP (1.0 = no loss under shif
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
+from pipeline import paths
 from pipeline.evaluation import MEASURE_NAMES, robustness
 from pipeline.io import read_json, write_json, write_text
-from pipeline.params import SPLITS, load_params
+from pipeline.params import load_params
 from pipeline.plots import ap_bar_chart, training_curves
 from pipeline.stages import run_stage
 
 SHIFTED = ("shifted_genre", "shifted_register")
-LIVE_DIRS = {"mt": Path("dvclive/mt"), "teacher": Path("dvclive/teacher"), "distill": Path("dvclive/distill")}
 
 
 def summary(evals: dict[str, dict]) -> tuple[dict, pd.DataFrame]:
@@ -37,15 +35,13 @@ def summary(evals: dict[str, dict]) -> tuple[dict, pd.DataFrame]:
         for shifted in SHIFTED:
             if in_domain and shifted in entry["splits"]:
                 entry["robustness"][shifted] = robustness(entry["splits"][shifted]["AP"], in_domain["AP"])
-    table = pd.DataFrame(
-        [{"system": s, "split": sp, **m} for s, e in report.items() for sp, m in e["splits"].items()]
-    )
+    table = pd.DataFrame([{"system": s, "split": sp, **m} for s, e in report.items() for sp, m in e["splits"].items()])
     return report, table
 
 
 def main() -> None:
     params = load_params()
-    evals = {split: read_json(Path("metrics/eval") / f"{split}.json") for split in SPLITS}
+    evals = {split: read_json(paths.eval_metrics(split)) for split in paths.SPLITS}
     report, table = summary(evals)
     write_json("metrics/report.json", {"lang": params.lang, "aug": params.aug, "systems": report})
     ap = table.pivot(index="system", columns="split", values="AP") if not table.empty else table
@@ -65,9 +61,9 @@ def main() -> None:
     lines += ["", "## All measures", "", table.to_markdown(index=False, floatfmt=".4f") if not table.empty else ""]
     write_text("reports/summary.md", "\n".join(lines) + "\n")
     if not table.empty:
-        ap_bar_chart(table, list(SPLITS), f"AP by system and split: lang={params.lang}, aug={params.aug}",
-                     Path("reports/ap_by_split.png"))
-    training_curves(LIVE_DIRS, Path("reports/training_curves.png"))
+        title = f"AP by system and split: lang={params.lang}, aug={params.aug}"
+        ap_bar_chart(table, list(paths.SPLITS), title, paths.REPORTS_DIR / "ap_by_split.png")
+    training_curves(paths.LIVE_DIRS, paths.REPORTS_DIR / "training_curves.png")
 
 
 if __name__ == "__main__":

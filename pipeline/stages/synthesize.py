@@ -13,7 +13,6 @@ for audits) and ``metrics/synthesize.json``.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from tqdm import tqdm
 
@@ -21,18 +20,17 @@ from pipeline import paths, seeds
 from pipeline.bitext import AUG_SOURCES
 from pipeline.data import store
 from pipeline.data.splits import BITEXT_COLUMNS, is_test_id, normalise
-from pipeline.io import DataFileError, write_json, write_metrics, write_tsv
+from pipeline.io import DataFileError, write_metrics, write_tsv
 from pipeline.lid import train_bible_lid
 from pipeline.llm import LocalLM, OpenAIBackend
 from pipeline.mt import backtranslate_rows, backtranslation_metrics, load_translator
 from pipeline.params import Params, load_params
-from pipeline.stages import run_stage
+from pipeline.stages import run_stage, skipped_without_bitext
 from pipeline.synth import FILTERS, FilterConfig, LineFilter, build_prompt, finetune_documents, quality, synthesize
 
 OUT_PATH = AUG_SOURCES["synthetic"][0]
-GENERATED = Path("data/synth/generated.tsv")
-PROMPTS = Path("data/synth/prompts.tsv")
-LLM_DIR = Path("models/llm")
+GENERATED, GENERATED_COLUMNS = paths.SYNTH_GENERATED, ("line_id", "prompt_id", "verdict", "text")
+PROMPTS, PROMPTS_COLUMNS = paths.SYNTH_PROMPTS, ("prompt_id", "shot_ids")
 
 
 class SynthesisError(DataFileError):
@@ -42,32 +40,40 @@ class SynthesisError(DataFileError):
 def make_backend(params: Params, pool: list[str]):
     cfg = params.synth
     if cfg.backend == "openai":
-        return OpenAIBackend(cfg.endpoint, cfg.endpoint_model, chat=cfg.chat, timeout=cfg.timeout, retries=cfg.retries), {}
-    lm = LocalLM(LLM_DIR)
+        return OpenAIBackend(
+            cfg.endpoint, cfg.endpoint_model, chat=cfg.chat, timeout=cfg.timeout, retries=cfg.retries
+        ), {}
+    lm = LocalLM(paths.LLM_DIR)
     info = {"vocab_full": lm.vocab_size}
     if cfg.trim_vocab:
         info["vocab_trimmed"] = lm.trim([*pool, build_prompt([], params.lang, cfg.domain)])  # pool + prompt header
     if cfg.finetune_steps:
         started = time.perf_counter()
-        docs = finetune_documents(pool, params.lang, cfg.shots, seeds.rng(params.seed, "synthesize", "finetune"), cfg.domain)
-        losses = lm.finetune(
-            docs, cfg.finetune_steps, lr=cfg.finetune_lr, batch_size=8, max_length=128,
-            train_layers=cfg.finetune_layers, seed=seeds.derive(params.seed, "synthesize", "finetune"),
+        docs = finetune_documents(
+            pool, params.lang, cfg.shots, seeds.rng(params.seed, "synthesize", "finetune"), cfg.domain
         )
-        info.update(finetune_seconds=round(time.perf_counter() - started, 1),
-                    finetune_loss_first=round(losses[0], 4), finetune_loss_last=round(losses[-1], 4))
+        losses = lm.finetune(
+            docs,
+            cfg.finetune_steps,
+            lr=cfg.finetune_lr,
+            batch_size=8,
+            max_length=128,
+            train_layers=cfg.finetune_layers,
+            seed=seeds.derive(params.seed, "synthesize", "finetune"),
+        )
+        info.update(
+            finetune_seconds=round(time.perf_counter() - started, 1),
+            finetune_loss_first=round(losses[0], 4),
+            finetune_loss_last=round(losses[-1], 4),
+        )
     return lm, info
 
 
 def main() -> None:
     params = load_params()
     cfg = params.synth
-    if not params.has_bitext:
-        reason = f"lang {params.lang!r} is UDHR-only: no target-genre pool to prompt with (skipped by design)"
-        write_tsv(OUT_PATH, [], BITEXT_COLUMNS)
-        write_tsv(GENERATED, [], ("line_id", "prompt_id", "verdict", "text"))
-        write_tsv(PROMPTS, [], ("prompt_id", "shot_ids"))
-        write_json("metrics/synthesize.json", {"available": False, "reason": reason})
+    tables = {OUT_PATH: BITEXT_COLUMNS, GENERATED: GENERATED_COLUMNS, PROMPTS: PROMPTS_COLUMNS}
+    if skipped_without_bitext(params, paths.metrics_file("synthesize"), tables=tables):
         return
     mono = store.read_file("mono")
     assert not mono["id"].map(is_test_id).any(), "test verse in the monolingual pool"
@@ -81,18 +87,32 @@ def main() -> None:
         lid, lid_info = train_bible_lid(cfg.lid_verses, seeds.rng(params.seed, "synthesize", "lid"))
     backend, backend_info = make_backend(params, pool)
     line_filter = LineFilter(
-        pool, params.lang,
-        FilterConfig(cfg.min_words, cfg.max_words, cfg.max_copy_overlap, cfg.min_word_validity),
-        lid, blocked=test,
+        pool,
+        params.lang,
+        FilterConfig.from_params(cfg),
+        lid,
+        blocked=test,
     )
     target = params.augment.size
     with tqdm(total=cfg.max_prompts, desc="synthesize", unit="prompt") as bar:
         result = synthesize(
-            backend, pool, params.lang, target=target, max_prompts=cfg.max_prompts, shots=cfg.shots,
-            batch_size=cfg.batch_size, line_filter=line_filter, rng=seeds.rng(params.seed, "synthesize", "shots"),
-            seed=seeds.derive(params.seed, "synthesize", "generate"), domain=cfg.domain, progress=bar,
-            max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
-            repetition_penalty=cfg.repetition_penalty, no_repeat_ngram_size=cfg.no_repeat_ngram_size,
+            backend,
+            pool,
+            params.lang,
+            target=target,
+            max_prompts=cfg.max_prompts,
+            shots=cfg.shots,
+            batch_size=cfg.batch_size,
+            line_filter=line_filter,
+            rng=seeds.rng(params.seed, "synthesize", "shots"),
+            seed=seeds.derive(params.seed, "synthesize", "generate"),
+            domain=cfg.domain,
+            progress=bar,
+            max_new_tokens=cfg.max_new_tokens,
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            repetition_penalty=cfg.repetition_penalty,
+            no_repeat_ngram_size=cfg.no_repeat_ngram_size,
         )
     removed = {f: line_filter.counts.get(f, 0) for f in FILTERS}
     kept = result.kept
@@ -103,37 +123,46 @@ def main() -> None:
             f"removed by filter: {removed}. Raise synth.max_prompts, loosen the filters or use a stronger model. "
             f"Sample of rejected lines: {[(r.verdict, r.text[:60]) for r in result.records[:3]]}"
         )
-    write_tsv(GENERATED, [(r.line_id, r.prompt_id, r.verdict, r.text) for r in result.records],
-              ("line_id", "prompt_id", "verdict", "text"))
+    write_tsv(GENERATED, [(r.line_id, r.prompt_id, r.verdict, r.text) for r in result.records], GENERATED_COLUMNS)
     mono_ids = list(mono["id"])
-    write_tsv(PROMPTS, [(i, " ".join(mono_ids[j] for j in shots)) for i, shots in enumerate(result.shots)],
-              ("prompt_id", "shot_ids"))
+    write_tsv(
+        PROMPTS, [(i, " ".join(mono_ids[j] for j in shots)) for i, shots in enumerate(result.shots)], PROMPTS_COLUMNS
+    )
     ids = [f"synth:{params.lang}:{r.line_id:06d}" for r in kept]
     rows, mt_stats = backtranslate_rows(
-        load_translator(params.mt, paths.MT_DIR), params.backtranslate, ids, [r.text for r in kept], "synthetic",
-        "target_genre", batch_size=params.mt.batch_size, seed=seeds.derive(params.seed, "synthesize"),
+        load_translator(params.mt, paths.MT_DIR),
+        params.backtranslate,
+        ids,
+        [r.text for r in kept],
+        "synthetic",
+        "target_genre",
+        batch_size=params.mt.batch_size,
+        seed=seeds.derive(params.seed, "synthesize"),
     )
     write_tsv(OUT_PATH, rows, BITEXT_COLUMNS)
 
     all_lines = [r.text for r in result.records]
-    write_metrics("metrics/synthesize.json", {
-        "model": cfg.model if cfg.backend == "local" else cfg.endpoint_model,
-        "backend": cfg.backend,
-        "prompts": result.prompts,
-        "generated": len(all_lines),
-        "new_tokens": result.tokens,
-        "tokens_per_second": round(result.tokens / result.seconds, 1),
-        "generate_seconds": round(result.seconds, 1),
-        "removed": removed,
-        "passed": line_filter.counts.get("passed", 0),
-        "kept": len(kept),
-        "pass_rate": round(line_filter.counts.get("passed", 0) / max(1, len(all_lines)), 4),
-        "quality_generated": quality(all_lines, line_filter, lid, params.lang),
-        "quality_kept": quality([r.text for r in kept], line_filter, lid, params.lang),
-        "lid": lid_info,
-        **backend_info,
-        "translation": backtranslation_metrics(params.backtranslate, rows, mt_stats),
-    })
+    write_metrics(
+        "metrics/synthesize.json",
+        {
+            "model": cfg.model if cfg.backend == "local" else cfg.endpoint_model,
+            "backend": cfg.backend,
+            "prompts": result.prompts,
+            "generated": len(all_lines),
+            "new_tokens": result.tokens,
+            "tokens_per_second": round(result.tokens / result.seconds, 1),
+            "generate_seconds": round(result.seconds, 1),
+            "removed": removed,
+            "passed": line_filter.counts.get("passed", 0),
+            "kept": len(kept),
+            "pass_rate": round(line_filter.counts.get("passed", 0) / max(1, len(all_lines)), 4),
+            "quality_generated": quality(all_lines, line_filter, lid, params.lang),
+            "quality_kept": quality([r.text for r in kept], line_filter, lid, params.lang),
+            "lid": lid_info,
+            **backend_info,
+            "translation": backtranslation_metrics(params.backtranslate, rows, mt_stats),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -8,30 +8,17 @@ writes, every rank trains.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from pipeline import seeds
+from pipeline import paths, seeds
 from pipeline.data import store
 from pipeline.distributed import Runtime, run_training
 from pipeline.encoder import load_encoder, save_encoder
-from pipeline.evaluation import score_run
 from pipeline.io import write_json
 from pipeline.params import load_params
-from pipeline.retrieval import Encoder, dense_run
+from pipeline.retrieval import Encoder, dev_ap
 from pipeline.stages import live_logger, main_process_live, run_stage
-from pipeline.stages.encoder import ENCODER_DIR
 from pipeline.training import TrainConfig, train_teacher
 
-TEACHER_DIR = Path("models/teacher")
-LIVE_DIR = Path("dvclive/teacher")
-
-
-def dev_ap(query_encoder: Encoder, doc_encoder: Encoder, dev, doc_column: str, depth: int) -> dict:
-    """AP etc. on the source dev set: BBE queries against the ``doc_column`` side of the same verses."""
-    queries = list(zip(dev["id"], dev["query"]))
-    docs = list(zip(dev["id"], dev[doc_column]))
-    run = dense_run(query_encoder, doc_encoder, queries, docs, depth)
-    return score_run(run, [(i, i, 1) for i in dev["id"]], depth)
+LIVE_DIR = paths.LIVE_DIRS["teacher"]
 
 
 def main() -> None:
@@ -41,7 +28,7 @@ def main() -> None:
 
 def train(params, runtime: Runtime) -> None:
     cfg = params.teacher
-    model, tokenizer = load_encoder(ENCODER_DIR)
+    model, tokenizer = load_encoder(paths.ENCODER_DIR)
     dev = store.read_file("english_dev")
     encoder = Encoder(model, tokenizer, params.encoder.batch_size, params.encoder.max_length)
     before = dev_ap(encoder, encoder, dev, "en", params.evaluate.depth) if runtime.is_main else None
@@ -53,7 +40,7 @@ def train(params, runtime: Runtime) -> None:
                 model,
                 tokenizer,
                 pairs,
-                TrainConfig(cfg.steps, cfg.batch_size, cfg.lr, cfg.max_length, cfg.freeze_embeddings, cfg.train_layers),
+                TrainConfig.from_params(cfg),
                 temperature=cfg.temperature,
                 seed=seeds.derive(params.seed, "teacher"),
                 log=live_logger(live, "train/") if live is not None else None,
@@ -63,7 +50,7 @@ def train(params, runtime: Runtime) -> None:
         return
     LIVE_DIR.mkdir(parents=True, exist_ok=True)  # exists (empty) when steps == 0
     after = dev_ap(encoder, encoder, dev, "en", params.evaluate.depth) if losses else before
-    save_encoder(model.cpu(), tokenizer, TEACHER_DIR)
+    save_encoder(model.cpu(), tokenizer, paths.TEACHER_DIR)
     write_json(
         "metrics/teacher.json",
         {

@@ -22,7 +22,7 @@ from pipeline.mt import (
     train_mt,
 )
 from pipeline.params import Params, load_params
-from pipeline.stages import live_logger, run_stage, write_skipped
+from pipeline.stages import live_logger, run_stage, skipped_without_bitext
 
 log = logging.getLogger(__name__)
 MT_DIR = paths.MT_DIR
@@ -38,10 +38,7 @@ def dev_scores(model, params: Params, split: str) -> dict:
 
 def main() -> None:
     params = load_params()
-    if not params.has_bitext:
-        reason = f"lang {params.lang!r} is UDHR-only: no bitext to train an MT model on (skipped by design)"
-        write_skipped(reason, MT_DIR, LIVE_DIR)
-        write_metrics("metrics/mt.json", {"available": False, "reason": reason})
+    if skipped_without_bitext(params, paths.metrics_file("mt"), dirs=(MT_DIR, LIVE_DIR)):
         return
     result: dict = {"name": params.mt.name}
     if params.mt.name == FAIRSEQ_LOCAL:
@@ -51,8 +48,8 @@ def main() -> None:
         valid = store.read_file("source_dev")
         with Live(str(LIVE_DIR), dvcyaml=False, save_dvc_exp=False, report=None) as live:
             info = train_mt(
-                list(zip(bitext["xx"], bitext["en"])),
-                list(zip(valid["xx"], valid["en"])),
+                list(zip(bitext["xx"], bitext["en"], strict=True)),
+                list(zip(valid["xx"], valid["en"], strict=True)),
                 MT_DIR,
                 MTConfig.from_params(params.mt, seeds.derive(params.seed, "train_mt")),
                 log=live_logger(live),
@@ -71,7 +68,9 @@ def main() -> None:
     model = load_translator(params.mt, MT_DIR)
     result["dev_source"] = dev_scores(model, params, "source_dev")
     result["dev_target_genre"] = dev_scores(model, params, "genre_dev")
-    log.info("BLEU source dev %.2f, target-genre dev %.2f", result["dev_source"]["bleu"], result["dev_target_genre"]["bleu"])
+    log.info(
+        "BLEU source dev %.2f, target-genre dev %.2f", result["dev_source"]["bleu"], result["dev_target_genre"]["bleu"]
+    )
     write_metrics("metrics/mt.json", result)
 
 

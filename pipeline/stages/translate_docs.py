@@ -6,39 +6,35 @@ per language and MT model. Writes ``data/nmt/<split>.tsv`` (``docid, text``) and
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pipeline import paths
 from pipeline.data import store
-from pipeline.io import atomic_path, write_json, write_text, write_tsv
+from pipeline.io import atomic_path, write_json, write_tsv
 from pipeline.mt import load_translator
 from pipeline.params import load_params
-from pipeline.stages import SKIPPED, run_stage
-
-NMT_DIR = Path("data/nmt")
+from pipeline.stages import run_stage, skipped_without_bitext
 
 
 def main() -> None:
     params = load_params()
+    metrics_file = paths.metrics_file("translate_docs")
+    if skipped_without_bitext(params, metrics_file, dirs=(paths.NMT_DIR,), splits={}):
+        return
+    model = load_translator(params.mt, paths.MT_DIR)
     metrics: dict = {}
-    with atomic_path(NMT_DIR, is_dir=True) as tmp:
-        if not params.has_bitext:
-            write_text(tmp / SKIPPED, f"lang {params.lang!r} is UDHR-only: no MT model (skipped by design)\n")
-        else:
-            model = load_translator(params.mt, paths.MT_DIR)
-            for split in store.manifest()["splits"]:
-                docs = store.read_collection(split).docs
-                english, stats = model.translate(
-                    list(docs["text"]), "beam", beam=params.mt.beam, batch_size=params.mt.batch_size
-                )
-                write_tsv(tmp / f"{split}.tsv", zip(docs["docid"], english), ("docid", "text"))
-                metrics[split] = {
-                    "docs": len(docs),
-                    "truncated": stats["truncated"],
-                    "empty_outputs": sum(1 for e in english if not e.strip()),
-                    "degenerate_rate": round(stats["degenerate_rate"], 4),
-                }
-    write_json("metrics/translate_docs.json", {"available": params.has_bitext, "splits": metrics})
+    with atomic_path(paths.NMT_DIR, is_dir=True) as tmp:
+        for split in store.manifest()["splits"]:
+            docs = store.read_collection(split).docs
+            english, stats = model.translate(
+                list(docs["text"]), "beam", beam=params.mt.beam, batch_size=params.mt.batch_size
+            )
+            write_tsv(tmp / f"{split}.tsv", zip(docs["docid"], english, strict=True), ("docid", "text"))
+            metrics[split] = {
+                "docs": len(docs),
+                "truncated": stats["truncated"],
+                "empty_outputs": sum(1 for e in english if not e.strip()),
+                "degenerate_rate": round(stats["degenerate_rate"], 4),
+            }
+    write_json(metrics_file, {"available": True, "splits": metrics})
 
 
 if __name__ == "__main__":

@@ -1,0 +1,47 @@
+"""The README's front door: its two commands, exactly as written, and the generated tables of the docs."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_command(name: str) -> str:
+    return subprocess.run([str(ROOT / ".ci/readme-command"), name], check=True, capture_output=True, text=True).stdout
+
+
+def test_readme_names_one_run_and_one_test_command():
+    assert "dvc repro" in readme_command("run")
+    assert "pytest" in readme_command("test")
+    assert "readme-command test" in (ROOT / ".ci/run").read_text()  # CI runs the README's test command itself
+
+
+def test_readme_run_command_finishes_in_a_plain_shell(readme_run):
+    """In a fresh copy with no venv on PATH (`python` is another interpreter), the run command builds the DAG."""
+    result = readme_run.result
+    assert result.returncode == 0, f"README run command failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert "Running stage 'report'" in result.stdout
+    assert sorted(readme_run.evals) == ["in_domain", "shifted_genre", "shifted_register"]
+    assert all(json.loads(text)["available"] for text in readme_run.evals.values())
+    assert json.loads(readme_run.status) == {}, readme_run.status  # everything up to date afterwards
+
+
+def test_plain_shell_has_no_venv_on_path(tmp_path):
+    """The check above means something only if `python` and `dvc` in that shell are not the venv's."""
+    from conftest import plain_shell_env
+
+    path = plain_shell_env(tmp_path)["PATH"]
+    venv_bin = Path(sys.executable).parent
+    for name in ("python", "python3", "dvc"):
+        found = shutil.which(name, path=path)
+        assert found is None or Path(found).parent != venv_bin, (name, found)
+
+
+def test_generated_doc_blocks_match_the_files():
+    """Every table between `<!-- generated: … -->` markers equals what `python -m pipeline.docs` renders now."""
+    from pipeline.docs import stale_blocks
+
+    assert stale_blocks() == []
