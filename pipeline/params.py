@@ -29,7 +29,7 @@ class ParamsError(PipelineError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
 
 class PrepareParams(_Strict):
