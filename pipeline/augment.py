@@ -136,5 +136,7 @@ def pool_metrics(filters: AugmentFilter, verdicts: Sequence[str], entered: pd.Da
         "removed": {f: counts.get(f, 0) for f in on},
         "kept_in_pool": counts.get("kept", 0),
         "entered": len(entered),
-        "degenerate_rate_entered": round(float(np.mean([is_degenerate(e) for e in entered["en"]])), 4),
+        "degenerate_rate_entered": round(float(np.mean([is_degenerate(e) for e in entered["en"]])), 4)
+        if len(entered)
+        else None,
     }

@@ -34,6 +34,15 @@ def aug_origins(aug: str) -> list[str]:
     }[aug]
 
 
+def has_rows(origin: str) -> bool:
+    """The pool of ``origin`` exists and has at least one row (a header line, then more)."""
+    path = AUG_SOURCES[origin][0]
+    if not path.exists():
+        return False
+    with open(path, encoding="utf-8") as fh:
+        return bool(fh.readline()) and bool(fh.readline().strip())
+
+
 def read_augmentation(origin: str) -> pd.DataFrame:
     """The pool of ``origin`` (:data:`pipeline.augment.POOL_COLUMNS`); an error naming the stage if missing or empty."""
     path, stage = AUG_SOURCES[origin]

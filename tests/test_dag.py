@@ -97,6 +97,11 @@ def test_dvc_repro_tiny(readme_run):
     assert second.keys() == first.keys()
     assert not [str(n) for n in first if first[n] != second[n]], "metrics differ between two identical runs"
 
+    # With aug=none every pool is still filtered and counted; no row enters.
+    pools = json.loads((proj / "metrics/bitext.json").read_text())["augmentation"]
+    assert set(pools) == {"backtranslation", "synthetic", "parallel"}
+    assert all(p["entered"] == 0 and p["kept_in_pool"] > 0 for p in pools.values())
+
     # The aug switch re-runs only bitext -> distill -> evaluate -> report; both augmentations stay cached.
     downstream = {"bitext", "distill", "report", *(f"evaluate@{s}" for s in SPLITS)}
     upstream = {

@@ -9,7 +9,8 @@ after it. ``bitext.tag`` prefixes :data:`pipeline.augment.TAG` to the target sid
 back-translation); only ``distill`` reads this file, so the tag never reaches evaluation.
 
 Writes ``data/bitext/train.tsv`` (``id, en, xx, origin, domain``) and ``metrics/bitext.json``: the seed rows'
-filter counts and, per origin, the pool size, the rows each filter removed, the rows kept and the rows entered.
+filter counts and, for every pool that has rows (whichever ``aug`` is), the pool size, the rows each filter
+removed, the rows kept and the rows that entered (0 for a pool ``aug`` does not use).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pandas as pd
 
 from pipeline import paths, seeds
 from pipeline.augment import AugmentFilter, pool_metrics, sample_kept, tag_augmentation
-from pipeline.bitext import aug_origins, filter_bitext, read_augmentation, sample
+from pipeline.bitext import AUG_SOURCES, aug_origins, filter_bitext, has_rows, read_augmentation, sample
 from pipeline.data import splits, store
 from pipeline.data.splits import BITEXT_COLUMNS, mean_words, normalise
 from pipeline.io import DataFileError, write_json, write_tsv
@@ -53,15 +54,19 @@ def main() -> None:
     )
     parts, augmentation = [seed_rows], {}
     origins = aug_origins(params.aug)
-    for origin in origins:  # `both`: half of augment.size from each source
+    for origin in AUG_SOURCES:  # every pool that exists is counted; `aug` picks those that enter
+        if origin not in origins and not has_rows(origin):
+            continue
         pool = read_augmentation(origin)
         if pool["xx"].map(normalise).isin(test_texts).any():
             raise AssertionError(f"the {origin} pool carries test-split target text: an upstream filter failed")
         verdicts = filters.verdicts(pool)
-        aug_rng = seeds.rng(params.seed, "bitext", origin, str(params.distill.seed))
-        entered = sample_kept(pool, verdicts, aug.size // len(origins), aug_rng, origin)
+        entered = pool.iloc[:0]
+        if origin in origins:  # `both`: half of augment.size from each source
+            aug_rng = seeds.rng(params.seed, "bitext", origin, str(params.distill.seed))
+            entered = sample_kept(pool, verdicts, aug.size // len(origins), aug_rng, origin)
+            parts.append(entered[list(BITEXT_COLUMNS)])
         augmentation[origin] = pool_metrics(filters, verdicts, entered)
-        parts.append(entered[list(BITEXT_COLUMNS)])
     df = pd.concat(parts, ignore_index=True)
     if df.empty:
         raise DataFileError(f"bitext is empty after filtering: {seed_filtered}")
