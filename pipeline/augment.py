@@ -12,9 +12,9 @@ first that rejects a row is counted:
 - ``degenerate``: the English side has a repeated n-gram loop (:func:`pipeline.mt.is_degenerate`), the commonest
   failure of a weak MT model; a looping side teaches the student to align real text with filler.
 - ``length_ratio``: the sides' word-count ratio, either way, is above ``max_len_ratio`` (a truncated or
-  hallucinated translation; Koehn's ``clean-corpus-n`` rule).
+  hallucinated translation; the length-ratio rule of Moses' ``clean-corpus-n``).
 - ``copy``: at least :data:`COPY_SHARE` of the English side's words occur in the target side: the MT model copied
-  its input instead of translating it (copied pairs are a known hazard of back-translated data).
+  its input instead of translating it (copies in training data hurt NMT, Ott et al., 2018).
 - ``en_language``: the language ID does not say English for the English side (untranslated or mixed output).
 - ``duplicate``: the target side equals a seed-bitext row's or an earlier kept pool row's: a repeat adds nothing.
 
