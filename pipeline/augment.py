@@ -47,6 +47,7 @@ FILTERS = ("empty", "test_text", "degenerate", "length_ratio", "copy", "en_langu
 #: ``copy``: share of the English side's words found in the target side.
 COPY_SHARE = 0.5
 #: Tagged back-translation (Caswell et al., 2019): prefixed to the target side of augmentation rows in training only.
+#: Not a special token of the XLM-R tokenizer: it becomes three ordinary sub-words (``▁<``, ``BT``, ``>``).
 TAG = "<BT>"
 ENGLISH = languages.english().code
 
