@@ -97,6 +97,7 @@ class MTParams(_Strict):
     label_smoothing: float = Field(ge=0, lt=1)
     batch_size: int = Field(ge=1)  # sentences per translation batch
     beam: int = Field(ge=1)  # beam width for MT dev scoring and for translating test documents (NMT baselines)
+    no_repeat_ngram_size: int = Field(ge=0)  # every translation: ban repeating a target n-gram of this size
 
 
 class PoolParams(_Strict):

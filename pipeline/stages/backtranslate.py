@@ -52,6 +52,7 @@ def main() -> None:
         "target_genre",
         batch_size=params.mt.batch_size,
         seed=seeds.derive(params.seed, "backtranslate"),
+        no_repeat_ngram_size=params.mt.no_repeat_ngram_size,
     )
     has_english = "mono_en" in store.manifest()["files"]  # a Bible language: the pool verses' WEB English
     english = dict(store.read_file("mono_en").itertuples(index=False, name=None)) if has_english else {}

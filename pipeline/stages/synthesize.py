@@ -141,6 +141,7 @@ def main() -> None:
         "target_genre",
         batch_size=params.mt.batch_size,
         seed=seeds.derive(params.seed, "synthesize"),
+        no_repeat_ngram_size=params.mt.no_repeat_ngram_size,
     )
     en_lid, en_lid_info = train_bible_lid(params.augment.lid_verses, seeds.rng(params.seed, "augment", "lid"))
     labels = en_lid.predict([r[1] for r in rows])
