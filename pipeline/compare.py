@@ -13,7 +13,8 @@ group it reports the mean ± sd over replicate seeds of the student's AP, and, o
 seeds (read from
 each experiment's ``runs/<split>/student.run`` and qrels through ``dvc.api``), a paired t-test and a paired
 randomization test (``scipy.stats.ttest_rel`` / ``scipy.stats.permutation_test``) of each augmentation against
-``aug=none`` and of ``backtranslation`` against ``synthetic``. Writes ``reports/comparison.md``, a CSV of the
+``aug=none``, of ``backtranslation`` against ``synthetic`` and of the ``parallel`` control against
+``backtranslation``. Writes ``reports/comparison.md``, a CSV of the
 per-experiment numbers and a PNG chart.
 """
 
@@ -39,8 +40,14 @@ from pipeline.paths import SPLITS
 from pipeline.plots import panels_bar_chart
 
 ALLOWED_TO_VARY = {"lang", "aug", "distill.seed"}
-AUG_ORDER = ["none", "backtranslation", "synthetic", "both"]
-CONTRASTS = [("backtranslation", "none"), ("synthetic", "none"), ("both", "none"), ("backtranslation", "synthetic")]
+AUG_ORDER = ["none", "backtranslation", "synthetic", "both", "parallel"]
+CONTRASTS = [
+    ("backtranslation", "none"),
+    ("synthetic", "none"),
+    ("both", "none"),
+    ("backtranslation", "synthetic"),
+    ("parallel", "backtranslation"),  # the oracle control: how much of back-translation's gap is MT noise
+]
 
 
 class CompareError(PipelineError):

@@ -21,7 +21,9 @@ from pipeline.data import languages
 from pipeline.errors import PipelineError
 from pipeline.paths import PARAMS_FILE, SPLITS  # noqa: F401  (re-exported: SPLITS moves to pipeline.paths)
 
-Aug = Literal["none", "backtranslation", "synthetic", "both"]
+Aug = Literal["none", "backtranslation", "synthetic", "both", "parallel"]
+#: The optional augmentation filters (``pipeline/augment.py``); empty sides and test text are always removed.
+AugFilter = Literal["degenerate", "length_ratio", "copy", "en_language", "duplicate"]
 
 
 class ParamsError(PipelineError):
@@ -70,7 +72,8 @@ class EvaluateParams(_Strict):
 
 class BitextParams(_Strict):
     seed_size: int = Field(ge=1)
-    max_len_ratio: float = Field(ge=1)  # drop pairs whose word-count ratio (either way) exceeds this
+    max_len_ratio: float = Field(ge=1)  # drop seed pairs whose word-count ratio (either way) exceeds this
+    tag: bool  # prefix the target side of augmentation rows with a reserved marker (tagged back-translation)
 
 
 class MTParams(_Strict):
@@ -94,12 +97,24 @@ class MTParams(_Strict):
     label_smoothing: float = Field(ge=0, lt=1)
     batch_size: int = Field(ge=1)  # sentences per translation batch
     beam: int = Field(ge=1)  # beam width for MT dev scoring and for translating test documents (NMT baselines)
+    no_repeat_ngram_size: int = Field(ge=0)  # every translation: ban repeating a target n-gram of this size
+
+
+class PoolParams(_Strict):
+    """Rows each augmentation stage writes; ``bitext`` samples ``augment.size`` of those that pass the filters."""
+
+    backtranslation: int = Field(ge=1)  # pool verses back-translated (the parallel control uses the same verses)
+    synthetic: int = Field(ge=1)  # LLM lines that pass the synthesis filters, then back-translated
 
 
 class AugmentParams(_Strict):
-    """Size of each augmentation (equal for back-translation and synthesis, so the comparison is fair)."""
+    """The augmentation: rows that enter the bitext (the same for every origin), pools and filters."""
 
     size: int = Field(ge=2)
+    pool: PoolParams
+    filters: list[AugFilter]  # applied to every origin, in pipeline/augment.py's order
+    max_len_ratio: float = Field(ge=1)  # length_ratio filter: word-count ratio (either way) above this
+    lid_verses: int = Field(ge=10)  # en_language filter: LID training verses per language
 
 
 class BacktranslateParams(_Strict):

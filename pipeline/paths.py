@@ -18,7 +18,11 @@ EXTERNAL_DIR = DATA_ROOT / "external"  #: user-supplied corpora and collections;
 UDHR_DIR = EXTERNAL_DIR / "udhr"
 CORPORA_DIR = EXTERNAL_DIR / "corpora"  #: per-language corpora from files (docs/data.md)
 AUG_DIR = DATA_ROOT / "aug"
-AUG_FILES = {"backtranslation": AUG_DIR / "backtranslation.tsv", "synthetic": AUG_DIR / "synthetic.tsv"}
+AUG_FILES = {
+    "backtranslation": AUG_DIR / "backtranslation.tsv",
+    "synthetic": AUG_DIR / "synthetic.tsv",
+    "parallel": AUG_DIR / "parallel.tsv",  #: the back-translation pool's verses with their real (WEB) English
+}
 SYNTH_DIR = DATA_ROOT / "synth"
 SYNTH_GENERATED = SYNTH_DIR / "generated.tsv"
 SYNTH_PROMPTS = SYNTH_DIR / "prompts.tsv"

@@ -97,6 +97,11 @@ def test_dvc_repro_tiny(readme_run):
     assert second.keys() == first.keys()
     assert not [str(n) for n in first if first[n] != second[n]], "metrics differ between two identical runs"
 
+    # With aug=none every pool is still filtered and counted; no row enters.
+    pools = json.loads((proj / "metrics/bitext.json").read_text())["augmentation"]
+    assert set(pools) == {"backtranslation", "synthetic", "parallel"}
+    assert all(p["entered"] == 0 and p["kept_in_pool"] > 0 for p in pools.values())
+
     # The aug switch re-runs only bitext -> distill -> evaluate -> report; both augmentations stay cached.
     downstream = {"bitext", "distill", "report", *(f"evaluate@{s}" for s in SPLITS)}
     upstream = {
@@ -110,7 +115,7 @@ def test_dvc_repro_tiny(readme_run):
         "encoder",
         *(f"evaluate_baselines@{s}" for s in SPLITS),
     }
-    for aug in ("backtranslation", "synthetic", "both"):
+    for aug in ("backtranslation", "synthetic", "both", "parallel"):
         _set_params(proj, aug=aug)
         dry = _ran(_dvc(proj, env, "repro", "--dry"))  # stages whose own deps/params changed
         assert "bitext" in dry and not dry & upstream, (aug, dry)
@@ -120,10 +125,27 @@ def test_dvc_repro_tiny(readme_run):
     out = _dvc(proj, env, "exp", "run", "-S", "aug=both")
     assert _ran(out) == downstream
     bitext = json.loads((proj / "metrics/bitext.json").read_text())
-    assert bitext["aug"] == "both" and bitext["filtered"]["test_text"] == 0
+    assert bitext["aug"] == "both" and bitext["seed_filtered"]["test_text"] == 0
     assert bitext["rows_by_origin"]["backtranslation"] == 16 and bitext["rows_by_origin"]["synthetic"] == 16
+    for origin, pool in (("backtranslation", 64), ("synthetic", 40)):
+        counts = bitext["augmentation"][origin]
+        assert counts["pool"] == pool and counts["entered"] == 16 and counts["kept_in_pool"] >= 16
+        assert set(counts["removed"]) == {"empty", "test_text", "length_ratio", "copy", "en_language", "duplicate"}
+        assert counts["kept_in_pool"] + sum(counts["removed"].values()) == pool
     assert '"both"' in _dvc(proj, env, "exp", "show", "--json")
-    _set_params(proj, aug="none")
+
+    # Another replicate seed draws another augmentation sample from the same filtered pools; augment.size within
+    # the pool re-runs neither backtranslate nor synthesize; the parallel control and the tag.
+    first = _aug_ids(proj)
+    assert _ran(_dvc(proj, env, "exp", "run", "-S", "distill.seed=1")) == downstream
+    second = _aug_ids(proj)
+    assert len(first) == len(second) == 32 and first != second
+    out = _dvc(proj, env, "exp", "run", "-S", "aug=parallel", "-S", "augment.size=24", "-S", "bitext.tag=true")
+    assert _ran(out) == downstream
+    bitext = json.loads((proj / "metrics/bitext.json").read_text())
+    assert bitext["rows_by_origin"]["parallel"] == 24 and bitext["augmentation"]["parallel"]["entered"] == 24
+    _check_parallel_and_tag(proj)
+    _set_params(proj, aug="none", **{"distill.seed": 0, "augment.size": 32, "bitext.tag": False})
 
     # Another decoding method re-runs back-translation, not the MT model.
     out = _dvc(proj, env, "exp", "run", "-S", "backtranslate.method=sampling")
@@ -188,6 +210,36 @@ def test_dvc_repro_tiny(readme_run):
     assert "student" not in register and "nmt_bm25" not in register
 
 
+def _read(proj, path):
+    import pandas as pd
+
+    return pd.read_csv(proj / path, sep="\t", dtype=str, keep_default_na=False, quoting=3)
+
+
+def _aug_ids(proj):
+    train = _read(proj, "data/bitext/train.tsv")
+    return set(train.loc[train["origin"] != "seed", "id"])
+
+
+def _check_parallel_and_tag(proj):
+    """aug=parallel: pool verses with their WEB English; bitext.tag: the marker on augmentation rows only, in the
+    training bitext only (test collections and the documents the evaluation encodes never carry it)."""
+    from pipeline.augment import TAG
+
+    train = _read(proj, "data/bitext/train.tsv")
+    aug = train["origin"] == "parallel"
+    assert (
+        train.loc[aug, "xx"].str.startswith(TAG + " ").all()
+        and not train.loc[~aug, "xx"].str.contains(TAG, regex=False).any()
+    )
+    assert not train["en"].str.contains(TAG, regex=False).any()
+    web = _read(proj, "data/prepared/mono/target_genre_en.tsv").set_index("id")["en"]
+    assert (train.loc[aug, "en"] == web[train.loc[aug, "id"]].values).all()
+    for split in SPLITS:
+        for name in ("docs.tsv", "queries.tsv"):
+            assert not _read(proj, f"data/prepared/{split}/{name}")["text"].str.contains(TAG, regex=False).any()
+
+
 def _curve(proj, stage):
     rows = (proj / f"dvclive/{stage}/plots/metrics/train/loss.tsv").read_text().splitlines()[1:]
     return [float(row.split("\t")[-1]) for row in rows]
@@ -200,7 +252,9 @@ def _check_backtranslation_is_pool_only(proj):
     from pipeline.data import bible, splits
 
     bt = pd.read_csv(proj / "data/aug/backtranslation.tsv", sep="\t", dtype=str, keep_default_na=False, quoting=3)
-    assert len(bt) == 32 and set(bt["origin"]) == {"backtranslation"}
+    assert len(bt) == 64 and set(bt["origin"]) == {"backtranslation"} and "en_lang" in bt.columns
+    parallel = pd.read_csv(proj / "data/aug/parallel.tsv", sep="\t", dtype=str, keep_default_na=False, quoting=3)
+    assert set(parallel["origin"]) == {"parallel"} and set(parallel["id"]) <= set(bt["id"]) and len(parallel) >= 60
     assert {bible.parse_verse_id(i)[0] for i in bt["id"]} <= splits.TARGET_GENRE_POOL_BOOKS
     test_text = set()
     for split in SPLITS:
@@ -226,12 +280,12 @@ def _check_synthesis(proj):
     assert shot_ids and shot_ids <= set(read("data/prepared/mono/target_genre.tsv")["id"])
     assert {bible.parse_verse_id(i)[0] for i in shot_ids} <= splits.TARGET_GENRE_POOL_BOOKS
     syn = read("data/aug/synthetic.tsv")
-    assert len(syn) == 32 and set(syn["origin"]) == {"synthetic"} and syn["id"].str.startswith("synth:swh:").all()
+    assert len(syn) == 40 and set(syn["origin"]) == {"synthetic"} and syn["id"].str.startswith("synth:swh:").all()
     assert not syn["id"].map(splits.is_test_id).any()
     generated = read("data/synth/generated.tsv")
     assert set(syn["xx"]) <= set(generated.loc[generated["verdict"] == "kept", "text"])
     metrics = json.loads((proj / "metrics/synthesize.json").read_text())
-    assert metrics["kept"] == 32 and metrics["generated"] == len(generated)
+    assert metrics["kept"] == 40 and metrics["generated"] == len(generated)
     assert set(metrics["removed"]) >= {"empty", "too_short", "near_copy", "word_validity", "language", "test_text"}
     assert 0 <= metrics["quality_generated"]["lid_pass_rate"] <= 1
 

@@ -142,6 +142,18 @@ def test_no_test_text_reaches_training_mt_or_pool_files(prepared_dir):
         assert bitext_books <= splits.SOURCE_TRAIN_BOOKS
 
 
+def test_every_bible_language_has_the_english_of_its_pool(prepared_dir):
+    """The parallel control (aug=parallel): the WEB English of the monolingual pool verses, for every Bible language."""
+    lang, out = prepared_dir
+    if languages.get(lang).corpus != "bible":
+        assert "mono_en" not in store.manifest(out)["files"]
+        return
+    mono, mono_en = store.read_file("mono", out), store.read_file("mono_en", out)
+    assert set(mono_en["id"]) <= set(mono["id"]) and len(mono_en) >= 0.99 * len(mono)
+    english = bible.read_bible("eng_web", splits.TARGET_GENRE_POOL_BOOKS)
+    assert all(english[bible.parse_verse_id(i)] == en for i, en in mono_en.head(200).itertuples(index=False))
+
+
 def test_collections_are_consistent(prepared_dir):
     lang, out = prepared_dir
     info = store.manifest(out)

@@ -253,7 +253,7 @@ class _Upper(Translator):
         n = len(sentence.split())
         return sentence, n, n > 4
 
-    def _generate(self, batch: list[str], method: str, beam: int, topk: int) -> list[str]:
+    def _generate(self, batch: list[str], method: str, beam: int, topk: int, no_repeat_ngram_size: int) -> list[str]:
         self.batches.append(list(batch))
         if method == "sampling":
             return [f"{s.upper()} {int(torch.randint(10**6, ()))}" for s in batch]
@@ -303,7 +303,7 @@ def test_backtranslate_rows_and_metrics():
     decoding = SimpleNamespace(method="sampling", beam=5, topk=10)
     ids, xx = ["v1", "v2"], ["a b", ""]
     rows, stats = backtranslate_rows(
-        _Upper(), decoding, ids, xx, "backtranslation", "target_genre", batch_size=4, seed=1
+        _Upper(), decoding, ids, xx, "backtranslation", "target_genre", batch_size=4, seed=1, no_repeat_ngram_size=0
     )
     assert (
         rows[0][0] == "v1"
@@ -383,3 +383,20 @@ def test_degenerate_and_length_ratio():
     assert not is_degenerate("")
     assert length_ratio("a b c d", "a b") == 0.5
     assert length_ratio("", "a b") == 2.0
+
+
+def test_no_repeat_ngram_size_bans_repeated_token_ngrams_on_cpu(translator):
+    """fairseq 0.12's CPU blocker ignores the setting (fairseq#5206); FairseqTranslator's works: with size 2 no
+    output repeats a token bigram, and the tiny model's unconstrained outputs do (so the check can fail)."""
+    from pipeline.mt.translate import _working_ngram_block
+
+    def bigram_repeats(tokens) -> bool:
+        grams = list(zip(tokens, tokens[1:], strict=False))
+        return len(grams) != len(set(grams))
+
+    sources = [translator._encode(x)[0] for x, _ in _pairs()[1][:16]]
+    free = translator.hub.generate(sources, beam=2, max_len_a=2.0, max_len_b=10)
+    with _working_ngram_block():
+        banned = translator.hub.generate(sources, beam=2, max_len_a=2.0, max_len_b=10, no_repeat_ngram_size=2)
+    assert any(bigram_repeats(h[0]["tokens"].tolist()) for h in free)
+    assert not any(bigram_repeats(h[0]["tokens"].tolist()) for h in banned)

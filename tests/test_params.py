@@ -45,6 +45,8 @@ def test_lang_is_a_registry_code():
         ({"prepare": {"query_form": "narrative"}}, "prepare.query_form"),
         ({"encoder": {"layers": 0}}, "encoder.layers"),
         ({"evaluate": {"depth": -5}}, "evaluate.depth"),
+        ({"augment": {"filters": ["loops"]}}, "augment.filters"),
+        ({"augment": {"pool": {"synthetic": 0}}}, "augment.pool.synthetic"),
     ],
 )
 def test_bad_params_name_the_key(raw, key):

@@ -54,7 +54,7 @@ USED_BOOKS = SOURCE_BOOKS | SHIFTED_GENRE_TEST_BOOKS | TARGET_GENRE_POOL_BOOKS
 
 BITEXT_COLUMNS = ("id", "en", "xx", "origin", "domain")
 #: Attributes of :class:`Prepared` that hold non-test text (id first, then text columns).
-NON_TEST_FILES = ("bitext", "english_pairs", "english_dev", "source_dev", "genre_dev", "mono")
+NON_TEST_FILES = ("bitext", "english_pairs", "english_dev", "source_dev", "genre_dev", "mono", "mono_en")
 MIN_QUERY_WORDS = 3
 
 
@@ -212,6 +212,9 @@ class Prepared:
     genre_dev: list[tuple[str, str, str]]  # id, en (WEB, for scoring only), xx
     mono: list[tuple[str, str]]  # id, xx (target-genre monolingual pool)
     alignment: dict = field(default_factory=dict)
+    # id, en (WEB) of the pool verses: read only by the `parallel` augmentation (never MT training or prompts);
+    # empty for a file corpus, whose mono.tsv has no English
+    mono_en: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _split_off(keys: list[VerseKey], n: int, rng) -> tuple[list[VerseKey], list[VerseKey]]:
@@ -279,10 +282,21 @@ def _bible_part(
         corpus.in_books(TARGET_GENRE_POOL_BOOKS), cfg.genre_dev_size, seeds.rng(seed, "prepare", "genre_dev")
     )
     mono = [(verse_id(k), corpus.xx[k]) for k in pool]
+    mono_en = [(verse_id(k), corpus.web[k]) for k in pool]
     genre_dev = [(verse_id(k), corpus.web[k], corpus.xx[k]) for k in gdev]
     source_dev = [(verse_id(k), corpus.bbe[k], corpus.web[k], corpus.xx[k]) for k in dev if k in aligned]
     return Prepared(
-        language.code, collections, {}, bitext, [], [], source_dev, genre_dev, mono, corpus.report.as_dict()
+        language.code,
+        collections,
+        {},
+        bitext,
+        [],
+        [],
+        source_dev,
+        genre_dev,
+        mono,
+        corpus.report.as_dict(),
+        mono_en=mono_en,
     )
 
 

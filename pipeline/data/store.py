@@ -14,6 +14,8 @@ Two DVC outs under a data root (default ``data/``), each written atomically as a
       dev/source.tsv                id, query, en, xx            (the English dev verses the language aligns)
       dev/target_genre.tsv          id, en, xx                   (target-genre dev; en for scoring only)
       mono/target_genre.tsv         id, xx                       (target-genre monolingual pool)
+      mono/target_genre_en.tsv      id, en                       (its WEB English: the `parallel` augmentation
+                                                                  only; absent for a file corpus)
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ FILES = {
     "source_dev": ("prepared", "dev/source.tsv", ("id", "query", "en", "xx")),
     "genre_dev": ("prepared", "dev/target_genre.tsv", ("id", "en", "xx")),
     "mono": ("prepared", "mono/target_genre.tsv", ("id", "xx")),
+    "mono_en": ("prepared", "mono/target_genre_en.tsv", ("id", "en")),
 }
 
 

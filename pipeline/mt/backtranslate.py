@@ -28,10 +28,18 @@ def backtranslate_rows(
     *,
     batch_size: int,
     seed: int,
+    no_repeat_ngram_size: int,
 ) -> tuple[list[Row], dict[str, Any]]:
-    """Translate target-language text into English with the ``decoding`` settings → bitext rows and the stats."""
+    """Translate target-language text into English with the ``decoding`` settings (and the MT model's
+    ``no_repeat_ngram_size``) → bitext rows and the stats."""
     english, stats = model.translate(
-        xx, decoding.method, beam=decoding.beam, topk=decoding.topk, batch_size=batch_size, seed=seed
+        xx,
+        decoding.method,
+        beam=decoding.beam,
+        topk=decoding.topk,
+        batch_size=batch_size,
+        seed=seed,
+        no_repeat_ngram_size=no_repeat_ngram_size,
     )
     return [(i, en, x, origin, domain) for i, en, x in zip(ids, english, xx, strict=True)], stats
 

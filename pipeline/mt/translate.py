@@ -14,6 +14,7 @@ import random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,9 @@ class Translator(ABC):
         """One cleaned, non-empty sentence → (what :meth:`_generate` takes, its length in tokens, truncated?)."""
 
     @abstractmethod
-    def _generate(self, batch: list[Any], method: str, beam: int, topk: int) -> list[str]:
-        """One English translation per item of ``batch`` (at most ``batch_size`` items from :meth:`_encode`)."""
+    def _generate(self, batch: list[Any], method: str, beam: int, topk: int, no_repeat_ngram_size: int) -> list[str]:
+        """One English translation per item of ``batch`` (at most ``batch_size`` items from :meth:`_encode`);
+        ``no_repeat_ngram_size`` > 0 forbids repeating any target n-gram of that size (0: no constraint)."""
 
     def translate(
         self,
@@ -62,6 +64,7 @@ class Translator(ABC):
         *,
         beam: int = 5,
         topk: int = 10,
+        no_repeat_ngram_size: int = 0,
         batch_size: int = 64,
         seed: int = 0,
         progress: bool = True,
@@ -70,7 +73,8 @@ class Translator(ABC):
 
         ``method``: ``beam`` (beam search of width ``beam``), ``sampling`` (one sample per sentence
         from the full distribution if ``topk == -1``, else from the ``topk`` most likely tokens) or
-        ``noised`` (beam output passed through :func:`add_noise`). Sampling and noise are
+        ``noised`` (beam output passed through :func:`add_noise`). ``no_repeat_ngram_size`` > 0 bans repeating
+        a target n-gram of that size in any method (fairseq and HF both support it). Sampling and noise are
         deterministic for a given ``seed`` (and ``batch_size``). Empty sentences translate to ``""``;
         sentences longer than the model's max positions are truncated. Sentences are translated in
         batches of similar length, shortest first. Returns the translations (in input order) and
@@ -96,7 +100,11 @@ class Translator(ABC):
         ):
             for start in range(0, len(order), batch_size):
                 chunk = order[start : start + batch_size]
-                for i, text in zip(chunk, self._generate([items[i] for i in chunk], method, beam, topk), strict=True):
+                for i, text in zip(
+                    chunk,
+                    self._generate([items[i] for i in chunk], method, beam, topk, no_repeat_ngram_size),
+                    strict=True,
+                ):
                     outputs[i] = text
                 bar.update(len(chunk))
         if method == "noised":
@@ -114,6 +122,26 @@ class Translator(ABC):
         }
         stats.update(translation_stats(sentences, outputs))
         return outputs, stats
+
+
+@contextmanager
+def _working_ngram_block():
+    """fairseq 0.12's CPU n-gram blocker reads the padded end of the token buffer instead of the last generated
+    tokens, so ``no_repeat_ngram_size`` silently does nothing on CPU (facebookresearch/fairseq#5206). For the block,
+    the generator is built with a blocker that sees only the tokens generated so far."""
+    from fairseq import sequence_generator
+    from fairseq.ngram_repeat_block import NGramRepeatBlock
+
+    class _Blocker(NGramRepeatBlock):
+        def forward(self, tokens, lprobs, bsz: int, beam_size: int, step: int):
+            return self._no_repeat_ngram(tokens[:, : step + 1], lprobs, bsz, beam_size, step)
+
+    original = sequence_generator.NGramRepeatBlock
+    sequence_generator.NGramRepeatBlock = _Blocker
+    try:
+        yield
+    finally:
+        sequence_generator.NGramRepeatBlock = original
 
 
 class FairseqTranslator(Translator):
@@ -173,11 +201,15 @@ class FairseqTranslator(Translator):
         eos = torch.tensor([self.hub.src_dict.eos()], dtype=tokens.dtype)
         return torch.cat([tokens[: self.max_source_tokens - 1], eos]), self.max_source_tokens, True
 
-    def _generate(self, batch: list[torch.Tensor], method: str, beam: int, topk: int) -> list[str]:
+    def _generate(
+        self, batch: list[torch.Tensor], method: str, beam: int, topk: int, no_repeat_ngram_size: int
+    ) -> list[str]:
         gen = {"beam": 1, "sampling": True, "sampling_topk": topk} if method == "sampling" else {"beam": beam}
+        if no_repeat_ngram_size:
+            gen["no_repeat_ngram_size"] = no_repeat_ngram_size
         self.hub.cfg.dataset.batch_size = len(batch)  # the whole batch in one fairseq batch
         self.hub.cfg.dataset.max_tokens = None
-        with quiet_fairseq():
+        with quiet_fairseq(), _working_ngram_block():
             hypos = self.hub.generate(batch, max_len_a=self.max_len_a, max_len_b=self.max_len_b, **gen)
         return [self.hub.decode(h[0]["tokens"]) for h in hypos]
 
@@ -221,13 +253,15 @@ class HFTranslator(Translator):
         n = len(self.tokenizer(sentence)["input_ids"])
         return sentence, n, n > self.max_length
 
-    def _generate(self, batch: list[str], method: str, beam: int, topk: int) -> list[str]:
+    def _generate(self, batch: list[str], method: str, beam: int, topk: int, no_repeat_ngram_size: int) -> list[str]:
         if method == "sampling":
             gen: dict[str, Any] = {"do_sample": True, "num_beams": 1, "top_k": topk if topk > 0 else 0, "top_p": 1.0}
         else:
             gen = {"do_sample": False, "num_beams": beam}
         if self.forced_bos_token_id is not None:
             gen["forced_bos_token_id"] = self.forced_bos_token_id
+        if no_repeat_ngram_size:
+            gen["no_repeat_ngram_size"] = no_repeat_ngram_size
         enc = self.tokenizer(batch, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt")
         out = self.model.generate(**enc, max_new_tokens=self.max_length, **gen)
         return [clean(text) for text in self.tokenizer.batch_decode(out, skip_special_tokens=True)]

@@ -1,36 +1,46 @@
-"""Stage ``backtranslate``: real target-genre text → synthetic English, the back-translation augmentation.
+"""Stage ``backtranslate``: real target-genre text → synthetic English, the back-translation pool.
 
-Samples ``augment.size`` verses (seeded) from the target-genre monolingual pool (books 18, 19, 22–39; never
-the test books 20 and 21), translates them into English with the MT model and ``backtranslate.method``,
-and writes ``data/aug/backtranslation.tsv`` (``id, en, xx, origin, domain``: real target side, synthetic
-English side) and ``metrics/backtranslate.json``.
+Samples ``augment.pool.backtranslation`` verses (seeded) from the target-genre monolingual pool (books 18, 19,
+22–39; never the test books 20 and 21), translates them into English with the MT model and
+``backtranslate.method``, and writes ``data/aug/backtranslation.tsv`` (real target side, synthetic English side).
+The same verses with their real (WEB) English side are the ``parallel`` control, ``data/aug/parallel.tsv``: what
+back-translation would give with a perfect MT model (no rows for a file corpus, which has no English for its
+pool). Both files have the columns of :data:`pipeline.augment.POOL_COLUMNS`: ``en_lang`` is the language ID's
+label for the English side, trained here with ``augment.lid_verses`` verses per language. ``bitext`` filters the
+pools and samples ``augment.size`` rows, so a change of ``augment.size`` does not re-run this stage. Also writes
+``metrics/backtranslate.json``.
 """
 
 from __future__ import annotations
 
 from pipeline import paths, seeds
+from pipeline.augment import POOL_COLUMNS
 from pipeline.bitext import AUG_SOURCES, sample
 from pipeline.data import store
-from pipeline.data.splits import BITEXT_COLUMNS, is_test_id
+from pipeline.data.splits import is_test_id
 from pipeline.io import write_metrics, write_tsv
+from pipeline.lid import train_bible_lid
 from pipeline.mt import backtranslate_rows, backtranslation_metrics, load_translator
 from pipeline.params import ParamsError, load_params
 from pipeline.stages import run_stage, skipped_without_bitext
 
 OUT_PATH = AUG_SOURCES["backtranslation"][0]
+PARALLEL_PATH = AUG_SOURCES["parallel"][0]
 
 
 def main() -> None:
     params = load_params()
-    if skipped_without_bitext(params, paths.metrics_file("backtranslate"), tables={OUT_PATH: BITEXT_COLUMNS}):
+    tables = {OUT_PATH: POOL_COLUMNS, PARALLEL_PATH: POOL_COLUMNS}
+    if skipped_without_bitext(params, paths.metrics_file("backtranslate"), tables=tables):
         return
     pool = store.read_file("mono")
-    if params.augment.size > len(pool):
+    size = params.augment.pool.backtranslation
+    if size > len(pool):
         raise ParamsError(
-            f"augment.size={params.augment.size} but the target-genre pool of {params.lang!r} "
+            f"augment.pool.backtranslation={size} but the target-genre pool of {params.lang!r} "
             f"has only {len(pool)} verses"
         )
-    picked = sample(pool, params.augment.size, seeds.rng(params.seed, "backtranslate", "sample"), "augment.size")
+    picked = sample(pool, size, seeds.rng(params.seed, "backtranslate", "sample"), "augment.pool.backtranslation")
     assert not picked["id"].map(is_test_id).any(), "test verse in the monolingual pool"
     model = load_translator(params.mt, paths.MT_DIR)
     rows, stats = backtranslate_rows(
@@ -42,9 +52,23 @@ def main() -> None:
         "target_genre",
         batch_size=params.mt.batch_size,
         seed=seeds.derive(params.seed, "backtranslate"),
+        no_repeat_ngram_size=params.mt.no_repeat_ngram_size,
     )
-    write_tsv(OUT_PATH, rows, BITEXT_COLUMNS)
-    write_metrics("metrics/backtranslate.json", backtranslation_metrics(params.backtranslate, rows, stats))
+    has_english = "mono_en" in store.manifest()["files"]  # a Bible language: the pool verses' WEB English
+    english = dict(store.read_file("mono_en").itertuples(index=False, name=None)) if has_english else {}
+    parallel = [(i, english[i], x, "parallel", domain) for i, _, x, _, domain in rows if i in english]
+    lid, lid_info = train_bible_lid(params.augment.lid_verses, seeds.rng(params.seed, "augment", "lid"))
+    for path, table in ((OUT_PATH, rows), (PARALLEL_PATH, parallel)):
+        labels = lid.predict([r[1] for r in table])
+        write_tsv(path, [(*r, label) for r, label in zip(table, labels, strict=True)], POOL_COLUMNS)
+    write_metrics(
+        "metrics/backtranslate.json",
+        {
+            **backtranslation_metrics(params.backtranslate, rows, stats),
+            "parallel_rows": len(parallel),
+            "lid": lid_info,
+        },
+    )
 
 
 if __name__ == "__main__":

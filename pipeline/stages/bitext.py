@@ -1,10 +1,16 @@
 """Stage ``bitext``: the training bitext = seeded seed-bitext sample + the augmentation chosen by ``aug``.
 
-``aug``: ``none`` · ``backtranslation`` (``augment.size`` rows of data/aug/backtranslation.tsv) · ``synthetic``
-(of data/aug/synthetic.tsv) · ``both`` (half of ``augment.size`` from each). Both augmentation files are always
-built and cached, so switching ``aug`` re-runs only this stage and the ones after it.
+``aug``: ``none`` · ``backtranslation`` · ``synthetic`` · ``both`` (half of ``augment.size`` from each of those
+two) · ``parallel`` (the back-translation pool's verses with their real English: the oracle control). Each pool
+goes through the filters of :mod:`pipeline.augment`; ``augment.size`` rows are drawn from those that pass, seeded
+by ``seed`` and ``distill.seed``, so replicate seeds resample the augmentation. The pools are always built and
+cached, so switching ``aug``, ``augment.size`` (within the pool) or a filter re-runs only this stage and the ones
+after it. ``bitext.tag`` prefixes :data:`pipeline.augment.TAG` to the target side of augmentation rows (tagged
+back-translation); only ``distill`` reads this file, so the tag never reaches evaluation.
 
-Writes ``data/bitext/train.tsv`` (``id, en, xx, origin, domain``) and ``metrics/bitext.json``.
+Writes ``data/bitext/train.tsv`` (``id, en, xx, origin, domain``) and ``metrics/bitext.json``: the seed rows'
+filter counts and, for every pool that has rows (whichever ``aug`` is), the pool size, the rows each filter
+removed, the rows kept and the rows that entered (0 for a pool ``aug`` does not use).
 """
 
 from __future__ import annotations
@@ -12,9 +18,10 @@ from __future__ import annotations
 import pandas as pd
 
 from pipeline import paths, seeds
-from pipeline.bitext import aug_origins, filter_bitext, read_augmentation, sample
+from pipeline.augment import AugmentFilter, pool_metrics, sample_kept, tag_augmentation
+from pipeline.bitext import AUG_SOURCES, aug_origins, filter_bitext, has_rows, read_augmentation, sample
 from pipeline.data import splits, store
-from pipeline.data.splits import BITEXT_COLUMNS, mean_words
+from pipeline.data.splits import BITEXT_COLUMNS, mean_words, normalise
 from pipeline.io import DataFileError, write_json, write_tsv
 from pipeline.params import load_params
 from pipeline.stages import run_stage, skipped_without_bitext
@@ -28,29 +35,56 @@ def main() -> None:
         params, paths.metrics_file("bitext"), tables={BITEXT_PATH: BITEXT_COLUMNS}, aug=params.aug, rows=0
     ):
         return
+    test_texts = store.test_texts()
+    seed_bitext = store.read_file("bitext")
     rng = seeds.rng(params.seed, "bitext", str(params.distill.seed))
-    parts = [sample(store.read_file("bitext"), params.bitext.seed_size, rng, "bitext.seed_size")]
-    origins = aug_origins(params.aug)
-    for origin in origins:  # `both`: half of augment.size from each source
-        aug_rng = seeds.rng(params.seed, "bitext", origin, str(params.distill.seed))
-        parts.append(sample(read_augmentation(origin), params.augment.size // len(origins), aug_rng, f"aug {origin}"))
-    df, filtered = filter_bitext(pd.concat(parts, ignore_index=True), store.test_texts(), params.bitext.max_len_ratio)
-    if filtered["test_text"]:
+    seed_rows, seed_filtered = filter_bitext(
+        sample(seed_bitext, params.bitext.seed_size, rng, "bitext.seed_size"), test_texts, params.bitext.max_len_ratio
+    )
+    if seed_filtered["test_text"]:
         raise AssertionError(
-            f"{filtered['test_text']} bitext rows carry test-split target text: an upstream filter failed"
+            f"{seed_filtered['test_text']} seed rows carry test-split target text: an upstream filter failed"
         )
+    aug = params.augment
+    filters = AugmentFilter(
+        frozenset(aug.filters),
+        aug.max_len_ratio,
+        blocked=frozenset(test_texts),
+        seed_targets=frozenset(seed_bitext["xx"].map(normalise)),
+    )
+    parts, augmentation = [seed_rows], {}
+    origins = aug_origins(params.aug)
+    for origin in AUG_SOURCES:  # every pool that exists is counted; `aug` picks those that enter
+        if origin not in origins and not has_rows(origin):
+            continue
+        pool = read_augmentation(origin)
+        if pool["xx"].map(normalise).isin(test_texts).any():
+            raise AssertionError(f"the {origin} pool carries test-split target text: an upstream filter failed")
+        verdicts = filters.verdicts(pool)
+        entered = pool.iloc[:0]
+        if origin in origins:  # `both`: half of augment.size from each source
+            aug_rng = seeds.rng(params.seed, "bitext", origin, str(params.distill.seed))
+            entered = sample_kept(pool, verdicts, aug.size // len(origins), aug_rng, origin)
+            parts.append(entered[list(BITEXT_COLUMNS)])
+        augmentation[origin] = pool_metrics(filters, verdicts, entered)
+    df = pd.concat(parts, ignore_index=True)
     if df.empty:
-        raise DataFileError(f"bitext is empty after filtering: {filtered}")
+        raise DataFileError(f"bitext is empty after filtering: {seed_filtered}")
     leaked = df["id"].map(splits.is_test_id)
     assert not leaked.any(), f"test ids in bitext: {df.loc[leaked, 'id'].tolist()[:5]}"
+    assert not df["id"].duplicated().any(), "duplicate ids in bitext"
+    if params.bitext.tag:
+        df = tag_augmentation(df)
     write_tsv(BITEXT_PATH, df[list(BITEXT_COLUMNS)].itertuples(index=False, name=None), BITEXT_COLUMNS)
     write_json(
         "metrics/bitext.json",
         {
             "aug": params.aug,
+            "tag": params.bitext.tag,
             "rows": len(df),
             "rows_by_origin": {k: int(v) for k, v in df["origin"].value_counts().sort_index().items()},
-            "filtered": filtered,
+            "seed_filtered": seed_filtered,
+            "augmentation": augmentation,
             "en_words_mean": mean_words(df["en"]),
             "xx_words_mean": mean_words(df["xx"]),
         },

@@ -34,6 +34,7 @@ def metrics(prepared: splits.Prepared) -> dict:
         "source_dev": len(prepared.source_dev),
         "genre_dev": len(prepared.genre_dev),
         "mono_target_genre": len(prepared.mono),
+        "mono_target_genre_en": len(prepared.mono_en),
         "bitext_en_words_mean": mean_words(r[1] for r in prepared.bitext),
         "bitext_xx_words_mean": mean_words(r[2] for r in prepared.bitext),
     }

@@ -1,13 +1,15 @@
 """Stage ``synthesize``: an LLM writes target-genre text in the target language; the MT model back-translates it.
 
 Few-shot prompts from the target-genre monolingual pool (never a test book) → ``synth.backend`` generates
-lines → the filters of :mod:`pipeline.synth` (counted) → the first ``augment.size`` kept lines are translated
-into English with the same MT model and decoding as ``backtranslate``. The only difference between the two
-augmentations is then whether the target-language side is real or LLM-written.
+lines → the filters of :mod:`pipeline.synth` (counted) → the first ``augment.pool.synthetic`` kept lines are
+translated into English with the same MT model and decoding as ``backtranslate``. The only difference between
+the two augmentations is then whether the target-language side is real or LLM-written. The English side gets
+the same language-ID label (``en_lang``, the same model as ``backtranslate`` trains) and, in ``bitext``, the same
+filters (:mod:`pipeline.augment`). Generation time grows with the pool: it is the DAG's longest stage.
 
-Writes ``data/aug/synthetic.tsv`` (``id, en, xx, origin=synthetic, domain``), ``data/synth/generated.tsv``
-(every generated line with its verdict), ``data/synth/prompts.tsv`` (the pool verse ids of each prompt's shots,
-for audits) and ``metrics/synthesize.json``.
+Writes the pool ``data/aug/synthetic.tsv`` (:data:`pipeline.augment.POOL_COLUMNS`, ``origin=synthetic``),
+``data/synth/generated.tsv`` (every generated line with its verdict), ``data/synth/prompts.tsv`` (the pool
+verse ids of each prompt's shots, for audits) and ``metrics/synthesize.json``.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import time
 from tqdm import tqdm
 
 from pipeline import paths, seeds
+from pipeline.augment import POOL_COLUMNS
 from pipeline.bitext import AUG_SOURCES
 from pipeline.data import store
-from pipeline.data.splits import BITEXT_COLUMNS, is_test_id, normalise
+from pipeline.data.splits import is_test_id, normalise
 from pipeline.io import DataFileError, write_metrics, write_tsv
 from pipeline.lid import train_bible_lid
 from pipeline.llm import LocalLM, OpenAIBackend
@@ -72,7 +75,7 @@ def make_backend(params: Params, pool: list[str]):
 def main() -> None:
     params = load_params()
     cfg = params.synth
-    tables = {OUT_PATH: BITEXT_COLUMNS, GENERATED: GENERATED_COLUMNS, PROMPTS: PROMPTS_COLUMNS}
+    tables = {OUT_PATH: POOL_COLUMNS, GENERATED: GENERATED_COLUMNS, PROMPTS: PROMPTS_COLUMNS}
     if skipped_without_bitext(params, paths.metrics_file("synthesize"), tables=tables):
         return
     mono = store.read_file("mono")
@@ -93,7 +96,7 @@ def main() -> None:
         lid,
         blocked=test,
     )
-    target = params.augment.size
+    target = params.augment.pool.synthetic
     with tqdm(total=cfg.max_prompts, desc="synthesize", unit="prompt") as bar:
         result = synthesize(
             backend,
@@ -118,7 +121,7 @@ def main() -> None:
     kept = result.kept
     if len(kept) < target:
         raise SynthesisError(
-            f"only {len(kept)} of augment.size={target} generated lines passed the filters after "
+            f"only {len(kept)} of augment.pool.synthetic={target} generated lines passed the filters after "
             f"{result.prompts} prompts (synth.max_prompts={cfg.max_prompts}); generated {len(result.records)}, "
             f"removed by filter: {removed}. Raise synth.max_prompts, loosen the filters or use a stronger model. "
             f"Sample of rejected lines: {[(r.verdict, r.text[:60]) for r in result.records[:3]]}"
@@ -138,8 +141,11 @@ def main() -> None:
         "target_genre",
         batch_size=params.mt.batch_size,
         seed=seeds.derive(params.seed, "synthesize"),
+        no_repeat_ngram_size=params.mt.no_repeat_ngram_size,
     )
-    write_tsv(OUT_PATH, rows, BITEXT_COLUMNS)
+    en_lid, en_lid_info = train_bible_lid(params.augment.lid_verses, seeds.rng(params.seed, "augment", "lid"))
+    labels = en_lid.predict([r[1] for r in rows])
+    write_tsv(OUT_PATH, [(*r, label) for r, label in zip(rows, labels, strict=True)], POOL_COLUMNS)
 
     all_lines = [r.text for r in result.records]
     write_metrics(
@@ -159,6 +165,7 @@ def main() -> None:
             "quality_generated": quality(all_lines, line_filter, lid, params.lang),
             "quality_kept": quality([r.text for r in kept], line_filter, lid, params.lang),
             "lid": lid_info,
+            "en_lid": en_lid_info,
             **backend_info,
             "translation": backtranslation_metrics(params.backtranslate, rows, mt_stats),
         },

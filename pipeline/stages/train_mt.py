@@ -32,7 +32,13 @@ LIVE_DIR = paths.LIVE_DIRS["mt"]
 def dev_scores(model, params: Params, split: str) -> dict:
     """BLEU / chrF of beam (``mt.beam``) translations of a dev set (its English side is used for scoring only)."""
     dev = store.read_file(split)
-    hyps, stats = model.translate(list(dev["xx"]), "beam", beam=params.mt.beam, batch_size=params.mt.batch_size)
+    hyps, stats = model.translate(
+        list(dev["xx"]),
+        "beam",
+        beam=params.mt.beam,
+        batch_size=params.mt.batch_size,
+        no_repeat_ngram_size=params.mt.no_repeat_ngram_size,
+    )
     return {**score_translations(hyps, list(dev["en"])), "truncated": stats["truncated"]}
 
 

@@ -25,7 +25,11 @@ def main() -> None:
         for split in store.manifest()["splits"]:
             docs = store.read_collection(split).docs
             english, stats = model.translate(
-                list(docs["text"]), "beam", beam=params.mt.beam, batch_size=params.mt.batch_size
+                list(docs["text"]),
+                "beam",
+                beam=params.mt.beam,
+                batch_size=params.mt.batch_size,
+                no_repeat_ngram_size=params.mt.no_repeat_ngram_size,
             )
             write_tsv(tmp / f"{split}.tsv", zip(docs["docid"], english, strict=True), ("docid", "text"))
             metrics[split] = {

@@ -1,0 +1,193 @@
+"""Augmentation pools: the filters (the same for every origin), replicate resampling, the parallel pool, the tag."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from pipeline import seeds
+from pipeline.augment import (
+    ALWAYS,
+    ENGLISH,
+    FILTERS,
+    POOL_COLUMNS,
+    TAG,
+    AugmentFilter,
+    copy_share,
+    pool_metrics,
+    sample_kept,
+    tag_augmentation,
+)
+from pipeline.bitext import aug_origins, read_augmentation
+from pipeline.data.splits import normalise
+from pipeline.io import DataFileError, write_tsv
+from pipeline.lid import train_bible_lid
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_QUERY = "Blessed is the man who does not walk in the counsel of the wicked"
+SEED_XX = "Mwanzo Mungu aliumba mbingu na nchi"
+
+#: (en, xx, en_lang, the verdict with every filter on)
+ROWS = [
+    ("The LORD is my shepherd, I shall lack nothing", "Bwana ndiye mchungaji wangu sitapungukiwa", "eng", "kept"),
+    ("", "Hunilaza katika malisho ya majani mabichi", "eng", "empty"),
+    (TEST_QUERY, "Heri mtu yule asiyekwenda katika shauri la wasio haki", "eng", "test_text"),
+    ("and the the the the land of the land of the land", "Mwanangu usisahau sheria yangu", "eng", "degenerate"),
+    ("My son", "Mwanangu usisahau sheria yangu bali moyo wako uzishike amri zangu daima", "eng", "length_ratio"),
+    ("Kumcha Bwana ni chanzo cha maarifa", "Kumcha Bwana ni chanzo cha maarifa bali", "eng", "copy"),
+    ("Moyo wangu umejaa furaha, O God", "Moyo wangu umejaa furaha kwa sababu ya wokovu", "swh", "copy"),
+    ("My heart rejoices in your salvation", "Nafsi yangu inafurahi kwa wokovu wako", "swh", "en_language"),
+    ("The LORD is my shepherd", "Bwana ndiye mchungaji wangu sitapungukiwa", "eng", "duplicate"),
+    ("In the beginning God created", SEED_XX, "eng", "duplicate"),
+    ("Praise the LORD, all you nations", "Enyi mataifa yote, msifuni Bwana", "eng", "kept"),
+]
+
+
+def _pool(origin: str = "backtranslation", rows=ROWS) -> pd.DataFrame:
+    return pd.DataFrame(
+        [(f"{origin}:{i}", en, xx, origin, "target_genre", lang) for i, (en, xx, lang, _) in enumerate(rows)],
+        columns=POOL_COLUMNS,
+    )
+
+
+def _filter(active=FILTERS) -> AugmentFilter:
+    return AugmentFilter(
+        frozenset(active), 3.0, blocked=frozenset({normalise(TEST_QUERY)}), seed_targets=frozenset({normalise(SEED_XX)})
+    )
+
+
+@pytest.mark.parametrize("origin", ["backtranslation", "synthetic", "parallel"])
+def test_each_filter_removes_its_fixture_row_whatever_the_origin(origin):
+    verdicts = _filter().verdicts(_pool(origin))
+    assert verdicts == [r[3] for r in ROWS]
+    removed = pool_metrics(_filter(), verdicts, _pool(origin).iloc[[0, 10]])
+    assert removed == {
+        "pool": 11,
+        "removed": {
+            "empty": 1,
+            "test_text": 1,
+            "degenerate": 1,
+            "length_ratio": 1,
+            "copy": 2,
+            "en_language": 1,
+            "duplicate": 2,
+        },
+        "kept_in_pool": 2,
+        "entered": 2,
+        "degenerate_rate_entered": 0.0,
+    }
+
+
+def test_empty_and_test_text_are_always_on_the_rest_switch_off():
+    verdicts = _filter(active=()).verdicts(_pool())
+    assert [v for v in verdicts if v != "kept"] == ["empty", "test_text"]
+    metrics = pool_metrics(_filter(active=()), verdicts, _pool().iloc[:1])
+    assert list(metrics["removed"]) == list(ALWAYS) and metrics["kept_in_pool"] == 9
+    only_loops = _filter(active=("degenerate",)).verdicts(_pool())
+    assert only_loops.count("degenerate") == 1 and only_loops.count("kept") == 8
+    with pytest.raises(ValueError, match="unknown augmentation filter"):
+        AugmentFilter(frozenset({"loops"}), 3.0)
+
+
+def test_copy_share():
+    assert copy_share("Kumcha Bwana ni chanzo", "kumcha bwana ni chanzo cha maarifa") == 1.0
+    assert copy_share("David's psalm of praise", "Zaburi ya Daudi") == 0.0
+    assert copy_share("", "x") == 0.0
+
+
+def test_replicate_seeds_resample_the_augmentation_among_kept_rows():
+    rows = [(f"English verse number {i} of the pool", f"mstari wa {i} wa dimbwi", "eng", "kept") for i in range(200)]
+    rows[7] = ("the the the the the", "mstari wa saba", "eng", "degenerate")
+    pool = _pool(rows=rows)
+    verdicts = _filter().verdicts(pool)
+
+    def draw(replicate: int):
+        rng = seeds.rng(13, "bitext", "backtranslation", str(replicate))
+        return sample_kept(pool, verdicts, 40, rng, "backtranslation")
+
+    first, again, second = draw(0), draw(0), draw(1)
+    assert list(first["id"]) == list(again["id"])  # deterministic per seed
+    assert set(first["id"]) != set(second["id"])  # another replicate seed, another augmentation sample
+    assert len(first) == len(second) == 40 and "backtranslation:7" not in set(first["id"]) | set(second["id"])
+
+
+def test_too_few_kept_rows_is_one_clear_error():
+    pool = _pool()
+    match = r"only 2 of the pool's 11 pass the filters .*'degenerate': 1.*augment\.pool"
+    with pytest.raises(DataFileError, match=match):
+        sample_kept(pool, _filter().verdicts(pool), 3, seeds.rng(0, "x"), "backtranslation")
+
+
+def test_tag_marks_the_target_side_of_augmentation_rows_only():
+    df = pd.DataFrame(
+        [
+            ("bible:1.1.1", "In the beginning", "Hapo mwanzo", "seed", "source"),
+            ("bible:19.23.1", "The LORD is my shepherd", "Bwana ndiye mchungaji wangu", "backtranslation", "g"),
+            ("synth:swh:000001", "Praise him", "Msifuni", "synthetic", "g"),
+            ("bible:19.1.1", "Blessed is the man", "Heri mtu yule", "parallel", "g"),
+        ],
+        columns=["id", "en", "xx", "origin", "domain"],
+    )
+    tagged = tag_augmentation(df)
+    assert tagged["xx"][0] == "Hapo mwanzo" and tagged["en"].tolist() == df["en"].tolist()
+    assert tagged["xx"][1:].tolist() == [f"{TAG} {x}" for x in df["xx"][1:]]
+    assert not df["xx"].str.contains(TAG, regex=False).any()  # the input is left as it was
+
+
+def test_the_tag_never_reaches_evaluation():
+    """Only `distill` reads the training bitext: the evaluation stages neither depend on it nor name it."""
+    from test_stage_deps import closure, stage_module, stages
+
+    for name, stage in stages().items():
+        if name.startswith("evaluate") or name == "report":
+            assert not any(str(d).startswith("data/bitext") for d in stage["deps"]), name
+            for path in closure(stage_module(stage["cmd"])) - {Path("pipeline/paths.py")}:  # it names every path
+                text = (ROOT / path).read_text(encoding="utf-8")
+                assert "paths.BITEXT_FILE" not in text and "tag_augmentation" not in text, (name, path)
+    readers = [
+        name for name, stage in stages().items() if any(str(d).startswith("data/bitext") for d in stage.get("deps", []))
+    ]
+    assert readers == ["distill"]
+
+
+def test_the_pool_english_is_read_only_for_the_parallel_augmentation():
+    """The WEB English of the pool verses (mono_en) never reaches MT training or synthesis prompts."""
+    allowed = {"pipeline/data/splits.py", "pipeline/data/store.py", "pipeline/stages/prepare.py"}
+    allowed.add("pipeline/stages/backtranslate.py")  # writes the parallel pool
+    users = {str(p.relative_to(ROOT)) for p in (ROOT / "pipeline").rglob("*.py") if "mono_en" in p.read_text("utf-8")}
+    assert users == allowed
+    stage = (ROOT / "pipeline/stages/backtranslate.py").read_text("utf-8")
+    assert len(re.findall(r"read_file\(\"mono_en\"\)", stage)) == 1
+
+
+def test_parallel_without_pool_english_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_tsv("data/aug/parallel.tsv", [], POOL_COLUMNS)  # what backtranslate writes for a file corpus
+    with pytest.raises(DataFileError, match="no English side .*file corpus"):
+        read_augmentation("parallel")
+    write_tsv("data/aug/backtranslation.tsv", [("x:1", "en", "xx", "backtranslation", "d", "eng")], POOL_COLUMNS)
+    assert len(read_augmentation("backtranslation")) == 1
+    assert aug_origins("parallel") == ["parallel"] and aug_origins("both") == ["backtranslation", "synthetic"]
+
+
+def test_en_language_filter_with_the_bible_lid():
+    """The LID the pool stages train: English for English text, another label for an untranslated copy."""
+    lid, info = train_bible_lid(100, seeds.rng(13, "augment", "lid"))
+    assert ENGLISH in info["languages"]
+    labels = lid.predict(
+        [
+            "The LORD is my shepherd; I shall not want. He makes me lie down in green pastures.",
+            "Bwana ndiye mchungaji wangu, sitapungukiwa na kitu. Katika malisho ya majani mabichi hunilaza.",
+        ]
+    )
+    assert labels[0] == ENGLISH and labels[1] != ENGLISH
+
+
+def test_pool_sizes_leave_room_for_the_grid_size():
+    for path in ("params.yaml", "profiles/tiny.yaml"):
+        augment = yaml.safe_load((ROOT / path).read_text())["augment"]
+        assert min(augment["pool"].values()) > augment["size"], path
