@@ -86,6 +86,27 @@ def mt() -> str:
     return "\n".join([*lines, "", _source("metrics/mt.json", "metrics/backtranslate.json")])
 
 
+def mt_decoding() -> str:
+    """``benchmarks/mt_decoding.py``: the loop rate and BLEU/chrF of the MT model per ``no_repeat_ngram_size``."""
+    path = BENCHMARK_RESULTS / "mt_decoding.json"
+    d = read_json(path)
+    lines = [
+        "| no_repeat_ngram_size | BLEU / chrF source dev | BLEU / chrF genre dev "
+        "| loops: source dev / genre dev / pool |",
+        "|---|---|---|---|",
+    ]
+    for r in d["rows"]:
+        loops = " / ".join(
+            f"{r[k]:.0%}" for k in ("source_dev_degenerate_rate", "genre_dev_degenerate_rate", "pool_degenerate_rate")
+        )
+        lines.append(
+            f"| {r['no_repeat_ngram_size'] or 'off'} | {r['source_dev_bleu']:.2f} / {r['source_dev_chrf']:.2f} "
+            f"| {r['genre_dev_bleu']:.2f} / {r['genre_dev_chrf']:.2f} | {loops} |"
+        )
+    note = f"`lang: {d['lang']}`, beam {d['rows'][0]['beam']}; a decoding setting only (training is the same)."
+    return "\n".join([*lines, "", note + " " + _source(path)])
+
+
 def synthesis() -> str:
     """The default run's LLM synthesis: lines generated and kept, what each filter removed, quality."""
     s = _metrics("synthesize")
@@ -167,6 +188,7 @@ def comparison() -> str:
 RENDERERS: dict[str, Callable[[], str]] = {
     "default-run": default_run,
     "mt": mt,
+    "mt-decoding": mt_decoding,
     "synthesis": synthesis,
     "pipeline-times": pipeline_times,
     "front-door-times": front_door_times,
