@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -45,3 +48,15 @@ def prepare_with(overrides: dict | None = None, /, **kw) -> splits.Prepared:
     """``splits.prepare`` as the prepare stage calls it, on ``params.yaml`` with dotted keys overridden."""
     params = params_with(overrides, **kw)
     return splits.prepare(params.prepare, params.seed, params.language)
+
+
+def prepare_new_language(proj: Path, env: dict, code: str, entry: str) -> subprocess.CompletedProcess:
+    """In the throw-away project ``proj``: append ``entry`` (one line) to the language registry, set ``lang`` to
+    ``code`` and run the ``prepare`` stage; returns the finished process."""
+    with open(proj / "pipeline/data/languages.yaml", "a", encoding="utf-8") as fh:
+        fh.write(entry)
+    params = proj / "params.yaml"
+    params.write_text(re.sub(r"(?m)^lang: \w+", f"lang: {code}", params.read_text(encoding="utf-8")), encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.stages.prepare"], cwd=proj, env=env, capture_output=True, text=True
+    )

@@ -1,13 +1,11 @@
 """Corpora from files (data/external/corpora/<code>/): the pair check, bad files, `prepare` on fixture corpora."""
 
 import json
-import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from params_helper import prepare_new_language
 
 from pipeline.data import store
 from pipeline.data.corpora import check_pairs, read_file_corpus
@@ -90,13 +88,7 @@ def test_prepare_runs_on_file_corpora(tiny_project):
     """The prepare stage on the fixture corpora: one registry entry, the files under data/external/corpora/."""
     proj, env = tiny_project
     shutil.copytree(FIXTURES / "rus", proj / "data/external/corpora/rus")
-    with open(proj / "pipeline/data/languages.yaml", "a", encoding="utf-8") as fh:
-        fh.write(RUSSIAN)
-    params = proj / "params.yaml"
-    params.write_text(re.sub(r"(?m)^lang: \w+", "lang: rus", params.read_text(encoding="utf-8")), encoding="utf-8")
-    run = subprocess.run(
-        [sys.executable, "-m", "pipeline.stages.prepare"], cwd=proj, env=env, capture_output=True, text=True
-    )
+    run = prepare_new_language(proj, env, "rus", RUSSIAN)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "split shifted_genre not built" in run.stderr
 

@@ -1,11 +1,9 @@
 """The language registry: one entry per language; adding one that the Bible database and the UDHR hold."""
 
 import json
-import re
-import subprocess
-import sys
 
 import pytest
+from params_helper import prepare_new_language
 
 from pipeline.data import bible, languages, udhr
 from pipeline.data.bible import SourceError
@@ -80,13 +78,7 @@ def test_malformed_registry_entries_are_named(tmp_path, change, message):
 def test_a_new_language_is_one_registry_entry(tiny_project):
     """Italian is in the Bible database and the UDHR but not built in: one line, then `prepare` runs on it."""
     proj, env = tiny_project
-    with open(proj / "pipeline/data/languages.yaml", "a", encoding="utf-8") as fh:
-        fh.write(ITALIAN)
-    params = proj / "params.yaml"
-    params.write_text(re.sub(r"(?m)^lang: \w+", "lang: ita", params.read_text(encoding="utf-8")), encoding="utf-8")
-    run = subprocess.run(
-        [sys.executable, "-m", "pipeline.stages.prepare"], cwd=proj, env=env, capture_output=True, text=True
-    )
+    run = prepare_new_language(proj, env, "ita", ITALIAN)
     assert run.returncode == 0, run.stderr[-2000:]
 
     metrics = json.loads((proj / "metrics/prepare.json").read_text(encoding="utf-8"))
