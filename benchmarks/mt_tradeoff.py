@@ -1,21 +1,23 @@
-"""Size / training-time / BLEU trade-off of the fairseq xx→en back-translation model on CPU.
+"""Training-time / quality trade-off of the fairseq xx→en back-translation model on CPU.
 
-Trains each model size (params.yaml's ``mt`` settings with the preset's and ``--set``'s overrides, and the
-``train_mt`` stage's seed) on the prepared source-domain bitext (all of it, or a fraction), then
-translates ``dev/source.tsv`` and ``dev/target_genre.tsv`` (xx→en, beam 5) and prints one row
-per size: parameters, training seconds, seconds per epoch, BLEU/chrF on both dev sets and beam-5
-translation speed. The MT stage's budget is about 5–6 minutes of training on two cores.
+Trains each named setting (params.yaml's ``mt`` section with the setting's and ``--set``'s overrides, and
+the ``train_mt`` stage's seed) on the prepared source-domain bitext (all of it, or a fraction), then
+translates ``dev/source.tsv`` and ``dev/target_genre.tsv`` as the stage does (``mt.beam``,
+``mt.no_repeat_ngram_size``) and prints one row per setting: parameters, training seconds, BLEU/chrF and
+the loop (degenerate) rate on both dev sets. The rows go to ``benchmarks/results/mt_tradeoff.json``
+(rendered in docs/mt-and-llm.md by ``python -m pipeline.docs``). ``default`` is params.yaml as it is.
 
-Usage, from the repository root::
+Usage, from the repository root (nothing else running: the seconds are the point)::
 
-    python -m benchmarks.mt_tradeoff [--sizes tiny,small] [--fraction 1.0] [--epochs N] [--threads 1]
-        [--set vocab_size=8000 --set max_tokens=2048] [--json results.json] [--keep-dir DIR]
+    python -m benchmarks.mt_tradeoff [--settings default,previous] [--fraction 1.0] [--epochs N]
+        [--set vocab_size=8000] [--json PATH] [--keep-dir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from dataclasses import fields, replace
@@ -24,17 +26,21 @@ from pathlib import Path
 import torch
 
 from pipeline import seeds
-from pipeline.io import read_tsv
+from pipeline.io import read_tsv, write_text
 from pipeline.mt import FairseqTranslator, MTConfig, score_translations, train_mt
 from pipeline.params import load_params
 
 PREPARED = Path("data/prepared")
 
-#: Model sizes: MTConfig overrides on top of params.yaml's ``mt`` section;
-#: epochs chosen so each trains in about 5 minutes on one core.
-PRESETS: dict[str, dict] = {
-    "tiny": {"layers": 2, "embed_dim": 128, "ffn_dim": 512, "heads": 4, "epochs": 3, "dropout": 0.0},
-    "small": {"layers": 3, "embed_dim": 256, "ffn_dim": 1024, "heads": 4, "epochs": 1, "dropout": 0.2},
+RESULTS = Path("benchmarks/results/mt_tradeoff.json")
+
+#: Named settings: MTConfig overrides on top of params.yaml's ``mt`` section.
+SETTINGS: dict[str, dict] = {
+    "default": {},
+    "previous": {"max_tokens": 2048, "warmup_updates": 200, "dropout": 0.2},  # the default before issue 13
+    "tuned": {"max_tokens": 1024, "warmup_updates": 300, "dropout": 0.0},
+    "tuned-2ep": {"max_tokens": 1024, "warmup_updates": 300, "dropout": 0.0, "epochs": 2},
+    "small": {"layers": 3, "embed_dim": 256, "ffn_dim": 1024, "heads": 4, "epochs": 1},
 }
 
 
@@ -51,14 +57,13 @@ def _print_epoch(epoch: int, stats: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--prepared", type=Path, default=PREPARED)
-    ap.add_argument("--sizes", default="tiny,small", help=f"comma-separated presets from {list(PRESETS)}")
+    ap.add_argument("--settings", default="default,previous", help=f"comma-separated names from {list(SETTINGS)}")
     ap.add_argument("--fraction", type=float, default=1.0, help="fraction of the source bitext to train on")
-    ap.add_argument("--epochs", type=int, default=None, help="override every preset's epochs")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="MTConfig override for all sizes")
+    ap.add_argument("--epochs", type=int, default=None, help="override every setting's epochs")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="MTConfig override, every setting")
     ap.add_argument("--dev-limit", type=int, default=300, help="sentences per dev set to translate")
-    ap.add_argument("--beam", type=int, default=5)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
-    ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
+    ap.add_argument("--json", type=Path, default=RESULTS, help="write the rows as JSON here")
     ap.add_argument("--keep-dir", type=Path, default=None, help="keep the trained models under this directory")
     args = ap.parse_args()
 
@@ -71,6 +76,7 @@ def main() -> None:
     dev_genre = read_tsv(args.prepared / "dev/target_genre.tsv", ["id", "en", "xx"]).head(args.dev_limit)
     valid = list(zip(dev_source["xx"], dev_source["en"], strict=True))
     params = load_params()
+    cfg_params = params.mt
     base = MTConfig.from_params(params.mt, seeds.derive(params.seed, "train_mt"))  # as the train_mt stage
     common = {}
     for item in args.set:
@@ -84,8 +90,10 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="mt-tradeoff-") as scratch:
         root = args.keep_dir or Path(scratch)
-        for name in args.sizes.split(","):
-            overrides = {**PRESETS[name], **common}
+        for name in args.settings.split(","):
+            if name not in SETTINGS:
+                ap.error(f"--settings: {name!r} is not one of {list(SETTINGS)}")
+            overrides = {**SETTINGS[name], **common}
             if args.epochs is not None:
                 overrides["epochs"] = args.epochs
             cfg = replace(base, **overrides)
@@ -97,7 +105,10 @@ def main() -> None:
             tr = FairseqTranslator.load(out)
             n_params = sum(p.numel() for p in tr.hub.models[0].parameters())
             row = {
-                "size": name,
+                "setting": name,
+                "max_tokens": cfg.max_tokens,
+                "warmup_updates": cfg.warmup_updates,
+                "dropout": cfg.dropout,
                 "layers": cfg.layers,
                 "dim": cfg.embed_dim,
                 "vocab": cfg.vocab_size,
@@ -111,29 +122,47 @@ def main() -> None:
             }
             for label, df in (("source", dev_source), ("genre", dev_genre)):
                 t0 = time.perf_counter()
-                hyps, stats = tr.translate(list(df["xx"]), "beam", beam=args.beam, progress=False)
+                hyps, stats = tr.translate(
+                    list(df["xx"]),
+                    "beam",
+                    beam=cfg_params.beam,
+                    no_repeat_ngram_size=cfg_params.no_repeat_ngram_size,
+                    batch_size=cfg_params.batch_size,
+                    progress=False,
+                )
                 secs = time.perf_counter() - t0
                 sc = score_translations(hyps, list(df["en"]))
                 row[f"bleu_{label}"] = round(sc["bleu"], 2)
                 row[f"chrf_{label}"] = round(sc["chrf"], 2)
                 row[f"degenerate_{label}"] = round(stats["degenerate_rate"], 3)
-                row[f"beam{args.beam}_sent_per_s_{label}"] = round(len(df) / secs, 1)
+                row[f"sent_per_s_{label}"] = round(len(df) / secs, 1)
                 print(f"  {label}: BLEU {sc['bleu']:.2f} chrF {sc['chrf']:.2f}  ({len(df) / secs:.1f} sent/s)")
                 print(f"    e.g. {df['xx'].iloc[0]!r}\n      -> {hyps[0]!r}\n      ref {df['en'].iloc[0]!r}")
             row["signature"] = sc["bleu_signature"]
             rows.append(row)
             print(json.dumps(row), flush=True)
 
-    cols = ["size", "layers", "dim", "vocab", "params_M", "epochs", "train_s", "s_per_epoch", "cpu_s", "valid_loss",
-            "bleu_source", "chrf_source", "bleu_genre", "chrf_genre", f"beam{args.beam}_sent_per_s_source"]  # fmt: skip
+    cols = ["setting", "max_tokens", "warmup_updates", "dropout", "epochs", "params_M", "train_s", "valid_loss",
+            "bleu_source", "chrf_source", "degenerate_source",
+            "bleu_genre", "chrf_genre", "degenerate_genre"]  # fmt: skip
     print("\n| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for row in rows:
         print("| " + " | ".join(str(row[c]) for c in cols) + " |")
     if rows:
         print(f"\nBLEU signature: {rows[0]['signature']}")
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    if rows:
+        record = {
+            "lang": params.lang,
+            "machine": f"{os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}",
+            "beam": cfg_params.beam,
+            "no_repeat_ngram_size": cfg_params.no_repeat_ngram_size,
+            "train_pairs": len(train),
+            "dev_sentences": len(dev_source),
+            "rows": rows,
+        }
+        write_text(args.json, json.dumps(record, indent=2) + "\n")
+        print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

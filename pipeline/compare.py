@@ -1,98 +1,94 @@
-"""Compare DVC experiments: the student's AP per ``lang`` × ``aug`` × split over replicate seeds, with paired tests.
+"""Compare experiments: the student's AP per language × condition × split over replicate seeds, with tests
+whose unit is the (replicate seed, query) pair and p-values adjusted over declared families.
 
 Usage (after a grid, see docs/usage.md)::
 
-    python -m pipeline.compare [--where key=value ...] [--out reports/comparison.md]
+    python -m pipeline.compare [--results results/] [--where key=value ...] [--out reports/comparison.md]
 
-Reads every experiment of the current commit (and the commit itself) from ``dvc exp show --json``, keeps those
-matching ``--where`` (dotted param keys), and checks that only ``aug`` and ``distill.seed`` vary within a
-language (anything else would confound the comparison; the error names the key; a param that only later commits
-have counts as varying only if its values differ). A param that differs between languages but is constant
-within each (e.g. a smaller ``augment.size`` for one language) is listed as a per-language setting. For every
-group it reports the mean ± sd over replicate seeds of the student's AP, and, on per-query AP averaged over the
-seeds (read from
-each experiment's ``runs/<split>/student.run`` and qrels through ``dvc.api``), a paired t-test and a paired
-randomization test (``scipy.stats.ttest_rel`` / ``scipy.stats.permutation_test``) of each augmentation against
-``aug=none``, of ``backtranslation`` against ``synthetic`` and of the ``parallel`` control against
-``backtranslation``. Writes ``reports/comparison.md``, a CSV of the
-per-experiment numbers and a PNG chart.
+Reads the experiments from ``results/`` (``python -m pipeline.results`` writes it) or, without ``--results``,
+from the live experiment refs of the current commit (``dvc exp show --json``), keeps those matching ``--where``
+(dotted param keys) and checks that within a language only the comparison's axes vary: the condition (``aug``,
+``augment.size``, ``distill.loss``, ``evaluate.scoring``), the replicate seed ``distill.seed`` and the root
+``seed`` (a stratum: it draws new test queries, so contrasts are made within one root seed). Anything else would
+confound the comparison, and the error names the key. A param that differs between languages but is constant
+within each is listed as a per-language setting.
+
+Statistics (docs/results.md, "How the tests work"): for each contrast A − B the per-query AP difference is
+taken on the same queries and the same replicate seeds (``distill.seed`` also draws the seed bitext, so seed k of
+A and seed k of B share it); the effect is the mean difference, its 95 % confidence interval and its p-value come
+from a two-level bootstrap (resample seeds, then queries, :func:`two_level_bootstrap`), and p-values are
+Holm-adjusted within each declared family (:data:`CONTRASTS`, ``statsmodels.stats.multitest``). Writes
+``reports/comparison.md``, a CSV of every experiment's AP per split (one row per replicate seed), a CSV of the
+tests and a bar chart; with several ``augment.size`` values also the dose–response line chart ``*_by_size.png``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
+from pipeline import results
+from pipeline import seeds as seeds_
 from pipeline.errors import PipelineError
-from pipeline.evaluation import per_query_ap
 from pipeline.io import atomic_path, write_text
 from pipeline.paths import SPLITS
-from pipeline.plots import panels_bar_chart
+from pipeline.plots import dose_response_chart, panels_bar_chart
+from pipeline.results import Experiment
 
-ALLOWED_TO_VARY = {"lang", "aug", "distill.seed"}
+#: Table column -> the param it comes from. A condition is (aug, size, loss, scoring).
+CONDITION = {"aug": "aug", "size": "augment.size", "loss": "distill.loss", "scoring": "evaluate.scoring"}
+STRATA = {"lang": "lang", "root_seed": "seed"}
+REPLICATE = "distill.seed"
+ALLOWED_TO_VARY = {*CONDITION.values(), *STRATA.values(), REPLICATE}
 AUG_ORDER = ["none", "backtranslation", "synthetic", "both", "parallel"]
-CONTRASTS = [
-    ("backtranslation", "none"),
-    ("synthetic", "none"),
-    ("both", "none"),
-    ("backtranslation", "synthetic"),
-    ("parallel", "backtranslation"),  # the oracle control: how much of back-translation's gap is MT noise
-]
+RESAMPLES = 10_000
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """A − B: the condition with ``axis`` = ``a`` against the same condition with ``axis`` = ``b``."""
+
+    family: str
+    axis: str
+    a: str
+    b: str
+    splits: tuple[str, ...] = tuple(SPLITS)
+
+    @property
+    def label(self) -> str:
+        return f"{self.a} − {self.b}"
+
+
+SHIFTED = ("shifted_genre", "shifted_register")
+#: The families, declared before the grid ran (issue 14); Holm adjusts within each family over every contrast of
+#: it that the selected experiments allow (a wider selection: a larger family, a more conservative adjustment).
+CONTRASTS = (
+    # primary: the research question, under domain shift, per language
+    Contrast("primary", "aug", "backtranslation", "synthetic", SHIFTED),
+    # secondary: does each augmentation help at all
+    Contrast("secondary", "aug", "backtranslation", "none"),
+    Contrast("secondary", "aug", "synthetic", "none"),
+    Contrast("secondary", "aug", "both", "none"),
+    Contrast("secondary", "aug", "parallel", "none"),
+    # controls: the oracle English side, and the question in-domain
+    Contrast("control", "aug", "parallel", "backtranslation"),
+    Contrast("control", "aug", "backtranslation", "synthetic", ("in_domain",)),
+    # OPTICAL: the token alignment against plain pooled KD, and the scoring it is meant to serve
+    Contrast("optical", "loss", "ot", "pooled"),
+    Contrast("optical", "loss", "ot+pooled", "pooled"),
+    Contrast("optical", "scoring", "maxsim", "dense"),
+)
+FAMILIES = list(dict.fromkeys(c.family for c in CONTRASTS))
 
 
 class CompareError(PipelineError):
     pass
-
-
-@dataclass
-class Experiment:
-    name: str
-    rev: str
-    params: dict  # flattened, dotted keys
-    metrics: dict  # split -> eval metrics dict
-
-
-def flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def parse_exp_show(rows: list[dict]) -> list[Experiment]:
-    """Experiments (and their baseline commits) from ``dvc exp show --json``; the workspace is skipped."""
-    found = []
-
-    def add(entry: dict, name: str | None) -> None:
-        data = entry.get("data") or {}
-        params = ((data.get("params") or {}).get("params.yaml") or {}).get("data")
-        metrics = data.get("metrics") or {}
-        if not params:
-            return
-        evals = {s: (metrics.get(f"metrics/eval/{s}.json") or {}).get("data") or {} for s in SPLITS}
-        found.append(Experiment(name or entry["rev"][:7], entry["rev"], flatten(params), evals))
-
-    for row in rows:
-        if row.get("rev") == "workspace":
-            continue
-        add(row, row.get("name"))
-        for exp in row.get("experiments") or []:
-            for rev in exp.get("revs") or []:
-                add(rev, rev.get("name"))
-    return found
 
 
 def _varying(exps: list[Experiment]) -> set[str]:
@@ -102,10 +98,21 @@ def _varying(exps: list[Experiment]) -> set[str]:
     return {k for k in keys if len({repr(e.params[k]) for e in exps if k in e.params}) > 1}
 
 
+def aug_rows(params: dict) -> int:
+    """Augmentation rows in the bitext: ``augment.size``, or 0 for ``aug: none`` (which ignores the size)."""
+    return 0 if params.get("aug") == "none" else int(params.get("augment.size", 0))
+
+
+def _key(e: Experiment) -> tuple:
+    cond = {k: (aug_rows(e.params) if k == "size" else e.params.get(p)) for k, p in CONDITION.items()}
+    return (*(e.params.get(p) for p in STRATA.values()), *cond.values(), e.params.get(REPLICATE))
+
+
 def select(exps: list[Experiment], where: dict[str, str]) -> list[Experiment]:
-    """The experiments matching ``where``; an error if a param other than lang, aug and distill.seed varies
-    within a language. A param may differ between languages (every contrast is within one language): such
-    per-language settings are listed by :func:`language_settings`."""
+    """The experiments matching ``where``; an error if a param other than the comparison's axes varies within
+    a language. A param may differ between languages (every contrast is within one language): such per-language
+    settings are listed by :func:`language_settings`. The same cell twice (an experiment and its commit) counts
+    once, and ``augment.size`` is ignored where ``aug`` is none."""
     keep = [e for e in exps if all(str(e.params.get(k)) == v for k, v in where.items())]
     if not keep:
         raise CompareError(f"no experiment matches {where}")
@@ -118,12 +125,11 @@ def select(exps: list[Experiment], where: dict[str, str]) -> list[Experiment]:
             f"these params differ among the selected experiments of one language, which would confound the "
             f"comparison: {where_}; narrow the selection with --where key=value"
         )
-    seen: dict[tuple, str] = {}
+    seen: set[tuple] = set()
     unique = []
-    for e in keep:  # the same params twice (an experiment and its commit) counts once
-        key = (e.params.get("lang"), e.params.get("aug"), e.params.get("distill.seed"))
-        if key not in seen:
-            seen[key] = e.name
+    for e in keep:
+        if _key(e) not in seen:
+            seen.add(_key(e))
             unique.append(e)
     return unique
 
@@ -138,105 +144,128 @@ def language_settings(exps: list[Experiment]) -> pd.DataFrame:
 
 
 def summary_table(exps: list[Experiment]) -> pd.DataFrame:
+    """One row per experiment × split: strata, condition, replicate seed and the student's AP."""
     rows = []
     for e in exps:
-        for split in SPLITS:
-            m = e.metrics.get(split) or {}
-            if m.get("available") and "student" in m:
-                rows.append(
-                    {
-                        "exp": e.name,
-                        "rev": e.rev,
-                        "lang": e.params["lang"],
-                        "aug": e.params["aug"],
-                        "seed": e.params.get("distill.seed"),
-                        "split": split,
-                        "AP": m["student"]["AP"],
-                    }
-                )
+        for split in e.splits():
+            rows.append(
+                {
+                    "exp": e.name,
+                    "rev": e.rev,
+                    **{k: e.params.get(p) for k, p in STRATA.items()},
+                    **{k: (aug_rows(e.params) if k == "size" else e.params.get(p)) for k, p in CONDITION.items()},
+                    "seed": e.params.get(REPLICATE),
+                    "split": split,
+                    "AP": e.eval(split)["student"]["AP"],
+                }
+            )
     if not rows:
         raise CompareError("no selected experiment has student AP in metrics/eval/*.json")
     return pd.DataFrame(rows)
 
 
-def paired_tests(a: np.ndarray, b: np.ndarray, seed: int = 0, resamples: int = 10000) -> dict:
-    """Paired t-test and paired randomization (sign-flip) test of mean(a - b) on per-query values."""
-    if len(a) != len(b) or len(a) < 2:
-        raise CompareError("paired tests need two equally long vectors of at least 2 queries")
-    diff = a - b
-    if np.allclose(diff, 0):
-        return {"delta": 0.0, "d_z": 0.0, "t": 0.0, "p_t": 1.0, "p_perm": 1.0, "n_queries": len(a)}
-    t = stats.ttest_rel(a, b)
-    perm = stats.permutation_test(
-        (a, b),
-        lambda x, y: np.mean(x - y),
-        permutation_type="samples",
-        n_resamples=resamples,
-        random_state=np.random.default_rng(seed),
-    )
+def two_level_bootstrap(a: np.ndarray, b: np.ndarray, *, resamples: int = RESAMPLES, seed: int = 0) -> dict:
+    """Effect, 95 % CI and two-sided p of mean(a − b) for per-query AP matrices (replicate seeds × queries).
+
+    Row k of ``a`` and of ``b`` share replicate seed k; column j is the same query. Each bootstrap sample draws
+    the seeds with replacement, then the queries with replacement, and takes the mean difference over the drawn
+    cells (two multinomial weight vectors, so no loop). The CI is the percentile interval; the p-value is the
+    share of the centred bootstrap distribution at least as far from 0 as the observed effect, (1 + count) /
+    (1 + resamples). With one seed this is the ordinary paired bootstrap over queries.
+    """
+    if a.shape != b.shape or a.ndim != 2 or a.shape[1] < 2:
+        raise CompareError("the bootstrap needs two equally shaped seeds × queries matrices with ≥ 2 queries")
+    d = a - b
+    n_seeds, n_queries = d.shape
+    delta = float(d.mean())
+    rng = np.random.default_rng(seed)
+    w_seed = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=resamples)
+    w_query = rng.multinomial(n_queries, np.full(n_queries, 1 / n_queries), size=resamples)
+    boot = np.einsum("bs,sq,bq->b", w_seed, d, w_query) / (n_seeds * n_queries)
+    lo, hi = np.quantile(boot, [0.025, 0.975])
+    extreme = np.abs(boot - delta) >= abs(delta) - 1e-12
     return {
-        "delta": float(diff.mean()),
-        "d_z": float(diff.mean() / diff.std(ddof=1)),
-        "t": float(t.statistic),
-        "p_t": float(t.pvalue),
-        "p_perm": float(perm.pvalue),
-        "n_queries": len(a),
+        "delta": delta,
+        "ci_low": float(lo),
+        "ci_high": float(hi),
+        "p": float((1 + extreme.sum()) / (1 + resamples)),
+        "seeds": n_seeds,
+        "queries": n_queries,
     }
 
 
-def _read_rev(path: str, rev: str) -> str:
-    import dvc.api
-
-    return dvc.api.read(path, rev=rev)
-
-
-def per_query(rev: str, split: str, reader=None) -> dict[str, float]:
-    """Per-query AP of the student of one experiment on one split."""
-    reader = reader or _read_rev
-    with tempfile.TemporaryDirectory() as tmp:
-        qrels, run = Path(tmp) / "qrels.txt", Path(tmp) / "student.run"
-        qrels.write_text(reader(f"data/prepared/{split}/qrels.txt", rev))
-        run.write_text(reader(f"runs/{split}/student.run", rev))
-        return per_query_ap(qrels, run)
+def holm(pvalues: Iterable[float]) -> np.ndarray:
+    p = np.asarray(list(pvalues), dtype=float)
+    return multipletests(p, method="holm")[1] if len(p) else p
 
 
-def contrasts(table: pd.DataFrame, query_ap: dict[tuple[str, str], dict[str, float]]) -> pd.DataFrame:
-    """Paired tests per lang × split for each contrast, on per-query AP averaged over replicate seeds."""
+def _matrix(table: pd.DataFrame, exps: dict[str, Experiment], split: str) -> pd.DataFrame:
+    """Per-query AP of the rows of ``table`` (one condition): replicate seeds × queries."""
+    rows = {r.seed: pd.Series(exps[r.exp].query_ap[split]) for r in table.itertuples()}
+    return pd.DataFrame(rows).T.sort_index()
 
-    def seed_mean(lang: str, aug: str, split: str) -> pd.Series | None:
-        revs = table[(table.lang == lang) & (table.aug == aug) & (table.split == split)]["rev"]
-        vectors = [pd.Series(query_ap[(r, split)]) for r in revs if (r, split) in query_ap]
-        return pd.concat(vectors, axis=1).mean(axis=1) if vectors else None
 
-    rows = []
-    for (lang, split), _ in table.groupby(["lang", "split"]):
-        for a, b in CONTRASTS:
-            va, vb = seed_mean(lang, a, split), seed_mean(lang, b, split)
-            if va is None or vb is None:
+def contrasts(table: pd.DataFrame, exps: dict[str, Experiment]) -> pd.DataFrame:
+    """Every declared contrast the table allows, per stratum × split × the rest of the condition; Holm per family."""
+    cond = list(CONDITION)
+    out = []
+    for (lang, root, split), sub in table.groupby(["lang", "root_seed", "split"], sort=True):
+        cells = {tuple(k): g for k, g in sub.groupby(cond, sort=True)}
+        for c in CONTRASTS:
+            if split not in c.splits:
                 continue
-            common = va.index.intersection(vb.index)
-            res = paired_tests(va[common].to_numpy(), vb[common].to_numpy())
-            n_a = int(((table.lang == lang) & (table.aug == a) & (table.split == split)).sum())
-            n_b = int(((table.lang == lang) & (table.aug == b) & (table.split == split)).sum())
-            rows.append({"lang": lang, "split": split, "contrast": f"{a} − {b}", "seeds": f"{n_a}/{n_b}", **res})
-    return pd.DataFrame(rows)
+            for key, cell_a in cells.items():
+                a = dict(zip(cond, key, strict=True))
+                if str(a[c.axis]) != c.a:
+                    continue
+                b = {**a, c.axis: c.b} | ({"size": 0} if (c.axis, c.b) == ("aug", "none") else {})
+                cell_b = cells.get(tuple(b[k] for k in cond))
+                if cell_b is None:
+                    continue
+                ma, mb = _matrix(cell_a, exps, split), _matrix(cell_b, exps, split)
+                seeds = ma.index.intersection(mb.index)
+                queries = ma.columns.intersection(mb.columns)
+                if len(seeds) == 0 or len(queries) < 2:
+                    continue
+                res = two_level_bootstrap(
+                    ma.loc[seeds, queries].to_numpy(),
+                    mb.loc[seeds, queries].to_numpy(),
+                    seed=seeds_.derive(0, "compare", str(lang), str(root), split, c.label, repr(key)),
+                )
+                out.append({"family": c.family, "lang": lang, "root_seed": root, "split": split, **a,
+                            "contrast": c.label, **res})  # fmt: skip
+    tests = pd.DataFrame(out)
+    if tests.empty:
+        return tests
+    tests["p_holm"] = np.nan
+    for idx in tests.groupby("family").groups.values():
+        tests.loc[idx, "p_holm"] = holm(tests.loc[idx, "p"])
+        tests.loc[idx, "family_size"] = len(idx)
+    tests["family"] = pd.Categorical(tests["family"], FAMILIES, ordered=True)
+    return tests.sort_values(
+        ["family", "lang", "root_seed", "split", "size", "loss", "scoring", "contrast"]
+    ).reset_index(drop=True)
 
 
 def grouped(table: pd.DataFrame) -> pd.DataFrame:
-    g = table.groupby(["lang", "split", "aug"])["AP"]
+    """Mean ± sd of the student's AP over replicate seeds per stratum × split × condition."""
+    keys = ["lang", "root_seed", "split", *CONDITION]
+    g = table.groupby(keys, sort=True)["AP"]
     out = pd.DataFrame({"seeds": g.size(), "mean": g.mean(), "sd": g.std(ddof=1)}).reset_index()
     out["aug"] = pd.Categorical(out["aug"], AUG_ORDER, ordered=True)
-    return out.sort_values(["lang", "split", "aug"]).reset_index(drop=True)
+    out["split"] = pd.Categorical(out["split"], SPLITS, ordered=True)
+    return out.sort_values(keys).reset_index(drop=True)
 
 
 def robustness(table: pd.DataFrame) -> pd.DataFrame:
-    """Shifted AP / in-domain AP of each experiment's student, as mean ± sd over seeds per lang × aug."""
-    wide = table.pivot_table(index=["lang", "aug", "exp"], columns="split", values="AP").reset_index()
+    """Shifted AP / in-domain AP of each experiment's student, as mean ± sd over seeds per stratum × condition."""
+    keys = ["lang", "root_seed", *CONDITION]
+    wide = table.pivot_table(index=[*keys, "exp"], columns="split", values="AP").reset_index()
     if "in_domain" not in wide:
         return pd.DataFrame()
     rows = []
-    for (lang, aug), g in wide.groupby(["lang", "aug"]):
-        row = {"lang": lang, "aug": aug, "seeds": len(g)}
+    for key, g in wide.groupby(keys, sort=True):
+        row = {**dict(zip(keys, key, strict=True)), "seeds": len(g)}
         for split in SPLITS[1:]:
             if split in g:
                 ratio = g[split] / g["in_domain"]
@@ -246,18 +275,31 @@ def robustness(table: pd.DataFrame) -> pd.DataFrame:
         rows.append(row)
     out = pd.DataFrame(rows)
     out["aug"] = pd.Categorical(out["aug"], AUG_ORDER, ordered=True)
-    return out.sort_values(["lang", "aug"]).reset_index(drop=True)
+    return out.sort_values(keys).reset_index(drop=True)
+
+
+def _shown(df: pd.DataFrame, table: pd.DataFrame) -> list[str]:
+    """The strata and condition columns that vary in ``table`` (one value: said once above the tables)."""
+    return [
+        k for k in ("lang", "root_seed", *CONDITION) if k in df and (k in ("lang", "aug") or table[k].nunique() > 1)
+    ]
+
+
+def _constant(table: pd.DataFrame) -> str:
+    fixed = [f"{k} = {table[k].iloc[0]}" for k in ("root_seed", "size", "loss", "scoring") if table[k].nunique() == 1]
+    return "Fixed in every selected experiment: " + ", ".join(f"`{f}`" for f in fixed) + "." if fixed else ""
 
 
 def render(
-    groups: pd.DataFrame, tests: pd.DataFrame, robust: pd.DataFrame | None = None, settings: pd.DataFrame | None = None
+    table: pd.DataFrame, groups: pd.DataFrame, tests: pd.DataFrame, robust: pd.DataFrame, settings: pd.DataFrame
 ) -> str:
     g = groups.copy()
     g["AP (mean ± sd)"] = [
         f"{m:.4f} ± {s:.4f}" if pd.notna(s) else f"{m:.4f}" for m, s in zip(g["mean"], g["sd"], strict=True)
     ]
-    lines = []
-    if settings is not None and len(settings.columns) > 1:
+    cols = _shown(g, table)
+    lines = [_constant(table), ""] if _constant(table) else []
+    if len(settings.columns) > 1:
         lines += [
             "# Per-language settings (params that differ between languages; constant within each)",
             "",
@@ -265,20 +307,23 @@ def render(
             "",
         ]
     lines += [
-        "# Student AP by augmentation (mean ± sd over replicate seeds `distill.seed`)",
+        "# Student AP (mean ± sd over replicate seeds `distill.seed`; `size`: augmentation rows)",
         "",
-        g[["lang", "split", "aug", "seeds", "AP (mean ± sd)"]].to_markdown(index=False),
+        g[[*cols[:1], "split", *cols[1:], "seeds", "AP (mean ± sd)"]].to_markdown(index=False),
         "",
         "# Robustness of the student (shifted AP / in-domain AP, mean ± sd over seeds)",
         "",
-        robust.to_markdown(index=False) if robust is not None and not robust.empty else "No in-domain split.",
+        robust[[*_shown(robust, table), "seeds", *[c for c in robust if "/" in c]]].to_markdown(index=False)
+        if not robust.empty
+        else "No in-domain split.",
         "",
-        "# Paired tests on per-query AP (averaged over seeds)",
+        "# Contrasts (unit: replicate seed × query; two-level bootstrap; Holm within each family)",
         "",
-        "Δ = mean per-query AP difference; d_z = Δ / sd of the per-query differences "
-        "(standardised paired effect size);",
-        "paired t-test (`scipy.stats.ttest_rel`) and paired randomization test",
-        "(`scipy.stats.permutation_test`, 10,000 sign flips). Not corrected for multiple comparisons.",
+        "Δ AP = mean per-query AP difference over the paired seeds and queries; 95 % CI and p from "
+        f"{RESAMPLES:,} two-level bootstrap samples (seeds, then queries); p (Holm): adjusted within the family "
+        "(m = its number of contrasts here). Families: "
+        + "; ".join(f"**{f}**: " + ", ".join(sorted({c.label for c in CONTRASTS if c.family == f})) for f in FAMILIES)
+        + f" (primary only on {' and '.join(SHIFTED)}).",
         "",
     ]
     if tests.empty:
@@ -286,49 +331,60 @@ def render(
     else:
         t = tests.copy()
         t["Δ AP"] = t["delta"].map(lambda x: f"{x:+.4f}")
-        t["d_z"] = t["d_z"].map(lambda x: f"{x:+.2f}")
-        t["p (t)"] = t["p_t"].map(lambda x: f"{x:.3g}")
-        t["p (perm)"] = t["p_perm"].map(lambda x: f"{x:.3g}")
-        lines.append(
-            t[["lang", "split", "contrast", "seeds", "n_queries", "Δ AP", "d_z", "p (t)", "p (perm)"]].to_markdown(
-                index=False
-            )
-        )
+        t["95 % CI"] = [f"[{lo:+.4f}, {hi:+.4f}]" for lo, hi in zip(t["ci_low"], t["ci_high"], strict=True)]
+        t["p"] = t["p"].map(lambda x: f"{x:.3g}")
+        t["p (Holm)"] = t["p_holm"].map(lambda x: f"{x:.3g}")
+        t["m"] = t["family_size"].astype(int)
+        keep = ["family", "m", *[c for c in _shown(t, table) if c != "aug"], "split", "contrast", "seeds", "queries"]
+        lines.append(t[[*keep, "Δ AP", "95 % CI", "p", "p (Holm)"]].to_markdown(index=False))
     return "\n".join(lines) + "\n"
 
 
-def plot(groups: pd.DataFrame, path: Path) -> None:
-    """Student AP (mean ± sd over seeds) by split, one panel per language, one bar colour per ``aug``."""
-    panels_bar_chart(groups, "lang", list(SPLITS), list(AUG_ORDER), "student AP", path)
+def plot(table: pd.DataFrame, groups: pd.DataFrame, path: Path) -> list[Path]:
+    """The bar chart of student AP by split (one panel per language); with several sizes the dose–response."""
+    written = [path]
+    largest = groups[groups["size"] == groups["size"].max()] if groups["size"].nunique() > 1 else groups
+    bars = pd.concat([largest, groups[groups["aug"] == "none"]]).drop_duplicates(["lang", "root_seed", "split", "aug"])
+    panels_bar_chart(bars, "lang", list(SPLITS), list(AUG_ORDER), "student AP", path)
+    if table[table["aug"] != "none"]["size"].nunique() > 1:
+        written.append(path.with_name(path.stem + "_by_size.png"))
+        dose_response_chart(groups, list(SPLITS), list(AUG_ORDER), written[-1])
+    return written
+
+
+def load(args) -> list[Experiment]:
+    if args.results:
+        return results.load(args.results)
+    rows = results.exp_show(args.all_commits)
+    return results.parse_exp_show(rows)
 
 
 def main(argv: Iterable[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--results", type=Path, help="read experiments from this directory (pipeline.results)")
     ap.add_argument("--where", action="append", default=[], help="dotted.param=value (repeatable)")
-    ap.add_argument("--out", default="reports/comparison.md")
-    ap.add_argument("--exp-json", help="read this `dvc exp show --json` output instead of running it")
-    ap.add_argument("--all-commits", action="store_true", help="also experiments of earlier commits (dvc exp show -A)")
+    ap.add_argument("--out", type=Path, default=Path("reports/comparison.md"))
+    ap.add_argument("--all-commits", action="store_true", help="live refs: also earlier commits (dvc exp show -A)")
     args = ap.parse_args(list(argv) if argv is not None else None)
     where = dict(w.split("=", 1) for w in args.where)
-    if args.exp_json:
-        rows = json.loads(Path(args.exp_json).read_text())
-    else:
-        cmd = [sys.executable, "-m", "dvc", "exp", "show", "--json", *(["-A"] if args.all_commits else [])]
-        rows = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
-    exps = select(parse_exp_show(rows), where)
+    exps = select(load(args), where)
+    by_name = {e.name: results.with_query_ap(e) for e in exps}
+    if len(by_name) != len(exps):
+        raise CompareError("two selected experiments have the same name")
     table = summary_table(exps)
-    query_ap = {(r, s): per_query(r, s) for r, s in table[["rev", "split"]].drop_duplicates().itertuples(index=False)}
-    groups, tests = grouped(table), contrasts(table, query_ap)
-    out = Path(args.out)
-    write_text(out, render(groups, tests, robustness(table), language_settings(exps)))
+    groups, tests = grouped(table), contrasts(table, by_name)
+    out = args.out
+    write_text(out, render(table, groups, tests, robustness(table), language_settings(exps)))
     with atomic_path(out.with_suffix(".csv")) as tmp:
         table.to_csv(tmp, index=False)
-    plot(groups, out.with_suffix(".png"))
-    print(f"wrote {out}, {out.with_suffix('.csv')}, {out.with_suffix('.png')} ({len(exps)} experiments)")
+    with atomic_path(out.with_name(out.stem + "_tests.csv")) as tmp:
+        tests.to_csv(tmp, index=False, float_format="%.6g")
+    written = plot(table, groups, out.with_suffix(".png"))
+    print(f"wrote {out} and its CSVs, {', '.join(map(str, written))} ({len(exps)} experiments)")
 
 
 if __name__ == "__main__":
     try:
         main()
-    except CompareError as exc:
+    except PipelineError as exc:
         raise SystemExit(f"error: {exc}") from None

@@ -24,6 +24,7 @@ import pandas as pd
 from pipeline import paths
 from pipeline.errors import PipelineError
 from pipeline.io import read_json, write_text
+from pipeline.params import load_params
 
 DOC_FILES = (Path("README.md"), *sorted(Path("docs").glob("*.md")))
 BENCHMARK_RESULTS = Path("benchmarks/results")
@@ -107,6 +108,54 @@ def mt_decoding() -> str:
     return "\n".join([*lines, "", note + " " + _source(path)])
 
 
+def mt_tradeoff() -> str:
+    """``benchmarks/mt_tradeoff.py``: training time and quality of MT training settings; marks params.yaml's."""
+    path = BENCHMARK_RESULTS / "mt_tradeoff.json"
+    d = read_json(path)
+    mt = load_params().mt
+    lines = [
+        "| setting | max_tokens / warmup | dropout | epochs | train s | BLEU / chrF source dev "
+        "| BLEU / chrF genre dev | loops source / genre |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in d["rows"]:
+        default = (r["max_tokens"], r["warmup_updates"], r["dropout"], r["epochs"]) == (
+            mt.max_tokens,
+            mt.warmup_updates,
+            mt.dropout,
+            mt.epochs,
+        ) and (r["layers"], r["dim"], r["vocab"]) == (mt.layers, mt.embed_dim, mt.vocab_size)
+        name = f"**{r['setting']}** (params.yaml)" if default else r["setting"]
+        lines.append(
+            f"| {name} | {r['max_tokens']} / {r['warmup_updates']} | {r['dropout']} | {r['epochs']} "
+            f"| {r['train_s']:.0f} | {r['bleu_source']:.2f} / {r['chrf_source']:.2f} "
+            f"| {r['bleu_genre']:.2f} / {r['chrf_genre']:.2f} "
+            f"| {r['degenerate_source']:.1%} / {r['degenerate_genre']:.1%} |"
+        )
+    note = (
+        f"`lang: {d['lang']}`, {d['train_pairs']:,} training pairs, {d['dev_sentences']} dev sentences each, "
+        f"beam {d['beam']}, no_repeat_ngram_size {d['no_repeat_ngram_size']}; {d['machine']}, nothing else running."
+    )
+    return "\n".join([*lines, "", note + " " + _source(path)])
+
+
+def ot_plan() -> str:
+    """The default run's Sinkhorn plan over all distill steps (``metrics/distill.json``)."""
+    d = _metrics("distill")
+    plan = d.get("plan")
+    if not plan:
+        return f"`distill.loss: {d.get('loss')}` has no OT plan. " + _source("metrics/distill.json")
+    params = load_params().distill
+    rows = [
+        ("ε / tolerance / cap", f"{params.epsilon} / {params.sinkhorn_tol:g} / {params.sinkhorn_iters}"),
+        ("Sinkhorn iterations per step, mean / max", f"{plan['iterations_mean']} / {plan['iterations_max']}"),
+        ("largest marginal violation over all steps (L1 per pair)", f"{plan['marginal_violation_max']:.2g}"),
+        ("plan entropy, mean (independent plan)", f"{plan['entropy_mean']} ({plan['entropy_uniform_mean']}) nats"),
+    ]
+    lines = ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
+    return "\n".join([*lines, "", f"{d['steps']} steps. " + _source("metrics/distill.json", "params.yaml")])
+
+
 def synthesis() -> str:
     """The default run's LLM synthesis: lines generated and kept, what each filter removed, quality."""
     s = _metrics("synthesize")
@@ -185,14 +234,54 @@ def comparison() -> str:
     return "\n".join([*lines, "", "Student AP, mean ± sd over replicate seeds (n). " + _source(path)])
 
 
+def _ap_cell(g: pd.DataFrame) -> str:
+    sd = g["AP"].std(ddof=1)
+    return f"{g['AP'].mean():.4f} ± {0 if pd.isna(sd) else sd:.4f} ({len(g)})"
+
+
+def tests_table(path: Path, columns: list[str]) -> str:
+    """A compare report's contrasts (``*_tests.csv``): effect, 95 % CI, raw and Holm-adjusted p."""
+    t = pd.read_csv(path)
+    lines = [
+        "| family (m) | " + " | ".join(columns) + " | contrast | seeds × queries | Δ AP [95 % CI] | p | p (Holm) |",
+        "|---" * (len(columns) + 7) + "|",
+    ]
+    for r in t.itertuples():
+        cells = " | ".join(str(getattr(r, c)) for c in columns)
+        lines.append(
+            f"| {r.family} ({int(r.family_size)}) | {cells} | {r.contrast} | {r.seeds} × {r.queries} "
+            f"| {r.delta:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}] | {r.p:.3g} | {r.p_holm:.3g} |"
+        )
+    return "\n".join([*lines, "", _source(path)])
+
+
+def dose_response() -> str:
+    """Student AP against the number of augmentation rows (``reports/dose_response.csv``), then its contrasts."""
+    path = paths.REPORTS_DIR / "dose_response.csv"
+    df = pd.read_csv(path)
+    sizes = sorted(df["size"].unique())
+    lines = ["| lang | split | aug | " + " | ".join(f"{s} rows" for s in sizes) + " |", "|---" * (len(sizes) + 3) + "|"]
+    order = [a for a in ("none", "backtranslation", "synthetic", "both", "parallel") if a in set(df["aug"])]
+    for (lang, split), g in df.groupby(["lang", "split"], sort=False):
+        for aug in order:
+            here = g[g["aug"] == aug]
+            cells = [_ap_cell(here[here["size"] == s]) if (here["size"] == s).any() else "" for s in sizes]
+            lines.append(f"| `{lang}` | {split} | {aug} | " + " | ".join(cells) + " |")
+    lines += ["", "Student AP, mean ± sd over replicate seeds (n). " + _source(path), ""]
+    return "\n".join(lines) + "\n" + tests_table(paths.REPORTS_DIR / "dose_response_tests.csv", ["split", "size"])
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     "default-run": default_run,
     "mt": mt,
     "mt-decoding": mt_decoding,
+    "mt-tradeoff": mt_tradeoff,
+    "ot-plan": ot_plan,
     "synthesis": synthesis,
     "pipeline-times": pipeline_times,
     "front-door-times": front_door_times,
     "comparison": comparison,
+    "dose-response": dose_response,
 }
 
 

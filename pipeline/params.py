@@ -187,7 +187,8 @@ class DistillParams(_Strict):
 
     loss: Literal["ot", "pooled", "ot+pooled"]
     epsilon: float = Field(gt=0)
-    sinkhorn_iters: int = Field(ge=1)
+    sinkhorn_iters: int = Field(ge=1)  # the cap
+    sinkhorn_tol: float = Field(ge=0)  # stop once the plan's row-marginal violation (L2, max over the batch) is below
     differentiable_plan: bool
     pooled_weight: float = Field(ge=0)
     steps: int = Field(ge=1)

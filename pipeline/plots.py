@@ -97,6 +97,36 @@ def panels_bar_chart(
     plt.close(fig)
 
 
+def dose_response_chart(table: pd.DataFrame, splits: list[str], series_order: list[str], path: Path) -> None:
+    """Mean AP ± sd against the number of augmentation rows: one row of panels per language (and root seed),
+    one panel per split, one line per ``aug``, each starting from ``aug: none`` at 0 rows.
+
+    ``table``: lang, root_seed, split, aug, size, mean, sd.
+    """
+    plt = _pyplot()
+    strata = list(table.groupby(["lang", "root_seed"], observed=True))
+    fig, axes = plt.subplots(
+        len(strata), len(splits), figsize=(4 * len(splits), 3.2 * len(strata)), squeeze=False, sharey="row"
+    )
+    colours = {aug: f"C{i}" for i, aug in enumerate(series_order)}
+    for row, ((lang, root), sub) in zip(axes, strata, strict=True):
+        for ax, split in zip(row, splits, strict=True):
+            here = sub[sub["split"].astype(str) == split]
+            none = here[here["aug"].astype(str) == "none"]
+            for aug in series_order[1:]:
+                line = pd.concat([none, here[here["aug"].astype(str) == aug]]).sort_values("size")
+                if len(line) > len(none):
+                    ax.errorbar(line["size"], line["mean"], yerr=line["sd"].fillna(0), marker="o", capsize=2,
+                                label=aug, color=colours[aug])  # fmt: skip
+            ax.set_title(f"{lang} (seed {root}): {split}", fontsize=9)
+            ax.set_xlabel("augmentation rows")
+            ax.set_ylabel("student AP")
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    _save(fig, path, dpi=120)
+    plt.close(fig)
+
+
 def training_curves(live_dirs: dict[str, Path], path: Path) -> list[str]:
     """One panel per DVCLive directory that has ``plots/metrics/**.tsv``; returns the curves drawn."""
     plt = _pyplot()

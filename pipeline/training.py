@@ -153,7 +153,12 @@ def train_teacher(
 
 
 class DistillLoss(nn.Module):
-    """``ot``, ``pooled`` or ``ot+pooled`` (sum, the pooled term weighted by ``pooled_weight``)."""
+    """``ot``, ``pooled`` or ``ot+pooled`` (sum, the pooled term weighted by ``pooled_weight``).
+
+    ``forward`` returns the terms and their sum (``loss``); with an OT term also the plan's diagnostics as
+    ``plan/iterations``, ``plan/marginal_violation``, ``plan/entropy`` and ``plan/entropy_uniform`` (logged
+    per step, never part of the loss; :func:`pipeline.losses.plan_diagnostics`).
+    """
 
     def __init__(
         self,
@@ -161,6 +166,7 @@ class DistillLoss(nn.Module):
         *,
         epsilon: float,
         sinkhorn_iters: int,
+        sinkhorn_tol: float,
         differentiable_plan: bool,
         pooled_weight: float = 1.0,
     ):
@@ -168,18 +174,22 @@ class DistillLoss(nn.Module):
         if kind not in DISTILL_LOSSES:
             raise ValueError(f"unknown distill.loss {kind!r}; expected one of {DISTILL_LOSSES}")
         self.kind = kind
-        self.ot = OTAlignmentLoss(epsilon=epsilon, n_iters=sinkhorn_iters, differentiable_plan=differentiable_plan)
+        self.ot = OTAlignmentLoss(
+            epsilon=epsilon, n_iters=sinkhorn_iters, tol=sinkhorn_tol, differentiable_plan=differentiable_plan
+        )
         self.pooled = PooledDistillationLoss(kind="cosine")
         self.pooled_weight = pooled_weight
 
     def forward(self, H_T, mask_T, H_S, mask_S, batch_id=None) -> dict[str, torch.Tensor]:
         parts: dict[str, torch.Tensor] = {}
+        plan: dict[str, torch.Tensor] = {}
         if "ot" in self.kind.split("+"):
             parts["ot"] = self.ot(H_T, mask_T, H_S, mask_S, batch_id=batch_id)
+            plan = {f"plan/{k}": torch.tensor(float(v)) for k, v in self.ot.last_diagnostics.items()}
         if "pooled" in self.kind.split("+"):
             parts["pooled"] = self.pooled(H_T, mask_T, H_S, mask_S, batch_id=batch_id)
         parts["loss"] = parts.get("ot", 0.0) + self.pooled_weight * parts.get("pooled", 0.0)
-        return parts
+        return parts | plan
 
 
 def train_student(

@@ -1,21 +1,23 @@
-"""pipeline.compare: experiment selection, grouping over seeds and paired significance tests."""
+"""pipeline.compare and pipeline.results: selection, the two-level bootstrap, Holm families, results files."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
-from pipeline import compare
-from pipeline.compare import CompareError, paired_tests, parse_exp_show, select
+from pipeline import compare, results
+from pipeline.compare import CompareError, select, two_level_bootstrap
+from pipeline.results import parse_exp_show
 
 QRELS = "q1 0 d1 1\nq2 0 d2 1\nq3 0 d3 1\nq4 0 d4 1\n"
 
 
 def _run(good: set[str]) -> str:
-    """A run where the queries in ``good`` find their document first, the others second."""
+    """A run where the queries in ``good`` find their document first (AP 1), the others second (AP 0.5)."""
     lines = []
     for q in ("q1", "q2", "q3", "q4"):
         rel, other = f"d{q[1]}", "dx"
@@ -24,8 +26,16 @@ def _run(good: set[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _exp(name, aug, seed, ap, lang="swh", loss="ot"):
-    params = {"seed": 13, "lang": lang, "aug": aug, "distill": {"seed": seed, "loss": loss}}
+def _exp(name, aug, seed, ap, lang="swh", lr=5e-5, size=400, synth="gemma3-270m"):
+    params = {
+        "seed": 13,
+        "lang": lang,
+        "aug": aug,
+        "augment": {"size": size},
+        "synth": {"model": synth},
+        "distill": {"seed": seed, "loss": "ot", "lr": lr},
+        "evaluate": {"scoring": "dense"},
+    }
     evals = {
         f"metrics/eval/{s}.json": {"data": {"available": True, "student": {"AP": ap}}}
         for s in ("in_domain", "shifted_genre", "shifted_register")
@@ -39,12 +49,17 @@ def _exp_show(*exps):
 
 
 def test_parse_and_select_rejects_confounded_experiments():
-    rows = _exp_show(_exp("a", "backtranslation", 0, 0.6), _exp("b", "synthetic", 0, 0.55, loss="pooled"))
+    rows = _exp_show(_exp("a", "backtranslation", 0, 0.6), _exp("b", "synthetic", 0, 0.55, lr=1e-4))
     exps = parse_exp_show(rows)
     assert [e.name for e in exps] == ["base", "a", "b"]
-    with pytest.raises(CompareError, match="distill.loss"):
+    assert [e.name for e in parse_exp_show(rows, commits=False)] == ["a", "b"]
+    with pytest.raises(CompareError, match="distill.lr"):
         select(exps, {})
-    assert [e.name for e in select(exps, {"distill.loss": "ot"})] == ["base", "a"]
+    assert [e.name for e in select(exps, {"distill.lr": "5e-05"})] == ["base", "a"]
+    # the comparison's axes may vary: condition, replicate seed, root seed
+    axes = [_exp("c", "synthetic", 1, 0.5, size=1000), _exp("d", "none", 2, 0.5)]
+    axes[1]["data"]["params"]["params.yaml"]["data"]["seed"] = 14
+    assert len(select(parse_exp_show(_exp_show(*axes)), {})) == 3
 
     # A param that a later commit added (absent from older experiments) does not confound with one value...
     newer = _exp("c", "synthetic", 1, 0.5)
@@ -58,83 +73,175 @@ def test_parse_and_select_rejects_confounded_experiments():
         select(parse_exp_show(_exp_show(newer, other)), {})
 
 
-def test_a_setting_may_differ_between_languages_but_not_within_one():
-    def nya(name, aug, seed, size):
-        e = _exp(name, aug, seed, 0.5, lang="nya")
-        e["data"]["params"]["params.yaml"]["data"]["augment"] = {"size": size}
-        return e
+def test_aug_none_ignores_the_size_and_counts_once():
+    rows = _exp_show(_exp("n400", "none", 0, 0.5), _exp("n0", "none", 0, 0.5, size=0))
+    kept = select(parse_exp_show(rows), {})
+    assert [e.name for e in kept] == ["base"]  # base, n400 and n0 are one cell: none, 0 rows, seed 0
+    assert compare.summary_table(kept)["size"].unique().tolist() == [0]
 
-    swh = _exp("s", "synthetic", 0, 0.5)
-    swh["data"]["params"]["params.yaml"]["data"]["augment"] = {"size": 400}
-    base_swh = _exp_show(swh)[1]
-    base_swh["data"]["params"]["params.yaml"]["data"]["augment"] = {"size": 400}
-    exps = parse_exp_show(
-        [
-            base_swh
-            | {"experiments": [{"revs": [e]} for e in (swh, nya("n0", "none", 0, 100), nya("n1", "synthetic", 0, 100))]}
-        ]
-    )
+
+def test_a_setting_may_differ_between_languages_but_not_within_one():
+    def nya(name, aug, seed, synth="smollm2"):
+        return _exp(name, aug, seed, 0.5, lang="nya", synth=synth)
+
+    exps = parse_exp_show(_exp_show(_exp("s", "synthetic", 0, 0.5), nya("n0", "none", 0), nya("n1", "synthetic", 0)))
     kept = select(exps, {})
     assert len(kept) == 4
     settings = compare.language_settings(kept)
-    assert settings.to_dict("records") == [{"lang": "nya", "augment.size": 100}, {"lang": "swh", "augment.size": 400}]
-    assert "# Per-language settings" in compare.render(
-        compare.grouped(compare.summary_table(kept)), compare.pd.DataFrame(), None, settings
-    )
-    with pytest.raises(CompareError, match=r"augment.size \(lang nya\)"):
-        select(parse_exp_show(_exp_show(nya("n0", "none", 0, 100), nya("n1", "synthetic", 0, 50))), {})
+    assert settings.to_dict("records") == [
+        {"lang": "nya", "synth.model": "smollm2"},
+        {"lang": "swh", "synth.model": "gemma3-270m"},
+    ]
+    table = compare.summary_table(kept)
+    text = compare.render(table, compare.grouped(table), pd.DataFrame(), compare.robustness(table), settings)
+    assert "# Per-language settings" in text
+    with pytest.raises(CompareError, match=r"synth.model \(lang nya\)"):
+        select(parse_exp_show(_exp_show(nya("n0", "none", 0), nya("n1", "synthetic", 0, synth="x"))), {})
 
 
-def test_paired_tests_match_scipy_and_detect_a_shift():
+def test_bootstrap_known_answers():
     rng = np.random.default_rng(0)
-    b = rng.uniform(0, 1, 60)
-    a = np.clip(b + 0.1 + rng.normal(0, 0.05, 60), 0, 1)
-    res = paired_tests(a, b)
-    assert res["p_t"] == pytest.approx(stats.ttest_rel(a, b).pvalue)
-    assert res["d_z"] == pytest.approx((a - b).mean() / (a - b).std(ddof=1))
-    assert res["p_t"] < 1e-6 and res["p_perm"] < 0.001 and res["delta"] > 0.05 and res["n_queries"] == 60
-    same = paired_tests(b, b)
-    assert same["p_t"] == 1.0 and same["p_perm"] == 1.0
+    b = rng.uniform(0, 1, (3, 50))
+    # a constant difference: the effect exactly, a zero-width interval, the smallest p the resamples allow
+    res = two_level_bootstrap(b + 0.1, b, resamples=999)
+    assert res["delta"] == pytest.approx(0.1) and res["ci_low"] == pytest.approx(0.1)
+    assert res["ci_high"] == pytest.approx(0.1) and res["p"] == pytest.approx(1 / 1000)
+    assert (res["seeds"], res["queries"]) == (3, 50)
+    # no difference at all: p = 1
+    same = two_level_bootstrap(b, b, resamples=999)
+    assert same["delta"] == 0 and same["p"] == 1
+    # reproducible, and a real per-query shift is found
+    a = np.clip(b + 0.1 + rng.normal(0, 0.05, b.shape), 0, 1)
+    res = two_level_bootstrap(a, b)
+    assert res == two_level_bootstrap(a, b) and res["p"] < 0.01 and res["ci_low"] > 0.05
+    # one seed: the ordinary paired bootstrap over queries, whose CI is about the t-interval's
+    one = two_level_bootstrap(a[:1], b[:1])
+    d = a[0] - b[0]
+    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+    assert one["ci_low"] == pytest.approx(d.mean() - half, abs=0.01)
+    assert one["ci_high"] == pytest.approx(d.mean() + half, abs=0.01)
     with pytest.raises(CompareError):
-        paired_tests(a[:1], b[:1])
+        two_level_bootstrap(a[:, :1], b[:, :1])
 
 
-def test_main_writes_comparison_from_exp_show(tmp_path, monkeypatch):
-    good = {
-        "rev-base": {"q1"},
+def test_bootstrap_counts_seed_variance_that_a_query_level_test_ignores():
+    """Seeds disagree (+0.2, -0.15, +0.2) with tiny query noise: averaged over seeds, every query shows +0.083,
+    which a test across queries calls certain; resampling seeds makes the interval cover 0."""
+    rng = np.random.default_rng(1)
+    b = rng.uniform(0.2, 0.6, (3, 100))
+    a = b + np.array([[0.2], [-0.15], [0.2]]) + rng.normal(0, 0.01, b.shape)
+    over_queries = stats.ttest_rel(a.mean(axis=0), b.mean(axis=0)).pvalue
+    res = two_level_bootstrap(a, b)
+    assert over_queries < 1e-50
+    assert res["ci_low"] < 0 < res["ci_high"] and res["p"] > 0.05
+
+
+def test_holm_matches_the_definition():
+    p = [0.01, 0.04, 0.03, 0.005]
+    # sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 = 0.04 -> monotone 0.06
+    assert compare.holm(p) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert len(compare.holm([])) == 0
+
+
+def _results_fixture(reader_runs: dict[str, set[str]], specs: list[tuple]) -> list[results.Experiment]:
+    def reader(path, rev):
+        return QRELS if path.endswith("qrels.txt") else _run(reader_runs[rev])
+
+    exps = parse_exp_show(_exp_show(*(_exp(*s[:3], s[3], **(s[4] if len(s) > 4 else {})) for s in specs)), False)
+    return [results.with_query_ap(e, reader) for e in exps]
+
+
+def test_contrasts_pair_seeds_and_queries_and_adjust_per_family():
+    runs = {
         "rev-bt0": {"q1", "q2", "q3"},
         "rev-bt1": {"q1", "q2", "q3", "q4"},
         "rev-sy0": {"q1", "q2"},
+        "rev-sy1": {"q1"},
+        "rev-no0": {"q1"},
         "rev-no1": {"q1", "q2"},
+        "rev-bk0": {"q1", "q2", "q3", "q4"},  # 1000 rows
+        "rev-bk1": {"q1", "q2", "q3", "q4"},
     }
+    specs = [
+        ("bt0", "backtranslation", 0, 0.8),
+        ("bt1", "backtranslation", 1, 0.9),
+        ("sy0", "synthetic", 0, 0.7),
+        ("sy1", "synthetic", 1, 0.6),
+        ("no0", "none", 0, 0.6),
+        ("no1", "none", 1, 0.7),
+        ("bk0", "backtranslation", 0, 1.0, {"size": 1000}),
+        ("bk1", "backtranslation", 1, 1.0, {"size": 1000}),
+    ]
+    exps = _results_fixture(runs, specs)
+    table = compare.summary_table(exps)
+    tests = compare.contrasts(table, {e.name: e for e in exps})
+    by = {(r.family, r.split, r.contrast, r.size): r for r in tests.itertuples()}
+    # primary: bt − synthetic at 400 rows on the two shifted splits only (no synthetic at 1000)
+    primary = tests[tests.family == "primary"]
+    assert sorted(primary.split) == ["shifted_genre", "shifted_register"] and set(primary["size"]) == {400}
+    assert (primary.family_size == 2).all()
+    # secondary: bt − none at 400 and at 1000 rows (none is the 0-row point of every size), synthetic − none
+    r = by[("secondary", "in_domain", "backtranslation − none", 1000)]
+    bt = np.array([[1, 1, 1, 1], [1, 1, 1, 1]])
+    no = np.array([[1, 0.5, 0.5, 0.5], [1, 1, 0.5, 0.5]])
+    assert r.delta == pytest.approx((bt - no).mean()) and (r.seeds, r.queries) == (2, 4)
+    secondary = tests[tests.family == "secondary"]
+    assert len(secondary) == 9 and (secondary.family_size == 9).all()
+    assert np.allclose(secondary.p_holm, compare.holm(secondary.p))
+    assert (tests.p_holm >= tests.p).all()
+
+
+def test_main_from_exp_show_and_from_results_agree(tmp_path, monkeypatch):
+    runs = {"rev-base": {"q1"}, "rev-bt0": {"q1", "q2", "q3"}, "rev-bt1": {"q1", "q2", "q3", "q4"},
+            "rev-sy0": {"q1", "q2"}, "rev-no1": {"q1", "q2"}, "rev-bk0": {"q1", "q2", "q3", "q4"}}  # fmt: skip
 
     def reader(path, rev):
-        return QRELS if path.endswith("qrels.txt") else _run(good[rev])
+        return QRELS if path.endswith("qrels.txt") else _run(runs[rev])
 
-    monkeypatch.setattr(compare, "_read_rev", reader)
+    monkeypatch.setattr(results, "_read_rev", reader)
     rows = _exp_show(
         _exp("bt0", "backtranslation", 0, 0.8),
         _exp("bt1", "backtranslation", 1, 0.9),
         _exp("sy0", "synthetic", 0, 0.7),
         _exp("no1", "none", 1, 0.7),
+        _exp("bk0", "backtranslation", 0, 0.95, size=1000),
     )
+    monkeypatch.setattr(results, "exp_show", lambda all_commits=False: rows)
+    live = tmp_path / "live" / "comparison.md"
+    compare.main(["--out", str(live)])
+    text = live.read_text()
+    assert "0.8500 ± 0.0707" in text  # backtranslation, 400 rows, over seeds 0 and 1
+    assert "backtranslation − none" in text and "backtranslation − synthetic" in text and "p (Holm)" in text
+    assert live.with_suffix(".png").stat().st_size > 1000 and live.with_name("comparison_by_size.png").exists()
+    per_seed = pd.read_csv(live.with_suffix(".csv"))
+    assert {"exp", "seed", "split", "AP", "size"} <= set(per_seed.columns) and len(per_seed) == 6 * 3
+
+    # results files: the commits are not experiments, so the live comparison above had one more (base)
     exp_json = tmp_path / "exps.json"
     exp_json.write_text(json.dumps(rows))
-    out = tmp_path / "comparison.md"
-    compare.main(["--exp-json", str(exp_json), "--out", str(out)])
-    text = out.read_text()
-    assert "0.8500 ± 0.0707" in text  # backtranslation over seeds 0 and 1
-    assert "backtranslation − none" in text and "backtranslation − synthetic" in text
-    assert "| swh    | backtranslation |       2 | 1.000 ± 0.000" in text  # robustness: every split has the same AP
-    assert out.with_suffix(".png").stat().st_size > 1000 and out.with_suffix(".csv").exists()
-    # per-query AP is 1 (found first) or 0.5; bt (seed mean) vs none (seed mean) over 4 queries:
-    table = compare.summary_table(select(parse_exp_show(rows), {}))
-    qap = {
-        (r, s): compare.per_query(r, s, reader)
-        for r, s in table[["rev", "split"]].drop_duplicates().itertuples(index=False)
-    }
-    tests = compare.contrasts(table, qap)
-    row = tests[(tests.contrast == "backtranslation − none") & (tests.split == "in_domain")].iloc[0]
-    bt = np.array([1.0, 1.0, 1.0, 0.75])  # q4: 0.5 (seed 0) and 1.0 (seed 1)
-    no = np.array([1.0, 0.75, 0.5, 0.5])  # base finds q1; no1 finds q1, q2
-    assert row["delta"] == pytest.approx((bt - no).mean()) and row["n_queries"] == 4 and row["seeds"] == "2/2"
+    out = tmp_path / "results"
+    results.main(["--exp-json", str(exp_json), "--out", str(out)])
+    assert sorted(p.name for p in out.iterdir()) == ["bk0.json", "bt0.json", "bt1.json", "no1.json", "sy0.json"]
+    record = json.loads((out / "bt1.json").read_text())
+    assert record["params"]["distill.seed"] == 1
+    assert record["per_query_ap"]["in_domain"] == {"q1": 1.0, "q2": 1.0, "q3": 1.0, "q4": 1.0}
+    before = {p: p.stat().st_mtime_ns for p in out.iterdir()}
+    results.main(["--exp-json", str(exp_json), "--out", str(out)])
+    assert before == {p: p.stat().st_mtime_ns for p in out.iterdir()}  # collecting again changes nothing
+
+    # from the files, twice: byte-identical outputs, and no experiment refs needed
+    monkeypatch.setattr(results, "exp_show", lambda all_commits=False: pytest.fail("read refs"))
+    monkeypatch.setattr(results, "_read_rev", lambda *a: pytest.fail("read refs"))
+    first, second = tmp_path / "a" / "comparison.md", tmp_path / "b" / "comparison.md"
+    for where in (first, second):
+        compare.main(["--results", str(out), "--out", str(where)])
+    for name in ("comparison.md", "comparison.csv", "comparison_tests.csv", "comparison.png", "comparison_by_size.png"):
+        assert (first.parent / name).read_bytes() == (second.parent / name).read_bytes(), name
+
+
+def test_results_errors_name_the_file(tmp_path):
+    with pytest.raises(results.ResultsError, match="no experiment results"):
+        results.load(tmp_path)
+    (tmp_path / "x.json").write_text('{"name": "x"}')
+    with pytest.raises(results.ResultsError, match=r"x.json: missing key"):
+        results.load(tmp_path)

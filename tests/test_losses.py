@@ -17,6 +17,7 @@ from pipeline.losses import (
     PooledDistillationLoss,
     cosine_cost_matrix,
     ot_alignment_loss,
+    plan_diagnostics,
     pooled_distillation_loss,
 )
 
@@ -123,6 +124,40 @@ def test_module_matches_function_mean() -> None:
     np.testing.assert_allclose(value.item(), per_pair.mean().item(), rtol=1e-6)
     assert module.last_n_iters is not None and 1 <= module.last_n_iters <= 300
     assert "epsilon=0.05" in repr(module)
+
+
+def test_plan_diagnostics_against_a_direct_computation() -> None:
+    """Violation and entropy of the plan the loss uses, checked by hand (numpy) and against POT's own plan."""
+    batch = make_batch(B=4, seed=5, dtype=torch.float64)
+    module = OTAlignmentLoss(epsilon=0.05, n_iters=5000, tol=1e-9)
+    module(**batch)
+    _, plan = ot_alignment_loss(**batch, epsilon=0.05, n_iters=5000, tol=1e-9)
+    mu, nu = expected_marginals(batch)
+    P = plan.detach().numpy()
+    violation = max(max(np.abs(P[i].sum(1) - mu[i]).sum(), np.abs(P[i].sum(0) - nu[i]).sum()) for i in range(len(P)))
+    entropy = np.mean([-(P[i][P[i] > 0] * np.log(P[i][P[i] > 0])).sum() for i in range(len(P))])
+    diag = module.last_diagnostics
+    assert diag["marginal_violation"] == pytest.approx(violation, abs=1e-12) and violation < 1e-7
+    assert diag["entropy"] == pytest.approx(entropy, rel=1e-9)
+    assert diag["iterations"] == module.last_n_iters < 5000
+    # the independent plan mu nu^T: entropy log(n) + log(m) per pair with uniform marginals
+    n, m = batch["mask_T"].sum(1).numpy(), batch["mask_S"].sum(1).numpy()
+    assert diag["entropy_uniform"] == pytest.approx(np.mean(np.log(n) + np.log(m)))
+    assert diag["entropy"] < diag["entropy_uniform"]
+    # POT's single-pair log-domain plan of the first pair has the same entropy
+    rows, cols = batch["mask_T"][0].numpy(), batch["mask_S"][0].numpy()
+    C = cosine_cost_matrix(**{k: batch[k] for k in ("H_T", "mask_T", "H_S", "mask_S")})[0].detach().numpy()
+    ref = ot.sinkhorn(mu[0][rows], nu[0][cols], C[np.ix_(rows, cols)], 0.05, method="sinkhorn_log", stopThr=1e-13)
+    assert -(ref * np.log(ref)).sum() == pytest.approx(-(P[0][P[0] > 0] * np.log(P[0][P[0] > 0])).sum(), rel=1e-6)
+    # stopped early, the violation shows it; the tolerance bounds it (L2 of the row side)
+    early = OTAlignmentLoss(epsilon=0.01, n_iters=2, tol=0.0)
+    early(**batch)
+    assert early.last_diagnostics["marginal_violation"] > 1e-3 and early.last_n_iters == 2
+    tol = OTAlignmentLoss(epsilon=0.05, n_iters=5000, tol=1e-4)
+    tol(**batch)
+    assert tol.last_diagnostics["marginal_violation"] <= 1e-4 * np.sqrt(batch["mask_T"].shape[1])
+    # the diagnostics are plain numbers of a no-grad computation
+    assert all(isinstance(v, float) for k, v in plan_diagnostics(plan, torch.tensor(mu), torch.tensor(nu)).items())
 
 
 @pytest.mark.parametrize("differentiable_plan", [False, True], ids=["envelope", "unrolled"])

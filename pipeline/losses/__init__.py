@@ -5,6 +5,7 @@ from .ot_alignment import (
     OTAlignmentLoss,
     cosine_cost_matrix,
     ot_alignment_loss,
+    plan_diagnostics,
     token_marginals,
     validate_token_inputs,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "PooledDistillationLoss",
     "cosine_cost_matrix",
     "ot_alignment_loss",
+    "plan_diagnostics",
     "pooled_distillation_loss",
     "token_marginals",
     "validate_token_inputs",

@@ -101,6 +101,7 @@ __all__ = [
     "OTAlignmentLoss",
     "cosine_cost_matrix",
     "ot_alignment_loss",
+    "plan_diagnostics",
     "token_marginals",
     "validate_token_inputs",
 ]
@@ -247,8 +248,8 @@ def _ot_alignment(
     differentiable_plan: bool,
     detach_teacher: bool,
     batch_id: Any,
-) -> tuple[Tensor, Tensor, int]:
-    """Shared implementation; also returns the number of Sinkhorn iterations run."""
+) -> tuple[Tensor, Tensor, dict[str, float]]:
+    """Shared implementation; also returns the plan's diagnostics and the Sinkhorn iterations run."""
     _check_epsilon(epsilon)
     _check_solver_params(n_iters, tol)
     validate_token_inputs(H_T, mask_T, H_S, mask_S, a, b)
@@ -278,12 +279,35 @@ def _ot_alignment(
     )
     plan = out["T"]
     loss_per_pair = (plan * cost).sum(dim=(1, 2))
+    diagnostics = plan_diagnostics(plan.detach(), mu, nu)
 
     if not bool(torch.isfinite(loss_per_pair.detach()).all()):
         # Unreachable with finite costs and a log-domain solver; kept as a tripwire.
         rows = _rows(~torch.isfinite(loss_per_pair.detach()))
         raise NonFiniteLossError(f"OT alignment loss is NaN/inf for {_batch_label(batch_id)}, row(s) {rows}")
-    return loss_per_pair, plan, int(out["n_iters"]) + 1
+    return loss_per_pair, plan, {"iterations": int(out["n_iters"]) + 1, **diagnostics}
+
+
+def plan_diagnostics(plan: Tensor, mu: Tensor, nu: Tensor) -> dict[str, float]:
+    """How well a batch of plans solves its problem: the largest marginal violation and the entropy.
+
+    ``marginal_violation``: per pair the L1 distance of the plan's row sums from ``mu`` and of its column sums
+    from ``nu``, the larger of the two, max over the batch (Sinkhorn ends on an exact column update, so this
+    is the row side). ``entropy``: mean over the batch of ``-sum T log T`` (nats); ``entropy_uniform``: the
+    same for the independent plan ``mu nu^T`` (the most diffuse plan with these marginals), for scale.
+    """
+    with torch.no_grad():
+        rows = (plan.sum(dim=2) - mu).abs().sum(dim=1)
+        cols = (plan.sum(dim=1) - nu).abs().sum(dim=1)
+
+        def entropy(p: Tensor) -> Tensor:
+            return -torch.where(p > 0, p * torch.log(p.clamp_min(1e-38)), torch.zeros_like(p)).sum(dim=(1, 2))
+
+        return {
+            "marginal_violation": float(torch.maximum(rows, cols).max()),
+            "entropy": float(entropy(plan).mean()),
+            "entropy_uniform": float(entropy(mu.unsqueeze(2) * nu.unsqueeze(1)).mean()),
+        }
 
 
 def ot_alignment_loss(
@@ -344,7 +368,8 @@ class OTAlignmentLoss(nn.Module):
         loss = loss_fn(H_T, mask_T, H_S, mask_S, batch_id=step)
 
     After each call ``last_n_iters`` holds the number of Sinkhorn iterations run
-    (equal to ``n_iters`` when the tolerance was not reached).
+    (equal to ``n_iters`` when the tolerance was not reached) and ``last_diagnostics``
+    the iterations, marginal violation and entropy of the plan (:func:`plan_diagnostics`).
     """
 
     def __init__(
@@ -364,6 +389,7 @@ class OTAlignmentLoss(nn.Module):
         self.differentiable_plan = bool(differentiable_plan)
         self.detach_teacher = bool(detach_teacher)
         self.last_n_iters: int | None = None
+        self.last_diagnostics: dict[str, float] = {}
 
     def forward(
         self,
@@ -375,7 +401,7 @@ class OTAlignmentLoss(nn.Module):
         b: Tensor | None = None,
         batch_id: Any = None,
     ) -> Tensor:
-        loss, _, self.last_n_iters = _ot_alignment(
+        loss, _, self.last_diagnostics = _ot_alignment(
             H_T,
             mask_T,
             H_S,
@@ -389,6 +415,7 @@ class OTAlignmentLoss(nn.Module):
             detach_teacher=self.detach_teacher,
             batch_id=batch_id,
         )
+        self.last_n_iters = self.last_diagnostics["iterations"]
         return loss.mean()
 
     def extra_repr(self) -> str:

@@ -2,7 +2,9 @@
 
 Trains on ``data/bitext/train.tsv`` with ``distill.loss`` (``ot`` token alignment by default). Writes
 ``models/student/``, ``metrics/distill.json`` (cross-lingual AP on the source dev set: BBE queries by the
-teacher against target-language verses by the teacher, then by the student) and ``dvclive/distill``.
+teacher against target-language verses by the teacher, then by the student; the Sinkhorn plan's iterations,
+worst marginal violation and entropy over all steps) and ``dvclive/distill`` (the loss terms and the plan's
+diagnostics per step).
 With ``train.nproc > 1`` it re-launches itself under torchrun; rank 0 evaluates and writes, every rank trains.
 """
 
@@ -37,6 +39,7 @@ def train(params, runtime: Runtime) -> None:
         cfg.loss,
         epsilon=cfg.epsilon,
         sinkhorn_iters=cfg.sinkhorn_iters,
+        sinkhorn_tol=cfg.sinkhorn_tol,
         differentiable_plan=cfg.differentiable_plan,
         pooled_weight=cfg.pooled_weight,
     )
@@ -48,7 +51,15 @@ def train(params, runtime: Runtime) -> None:
     bs, ml = params.encoder.batch_size, params.encoder.max_length
     teacher_enc, student_enc = Encoder(teacher, tokenizer, bs, ml), Encoder(student, tokenizer, bs, ml)
     before = dev_ap(teacher_enc, teacher_enc, dev, "xx", params.evaluate.depth) if runtime.is_main else None
+    plan_log: list[dict[str, float]] = []
     with main_process_live(LIVE_DIR, runtime.is_main) as live:
+        to_live = live_logger(live, "train/") if live is not None else None
+
+        def log(step: int, values: dict[str, float]) -> None:
+            plan_log.append({k.removeprefix("plan/"): v for k, v in values.items() if k.startswith("plan/")})
+            if to_live is not None:
+                to_live(step, values)
+
         losses = train_student(
             teacher,
             student,
@@ -57,7 +68,7 @@ def train(params, runtime: Runtime) -> None:
             TrainConfig.from_params(cfg),
             loss_fn,
             seed=seeds.derive(params.seed, "distill", str(cfg.seed)),
-            log=live_logger(live, "train/") if live is not None else None,
+            log=log,
             runtime=runtime,
         )
     if not runtime.is_main:
@@ -75,8 +86,23 @@ def train(params, runtime: Runtime) -> None:
             "first_loss": round(losses[0], 4),
             "final_loss": round(sum(tail) / len(tail), 4),
             "dev_en_xx": {"teacher": before, "student": after, "queries": len(dev)},
+            "plan": plan_summary(plan_log),
         },
     )
+
+
+def plan_summary(steps: list[dict[str, float]]) -> dict | None:
+    """The Sinkhorn plan over all steps (None without an OT term): iterations, worst marginal violation, entropy."""
+    if not steps or not steps[0]:
+        return None
+    col = {k: [s[k] for s in steps] for k in steps[0]}
+    return {
+        "iterations_mean": round(sum(col["iterations"]) / len(steps), 1),
+        "iterations_max": int(max(col["iterations"])),
+        "marginal_violation_max": float(f"{max(col['marginal_violation']):.3g}"),
+        "entropy_mean": round(sum(col["entropy"]) / len(steps), 3),
+        "entropy_uniform_mean": round(sum(col["entropy_uniform"]) / len(steps), 3),
+    }
 
 
 if __name__ == "__main__":

@@ -1,0 +1,145 @@
+"""The experiment grid: ``grid.yaml`` turned into queued DVC experiments with every grid param given explicitly.
+
+``grid.yaml`` names grids; a grid is a list of blocks, and a block maps dotted param keys to a value or a list of
+values (the block's cells are the cartesian product). Every key that any block of the grid mentions is given to
+every cell, with ``params.yaml``'s committed value (``git show HEAD:params.yaml``) where a block does not set it,
+so no cell inherits a value from the workspace or from another cell. ::
+
+    python -m pipeline.grid list NAME [--shard I/N]      # the cells, their names and params
+    python -m pipeline.grid queue NAME [--shard I/N]     # dvc exp run --queue -n <name> -S ... per new cell
+    dvc queue start -j 1 && dvc queue status             # run them (one worker: stages use both cores)
+    python -m pipeline.results                           # collect finished experiments into results/
+
+A cell's name is the grid's name and its values of the keys that vary in the grid (sorted by key), so it is the
+same on every host and in every session (extending an axis that had one value renames the cells); a cell
+whose experiment already exists on this commit with the same params is skipped. ``--shard I/N`` keeps the
+cells whose index is I modulo N (one shard per host or per cluster job: docs/usage.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import yaml
+
+from pipeline.errors import PipelineError
+from pipeline.results import exp_show, flatten, parse_exp_show
+
+GRID_FILE = Path("grid.yaml")
+#: What ``prepare`` reads that git does not track (the UDHR download, external collections): copied into each
+#: queued experiment's temporary workspace.
+COPY_PATHS = ("data/external",)
+
+
+class GridError(PipelineError):
+    pass
+
+
+def _values(value) -> list:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _format(value) -> str:
+    """A value as ``dvc exp run -S`` parses it (YAML)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def cells(name: str, grid_file: Path = GRID_FILE, defaults: dict | None = None) -> list[tuple[str, dict]]:
+    """(experiment name, {dotted key: value}) for every cell of grid ``name``, in file order."""
+    if not grid_file.exists():
+        raise GridError(f"{grid_file}: no such file")
+    grids = yaml.safe_load(grid_file.read_text(encoding="utf-8")) or {}
+    if name not in grids:
+        raise GridError(f"{grid_file}: no grid {name!r} (grids: {sorted(grids)})")
+    blocks = grids[name]
+    if not isinstance(blocks, list) or not all(isinstance(b, dict) and b for b in blocks):
+        raise GridError(f"{grid_file}: grid {name!r} must be a list of non-empty key: values blocks")
+    defaults = committed_params() if defaults is None else defaults
+    keys = list(dict.fromkeys(k for block in blocks for k in block))
+    unknown = [k for k in keys if k not in defaults]
+    if unknown:
+        raise GridError(f"{grid_file}: grid {name!r} sets unknown param(s) {unknown} (not in params.yaml)")
+    grid = [
+        {k: defaults[k] for k in keys} | dict(zip(block, combo, strict=True))
+        for block in blocks
+        for combo in itertools.product(*(_values(v) for v in block.values()))
+    ]
+    varying = sorted(k for k in keys if len({repr(c[k]) for c in grid}) > 1)
+    out = []
+    for cell in grid:
+        label = "-".join(re.sub(r"[^A-Za-z0-9.]+", "_", _format(cell[k])) for k in varying)
+        out.append((f"{name}-{label}" if label else name, cell))
+    names = [n for n, _ in out]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise GridError(f"{grid_file}: grid {name!r} has the same cell twice: {dupes}")
+    return out
+
+
+def committed_params() -> dict:
+    text = subprocess.run(["git", "show", "HEAD:params.yaml"], check=True, capture_output=True, text=True).stdout
+    return flatten(yaml.safe_load(text))
+
+
+def shard(items: list, spec: str | None) -> list:
+    if not spec:
+        return items
+    match = re.fullmatch(r"(\d+)/(\d+)", spec)
+    if not match or not 0 <= int(match[1]) < int(match[2]):
+        raise GridError(f"--shard {spec!r}: expected I/N with 0 <= I < N")
+    i, n = int(match[1]), int(match[2])
+    return [x for k, x in enumerate(items) if k % n == i]
+
+
+def existing(rows: list[dict]) -> dict[str, dict]:
+    """Experiment name -> its flattened params, for the experiments of ``dvc exp show --json``."""
+    return {e.name: e.params for e in parse_exp_show(rows, commits=False)}
+
+
+def queue_command(name: str, cell: dict) -> list[str]:
+    sets = [arg for k, v in cell.items() for arg in ("-S", f"{k}={_format(v)}")]
+    copies = [arg for p in COPY_PATHS if Path(p).exists() for arg in ("--copy-paths", p)]
+    return [sys.executable, "-m", "dvc", "exp", "run", "--queue", "-n", name, *sets, *copies]
+
+
+def main(argv: Iterable[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("action", choices=["list", "queue"])
+    ap.add_argument("grid", help="a grid name of grid.yaml")
+    ap.add_argument("--shard", help="I/N: only cells whose index is I modulo N")
+    ap.add_argument("--file", type=Path, default=GRID_FILE)
+    args = ap.parse_args(list(argv) if argv is not None else None)
+    todo = shard(cells(args.grid, args.file), args.shard)
+    if args.action == "list":
+        for name, cell in todo:
+            print(name, json.dumps(cell))
+        print(f"{len(todo)} cells")
+        return
+    done = existing(exp_show())
+    queued = 0
+    for name, cell in todo:
+        if name in done and all(done[name].get(k) == v for k, v in cell.items()):
+            print(f"skip {name}: finished on this commit")
+            continue
+        subprocess.run(queue_command(name, cell), check=True)
+        queued += 1
+        print(f"queued {name} ({queued})", flush=True)
+    print(f"{queued} queued, {len(todo) - queued} skipped; run them with `dvc queue start -j 1`")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except PipelineError as exc:
+        raise SystemExit(f"error: {exc}") from None

@@ -1,0 +1,183 @@
+"""Experiment results as files in git: one compact JSON per experiment under ``results/``.
+
+DVC keeps an experiment in ``refs/exps`` of the repository that ran it; a fresh clone has none. ::
+
+    python -m pipeline.results [--out results] [--all-commits] [--where key=value ...]
+
+reads every experiment of the current commit (``dvc exp show --json``; ``--all-commits``: of every commit; the
+commits themselves are not experiments and are left out) and
+writes ``results/<name>.json`` per experiment: its name, commit, every param (dotted keys), every metrics file,
+and the student's per-query AP on each available split (read from the experiment's ``runs/<split>/student.run``
+and qrels through ``dvc.api``, rounded to 6 decimals). ``python -m pipeline.compare --results results/`` then
+needs no experiment refs. A file is rewritten only when its content changes, so collecting twice is a no-op.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.errors import PipelineError
+from pipeline.evaluation import per_query_ap
+from pipeline.io import write_text
+from pipeline.paths import SPLITS
+
+RESULTS_DIR = Path("results")
+
+
+class ResultsError(PipelineError):
+    pass
+
+
+@dataclass
+class Experiment:
+    name: str
+    rev: str
+    params: dict  # flattened, dotted keys
+    metrics: dict  # metrics file path -> its data
+    query_ap: dict[str, dict[str, float]] = field(default_factory=dict)  # split -> query -> student AP
+
+    def eval(self, split: str) -> dict:
+        return self.metrics.get(f"metrics/eval/{split}.json") or {}
+
+    def splits(self) -> list[str]:
+        """Splits where the student was evaluated."""
+        return [s for s in SPLITS if self.eval(s).get("available") and "student" in self.eval(s)]
+
+
+def flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def parse_exp_show(rows: list[dict], commits: bool = True) -> list[Experiment]:
+    """Experiments (and, with ``commits``, their baseline commits) from ``dvc exp show --json``; the workspace
+    is skipped."""
+    found = []
+
+    def add(entry: dict, name: str | None) -> None:
+        data = entry.get("data") or {}
+        params = ((data.get("params") or {}).get("params.yaml") or {}).get("data")
+        if not params:
+            return
+        metrics = {path: m.get("data") or {} for path, m in sorted((data.get("metrics") or {}).items())}
+        found.append(Experiment(name or entry["rev"][:7], entry["rev"], flatten(params), metrics))
+
+    for row in rows:
+        if row.get("rev") == "workspace":
+            continue
+        if commits:
+            add(row, row.get("name"))
+        for exp in row.get("experiments") or []:
+            for rev in exp.get("revs") or []:
+                add(rev, rev.get("name"))
+    return found
+
+
+def exp_show(all_commits: bool = False) -> list[dict]:
+    cmd = [sys.executable, "-m", "dvc", "exp", "show", "--json", *(["-A"] if all_commits else [])]
+    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+
+
+def _read_rev(path: str, rev: str) -> str:
+    import dvc.api
+
+    return dvc.api.read(path, rev=rev)
+
+
+def per_query(rev: str, split: str, reader=None) -> dict[str, float]:
+    """Per-query AP of the student of one experiment (commit ``rev``) on one split."""
+    reader = reader or _read_rev
+    with tempfile.TemporaryDirectory() as tmp:
+        qrels, run = Path(tmp) / "qrels.txt", Path(tmp) / "student.run"
+        qrels.write_text(reader(f"data/prepared/{split}/qrels.txt", rev))
+        run.write_text(reader(f"runs/{split}/student.run", rev))
+        return per_query_ap(qrels, run)
+
+
+def with_query_ap(exp: Experiment, reader=None) -> Experiment:
+    """``exp`` with the per-query AP of every split it was evaluated on (read from its commit)."""
+    for split in exp.splits():
+        if split not in exp.query_ap:
+            exp.query_ap[split] = per_query(exp.rev, split, reader)
+    return exp
+
+
+def to_record(exp: Experiment) -> dict:
+    return {
+        "name": exp.name,
+        "rev": exp.rev,
+        "params": dict(sorted(exp.params.items())),
+        "metrics": exp.metrics,
+        "per_query_ap": {s: {q: round(v, 6) for q, v in sorted(exp.query_ap[s].items())} for s in exp.splits()},
+    }
+
+
+def from_record(record: dict, source: str) -> Experiment:
+    missing = [k for k in ("name", "rev", "params", "metrics", "per_query_ap") if k not in record]
+    if missing:
+        raise ResultsError(f"{source}: missing key(s) {missing}")
+    return Experiment(record["name"], record["rev"], record["params"], record["metrics"], record["per_query_ap"])
+
+
+def load(directory: Path | str) -> list[Experiment]:
+    """Every ``<name>.json`` of ``directory``, sorted by name."""
+    directory = Path(directory)
+    files = sorted(directory.glob("*.json"))
+    if not files:
+        raise ResultsError(f"{directory}: no experiment results (*.json); run `python -m pipeline.results` first")
+    exps = []
+    for f in files:
+        try:
+            exps.append(from_record(json.loads(f.read_text(encoding="utf-8")), str(f)))
+        except json.JSONDecodeError as exc:
+            raise ResultsError(f"{f}: not valid JSON ({exc})") from None
+    return exps
+
+
+def write(exps: Iterable[Experiment], directory: Path | str) -> list[Path]:
+    """One file per experiment; returns the files whose content changed."""
+    changed = []
+    for exp in exps:
+        path = Path(directory) / f"{exp.name}.json"
+        text = json.dumps(to_record(exp), indent=1, sort_keys=False) + "\n"
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            write_text(path, text)
+            changed.append(path)
+    return changed
+
+
+def main(argv: Iterable[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=RESULTS_DIR)
+    ap.add_argument("--all-commits", action="store_true", help="experiments of every commit (dvc exp show -A)")
+    ap.add_argument("--where", action="append", default=[], help="dotted.param=value (repeatable)")
+    ap.add_argument("--exp-json", help="read this `dvc exp show --json` output instead of running it")
+    args = ap.parse_args(list(argv) if argv is not None else None)
+    where = dict(w.split("=", 1) for w in args.where)
+    rows = json.loads(Path(args.exp_json).read_text()) if args.exp_json else exp_show(args.all_commits)
+    exps = [e for e in parse_exp_show(rows, commits=False) if all(str(e.params.get(k)) == v for k, v in where.items())]
+    names = [e.name for e in exps]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ResultsError(f"experiment names occur twice: {duplicated}; rename with `dvc exp rename`")
+    changed = write((with_query_ap(e) for e in exps), args.out)
+    print(f"{len(exps)} experiments; {len(changed)} file(s) written under {args.out}/")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except PipelineError as exc:
+        raise SystemExit(f"error: {exc}") from None

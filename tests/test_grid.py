@@ -1,0 +1,72 @@
+"""pipeline.grid: grid.yaml → explicit, deterministically named queued experiments."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline import grid
+from pipeline.grid import GridError, cells, shard
+
+DEFAULTS = {"lang": "swh", "aug": "none", "augment.size": 400, "distill.seed": 0, "synth.model": "gemma3-270m"}
+
+
+def _grid(tmp_path, text: str):
+    path = tmp_path / "grid.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_cells_are_the_product_with_every_grid_key_explicit(tmp_path):
+    path = _grid(
+        tmp_path,
+        "g:\n  - {aug: none, distill.seed: [0, 1]}\n"
+        "  - {aug: [backtranslation, synthetic], augment.size: [400, 1000], distill.seed: [0, 1]}\n",
+    )
+    got = cells("g", path, DEFAULTS)
+    assert len(got) == 2 + 8
+    names = [n for n, _ in got]
+    assert names[:3] == ["g-none-400-0", "g-none-400-1", "g-backtranslation-400-0"]
+    assert len(set(names)) == len(names)
+    # the none cells get augment.size from params.yaml, explicitly; keys no block mentions are not set
+    assert got[0][1] == {"aug": "none", "distill.seed": 0, "augment.size": 400}
+    assert got[-1][1] == {"aug": "synthetic", "distill.seed": 1, "augment.size": 1000}
+    assert cells("g", path, DEFAULTS) == got  # deterministic
+
+
+def test_bad_grids_name_the_file_and_key(tmp_path):
+    with pytest.raises(GridError, match="no such file"):
+        cells("g", tmp_path / "missing.yaml", DEFAULTS)
+    path = _grid(tmp_path, "g:\n  - {aug: none, distill.sed: [0, 1]}\n")
+    with pytest.raises(GridError, match=r"unknown param\(s\) \['distill.sed'\]"):
+        cells("g", path, DEFAULTS)
+    with pytest.raises(GridError, match=r"no grid 'h'"):
+        cells("h", path, DEFAULTS)
+    with pytest.raises(GridError, match="same cell twice"):
+        cells("g", _grid(tmp_path, "g:\n  - {aug: none}\n  - {aug: none}\n"), DEFAULTS)
+
+
+def test_shards_partition_the_grid():
+    items = list(range(10))
+    parts = [shard(items, f"{i}/3") for i in range(3)]
+    assert sorted(x for p in parts for x in p) == items and parts[1] == [1, 4, 7]
+    with pytest.raises(GridError, match="I/N"):
+        shard(items, "3/3")
+
+
+def test_queue_passes_every_param_and_skips_finished_cells(tmp_path, monkeypatch):
+    path = _grid(tmp_path, "g:\n  - {aug: [none, backtranslation], distill.seed: 1}\n")
+    monkeypatch.setattr(grid, "committed_params", lambda: DEFAULTS)
+    done = {"params": {"params.yaml": {"data": {"aug": "none", "distill": {"seed": 1}}}}}
+    finished = {
+        "rev": "base",
+        "data": {"params": {"params.yaml": {"data": {}}}},
+        "experiments": [{"revs": [{"rev": "e1", "name": "g-none", "data": done}]}],
+    }
+    monkeypatch.setattr(grid, "exp_show", lambda: [finished])
+    calls = []
+    monkeypatch.setattr(grid.subprocess, "run", lambda cmd, check: calls.append(cmd))
+    grid.main(["queue", "g", "--file", str(path)])
+    assert len(calls) == 1
+    cmd = calls[0]
+    assert cmd[cmd.index("-n") + 1] == "g-backtranslation"
+    assert [cmd[i + 1] for i, a in enumerate(cmd) if a == "-S"] == ["aug=backtranslation", "distill.seed=1"]
