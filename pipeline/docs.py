@@ -156,6 +156,27 @@ def ot_plan() -> str:
     return "\n".join([*lines, "", f"{d['steps']} steps. " + _source("metrics/distill.json", "params.yaml")])
 
 
+def ot_convergence() -> str:
+    """``benchmarks/ot_plan.py``: convergence and cost of the plan per Sinkhorn setting, on real states."""
+    path = BENCHMARK_RESULTS / "ot_plan.json"
+    d = read_json(path)
+    lines = [
+        "| setting | iterations (mean) | max marginal violation | loss gap to converged | min gradient cosine "
+        "| plan entropy (independent) | ms per batch |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in d["rows"]:
+        lines.append(
+            f"| {r['setting']} | {r['iterations_mean']} | {r['marginal_violation_max']:.2g} | {r['loss_gap_max']:.2g} "
+            f"| {min(r['grad_cosine_min'], 1.0):.5f} | {r['entropy_mean']} ({r['entropy_uniform_mean']}) | {r['ms_per_batch']} |"
+        )
+    note = (
+        f"`lang: {d['lang']}`, ε {d['epsilon']}, {d['batches']} batches of {d['batch_size']} bitext rows, the "
+        f"default run's teacher and student; loss forward + backward; {d['machine']}."
+    )
+    return "\n".join([*lines, "", note + " " + _source(path)])
+
+
 def synthesis() -> str:
     """The default run's LLM synthesis: lines generated and kept, what each filter removed, quality."""
     s = _metrics("synthesize")
@@ -277,6 +298,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "mt-decoding": mt_decoding,
     "mt-tradeoff": mt_tradeoff,
     "ot-plan": ot_plan,
+    "ot-convergence": ot_convergence,
     "synthesis": synthesis,
     "pipeline-times": pipeline_times,
     "front-door-times": front_door_times,
