@@ -168,7 +168,8 @@ def ot_convergence() -> str:
     for r in d["rows"]:
         lines.append(
             f"| {r['setting']} | {r['iterations_mean']} | {r['marginal_violation_max']:.2g} | {r['loss_gap_max']:.2g} "
-            f"| {min(r['grad_cosine_min'], 1.0):.5f} | {r['entropy_mean']} ({r['entropy_uniform_mean']}) | {r['ms_per_batch']} |"
+            f"| {min(r['grad_cosine_min'], 1.0):.5f} | {r['entropy_mean']} ({r['entropy_uniform_mean']}) "
+            f"| {r['ms_per_batch']} |"
         )
     note = (
         f"`lang: {d['lang']}`, ε {d['epsilon']}, {d['batches']} batches of {d['batch_size']} bitext rows, the "
