@@ -4,6 +4,7 @@ whose unit is the (replicate seed, query) pair and p-values adjusted over declar
 Usage (after a grid, see docs/usage.md)::
 
     python -m pipeline.compare [--results results/] [--where key=value ...] [--out reports/comparison.md]
+    python -m pipeline.compare --report dose_response     # a declared report (REPORTS) from results/
 
 Reads the experiments from ``results/`` (``python -m pipeline.results`` writes it) or, without ``--results``,
 from the live experiment refs of the current commit (``dvc exp show --json``), keeps those matching ``--where``
@@ -48,6 +49,7 @@ REPLICATE = "distill.seed"
 ALLOWED_TO_VARY = {*CONDITION.values(), *STRATA.values(), REPLICATE}
 AUG_ORDER = ["none", "backtranslation", "synthetic", "both", "parallel"]
 RESAMPLES = 10_000
+OUT = Path("reports/comparison.md")
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,13 @@ CONTRASTS = (
     Contrast("optical", "scoring", "maxsim", "dense"),
 )
 FAMILIES = list(dict.fromkeys(c.family for c in CONTRASTS))
+
+
+#: The reports the docs show: name -> the ``--where`` selection over ``results/``. ``--report NAME`` writes
+#: ``reports/NAME.*`` from ``results/``; a test regenerates each from the committed files, byte for byte.
+REPORTS: dict[str, dict[str, str]] = {
+    "dose_response": {"lang": "swh", "augment.pool.synthetic": "1150"},
+}
 
 
 class CompareError(PipelineError):
@@ -362,11 +371,16 @@ def load(args) -> list[Experiment]:
 def main(argv: Iterable[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", type=Path, help="read experiments from this directory (pipeline.results)")
+    ap.add_argument("--report", choices=sorted(REPORTS), help="a declared report: its selection from results/")
     ap.add_argument("--where", action="append", default=[], help="dotted.param=value (repeatable)")
-    ap.add_argument("--out", type=Path, default=Path("reports/comparison.md"))
+    ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--all-commits", action="store_true", help="live refs: also earlier commits (dvc exp show -A)")
     args = ap.parse_args(list(argv) if argv is not None else None)
     where = dict(w.split("=", 1) for w in args.where)
+    if args.report:
+        where = REPORTS[args.report] | where
+        args.results = args.results or results.RESULTS_DIR
+        args.out = args.out if args.out != OUT else OUT.with_name(f"{args.report}.md")
     exps = select(load(args), where)
     by_name = {e.name: results.with_query_ap(e) for e in exps}
     if len(by_name) != len(exps):
