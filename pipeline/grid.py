@@ -12,8 +12,8 @@ so no cell inherits a value from the workspace or from another cell. ::
 
 A cell's name is the grid's name and its values of the keys that vary in the grid (sorted by key), so it is the
 same on every host and in every session (extending an axis that had one value renames the cells); a cell
-whose experiment already exists on this commit with the same params is skipped. ``--shard I/N`` keeps the
-cells whose index is I modulo N (one shard per host or per cluster job: docs/usage.md).
+whose experiment is queued, running or finished on this commit with the same params is skipped. ``--shard I/N``
+keeps the cells whose index is I modulo N (one shard per host or per cluster job: docs/usage.md).
 """
 
 from __future__ import annotations
@@ -103,8 +103,9 @@ def shard(items: list, spec: str | None) -> list:
 
 
 def existing(rows: list[dict]) -> dict[str, dict]:
-    """Experiment name -> its flattened params, for the experiments of ``dvc exp show --json``."""
-    return {e.name: e.params for e in parse_exp_show(rows, commits=False)}
+    """Experiment name -> its flattened params, for the experiments of ``dvc exp show --json``, queued and
+    running ones included (queueing them again would run them twice)."""
+    return {e.name: e.params for e in parse_exp_show(rows, commits=False, unfinished=True)}
 
 
 def queue_command(name: str, cell: dict) -> list[str]:
@@ -130,7 +131,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     queued = 0
     for name, cell in todo:
         if name in done and all(done[name].get(k) == v for k, v in cell.items()):
-            print(f"skip {name}: finished on this commit")
+            print(f"skip {name}: queued, running or finished on this commit")
             continue
         subprocess.run(queue_command(name, cell), check=True)
         queued += 1

@@ -61,9 +61,9 @@ def flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def parse_exp_show(rows: list[dict], commits: bool = True) -> list[Experiment]:
+def parse_exp_show(rows: list[dict], commits: bool = True, unfinished: bool = False) -> list[Experiment]:
     """Experiments (and, with ``commits``, their baseline commits) from ``dvc exp show --json``; the workspace
-    is skipped."""
+    is skipped, and so are queued, running and failed experiments unless ``unfinished``."""
     found = []
 
     def add(entry: dict, name: str | None) -> None:
@@ -80,6 +80,9 @@ def parse_exp_show(rows: list[dict], commits: bool = True) -> list[Experiment]:
         if commits:
             add(row, row.get("name"))
         for exp in row.get("experiments") or []:
+            state = (exp.get("executor") or {}).get("state")
+            if state not in (None, "success") and not unfinished:
+                continue
             for rev in exp.get("revs") or []:
                 add(rev, rev.get("name"))
     return found
