@@ -345,7 +345,7 @@ def render(
         t["p (Holm)"] = t["p_holm"].map(lambda x: f"{x:.3g}")
         t["m"] = t["family_size"].astype(int)
         keep = ["family", "m", *[c for c in _shown(t, table) if c != "aug"], "split", "contrast", "seeds", "queries"]
-        lines.append(t[[*keep, "Δ AP", "95 % CI", "p", "p (Holm)"]].to_markdown(index=False))
+        lines.append(t[[*keep, "Δ AP", "95 % CI", "p", "p (Holm)"]].to_markdown(index=False, disable_numparse=True))
     return "\n".join(lines) + "\n"
 
 

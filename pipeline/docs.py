@@ -266,7 +266,7 @@ def tests_table(path: Path, columns: list[str]) -> str:
     t = pd.read_csv(path)
     lines = [
         "| family (m) | " + " | ".join(columns) + " | contrast | seeds × queries | Δ AP [95 % CI] | p | p (Holm) |",
-        "|---" * (len(columns) + 7) + "|",
+        "|---" * (len(columns) + 6) + "|",
     ]
     for r in t.itertuples():
         cells = " | ".join(str(getattr(r, c)) for c in columns)
