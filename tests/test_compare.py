@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -71,6 +72,15 @@ def test_parse_and_select_rejects_confounded_experiments():
     other["data"]["params"]["params.yaml"]["data"]["train"] = {"nproc": 2}
     with pytest.raises(CompareError, match="train.nproc"):
         select(parse_exp_show(_exp_show(newer, other)), {})
+
+
+def test_queued_running_and_failed_experiments_are_left_out():
+    rows = _exp_show(_exp("done", "synthetic", 0, 0.5), _exp("busy", "synthetic", 1, 0.5))
+    rows[1]["experiments"][1]["executor"] = {"state": "running"}
+    assert [e.name for e in parse_exp_show(rows, commits=False)] == ["done"]
+    assert [e.name for e in parse_exp_show(rows, commits=False, unfinished=True)] == ["done", "busy"]
+    rows[1]["experiments"][0]["executor"] = {"state": "success"}
+    assert [e.name for e in parse_exp_show(rows, commits=False)] == ["done"]
 
 
 def test_aug_none_ignores_the_size_and_counts_once():
@@ -245,3 +255,15 @@ def test_results_errors_name_the_file(tmp_path):
     (tmp_path / "x.json").write_text('{"name": "x"}')
     with pytest.raises(results.ResultsError, match=r"x.json: missing key"):
         results.load(tmp_path)
+
+
+@pytest.mark.parametrize("report", sorted(compare.REPORTS))
+def test_committed_reports_regenerate_from_committed_results(report, tmp_path, monkeypatch):
+    """In a clone without experiment refs, every declared report is rewritten from results/ byte for byte."""
+    monkeypatch.setattr(results, "exp_show", lambda all_commits=False: pytest.fail("read experiment refs"))
+    monkeypatch.setattr(results, "_read_rev", lambda *a: pytest.fail("read experiment refs"))
+    committed = sorted(Path("reports").glob(f"{report}*"))
+    assert {p.name for p in committed} >= {f"{report}.md", f"{report}.csv", f"{report}_tests.csv", f"{report}.png"}
+    compare.main(["--report", report, "--out", str(tmp_path / f"{report}.md")])
+    for path in committed:
+        assert (tmp_path / path.name).read_bytes() == path.read_bytes(), f"{path} differs from its regeneration"
