@@ -8,7 +8,9 @@ RSS of the stage process and its children, see ``pipeline.stages.run_stage``). P
 docs' performance table. The default profile takes about 20 minutes on 2 cores; ``--profile tiny`` a few.
 
 ``--project DIR`` measures an existing project instead, in which ``dvc repro`` has just run from scratch (for
-example a fresh clone after the README's run command): its stage timings are read, then the switch is run there.
+example a fresh clone after the README's run command): its stage timings are read, then the switch is run there;
+``--switch-only`` re-measures only the switch and keeps the stage rows of the results file. A switch whose stages
+DVC's run cache restored (the project made it before) is refused, not reported.
 
 Usage (from the repository root, venv active)::
 
@@ -74,6 +76,27 @@ def stage_timings(proj: Path, since: float = 0.0) -> dict[str, dict]:
     return out
 
 
+def measure_switch(proj: Path, env: dict, aug: str) -> dict:
+    """``dvc exp run -S aug=<aug>`` in ``proj``; an error if DVC's run cache spared a stage a switch must run."""
+    subprocess.run(["git", "add", "-A"], cwd=proj, env=env, check=True, capture_output=True)
+    subprocess.run(
+        ["git", "commit", "-qm", "baseline", "--allow-empty"], cwd=proj, env=env, check=True, capture_output=True
+    )
+    since = time.time()
+    seconds = run(["dvc", "exp", "run", "-S", f"aug={aug}"], proj, env)
+    switched = stage_timings(proj, since)
+    must = [s for s in dag_stages() if s.split("@")[0] in ("bitext", "distill", "evaluate", "report")]
+    spared = [s for s in must if s not in switched]
+    if spared:
+        sys.exit(
+            f"{proj}: {spared} did not run (restored from DVC's run cache: this project has made this switch "
+            f"before), so {seconds:.0f} s is not a switch; measure in a fresh project or remove its .dvc/cache/runs"
+        )
+    peak = max((s["peak_rss_gb"] for s in switched.values()), default=0.0)
+    print(f"{'exp run -S aug=' + aug:28s} {seconds:8.1f} {peak:12.2f}  ({', '.join(sorted(switched))})")
+    return {"aug": aug, "seconds": round(seconds, 1), "peak_rss_gb": peak, "stages": sorted(switched)}
+
+
 def machine() -> str:
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
     return f"{os.cpu_count()} CPU cores, {mem:.0f} GB, no GPU"
@@ -85,7 +108,12 @@ def main() -> None:
     ap.add_argument("--aug", default="backtranslation")
     ap.add_argument("--keep", help="build the copy here and keep it")
     ap.add_argument("--project", help="measure this project, where `dvc repro` has just run from scratch")
+    ap.add_argument(
+        "--switch-only", action="store_true", help="with --project: re-measure only the switch, keep the stage rows"
+    )
     args = ap.parse_args()
+    if args.switch_only and not args.project:
+        ap.error("--switch-only needs --project")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     if args.project:
         proj = Path(args.project).resolve()
@@ -97,6 +125,12 @@ def main() -> None:
             subprocess.run(cmd, cwd=proj, env=env, check=True, capture_output=True)
         repro = run(["dvc", "repro"], proj, env)
         print(f"dvc repro from scratch: {repro:.1f} s wall (DVC's own overhead included)")
+    if args.switch_only:
+        result = json.loads(RESULTS.read_text())
+        result["switch"] = measure_switch(proj, env, args.aug)
+        RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {RESULTS.relative_to(ROOT)} (switch only)")
+        return
     done = stage_timings(proj)
     order = dag_stages()
     missing = [s for s in order if s not in done]
@@ -110,23 +144,15 @@ def main() -> None:
     print(f"{'whole DAG (sum)':28s} {total:8.1f}")
     noop = run(["dvc", "repro"], proj, env)
     print(f"{'no-op dvc repro':28s} {noop:8.1f}")
-    subprocess.run(["git", "add", "-A"], cwd=proj, env=env, check=True, capture_output=True)
-    subprocess.run(
-        ["git", "commit", "-qm", "baseline", "--allow-empty"], cwd=proj, env=env, check=True, capture_output=True
-    )
-    since = time.time()
-    switch = run(["dvc", "exp", "run", "-S", f"aug={args.aug}"], proj, env)
-    switched = stage_timings(proj, since)
-    peak = max((s["peak_rss_gb"] for s in switched.values()), default=0.0)
-    print(f"{'exp run -S aug=' + args.aug:28s} {switch:8.1f} {peak:12.2f}  ({', '.join(sorted(switched))})")
-    print(f"switch / full = {switch / total:.2f}")
+    switch = measure_switch(proj, env, args.aug)
+    print(f"switch / full = {switch['seconds'] / total:.2f}")
     result = {
         "profile": args.profile,
         "machine": machine(),
         "stages": stages,
         "total_seconds": round(total, 1),
         "noop_seconds": round(noop, 1),
-        "switch": {"aug": args.aug, "seconds": round(switch, 1), "peak_rss_gb": peak, "stages": sorted(switched)},
+        "switch": switch,
     }
     if args.profile == "default":
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
