@@ -36,6 +36,7 @@ from statsmodels.stats.multitest import multipletests
 
 from pipeline import results
 from pipeline import seeds as seeds_
+from pipeline.cli import run_command
 from pipeline.errors import PipelineError
 from pipeline.io import atomic_path, write_text
 from pipeline.paths import SPLITS
@@ -398,7 +399,4 @@ def main(argv: Iterable[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except PipelineError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    run_command(main)

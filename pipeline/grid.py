@@ -29,6 +29,7 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.cli import run_command
 from pipeline.errors import PipelineError
 from pipeline.results import exp_show, flatten, parse_exp_show
 
@@ -140,7 +141,4 @@ def main(argv: Iterable[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except PipelineError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    run_command(main)

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.cli import run_command
 from pipeline.errors import PipelineError
 from pipeline.evaluation import per_query_ap
 from pipeline.io import write_text
@@ -180,7 +181,4 @@ def main(argv: Iterable[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except PipelineError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    run_command(main)
