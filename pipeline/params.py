@@ -188,6 +188,7 @@ class DistillParams(_Strict):
     loss: Literal["ot", "pooled", "ot+pooled"]
     epsilon: float = Field(gt=0)
     sinkhorn_iters: int = Field(ge=1)  # the cap
+    marginals: Literal["uniform", "idf"]  # token masses of the OT plan: uniform, or idf from the training bitext
     sinkhorn_tol: float = Field(ge=0)  # stop once the plan's row-marginal violation (L2, max over the batch) is below
     differentiable_plan: bool
     pooled_weight: float = Field(ge=0)

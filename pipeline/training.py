@@ -152,6 +152,46 @@ def train_teacher(
     return losses
 
 
+MARGINALS = ("uniform", "idf")
+
+
+@dataclass(frozen=True)
+class TokenIdf:
+    """Smoothed inverse document frequency of every token id, per side of the training bitext: the OT
+    marginals of ``distill.marginals: idf`` (a token's mass is its idf, normalised over the row's real tokens).
+
+    ``idf(t) = ln((1 + N) / (1 + df(t))) + 1`` (scikit-learn's smooth idf) over the N texts of a side, each
+    tokenised as the loop tokenises it (passage prefix, truncation); always > 0, so every real token keeps some
+    mass, and a token no text of the side has gets the largest weight.
+    """
+
+    english: torch.Tensor  # [vocab] weights of the teacher's (English) tokens
+    target: torch.Tensor  # [vocab] weights of the student's (target-language) tokens
+
+    @staticmethod
+    def table(tokenizer, texts: Sequence[str], max_length: int) -> torch.Tensor:
+        ids = tokenizer([PASSAGE_PREFIX + t for t in texts], truncation=True, max_length=max_length)["input_ids"]
+        df = torch.zeros(len(tokenizer), dtype=torch.float64)
+        for row in ids:
+            df[torch.tensor(sorted(set(row)), dtype=torch.long)] += 1
+        return (torch.log((1 + len(ids)) / (1 + df)) + 1).float()
+
+    @classmethod
+    def from_pairs(cls, tokenizer, pairs: Sequence[tuple[str, str, str]], max_length: int) -> TokenIdf:
+        """From bitext rows ``(id, en, xx)``."""
+        return cls(
+            cls.table(tokenizer, [p[1] for p in pairs], max_length),
+            cls.table(tokenizer, [p[2] for p in pairs], max_length),
+        )
+
+    @staticmethod
+    def weights(table: torch.Tensor, tokenizer, texts: list[str], max_length: int) -> torch.Tensor:
+        """[B, L] weights aligned with :func:`pipeline.model.token_states` of the same texts (same tokenisation)."""
+        texts = [PASSAGE_PREFIX + t for t in texts]
+        batch = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        return table[batch["input_ids"]]
+
+
 class DistillLoss(nn.Module):
     """``ot``, ``pooled`` or ``ot+pooled`` (sum, the pooled term weighted by ``pooled_weight``).
 
@@ -180,11 +220,12 @@ class DistillLoss(nn.Module):
         self.pooled = PooledDistillationLoss(kind="cosine")
         self.pooled_weight = pooled_weight
 
-    def forward(self, H_T, mask_T, H_S, mask_S, batch_id=None) -> dict[str, torch.Tensor]:
+    def forward(self, H_T, mask_T, H_S, mask_S, a=None, b=None, batch_id=None) -> dict[str, torch.Tensor]:
+        """``a``, ``b``: optional token weights ([B, Lt], [B, Ls]), the OT marginals (default uniform)."""
         parts: dict[str, torch.Tensor] = {}
         plan: dict[str, torch.Tensor] = {}
         if "ot" in self.kind.split("+"):
-            parts["ot"] = self.ot(H_T, mask_T, H_S, mask_S, batch_id=batch_id)
+            parts["ot"] = self.ot(H_T, mask_T, H_S, mask_S, a, b, batch_id=batch_id)
             plan = {f"plan/{k}": torch.tensor(float(v)) for k, v in self.ot.last_diagnostics.items()}
         if "pooled" in self.kind.split("+"):
             parts["pooled"] = self.pooled(H_T, mask_T, H_S, mask_S, batch_id=batch_id)
@@ -203,8 +244,11 @@ def train_student(
     seed: int,
     log: LogFn | None = None,
     runtime: Runtime | None = None,
+    idf: TokenIdf | None = None,
 ) -> list[float]:
     """OPTICAL distillation on bitext rows ``(id, en, xx)``; returns the per-step losses.
+
+    ``idf``: token weights as the OT marginals (``distill.marginals: idf``); None: uniform over real tokens.
 
     Teacher token states of the English side (no grad) and student token states of the target side are
     aligned by ``loss_fn``; only the student is updated. Both sides are encoded as passages (with the
@@ -239,7 +283,11 @@ def train_student(
             empty = [ids[r] for r in range(len(ids)) if not bool(mask[r].any())]
             if empty:
                 raise ValueError(f"bitext rows {empty[:5]} have no real {side} tokens after truncation (step {step})")
-        parts = loss_fn(H_T.float(), mask_T, H_S.float(), mask_S, batch_id=f"step {step} (rows {ids[0]}…)")
+        a = b = None
+        if idf is not None:
+            a = TokenIdf.weights(idf.english, tokenizer, [pairs[i][1] for i in idx], cfg.max_length).to(mask_T.device)
+            b = TokenIdf.weights(idf.target, tokenizer, [pairs[i][2] for i in idx], cfg.max_length).to(mask_S.device)
+        parts = loss_fn(H_T.float(), mask_T, H_S.float(), mask_S, a, b, batch_id=f"step {step} (rows {ids[0]}…)")
         loss = parts["loss"]
         _check_finite(loss, step)
         _update(optimizer, loss, scaler)

@@ -8,6 +8,7 @@ from transformers import BertConfig, BertModel
 from pipeline.encoder import load_xlmr_tokenizer
 from pipeline.training import (
     DistillLoss,
+    TokenIdf,
     TrainConfig,
     batch_indices,
     configure_trainable,
@@ -94,6 +95,37 @@ def test_distill_logs_the_plan_each_step(tokenizer):
     logged.clear()
     train_student(teacher, student, tokenizer, PAIRS, CFG, pooled, seed=1, log=lambda step, v: logged.append(v))
     assert not any(k.startswith("plan/") for k in logged[0])
+
+
+def test_idf_table_follows_the_definition(tokenizer):
+    texts = ["God is love", "God is light", "love"]
+    table = TokenIdf.table(tokenizer, texts, max_length=32)
+    ids = tokenizer(["passage: " + t for t in texts], truncation=True, max_length=32)["input_ids"]
+
+    def idf(token_id):
+        df = sum(token_id in row for row in ids)
+        return np.log((1 + 3) / (1 + df)) + 1
+
+    for token_id in {*ids[0], *ids[1], *ids[2]}:
+        assert table[token_id].item() == pytest.approx(idf(token_id), rel=1e-6)
+    unseen = next(i for i in range(len(tokenizer)) if all(i not in row for row in ids))
+    assert table[unseen].item() == pytest.approx(np.log(4) + 1, rel=1e-6) and (table > 0).all()
+    # weights line up with the loop's tokenisation: the prefix, and padding to the longest text
+    w = TokenIdf.weights(table, tokenizer, ["God is love", "love"], max_length=32)
+    assert w.shape == (2, len(ids[0])) and w[0].tolist() == pytest.approx(table[ids[0]].tolist())
+
+
+def test_distill_with_idf_marginals(tokenizer):
+    logged = {"uniform": [], "idf": []}
+    for marginals, out in logged.items():
+        teacher, student = tiny_model(0), tiny_model(0)
+        fn = DistillLoss("ot", epsilon=0.05, sinkhorn_iters=1000, sinkhorn_tol=1e-4, differentiable_plan=False)
+        idf = TokenIdf.from_pairs(tokenizer, PAIRS, CFG.max_length) if marginals == "idf" else None
+        train_student(teacher, student, tokenizer, PAIRS, CFG, fn, seed=1, idf=idf, log=lambda s, v, o=out: o.append(v))
+    # the same batches; non-uniform masses make the independent plan less diffuse and change the loss
+    for u, i in zip(logged["uniform"], logged["idf"], strict=True):
+        assert i["plan/entropy_uniform"] < u["plan/entropy_uniform"]
+        assert i["ot"] != u["ot"] and i["plan/marginal_violation"] <= 1e-3
 
 
 def test_distill_updates_only_the_student_and_keeps_frozen_embeddings(tokenizer):

@@ -20,7 +20,7 @@ from pipeline.io import read_tsv, write_json
 from pipeline.params import load_params
 from pipeline.retrieval import Encoder, dev_ap
 from pipeline.stages import live_logger, main_process_live, run_stage, skipped_without_bitext
-from pipeline.training import DistillLoss, TrainConfig, train_student
+from pipeline.training import DistillLoss, TokenIdf, TrainConfig, train_student
 
 STUDENT_DIR = paths.STUDENT_DIR
 LIVE_DIR = paths.LIVE_DIRS["distill"]
@@ -48,6 +48,7 @@ def train(params, runtime: Runtime) -> None:
     student, _ = load_encoder(paths.TEACHER_DIR)
     bitext = read_tsv(paths.BITEXT_FILE, BITEXT_COLUMNS)
     pairs = list(bitext[["id", "en", "xx"]].itertuples(index=False, name=None))
+    idf = TokenIdf.from_pairs(tokenizer, pairs, cfg.max_length) if cfg.marginals == "idf" else None
     dev = store.read_file("source_dev")
     bs, ml = params.encoder.batch_size, params.encoder.max_length
     teacher_enc, student_enc = Encoder(teacher, tokenizer, bs, ml), Encoder(student, tokenizer, bs, ml)
@@ -70,6 +71,7 @@ def train(params, runtime: Runtime) -> None:
             seed=seeds.derive(params.seed, "distill", str(cfg.seed)),
             log=log,
             runtime=runtime,
+            idf=idf,
         )
     if not runtime.is_main:
         return
@@ -80,6 +82,7 @@ def train(params, runtime: Runtime) -> None:
         "metrics/distill.json",
         {
             "loss": cfg.loss,
+            "marginals": cfg.marginals,
             "steps": cfg.steps,
             "pairs": len(pairs),
             "epochs": round(cfg.steps * cfg.batch_size / len(pairs), 2),
