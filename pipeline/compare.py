@@ -43,8 +43,16 @@ from pipeline.paths import SPLITS
 from pipeline.plots import dose_response_chart, panels_bar_chart
 from pipeline.results import Experiment
 
-#: Table column -> the param it comes from. A condition is (aug, size, loss, scoring).
-CONDITION = {"aug": "aug", "size": "augment.size", "loss": "distill.loss", "scoring": "evaluate.scoring"}
+#: Table column -> the param it comes from. A condition is (aug, size, loss, marginals, scoring).
+CONDITION = {
+    "aug": "aug",
+    "size": "augment.size",
+    "loss": "distill.loss",
+    "marginals": "distill.marginals",
+    "scoring": "evaluate.scoring",
+}
+#: Condition params that older commits did not have, and the value those commits behaved as.
+BEFORE_PARAM = {"distill.marginals": "uniform"}
 STRATA = {"lang": "lang", "root_seed": "seed"}
 REPLICATE = "distill.seed"
 ALLOWED_TO_VARY = {*CONDITION.values(), *STRATA.values(), REPLICATE}
@@ -85,6 +93,7 @@ CONTRASTS = (
     # OPTICAL: the token alignment against plain pooled KD, and the scoring it is meant to serve
     Contrast("optical", "loss", "ot", "pooled"),
     Contrast("optical", "loss", "ot+pooled", "pooled"),
+    Contrast("optical", "marginals", "idf", "uniform"),
     Contrast("optical", "scoring", "maxsim", "dense"),
 )
 FAMILIES = list(dict.fromkeys(c.family for c in CONTRASTS))
@@ -113,9 +122,13 @@ def aug_rows(params: dict) -> int:
     return 0 if params.get("aug") == "none" else int(params.get("augment.size", 0))
 
 
+def condition(params: dict) -> dict:
+    """The condition columns of an experiment's params (``size``: :func:`aug_rows`)."""
+    return {k: aug_rows(params) if k == "size" else params.get(p, BEFORE_PARAM.get(p)) for k, p in CONDITION.items()}
+
+
 def _key(e: Experiment) -> tuple:
-    cond = {k: (aug_rows(e.params) if k == "size" else e.params.get(p)) for k, p in CONDITION.items()}
-    return (*(e.params.get(p) for p in STRATA.values()), *cond.values(), e.params.get(REPLICATE))
+    return (*(e.params.get(p) for p in STRATA.values()), *condition(e.params).values(), e.params.get(REPLICATE))
 
 
 def select(exps: list[Experiment], where: dict[str, str]) -> list[Experiment]:
@@ -163,7 +176,7 @@ def summary_table(exps: list[Experiment]) -> pd.DataFrame:
                     "exp": e.name,
                     "rev": e.rev,
                     **{k: e.params.get(p) for k, p in STRATA.items()},
-                    **{k: (aug_rows(e.params) if k == "size" else e.params.get(p)) for k, p in CONDITION.items()},
+                    **condition(e.params),
                     "seed": e.params.get(REPLICATE),
                     "split": split,
                     "AP": e.eval(split)["student"]["AP"],
@@ -253,7 +266,7 @@ def contrasts(table: pd.DataFrame, exps: dict[str, Experiment]) -> pd.DataFrame:
         tests.loc[idx, "family_size"] = len(idx)
     tests["family"] = pd.Categorical(tests["family"], FAMILIES, ordered=True)
     return tests.sort_values(
-        ["family", "lang", "root_seed", "split", "size", "loss", "scoring", "contrast"]
+        ["family", "lang", "root_seed", "split", "size", "loss", "marginals", "scoring", "contrast"]
     ).reset_index(drop=True)
 
 
@@ -296,7 +309,7 @@ def _shown(df: pd.DataFrame, table: pd.DataFrame) -> list[str]:
 
 
 def _constant(table: pd.DataFrame) -> str:
-    fixed = [f"{k} = {table[k].iloc[0]}" for k in ("root_seed", "size", "loss", "scoring") if table[k].nunique() == 1]
+    fixed = [f"{k} = {table[k].iloc[0]}" for k in ("root_seed", *CONDITION) if k != "aug" and table[k].nunique() == 1]
     return "Fixed in every selected experiment: " + ", ".join(f"`{f}`" for f in fixed) + "." if fixed else ""
 
 
