@@ -5,10 +5,18 @@ values (the block's cells are the cartesian product). Every key that any block o
 every cell, with ``params.yaml``'s committed value (``git show HEAD:params.yaml``) where a block does not set it,
 so no cell inherits a value from the workspace or from another cell. ::
 
-    python -m pipeline.grid list NAME [--shard I/N]      # the cells, their names and params
+    python -m pipeline.grid list NAME [--shard I/N] [--only key=value]  # the cells, their names and params
     python -m pipeline.grid queue NAME [--shard I/N]     # dvc exp run --queue -n <name> -S ... per new cell
     dvc queue start -j 1 && dvc queue status             # run them (one worker: stages use both cores)
+    python -m pipeline.grid run NAME [--shard I/N]       # or: one dvc exp run after the other, in this workspace
     python -m pipeline.results                           # collect finished experiments into results/
+
+``queue`` runs each cell in a temporary copy, which restores unchanged stages only from the committed
+``dvc.lock`` (DVC 3.67's queue did not use the run cache with ``-S`` overrides: docs/usage.md); ``run`` runs
+them in this workspace with ``dvc exp run``, which also restores any stage DVC's run cache holds (a distill
+run shared by the ``dense`` and ``maxsim`` cells is trained once), and prints and records each cell's wall
+time (``benchmarks/results/grid_times.json``). ``run`` leaves the workspace at the last cell: restore it with
+``git checkout params.yaml dvc.lock && dvc checkout``.
 
 A cell's name is the grid's name and its values of the keys that vary in the grid (sorted by key), so it is the
 same on every host and in every session (extending an axis that had one value renames the cells); a cell
@@ -24,13 +32,16 @@ import json
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
 from pipeline.cli import run_command
 from pipeline.errors import PipelineError
+from pipeline.io import write_json
 from pipeline.results import exp_show, flatten, parse_exp_show
 
 GRID_FILE = Path("grid.yaml")
@@ -106,36 +117,62 @@ def existing(rows: list[dict]) -> dict[str, dict]:
     return {e.name: e.params for e in parse_exp_show(rows, commits=False, unfinished=True)}
 
 
-def queue_command(name: str, cell: dict) -> list[str]:
+def queue_command(name: str, cell: dict, *, queue: bool = True) -> list[str]:
     sets = [arg for k, v in cell.items() for arg in ("-S", f"{k}={_format(v)}")]
     # Nothing to copy in: a queued run's workspace holds what git and DVC track, and that is all the DAG reads
     # (the udhr stage fetches the UDHR; external collections are ``dvc add``-ed: data/external/README.md).
-    return [sys.executable, "-m", "dvc", "exp", "run", "--queue", "-n", name, *sets]
+    return [sys.executable, "-m", "dvc", "exp", "run", *(["--queue"] if queue else []), "-n", name, *sets]
+
+
+TIMES_FILE = Path("benchmarks/results/grid_times.json")
+
+
+def record_times(rows: list[dict], path: Path | None = None) -> None:
+    """Merge rows ``{name, baseline, started, seconds, status}`` into ``path`` (keyed by name and baseline)."""
+    path = path or TIMES_FILE
+    old = json.loads(path.read_text(encoding="utf-8"))["tasks"] if path.exists() else []
+    merged = {(r["name"], r["baseline"]): r for r in [*old, *rows]}
+    write_json(path, {"tasks": sorted(merged.values(), key=lambda r: r["started"])})
+
+
+def only(items: list[tuple[str, dict]], specs: list[str]) -> list[tuple[str, dict]]:
+    """The cells whose params match every ``key=value`` of ``specs``."""
+    want = dict(s.split("=", 1) for s in specs)
+    return [(n, c) for n, c in items if all(_format(c.get(k)) == v for k, v in want.items())]
 
 
 def main(argv: Iterable[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("action", choices=["list", "queue"])
+    ap.add_argument("action", choices=["list", "queue", "run"])
     ap.add_argument("grid", help="a grid name of grid.yaml")
     ap.add_argument("--shard", help="I/N: only cells whose index is I modulo N")
+    ap.add_argument("--only", action="append", default=[], help="key=value: only cells with that value")
     ap.add_argument("--file", type=Path, default=GRID_FILE)
     args = ap.parse_args(list(argv) if argv is not None else None)
-    todo = shard(cells(args.grid, args.file), args.shard)
+    todo = only(shard(cells(args.grid, args.file), args.shard), args.only)
     if args.action == "list":
         for name, cell in todo:
             print(name, json.dumps(cell))
         print(f"{len(todo)} cells")
         return
     done = existing(exp_show())
-    queued = 0
-    for name, cell in todo:
-        if name in done and all(done[name].get(k) == v for k, v in cell.items()):
-            print(f"skip {name}: queued, running or finished on this commit")
-            continue
-        subprocess.run(queue_command(name, cell), check=True)
-        queued += 1
-        print(f"queued {name} ({queued})", flush=True)
-    print(f"{queued} queued, {len(todo) - queued} skipped; run them with `dvc queue start -j 1`")
+    new = [(n, c) for n, c in todo if not (n in done and all(done[n].get(k) == v for k, v in c.items()))]
+    for name in [n for n, c in todo if (n, c) not in new]:
+        print(f"skip {name}: queued, running or finished on this commit")
+    if args.action == "queue":
+        for k, (name, cell) in enumerate(new, 1):
+            subprocess.run(queue_command(name, cell), check=True)
+            print(f"queued {name} ({k})", flush=True)
+        print(f"{len(new)} queued, {len(todo) - len(new)} skipped; run them with `dvc queue start -j 1`")
+        return
+    baseline = subprocess.run(["git", "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    for k, (name, cell) in enumerate(new, 1):
+        started, t0 = datetime.now(UTC).isoformat(timespec="seconds"), time.perf_counter()
+        subprocess.run(queue_command(name, cell, queue=False), check=True)
+        seconds = round(time.perf_counter() - t0, 1)
+        record_times([{"name": name, "baseline": baseline, "started": started, "seconds": seconds, "status": "run"}])
+        print(f"[{k}/{len(new)}] {name}: {seconds:.0f} s", flush=True)
+    print(f"{len(new)} run, {len(todo) - len(new)} skipped; collect them with `python -m pipeline.results`")
 
 
 if __name__ == "__main__":

@@ -106,7 +106,13 @@ def readme_run(tmp_path_factory):
     # What the README tests check, recorded now: tests/test_dag.py goes on changing this project afterwards.
     status = subprocess.run(["dvc", "status", "--json"], cwd=proj, env=env, capture_output=True, text=True)
     evals = {p.stem: p.read_text() for p in (proj / "metrics/eval").glob("*.json")}
-    return ReadmeRun(proj, env, result, status.stdout if status.returncode == 0 else status.stderr, evals)
+    # The DAG's state as git would hold it: dvc.lock and the uncached outputs (metrics, training curves).
+    committed = {
+        str(p.relative_to(proj)): p.read_text()
+        for p in [proj / "dvc.lock", *(proj / "metrics").rglob("*.json"), *(proj / "dvclive").rglob("*")]
+        if p.is_file()
+    }
+    return ReadmeRun(proj, env, result, status.stdout if status.returncode == 0 else status.stderr, evals, committed)
 
 
 @dataclass
@@ -116,6 +122,8 @@ class ReadmeRun:
     result: subprocess.CompletedProcess  # the README's run command
     status: str  # `dvc status --json` right after it
     evals: dict[str, str]  # metrics/eval/<split>.json right after it
+    committed: dict[str, str]  # path -> text of dvc.lock, metrics/ and dvclive/ right after it (what git holds;
+    # the cached outputs stay in the project's DVC cache)
 
 
 _GIT_IDENTITY = {

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+
 import pytest
 
 from pipeline import grid
@@ -70,3 +73,24 @@ def test_queue_passes_every_param_and_skips_finished_cells(tmp_path, monkeypatch
     cmd = calls[0]
     assert cmd[cmd.index("-n") + 1] == "g-backtranslation"
     assert [cmd[i + 1] for i, a in enumerate(cmd) if a == "-S"] == ["aug=backtranslation", "distill.seed=1"]
+
+
+def test_run_executes_cells_in_the_workspace_and_records_their_time(tmp_path, monkeypatch):
+    path = _grid(tmp_path, "g:\n  - {aug: [none, backtranslation], distill.seed: [0, 1]}\n")
+    monkeypatch.setattr(grid, "committed_params", lambda: DEFAULTS)
+    monkeypatch.setattr(grid, "exp_show", lambda: [])
+    monkeypatch.setattr(grid, "TIMES_FILE", tmp_path / "times.json")
+    calls = []
+
+    def fake_run(cmd, check, **kwargs):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, stdout="abc123\n")
+
+    monkeypatch.setattr(grid.subprocess, "run", fake_run)
+    grid.main(["run", "g", "--file", str(path), "--only", "aug=backtranslation"])
+    runs = [c for c in calls if "exp" in c]
+    assert [c[c.index("-n") + 1] for c in runs] == ["g-backtranslation-0", "g-backtranslation-1"]
+    assert all("--queue" not in c for c in runs)
+    times = json.loads((tmp_path / "times.json").read_text())["tasks"]
+    assert [r["name"] for r in times] == ["g-backtranslation-0", "g-backtranslation-1"]
+    assert all(r["baseline"] == "abc123" and r["seconds"] >= 0 for r in times)
