@@ -110,9 +110,14 @@ def main() -> None:
     ap.add_argument(
         "--switch-only", action="store_true", help="with --project: re-measure only the switch, keep the stage rows"
     )
+    ap.add_argument(
+        "--stages-only",
+        action="store_true",
+        help="with --project: the stage rows and the no-op repro only, keep the switch measured before",
+    )
     args = ap.parse_args()
-    if args.switch_only and not args.project:
-        ap.error("--switch-only needs --project")
+    if (args.switch_only or args.stages_only) and not args.project:
+        ap.error("--switch-only and --stages-only need --project")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     if args.project:
         proj = Path(args.project).resolve()
@@ -143,7 +148,11 @@ def main() -> None:
     print(f"{'whole DAG (sum)':28s} {total:8.1f}")
     noop = run(["dvc", "repro"], proj, env)
     print(f"{'no-op dvc repro':28s} {noop:8.1f}")
-    switch = measure_switch(proj, env, args.aug)
+    if args.stages_only:
+        switch = json.loads(RESULTS.read_text())["switch"]
+        print(f"switch kept from {RESULTS.relative_to(ROOT)}: {switch['seconds']} s (not re-measured)")
+    else:
+        switch = measure_switch(proj, env, args.aug)
     print(f"switch / full = {switch['seconds'] / total:.2f}")
     result = {
         "profile": args.profile,

@@ -293,6 +293,37 @@ def dose_response() -> str:
     return "\n".join(lines) + "\n" + tests_table(paths.REPORTS_DIR / "dose_response_tests.csv", ["split", "size"])
 
 
+def optical() -> str:
+    """Student AP by distillation loss, OT marginals and scoring (``reports/optical.csv``), then its contrasts."""
+    path = paths.REPORTS_DIR / "optical.csv"
+    df = pd.read_csv(path)
+    scorings = sorted(df["scoring"].unique())
+    lines = ["| lang | split | loss | marginals | " + " | ".join(scorings) + " |", "|---" * (len(scorings) + 4) + "|"]
+    for (lang, split), g in df.groupby(["lang", "split"], sort=False):
+        for (loss, marginals), h in g.groupby(["loss", "marginals"], sort=True):
+            cells = [_ap_cell(h[h["scoring"] == s]) if (h["scoring"] == s).any() else "" for s in scorings]
+            lines.append(f"| `{lang}` | {split} | {loss} | {marginals} | " + " | ".join(cells) + " |")
+    lines += ["", "Student AP, mean ± sd over replicate seeds (n); `aug: none`. " + _source(path), ""]
+    tests = paths.REPORTS_DIR / "optical_tests.csv"
+    return "\n".join(lines) + "\n" + tests_table(tests, ["lang", "split", "loss", "marginals", "scoring"])
+
+
+def grid_times() -> str:
+    """Wall time of the grids' cells (``benchmarks/results/grid_times.json``: ``pipeline.grid run`` and
+    ``benchmarks/grid_times.py``), per grid: cells, total, and the spread per cell."""
+    path = BENCHMARK_RESULTS / "grid_times.json"
+    rows = pd.DataFrame(read_json(path)["tasks"])
+    rows["grid"] = rows["name"].str.split("-").str[0]
+    lines = ["| grid | how | cells | total | per cell: median | min | max |", "|---|---|---|---|---|---|---|"]
+    for (grid, how), g in rows.groupby(["grid", "status"], sort=True):
+        s = g["seconds"]
+        lines.append(
+            f"| `{grid}` | {'`pipeline.grid run`' if how == 'run' else 'queue'} | {len(g)} | {_minutes(s.sum())} "
+            f"| {s.median():.0f} s | {s.min():.0f} s | {s.max():.0f} s |"
+        )
+    return "\n".join([*lines, "", _source(path)])
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     "default-run": default_run,
     "mt": mt,
@@ -305,6 +336,8 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "front-door-times": front_door_times,
     "comparison": comparison,
     "dose-response": dose_response,
+    "grid-times": grid_times,
+    "optical": optical,
 }
 
 
