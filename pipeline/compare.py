@@ -103,6 +103,8 @@ FAMILIES = list(dict.fromkeys(c.family for c in CONTRASTS))
 #: ``reports/NAME.*`` from ``results/``; a test regenerates each from the committed files, byte for byte.
 REPORTS: dict[str, dict[str, str]] = {
     "dose_response": {"lang": "swh", "augment.pool.synthetic": "1150"},
+    # OPTICAL against pooled KD, the OT marginals and the scoring (grids loss_scoring and marginals), aug none
+    "optical": {"aug": "none", "augment.pool.synthetic": "460", "seed": "13"},
 }
 
 

@@ -13,10 +13,10 @@ so no cell inherits a value from the workspace or from another cell. ::
 
 ``queue`` runs each cell in a temporary copy, which restores unchanged stages only from the committed
 ``dvc.lock`` (DVC 3.67's queue did not use the run cache with ``-S`` overrides: docs/usage.md); ``run`` runs
-them in this workspace with ``dvc exp run``, which also restores any stage DVC's run cache holds (a distill
-run shared by the ``dense`` and ``maxsim`` cells is trained once), and prints and records each cell's wall
-time (``benchmarks/results/grid_times.json``). ``run`` leaves the workspace at the last cell: restore it with
-``git checkout params.yaml dvc.lock && dvc checkout``.
+them in this workspace with ``dvc exp run``, which also restores stages that DVC's run cache holds (not
+``distill``: seen here, its run is not restored, so each cell trains its student), and prints and records each
+cell's wall time (``benchmarks/results/grid_times.json``). ``run`` leaves the workspace at the last cell:
+restore it with ``git checkout params.yaml dvc.lock && dvc checkout``.
 
 A cell's name is the grid's name and its values of the keys that vary in the grid (sorted by key), so it is the
 same on every host and in every session (extending an axis that had one value renames the cells); a cell
