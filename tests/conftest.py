@@ -53,6 +53,8 @@ def tiny_project(tmp_path):
             (proj / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(src, proj / name)
     shutil.copy(ROOT / "profiles/tiny.yaml", proj / "params.yaml")
+    # The udhr stage's output (git-ignored), for tests that run a stage without DVC; `dvc repro` re-makes it.
+    shutil.copytree(ROOT / "data/udhr", proj / "data/udhr")
     # The venv's `dvc` and `python` first on PATH, even when pytest runs as `.venv/bin/python -m pytest`.
     env = {
         **os.environ,
