@@ -115,10 +115,16 @@ def main() -> None:
         action="store_true",
         help="with --project: the stage rows and the no-op repro only, keep the switch measured before",
     )
+    ap.add_argument(
+        "--readme-seconds",
+        type=float,
+        help="with --project: the wall time you measured for the README's run command there (recorded as is)",
+    )
     args = ap.parse_args()
-    if (args.switch_only or args.stages_only) and not args.project:
-        ap.error("--switch-only and --stages-only need --project")
+    if (args.switch_only or args.stages_only or args.readme_seconds) and not args.project:
+        ap.error("--switch-only, --stages-only and --readme-seconds need --project")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    repro = args.readme_seconds
     if args.project:
         proj = Path(args.project).resolve()
     else:
@@ -161,6 +167,8 @@ def main() -> None:
         "total_seconds": round(total, 1),
         "noop_seconds": round(noop, 1),
         "switch": switch,
+        # the whole `dvc repro` (or the README run command around it), DVC's and Python's start-up included
+        "repro_seconds": round(repro, 1) if repro else None,
     }
     if args.profile == "default":
         RESULTS.parent.mkdir(parents=True, exist_ok=True)

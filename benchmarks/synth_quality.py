@@ -10,6 +10,7 @@ and the count each filter removed. Configurations, cumulative:
   +trim       + vocabulary trimmed to the pool's sub-words
   +ft         + causal-LM fine-tuning on the pool (``--ft-steps``), top layers only
   trim-norep  trimmed vocabulary without repetition control (isolates the trimming)
+  +int8       trimmed vocabulary, linear layers in int8 (torch dynamic quantisation): speed against quality
 
 Also prints batch-1 vs batch-N generation speed (``--speed``), and with ``--real`` the same filters applied to
 real held-out target-genre verses (the MT dev verses: never in the pool, never test text), which says how much
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -43,8 +45,12 @@ def run(cfg: str, args, pool, lang, lid) -> dict:
     lm = LocalLM(args.model)
     rep = cfg not in ("base", "trim-norep")
     ft_seconds = 0.0
-    if cfg in ("+trim", "+ft", "trim-norep"):
+    if cfg in ("+trim", "+ft", "trim-norep", "+int8"):
         lm.trim([*pool, build_prompt([], lang)])
+    if cfg == "+int8":  # not a pipeline option: measured, and rejected for quality (docs/performance.md)
+        with warnings.catch_warnings():  # torch.ao's eager quantisation warns that it moves to torchao
+            warnings.simplefilter("ignore")
+            lm.model = torch.ao.quantization.quantize_dynamic(lm.model, {torch.nn.Linear}, dtype=torch.qint8)
     if cfg == "+ft":
         started = time.perf_counter()
         docs = finetune_documents(pool, lang, 5, np.random.default_rng(0))
