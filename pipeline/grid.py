@@ -2,8 +2,11 @@
 
 ``grid.yaml`` names grids; a grid is a list of blocks, and a block maps dotted param keys to a value or a list of
 values (the block's cells are the cartesian product). Every key that any block of the grid mentions is given to
-every cell, with ``params.yaml``'s committed value (``git show HEAD:params.yaml``) where a block does not set it,
-so no cell inherits a value from the workspace or from another cell. ::
+every cell, with ``params.yaml``'s committed value (``git show HEAD:params.yaml``) where a block does not set it.
+A key the grid does not mention comes from the workspace's ``params.yaml``, so ``queue`` and ``run`` refuse a
+workspace whose ``params.yaml`` differs from the commit, and ``run`` restores the committed file after each cell
+(``dvc exp run`` leaves the cell's values there): no cell inherits a value from the workspace or from another
+cell, or another grid. ::
 
     python -m pipeline.grid list NAME [--shard I/N] [--only key=value]  # the cells, their names and params
     python -m pipeline.grid queue NAME [--shard I/N]     # dvc exp run --queue -n <name> -S ... per new cell
@@ -15,8 +18,8 @@ so no cell inherits a value from the workspace or from another cell. ::
 ``dvc.lock`` (DVC 3.67's queue did not use the run cache with ``-S`` overrides: docs/usage.md); ``run`` runs
 them in this workspace with ``dvc exp run``, which also restores stages that DVC's run cache holds (not
 ``distill``: seen here, its run is not restored, so each cell trains its student), and prints and records each
-cell's wall time (``benchmarks/results/grid_times.json``). ``run`` leaves the workspace at the last cell:
-restore it with ``git checkout params.yaml dvc.lock && dvc checkout``.
+cell's wall time (``benchmarks/results/grid_times.json``). ``run`` leaves the workspace's outputs and
+``dvc.lock`` at the last cell: restore them with ``git checkout dvc.lock && dvc checkout``.
 
 A cell's name is the grid's name and its values of the keys that vary in the grid (sorted by key), so it is the
 same on every host and in every session (extending an axis that had one value renames the cells); a cell
@@ -125,6 +128,7 @@ def queue_command(name: str, cell: dict, *, queue: bool = True) -> list[str]:
 
 
 TIMES_FILE = Path("benchmarks/results/grid_times.json")
+PARAMS_FILE = "params.yaml"
 
 
 def record_times(rows: list[dict], path: Path | None = None) -> None:
@@ -133,6 +137,24 @@ def record_times(rows: list[dict], path: Path | None = None) -> None:
     old = json.loads(path.read_text(encoding="utf-8"))["tasks"] if path.exists() else []
     merged = {(r["name"], r["baseline"]): r for r in [*old, *rows]}
     write_json(path, {"tasks": sorted(merged.values(), key=lambda r: r["started"])})
+
+
+def require_committed_params() -> None:
+    """Refuse a ``params.yaml`` that differs from HEAD's: its values would reach every cell for the keys the grid
+    does not set (seen: a ``marginals`` cell run after ``loss_scoring`` cells trained with their loss)."""
+    res = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", PARAMS_FILE], check=False)
+    if res.returncode == 1:
+        raise GridError(
+            f"{PARAMS_FILE} differs from the commit: every cell would inherit those values for the keys the grid does "
+            f"not set; commit it, or restore it with `git checkout {PARAMS_FILE}`"
+        )
+    if res.returncode:
+        raise GridError(f"`git diff HEAD -- {PARAMS_FILE}` failed (exit {res.returncode}): not a git repository?")
+
+
+def restore_committed_params() -> None:
+    """Put back HEAD's ``params.yaml`` after a workspace cell (its outputs stay; DVC compares them to the next)."""
+    subprocess.run(["git", "checkout", "HEAD", "--", PARAMS_FILE], check=True)
 
 
 def only(items: list[tuple[str, dict]], specs: list[str]) -> list[tuple[str, dict]]:
@@ -155,6 +177,7 @@ def main(argv: Iterable[str] | None = None) -> None:
             print(name, json.dumps(cell))
         print(f"{len(todo)} cells")
         return
+    require_committed_params()
     done = existing(exp_show())
     new = [(n, c) for n, c in todo if not (n in done and all(done[n].get(k) == v for k, v in c.items()))]
     for name in [n for n, c in todo if (n, c) not in new]:
@@ -170,6 +193,7 @@ def main(argv: Iterable[str] | None = None) -> None:
         started, t0 = datetime.now(UTC).isoformat(timespec="seconds"), time.perf_counter()
         subprocess.run(queue_command(name, cell, queue=False), check=True)
         seconds = round(time.perf_counter() - t0, 1)
+        restore_committed_params()
         record_times([{"name": name, "baseline": baseline, "started": started, "seconds": seconds, "status": "run"}])
         print(f"[{k}/{len(new)}] {name}: {seconds:.0f} s", flush=True)
     print(f"{len(new)} run, {len(todo) - len(new)} skipped; collect them with `python -m pipeline.results`")

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
+import yaml
 
 from pipeline import grid
 from pipeline.grid import GridError, cells, shard
 
 DEFAULTS = {"lang": "swh", "aug": "none", "augment.size": 400, "distill.seed": 0, "synth.model": "gemma3-270m"}
+DEFAULTS_YAML = {"lang": "swh", "aug": "none", "distill": {"seed": 0, "loss": "ot"}}
+GIT_ID = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@localhost",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@localhost",
+}
 
 
 def _grid(tmp_path, text: str):
@@ -67,10 +76,16 @@ def test_queue_passes_every_param_and_skips_finished_cells(tmp_path, monkeypatch
     }
     monkeypatch.setattr(grid, "exp_show", lambda: [finished])
     calls = []
-    monkeypatch.setattr(grid.subprocess, "run", lambda cmd, check: calls.append(cmd))
+
+    def fake_run(cmd, check, **kwargs):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(grid.subprocess, "run", fake_run)
     grid.main(["queue", "g", "--file", str(path)])
-    assert len(calls) == 1
-    cmd = calls[0]
+    queued = [c for c in calls if "exp" in c]
+    assert len(queued) == 1
+    cmd = queued[0]
     assert cmd[cmd.index("-n") + 1] == "g-backtranslation"
     assert [cmd[i + 1] for i, a in enumerate(cmd) if a == "-S"] == ["aug=backtranslation", "distill.seed=1"]
 
@@ -90,7 +105,27 @@ def test_run_executes_cells_in_the_workspace_and_records_their_time(tmp_path, mo
     grid.main(["run", "g", "--file", str(path), "--only", "aug=backtranslation"])
     runs = [c for c in calls if "exp" in c]
     assert [c[c.index("-n") + 1] for c in runs] == ["g-backtranslation-0", "g-backtranslation-1"]
+    restore = ["git", "checkout", "HEAD", "--", "params.yaml"]
+    assert [calls[calls.index(c) + 1] for c in runs] == [restore, restore]  # the next cell starts from the commit
     assert all("--queue" not in c for c in runs)
     times = json.loads((tmp_path / "times.json").read_text())["tasks"]
     assert [r["name"] for r in times] == ["g-backtranslation-0", "g-backtranslation-1"]
     assert all(r["baseline"] == "abc123" and r["seconds"] >= 0 for r in times)
+
+
+def test_a_params_file_that_differs_from_the_commit_is_refused_and_restored(tmp_path, monkeypatch):
+    """A value left in params.yaml (by hand, or by the last workspace cell of another grid) would reach every cell
+    for the keys the grid does not set: queue and run refuse it; run puts the committed file back after each cell."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(DEFAULTS_YAML))
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "p"]):
+        subprocess.run(cmd, check=True, env={**os.environ, **GIT_ID})
+    grid.require_committed_params()
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({**DEFAULTS_YAML, "aug": "parallel"}))
+    with pytest.raises(GridError, match="params.yaml differs from the commit"):
+        grid.require_committed_params()
+    with pytest.raises(GridError, match="params.yaml differs"):
+        grid.main(["queue", "g", "--file", str(_grid(tmp_path, "g:\n  - {distill.seed: [0, 1]}\n"))])
+    grid.restore_committed_params()
+    grid.require_committed_params()
+    assert yaml.safe_load((tmp_path / "params.yaml").read_text()) == DEFAULTS_YAML
