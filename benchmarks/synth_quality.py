@@ -11,6 +11,7 @@ and the count each filter removed. Configurations, cumulative:
   +ft         + causal-LM fine-tuning on the pool (``--ft-steps``), top layers only
   trim-norep  trimmed vocabulary without repetition control (isolates the trimming)
   +int8       trimmed vocabulary, linear layers in int8 (torch dynamic quantisation): speed against quality
+  +bf16       trimmed vocabulary, generation in bfloat16 (``synth.dtype``): speed against quality
 
 Also prints batch-1 vs batch-N generation speed (``--speed``), and with ``--real`` the same filters applied to
 real held-out target-genre verses (the MT dev verses: never in the pool, never test text), which says how much
@@ -45,8 +46,10 @@ def run(cfg: str, args, pool, lang, lid) -> dict:
     lm = LocalLM(args.model)
     rep = cfg not in ("base", "trim-norep")
     ft_seconds = 0.0
-    if cfg in ("+trim", "+ft", "trim-norep", "+int8"):
+    if cfg in ("+trim", "+ft", "trim-norep", "+int8", "+bf16"):
         lm.trim([*pool, build_prompt([], lang)])
+    if cfg == "+bf16":
+        lm.cast("bfloat16")
     if cfg == "+int8":  # not a pipeline option: measured, and rejected for quality (docs/performance.md)
         with warnings.catch_warnings():  # torch.ao's eager quantisation warns that it moves to torchao
             warnings.simplefilter("ignore")

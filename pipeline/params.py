@@ -157,6 +157,7 @@ class SynthParams(_Strict):
     repetition_penalty: float = Field(ge=1)
     no_repeat_ngram_size: int = Field(ge=0)
     trim_vocab: bool  # keep only the sub-words of the pool (local backend)
+    dtype: Literal["float32", "bfloat16"]  # local backend: weights and activations while generating
     finetune_steps: int = Field(ge=0)  # causal-LM adaptation on the pool before sampling (local backend)
     finetune_layers: int = Field(ge=1)
     finetune_lr: float = Field(gt=0)

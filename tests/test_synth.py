@@ -206,6 +206,23 @@ def test_local_lm_generates_seeded_batches_within_the_trimmed_vocabulary(tiny_lm
     assert all(0 <= g.new_tokens <= 12 for g in a) and any(g.text.strip() for g in a)
 
 
+def test_bfloat16_generation_is_seeded_and_close_to_float32(tiny_lm):
+    path, lines = tiny_lm
+    lm = LocalLM(path)
+    pool = lines[:200]
+    lm.trim(pool)
+    ids = torch.tensor([lm.to_new(lm.encode(pool[0]))])
+    with torch.no_grad():
+        full = lm.model(ids).logits
+        lm.cast("bfloat16")
+        half = lm.model(ids).logits
+    assert half.dtype == torch.bfloat16 and all(p.dtype == torch.bfloat16 for p in lm.model.parameters())
+    torch.testing.assert_close(half.float(), full, atol=0.05, rtol=0.05)
+    kw = dict(max_new_tokens=12, temperature=0.8, top_p=0.95, repetition_penalty=1.2, no_repeat_ngram_size=3)
+    prompts = [build_prompt(pool[i : i + 3], "swh") for i in range(0, 12, 3)]
+    assert [g.text for g in lm.generate(prompts, seed=1, **kw)] == [g.text for g in lm.generate(prompts, seed=1, **kw)]
+
+
 def test_finetune_lowers_the_loss(tiny_lm):
     path, lines = tiny_lm
     lm = LocalLM(path)

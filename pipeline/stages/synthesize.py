@@ -69,6 +69,7 @@ def make_backend(params: Params, pool: list[str]):
             finetune_loss_first=round(losses[0], 4),
             finetune_loss_last=round(losses[-1], 4),
         )
+    lm.cast(cfg.dtype)
     return lm, info
 
 
