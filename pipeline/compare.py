@@ -8,11 +8,11 @@ Usage (after a grid, see docs/usage.md)::
 
 Reads the experiments from ``results/`` (``python -m pipeline.results`` writes it) or, without ``--results``,
 from the live experiment refs of the current commit (``dvc exp show --json``), keeps those matching ``--where``
-(dotted param keys) and checks that within a language only the comparison's axes vary: the condition (``aug``,
-``augment.size``, ``distill.loss``, ``evaluate.scoring``), the replicate seed ``distill.seed`` and the root
-``seed`` (a stratum: it draws new test queries, so contrasts are made within one root seed). Anything else would
-confound the comparison, and the error names the key. A param that differs between languages but is constant
-within each is listed as a per-language setting.
+(dotted param keys, or ``grid=NAME``: the grid that named the experiment) and checks that within a language only
+the comparison's axes vary: the condition (``aug``, ``augment.size``, ``distill.loss``, ``evaluate.scoring``), the
+replicate seed ``distill.seed`` and the root ``seed`` (a stratum: it draws new test queries, so contrasts are made
+within one root seed). Anything else would confound the comparison, and the error names the key. A param that
+differs between languages but is constant within each is listed as a per-language setting.
 
 Statistics (docs/results.md, "How the tests work"): for each contrast A − B the per-query AP difference is
 taken on the same queries and the same replicate seeds (``distill.seed`` also draws the seed bitext, so seed k of
@@ -104,7 +104,7 @@ FAMILIES = list(dict.fromkeys(c.family for c in CONTRASTS))
 REPORTS: dict[str, dict[str, str]] = {
     "dose_response": {"lang": "swh", "augment.pool.synthetic": "1150"},
     # OPTICAL against pooled KD, the OT marginals and the scoring (grids loss_scoring and marginals), aug none
-    "optical": {"aug": "none", "augment.pool.synthetic": "460", "seed": "13"},
+    "optical": {"aug": "none", "augment.pool.synthetic": "460", "seed": "13", "train.precision": "fp32"},
 }
 
 
@@ -133,12 +133,17 @@ def _key(e: Experiment) -> tuple:
     return (*(e.params.get(p) for p in STRATA.values()), *condition(e.params).values(), e.params.get(REPLICATE))
 
 
+def _value(e: Experiment, key: str) -> str:
+    """A param's value as text; ``grid``: the grid that named the experiment (``pipeline.grid``: NAME-values)."""
+    return e.name.split("-", 1)[0] if key == "grid" else str(e.params.get(key))
+
+
 def select(exps: list[Experiment], where: dict[str, str]) -> list[Experiment]:
     """The experiments matching ``where``; an error if a param other than the comparison's axes varies within
     a language. A param may differ between languages (every contrast is within one language): such per-language
     settings are listed by :func:`language_settings`. The same cell twice (an experiment and its commit) counts
     once, and ``augment.size`` is ignored where ``aug`` is none."""
-    keep = [e for e in exps if all(str(e.params.get(k)) == v for k, v in where.items())]
+    keep = [e for e in exps if all(_value(e, k) == v for k, v in where.items())]
     if not keep:
         raise CompareError(f"no experiment matches {where}")
     langs = sorted({str(e.params.get("lang")) for e in keep})

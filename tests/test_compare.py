@@ -72,6 +72,10 @@ def test_parse_and_select_rejects_confounded_experiments():
     other["data"]["params"]["params.yaml"]["data"]["train"] = {"nproc": 2}
     with pytest.raises(CompareError, match="train.nproc"):
         select(parse_exp_show(_exp_show(newer, other)), {})
+    # `grid` selects by the grid that named the experiment (pipeline.grid: NAME-values), e.g. bf16 cells apart
+    # from the float32 ones of another grid.
+    named = [_exp("answer-none-0", "none", 0, 0.5), _exp("dose-none-0", "none", 0, 0.5, lr=1e-4)]
+    assert [e.name for e in select(parse_exp_show(_exp_show(*named)), {"grid": "answer"})] == ["answer-none-0"]
 
 
 def test_queued_running_and_failed_experiments_are_left_out():
