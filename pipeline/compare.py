@@ -105,6 +105,8 @@ REPORTS: dict[str, dict[str, str]] = {
     "dose_response": {"lang": "swh", "augment.pool.synthetic": "1150"},
     # OPTICAL against pooled KD, the OT marginals and the scoring (grids loss_scoring and marginals), aug none
     "optical": {"aug": "none", "augment.pool.synthetic": "460", "seed": "13", "train.precision": "fp32"},
+    # The question's grid at the bf16 defaults (grid.yaml: answer): every language x aug value x 3 seeds
+    "answer": {"grid": "answer"},
 }
 
 

@@ -261,8 +261,18 @@ def front_door_times() -> str:
 
 
 def comparison() -> str:
-    """Student AP per language, split and ``aug`` (mean ± sd over replicate seeds) from the compare report's CSV."""
-    path = paths.REPORTS_DIR / "comparison.csv"
+    """The old grid: student AP per language, split and ``aug`` (``reports/comparison.csv``)."""
+    return aug_table(paths.REPORTS_DIR / "comparison.csv")
+
+
+def answer() -> str:
+    """The answer grid at the bf16 defaults (``reports/answer.csv``), then its contrasts."""
+    table = aug_table(paths.REPORTS_DIR / "answer.csv")
+    return table + "\n\n" + tests_table(paths.REPORTS_DIR / "answer_tests.csv", ["lang", "split"])
+
+
+def aug_table(path: Path) -> str:
+    """Student AP per language, split and ``aug`` (mean ± sd over replicate seeds) from a compare report's CSV."""
     df = pd.read_csv(path)
     order = [a for a in ("none", "backtranslation", "synthetic", "both", "parallel") if a in set(df["aug"])]
     stats = df.groupby(["lang", "split", "aug"])["AP"].agg(["mean", "std", "count"]).reset_index()
@@ -355,6 +365,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "dose-response": dose_response,
     "grid-times": grid_times,
     "optical": optical,
+    "answer": answer,
 }
 
 
