@@ -100,10 +100,10 @@ def readme_run(tmp_path_factory):
     (proj / ".venv").symlink_to(Path(sys.prefix))
     plain = plain_shell_env(Path(os.environ.get("HOME", proj)))
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "clone"]):
-        subprocess.run(cmd, cwd=proj, check=True, env={**plain, **_GIT_IDENTITY})
+        subprocess.run(cmd, cwd=proj, check=True, env={**plain, **GIT_IDENTITY})
     command = subprocess.run([str(ROOT / ".ci/readme-command"), "run"], check=True, capture_output=True, text=True)
     result = subprocess.run(
-        ["bash", "-c", command.stdout.strip()], cwd=proj, env={**plain, **_GIT_IDENTITY}, capture_output=True, text=True
+        ["bash", "-c", command.stdout.strip()], cwd=proj, env={**plain, **GIT_IDENTITY}, capture_output=True, text=True
     )
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     # What the README tests check, recorded now: tests/test_dag.py goes on changing this project afterwards.
@@ -129,7 +129,7 @@ class ReadmeRun:
     # the cached outputs stay in the project's DVC cache)
 
 
-_GIT_IDENTITY = {
+GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "test",
     "GIT_AUTHOR_EMAIL": "test@localhost",
     "GIT_COMMITTER_NAME": "test",

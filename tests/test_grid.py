@@ -8,18 +8,13 @@ import subprocess
 
 import pytest
 import yaml
+from conftest import GIT_IDENTITY
 
 from pipeline import grid
 from pipeline.grid import GridError, cells, shard
 
 DEFAULTS = {"lang": "swh", "aug": "none", "augment.size": 400, "distill.seed": 0, "synth.model": "gemma3-270m"}
 DEFAULTS_YAML = {"lang": "swh", "aug": "none", "distill": {"seed": 0, "loss": "ot"}}
-GIT_ID = {
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@localhost",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@localhost",
-}
 
 
 def _grid(tmp_path, text: str):
@@ -119,7 +114,7 @@ def test_a_params_file_that_differs_from_the_commit_is_refused_and_restored(tmp_
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(DEFAULTS_YAML))
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "p"]):
-        subprocess.run(cmd, check=True, env={**os.environ, **GIT_ID})
+        subprocess.run(cmd, check=True, env={**os.environ, **GIT_IDENTITY})
     grid.require_committed_params()
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({**DEFAULTS_YAML, "aug": "parallel"}))
     with pytest.raises(GridError, match="params.yaml differs from the commit"):
