@@ -11,7 +11,7 @@ PYTHON=${PYTHON:-python3}
 pip() { python -m pip --disable-pip-version-check -q "$@"; }
 
 # Steps 1-4 are skipped when this venv was set up by this very script and these requirement files (a stamp of
-# their contents): pip's checks alone take 15-50 s. After changing the venv by hand, rm .venv/.setup-stamp.
+# their contents): pip's checks alone took 12-53 s here. After changing the venv by hand, rm .venv/.setup-stamp.
 stamp=$(cat setup.sh requirements.txt requirements-nodeps.txt | sha256sum | cut -c1-16)
 if [ "$(cat .venv/.setup-stamp 2>/dev/null)" != "$stamp" ]; then
   # 1. torch first, pinned: the local CPU wheel (an unpinned torch pulls a multi-GB CUDA build).
