@@ -103,8 +103,10 @@ FAMILIES = list(dict.fromkeys(c.family for c in CONTRASTS))
 #: ``reports/NAME.*`` from ``results/``; a test regenerates each from the committed files, byte for byte.
 REPORTS: dict[str, dict[str, str]] = {
     "dose_response": {"lang": "swh", "augment.pool.synthetic": "1150"},
-    # OPTICAL against pooled KD, the OT marginals and the scoring (grids loss_scoring and marginals), aug none
-    "optical": {"aug": "none", "augment.pool.synthetic": "460", "seed": "13", "train.precision": "fp32"},
+    # OPTICAL against pooled KD, the OT marginals and the scoring (grids loss_scoring and marginals), aug none,
+    # at the bf16 defaults; optical_fp32: the same grids' swh cells run in float32 before bf16 became the default
+    "optical": {"grid": "loss_scoring|marginals", "aug": "none", "seed": "13", "train.precision": "bf16"},
+    "optical_fp32": {"aug": "none", "augment.pool.synthetic": "460", "seed": "13", "train.precision": "fp32"},
     # The question's grid at the bf16 defaults (grid.yaml: answer): every language x aug value x 3 seeds
     "answer": {"grid": "answer"},
 }
@@ -144,8 +146,8 @@ def select(exps: list[Experiment], where: dict[str, str]) -> list[Experiment]:
     """The experiments matching ``where``; an error if a param other than the comparison's axes varies within
     a language. A param may differ between languages (every contrast is within one language): such per-language
     settings are listed by :func:`language_settings`. The same cell twice (an experiment and its commit) counts
-    once, and ``augment.size`` is ignored where ``aug`` is none."""
-    keep = [e for e in exps if all(_value(e, k) == v for k, v in where.items())]
+    once, and ``augment.size`` is ignored where ``aug`` is none. A value ``a|b`` matches either."""
+    keep = [e for e in exps if all(_value(e, k) in v.split("|") for k, v in where.items())]
     if not keep:
         raise CompareError(f"no experiment matches {where}")
     langs = sorted({str(e.params.get("lang")) for e in keep})
@@ -395,7 +397,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", type=Path, help="read experiments from this directory (pipeline.results)")
     ap.add_argument("--report", choices=sorted(REPORTS), help="a declared report: its selection from results/")
-    ap.add_argument("--where", action="append", default=[], help="dotted.param=value (repeatable)")
+    ap.add_argument("--where", action="append", default=[], help="dotted.param=value[|value] (repeatable)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--all-commits", action="store_true", help="live refs: also earlier commits (dvc exp show -A)")
     args = ap.parse_args(list(argv) if argv is not None else None)

@@ -320,9 +320,9 @@ def dose_response() -> str:
     return "\n".join(lines) + "\n" + tests_table(paths.REPORTS_DIR / "dose_response_tests.csv", ["split", "size"])
 
 
-def optical() -> str:
-    """Student AP by distillation loss, OT marginals and scoring (``reports/optical.csv``), then its contrasts."""
-    path = paths.REPORTS_DIR / "optical.csv"
+def optical(report: str = "optical") -> str:
+    """Student AP by distillation loss, OT marginals and scoring (``reports/<report>.csv``), then its contrasts."""
+    path = paths.REPORTS_DIR / f"{report}.csv"
     df = pd.read_csv(path)
     scorings = sorted(df["scoring"].unique())
     lines = ["| lang | split | loss | marginals | " + " | ".join(scorings) + " |", "|---" * (len(scorings) + 4) + "|"]
@@ -331,7 +331,7 @@ def optical() -> str:
             cells = [_ap_cell(h[h["scoring"] == s]) if (h["scoring"] == s).any() else "" for s in scorings]
             lines.append(f"| `{lang}` | {split} | {loss} | {marginals} | " + " | ".join(cells) + " |")
     lines += ["", "Student AP, mean ± sd over replicate seeds (n); `aug: none`. " + _source(path), ""]
-    tests = paths.REPORTS_DIR / "optical_tests.csv"
+    tests = paths.REPORTS_DIR / f"{report}_tests.csv"
     return "\n".join(lines) + "\n" + tests_table(tests, ["lang", "split", "loss", "marginals", "scoring"])
 
 
@@ -365,6 +365,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "dose-response": dose_response,
     "grid-times": grid_times,
     "optical": optical,
+    "optical-fp32": lambda: optical("optical_fp32"),
     "answer": answer,
 }
 

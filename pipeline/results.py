@@ -150,12 +150,30 @@ def load(directory: Path | str) -> list[Experiment]:
     return exps
 
 
+def _clashes(path: Path, params: dict) -> list[str]:
+    """The params in which the result already at ``path`` differs from ``params`` (none if there is no file)."""
+    if not path.exists():
+        return []
+    old = from_record(json.loads(path.read_text(encoding="utf-8")), str(path)).params
+    return sorted(k for k in old.keys() | params.keys() if old.get(k) != params.get(k))
+
+
 def write(exps: Iterable[Experiment], directory: Path | str) -> list[Path]:
-    """One file per experiment; returns the files whose content changed."""
+    """One file per experiment; returns the files whose content changed.
+
+    A grid names its cells by the values that vary in the grid, so the same name run again after a default
+    changed (e.g. ``train.precision``) is another experiment: a file whose params differ is never overwritten,
+    and nothing is written when one clashes (rename the experiment with ``dvc exp rename``)."""
+    records = [(Path(directory) / f"{e.name}.json", to_record(e)) for e in exps]
+    for path, record in records:
+        if clash := _clashes(path, record["params"]):
+            raise ResultsError(
+                f"{path} holds another experiment of that name (params differ: {', '.join(clash)}); "
+                "rename one with `dvc exp rename` or move the file"
+            )
     changed = []
-    for exp in exps:
-        path = Path(directory) / f"{exp.name}.json"
-        text = json.dumps(to_record(exp), indent=1, sort_keys=False) + "\n"
+    for path, record in records:
+        text = json.dumps(record, indent=1, sort_keys=False) + "\n"
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             write_text(path, text)
             changed.append(path)

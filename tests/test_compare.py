@@ -76,6 +76,10 @@ def test_parse_and_select_rejects_confounded_experiments():
     # from the float32 ones of another grid.
     named = [_exp("answer-none-0", "none", 0, 0.5), _exp("dose-none-0", "none", 0, 0.5, lr=1e-4)]
     assert [e.name for e in select(parse_exp_show(_exp_show(*named)), {"grid": "answer"})] == ["answer-none-0"]
+    # a|b matches either value
+    named.append(_exp("loss-none-1", "none", 1, 0.5))
+    got = select(parse_exp_show(_exp_show(*named)), {"grid": "answer|loss"})
+    assert [e.name for e in got] == ["answer-none-0", "loss-none-1"]
 
 
 def test_queued_running_and_failed_experiments_are_left_out():
@@ -253,6 +257,22 @@ def test_main_from_exp_show_and_from_results_agree(tmp_path, monkeypatch):
         assert (first.parent / name).read_bytes() == (second.parent / name).read_bytes(), name
 
 
+def test_results_never_overwrite_another_experiment_of_the_same_name(tmp_path):
+    """A grid cell's name survives a change of default (e.g. train.precision): collecting the re-run must not
+    replace the old cell's file, and writes nothing at all when one file clashes."""
+
+    def exp(name, precision):
+        params = {"aug": "none", "train.precision": precision}
+        return results.Experiment(name, "rev", params, {}, {})
+
+    results.write([exp("cell-0", "fp32")], tmp_path)
+    before = (tmp_path / "cell-0.json").read_bytes()
+    with pytest.raises(results.ResultsError, match=r"cell-0.json holds another experiment.*train.precision"):
+        results.write([exp("cell-1", "bf16"), exp("cell-0", "bf16")], tmp_path)
+    assert (tmp_path / "cell-0.json").read_bytes() == before and not (tmp_path / "cell-1.json").exists()
+    assert results.write([exp("cell-0", "fp32")], tmp_path) == []  # the same experiment again: a no-op
+
+
 def test_results_errors_name_the_file(tmp_path):
     with pytest.raises(results.ResultsError, match="no experiment results"):
         results.load(tmp_path)
@@ -266,7 +286,8 @@ def test_committed_reports_regenerate_from_committed_results(report, tmp_path, m
     """In a clone without experiment refs, every declared report is rewritten from results/ byte for byte."""
     monkeypatch.setattr(results, "exp_show", lambda all_commits=False: pytest.fail("read experiment refs"))
     monkeypatch.setattr(results, "_read_rev", lambda *a: pytest.fail("read experiment refs"))
-    committed = sorted(Path("reports").glob(f"{report}*"))
+    ours = {report, f"{report}_tests", f"{report}_by_size"}  # not optical_fp32.* for optical
+    committed = sorted(p for p in Path("reports").glob(f"{report}*") if p.stem in ours)
     assert {p.name for p in committed} >= {f"{report}.md", f"{report}.csv", f"{report}_tests.csv", f"{report}.png"}
     compare.main(["--report", report, "--out", str(tmp_path / f"{report}.md")])
     for path in committed:
