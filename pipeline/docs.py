@@ -337,16 +337,17 @@ def optical(report: str = "optical") -> str:
 
 def grid_times() -> str:
     """Wall time of the grids' cells (``benchmarks/results/grid_times.json``: ``pipeline.grid run`` and
-    ``benchmarks/grid_times.py``), per grid: cells, total, and the spread per cell."""
+    ``benchmarks/grid_times.py``), per grid and baseline commit (in the order run): cells, total, the spread."""
     path = BENCHMARK_RESULTS / "grid_times.json"
     rows = pd.DataFrame(read_json(path)["tasks"])
     rows["grid"] = rows["name"].str.split("-").str[0]
-    lines = ["| grid | how | cells | total | per cell: median | min | max |", "|---|---|---|---|---|---|---|"]
-    for (grid, how), g in rows.groupby(["grid", "status"], sort=True):
+    rows["commit"] = rows["baseline"].str[:7]
+    lines = ["| grid | commit | how | cells | total | per cell: median | min | max |", "|---" * 8 + "|"]
+    for (grid, commit, how), g in rows.groupby(["grid", "commit", "status"], sort=False):
         s = g["seconds"]
         lines.append(
-            f"| `{grid}` | {'`pipeline.grid run`' if how == 'run' else 'queue'} | {len(g)} | {_minutes(s.sum())} "
-            f"| {s.median():.0f} s | {s.min():.0f} s | {s.max():.0f} s |"
+            f"| `{grid}` | {commit} | {'`pipeline.grid run`' if how == 'run' else 'queue'} | {len(g)} "
+            f"| {_minutes(s.sum())} | {s.median():.0f} s | {s.min():.0f} s | {s.max():.0f} s |"
         )
     return "\n".join([*lines, "", _source(path)])
 

@@ -16,8 +16,9 @@ cell, or another grid. ::
 
 ``queue`` runs each cell in a temporary copy, which restores unchanged stages only from the committed
 ``dvc.lock`` (DVC 3.67's queue did not use the run cache with ``-S`` overrides: docs/usage.md); ``run`` runs
-them in this workspace with ``dvc exp run``, which also restores stages that DVC's run cache holds (a
-``maxsim`` cell reuses the student of its ``dense`` twin), and prints and records each cell's wall time
+them in this workspace with ``dvc exp run``, which also restores stages that DVC's run cache holds (not
+``distill``: DVC keeps no stage with a plain ``cache: false`` output, such as its DVCLive directory, so each cell
+trains its student; docs/usage.md), and prints and records each cell's wall time
 (``benchmarks/results/grid_times.json``). ``run`` leaves the workspace's outputs and
 ``dvc.lock`` at the last cell: restore them with ``git checkout dvc.lock && dvc checkout``.
 
