@@ -271,15 +271,23 @@ def answer() -> str:
     return table + "\n\n" + tests_table(paths.REPORTS_DIR / "answer_tests.csv", ["lang", "split"])
 
 
-def aug_table(path: Path) -> str:
-    """Student AP per language, split and ``aug`` (mean ± sd over replicate seeds) from a compare report's CSV."""
+def root_seeds() -> str:
+    """The answer's ``swh`` cells under three root seeds (``reports/root_seeds.csv``), then its contrasts."""
+    table = aug_table(paths.REPORTS_DIR / "root_seeds.csv", by=("lang", "root_seed", "split"))
+    return table + "\n\n" + tests_table(paths.REPORTS_DIR / "root_seeds_tests.csv", ["root_seed", "split"])
+
+
+def aug_table(path: Path, by: tuple[str, ...] = ("lang", "split")) -> str:
+    """Student AP per ``by`` (language and split) and ``aug`` (mean ± sd over replicate seeds) from a compare
+    report's CSV."""
     df = pd.read_csv(path)
     order = [a for a in ("none", "backtranslation", "synthetic", "both", "parallel") if a in set(df["aug"])]
-    stats = df.groupby(["lang", "split", "aug"])["AP"].agg(["mean", "std", "count"]).reset_index()
-    lines = ["| lang | split | " + " | ".join(order) + " |", "|---" * (len(order) + 2) + "|"]
-    for (lang, split), g in stats.groupby(["lang", "split"]):
+    stats = df.groupby([*by, "aug"])["AP"].agg(["mean", "std", "count"]).reset_index()
+    lines = ["| " + " | ".join(by) + " | " + " | ".join(order) + " |", "|---" * (len(order) + len(by)) + "|"]
+    for key, g in stats.groupby(list(by)):
         cells = {r.aug: f"{r.mean:.4f} ± {0 if pd.isna(r.std) else r.std:.4f} ({r.count})" for r in g.itertuples()}
-        lines.append(f"| `{lang}` | {split} | " + " | ".join(cells.get(a, "–") for a in order) + " |")
+        shown = [f"`{v}`" if k == "lang" else str(v) for k, v in zip(by, key, strict=True)]
+        lines.append("| " + " | ".join(shown) + " | " + " | ".join(cells.get(a, "–") for a in order) + " |")
     return "\n".join([*lines, "", "Student AP, mean ± sd over replicate seeds (n). " + _source(path)])
 
 
@@ -368,6 +376,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "optical": optical,
     "optical-fp32": lambda: optical("optical_fp32"),
     "answer": answer,
+    "root-seeds": root_seeds,
 }
 
 
