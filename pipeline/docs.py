@@ -35,8 +35,10 @@ def _metrics(name: str) -> dict:
     return read_json(paths.metrics_file(name))
 
 
-def _minutes(seconds: float) -> str:
-    return f"{int(seconds // 60)} min {round(seconds % 60):02d} s"
+def minutes(seconds: float) -> str:
+    """``3299.6`` -> ``"55 min 00 s"`` (rounded to the second first, so never ``"54 min 60 s"``)."""
+    whole = round(seconds)
+    return f"{whole // 60} min {whole % 60:02d} s"
 
 
 def _source(*files: Path | str) -> str:
@@ -217,19 +219,19 @@ def pipeline_times() -> str:
     lines = ["| stage | wall s | peak RSS GB |", "|---|---|---|"]
     lines += [f"| {s['stage']} | {s['seconds']:.1f} | {s['peak_rss_gb']:.2f} |" for s in t["stages"]]
     lines.append(
-        f"| **whole DAG (sum of stages)** | **{t['total_seconds']:.0f} ({_minutes(t['total_seconds'])})** "
+        f"| **whole DAG (sum of stages)** | **{t['total_seconds']:.0f} ({minutes(t['total_seconds'])})** "
         f"| {max(s['peak_rss_gb'] for s in t['stages']):.2f} |"
     )
     if t.get("repro_seconds"):
         lines.append(
             "| **end to end from scratch** (the README run command when measured with `--readme-seconds`, else "
             "`dvc repro`; DVC's and each stage's Python start-up included) "
-            f"| **{t['repro_seconds']:.0f} ({_minutes(t['repro_seconds'])})** | |"
+            f"| **{t['repro_seconds']:.0f} ({minutes(t['repro_seconds'])})** | |"
         )
     sw = t["switch"]
     lines.append(
         f"| `dvc exp run -S aug={sw['aug']}` ({', '.join(sw['stages'])}) "
-        f"| {sw['seconds']:.1f} ({_minutes(sw['seconds'])}) | {sw['peak_rss_gb']:.2f} |"
+        f"| {sw['seconds']:.1f} ({minutes(sw['seconds'])}) | {sw['peak_rss_gb']:.2f} |"
     )
     lines += [
         "",
@@ -250,13 +252,13 @@ def front_door_times() -> str:
     if t.get("repro_seconds"):
         verdict = "within" if t["repro_seconds"] <= BUDGET_SECONDS else "**over**"
         whole = (
-            f"a run from scratch took {_minutes(t['repro_seconds'])} end to end ({verdict} the "
+            f"a run from scratch took {minutes(t['repro_seconds'])} end to end ({verdict} the "
             f"{BUDGET_SECONDS // 60}-minute budget), "
         )
     return (
         f"Measured on {t['machine']} (`benchmarks/results/pipeline_times.json`): {whole}the stages of the whole DAG "
-        f"take {_minutes(t['total_seconds'])} together, an `aug` switch (`dvc exp run -S aug={t['switch']['aug']}`) "
-        f"{_minutes(t['switch']['seconds'])}."
+        f"take {minutes(t['total_seconds'])} together, an `aug` switch (`dvc exp run -S aug={t['switch']['aug']}`) "
+        f"{minutes(t['switch']['seconds'])}."
     )
 
 
@@ -355,7 +357,7 @@ def grid_times() -> str:
         s = g["seconds"]
         lines.append(
             f"| `{grid}` | {commit} | {'`pipeline.grid run`' if how == 'run' else 'queue'} | {len(g)} "
-            f"| {_minutes(s.sum())} | {s.median():.0f} s | {s.min():.0f} s | {s.max():.0f} s |"
+            f"| {minutes(s.sum())} | {s.median():.0f} s | {s.min():.0f} s | {s.max():.0f} s |"
         )
     return "\n".join([*lines, "", _source(path)])
 

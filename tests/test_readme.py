@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -45,3 +47,10 @@ def test_generated_doc_blocks_match_the_files():
     from pipeline.docs import stale_blocks
 
     assert stale_blocks() == []
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(3299.6, "55 min 00 s"), (1099.0, "18 min 19 s"), (59.4, "0 min 59 s")])
+def test_minutes_rounds_to_the_second_before_splitting(seconds, text):
+    from pipeline.docs import minutes
+
+    assert minutes(seconds) == text
