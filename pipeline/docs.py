@@ -280,8 +280,8 @@ def root_seeds() -> str:
 
 
 def aug_table(path: Path, by: tuple[str, ...] = ("lang", "split")) -> str:
-    """Student AP per ``by`` (language and split) and ``aug`` (mean ± sd over replicate seeds) from a compare
-    report's CSV."""
+    """Student AP per ``by`` (default: language and split) and ``aug`` (mean ± sd over replicate seeds) from a
+    compare report's CSV."""
     df = pd.read_csv(path)
     order = [a for a in ("none", "backtranslation", "synthetic", "both", "parallel") if a in set(df["aug"])]
     stats = df.groupby([*by, "aug"])["AP"].agg(["mean", "std", "count"]).reset_index()
