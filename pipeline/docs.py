@@ -267,19 +267,17 @@ def comparison() -> str:
     return aug_table(paths.REPORTS_DIR / "comparison.csv")
 
 
-def answer() -> str:
-    """The answer grid at the bf16 defaults (``reports/answer.csv``), then its contrasts."""
-    table = aug_table(paths.REPORTS_DIR / "answer.csv")
-    return table + "\n\n" + tests_table(paths.REPORTS_DIR / "answer_tests.csv", ["lang", "split"])
+LANG_SPLIT = ("lang", "split")
 
 
-def root_seeds() -> str:
-    """The answer's ``swh`` cells under three root seeds (``reports/root_seeds.csv``), then its contrasts."""
-    table = aug_table(paths.REPORTS_DIR / "root_seeds.csv", by=("lang", "root_seed", "split"))
-    return table + "\n\n" + tests_table(paths.REPORTS_DIR / "root_seeds_tests.csv", ["root_seed", "split"])
+def aug_report(report: str, by: tuple[str, ...] = LANG_SPLIT, tested: tuple[str, ...] = LANG_SPLIT) -> str:
+    """A compare report over ``aug`` values (``reports/<report>.csv``): its table of student AP per ``by`` and
+    ``aug``, then its contrasts (``reports/<report>_tests.csv``, labelled by ``tested``)."""
+    table = aug_table(paths.REPORTS_DIR / f"{report}.csv", by=by)
+    return table + "\n\n" + tests_table(paths.REPORTS_DIR / f"{report}_tests.csv", list(tested))
 
 
-def aug_table(path: Path, by: tuple[str, ...] = ("lang", "split")) -> str:
+def aug_table(path: Path, by: tuple[str, ...] = LANG_SPLIT) -> str:
     """Student AP per ``by`` (default: language and split) and ``aug`` (mean ± sd over replicate seeds) from a
     compare report's CSV."""
     df = pd.read_csv(path)
@@ -377,8 +375,8 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "grid-times": grid_times,
     "optical": optical,
     "optical-fp32": lambda: optical("optical_fp32"),
-    "answer": answer,
-    "root-seeds": root_seeds,
+    "answer": lambda: aug_report("answer"),
+    "root-seeds": lambda: aug_report("root_seeds", by=("lang", "root_seed", "split"), tested=("root_seed", "split")),
 }
 
 
