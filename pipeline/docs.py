@@ -180,6 +180,28 @@ def ot_convergence() -> str:
     return "\n".join([*lines, "", note + " " + _source(path)])
 
 
+def cpu_precision() -> str:
+    """``benchmarks/cpu_precision.py``: float32 against bfloat16 per CPU kind (matmul throughput, a training step)."""
+    path = BENCHMARK_RESULTS / "cpu_precision.json"
+    lines = [
+        "| CPU (PyTorch capability) | bf16 kernels | shape | fp32 | bf16 | bf16 time ÷ fp32 time |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in read_json(path):
+        cpu = f"{r['cpu']} ({r['capability']}, {r['threads']} threads)"
+        kernels = "yes" if r["bf16_kernels"] else "**no**"
+        for m in r["matmul_gflops"]:
+            cells = f"{m['fp32']:g} GFLOP/s | {m['bf16']:g} GFLOP/s | {m['fp32'] / m['bf16']:.3g}x"
+            lines.append(f"| {cpu} | {kernels} | matmul: {m['shape']} | {cells} |")
+        step = r["encoder_train_step_s"]
+        lines.append(
+            f"| {cpu} | {kernels} | encoder training step (6 layers, 4 x 64 tokens) | {step['fp32']:g} s "
+            f"| {step['bf16']:g} s (autocast) | {step['bf16'] / step['fp32']:.3g}x |"
+        )
+    note = "Medians of the timed repeats (above 1x: bf16 slower than float32)."
+    return "\n".join([*lines, "", note + " " + _source(path)])
+
+
 def synthesis() -> str:
     """The default run's LLM synthesis: lines generated and kept, what each filter removed, quality."""
     s = _metrics("synthesize")
@@ -368,6 +390,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "ot-plan": ot_plan,
     "ot-convergence": ot_convergence,
     "synthesis": synthesis,
+    "cpu-precision": cpu_precision,
     "pipeline-times": pipeline_times,
     "front-door-times": front_door_times,
     "comparison": comparison,
