@@ -34,14 +34,5 @@ git config user.name >/dev/null || git config user.name "pipeline"
 # 7. The defaults generate and train in bfloat16 (synth.dtype, train.precision), fast where PyTorch has bf16 kernels
 #    for the CPU (AVX-512, AMX); on an AVX2-only CPU bf16 matmuls are tens of times slower than float32
 #    (benchmarks/cpu_precision.py, docs/performance.md): say so here, before a run that would take hours.
-python - <<'PY'
-import torch
-
-if not torch.cuda.is_available() and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-    print(
-        f"NOTE: PyTorch has no bf16 kernels for this CPU ({torch.backends.cpu.get_cpu_capability()}): the default's "
-        "bf16 generation and training run many times slower here than float32. Run in float32 instead:\n"
-        "  dvc exp run -S synth.dtype=float32 -S train.precision=fp32   (docs/performance.md)"
-    )
-PY
+python -m pipeline.hardware
 echo "setup done: . .venv/bin/activate puts dvc and the pipeline's python on the PATH"

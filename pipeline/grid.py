@@ -45,6 +45,7 @@ import yaml
 
 from pipeline.cli import run_command
 from pipeline.errors import PipelineError
+from pipeline.hardware import bf16_note, uses_bf16
 from pipeline.io import write_json
 from pipeline.results import exp_show, flatten, parse_exp_show
 
@@ -179,6 +180,10 @@ def main(argv: Iterable[str] | None = None) -> None:
         print(f"{len(todo)} cells")
         return
     require_committed_params()
+    defaults = committed_params()
+    bf16 = sum(uses_bf16(defaults | cell) for _, cell in todo)
+    if bf16 and (note := bf16_note()):
+        print(f"{note}; {bf16} of these {len(todo)} cells use bf16", file=sys.stderr)
     done = existing(exp_show())
     new = [(n, c) for n, c in todo if not (n in done and all(done[n].get(k) == v for k, v in c.items()))]
     for name in [n for n, c in todo if (n, c) not in new]:

@@ -124,3 +124,13 @@ def test_a_params_file_that_differs_from_the_commit_is_refused_and_restored(tmp_
     grid.restore_committed_params()
     grid.require_committed_params()
     assert yaml.safe_load((tmp_path / "params.yaml").read_text()) == DEFAULTS_YAML
+
+
+def test_run_notes_bf16_cells_on_a_cpu_without_bf16_kernels(tmp_path, monkeypatch, capsys):
+    path = _grid(tmp_path, "g:\n  - {train.precision: [bf16, fp32]}\n")
+    monkeypatch.setattr(grid, "committed_params", lambda: DEFAULTS | {"train.precision": "fp32"})
+    monkeypatch.setattr(grid, "exp_show", lambda: [])
+    monkeypatch.setattr(grid, "bf16_note", lambda: "NOTE: no bf16 kernels")
+    monkeypatch.setattr(grid.subprocess, "run", lambda cmd, check, **kw: subprocess.CompletedProcess(cmd, 0))
+    grid.main(["queue", "g", "--file", str(path)])
+    assert "NOTE: no bf16 kernels; 1 of these 2 cells use bf16" in capsys.readouterr().err
