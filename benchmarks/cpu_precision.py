@@ -1,7 +1,7 @@
 """What bfloat16 costs on this CPU: the default's ``synth.dtype: bfloat16`` and ``train.precision: bf16``.
 
 bf16 is fast only where PyTorch has bf16 kernels for the CPU (oneDNN on AVX-512 or AMX:
-``torch.ops.mkldnn._is_mkldnn_bf16_supported()``); elsewhere (an AVX2-only CPU) a bf16 matmul falls back to a slow
+``pipeline.hardware.cpu_bf16_kernels``); elsewhere (an AVX2-only CPU) a bf16 matmul falls back to a slow
 generic kernel. This measures, in float32 and in bfloat16, on shapes of the default models:
 
 - matmul throughput (GFLOP/s) at the LLM's decode and prefill shapes (Gemma 3 270M: hidden 640, MLP 2048, a batch
@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from pipeline.hardware import cpu_bf16_kernels
 from pipeline.io import write_text
 
 RESULTS = Path("benchmarks/results/cpu_precision.json")
@@ -95,7 +96,7 @@ def measure(repeats: int) -> dict:
     row = {
         "cpu": cpu_name(),
         "capability": torch.backends.cpu.get_cpu_capability(),
-        "bf16_kernels": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+        "bf16_kernels": cpu_bf16_kernels(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "matmul_gflops": [],
@@ -105,7 +106,8 @@ def measure(repeats: int) -> dict:
         row["matmul_gflops"].append({"shape": label, "fp32": round(fp32, 2), "bf16": round(bf16, 2)})
         print(f"{label}: fp32 {fp32:.2f} GFLOP/s, bf16 {bf16:.2f} GFLOP/s (bf16 takes {fp32 / bf16:.3g}x)", flush=True)
     step = {p: train_step_seconds(p, repeats) for p in ("fp32", "bf16")}
-    row["encoder_train_step_s"] = {p: round(s, 3) for p, s in step.items()}
+    shape = f"{ENCODER['layers']} layers, {ENCODER['rows']} x {ENCODER['tokens']} tokens"
+    row["encoder_train_step_s"] = {"shape": shape, **{p: round(s, 3) for p, s in step.items()}}
     print(f"encoder training step: fp32 {step['fp32']:.3f} s, bf16 autocast {step['bf16']:.3f} s", flush=True)
     return row
 

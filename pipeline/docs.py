@@ -195,7 +195,7 @@ def cpu_precision() -> str:
             lines.append(f"| {cpu} | {kernels} | matmul: {m['shape']} | {cells} |")
         step = r["encoder_train_step_s"]
         lines.append(
-            f"| {cpu} | {kernels} | encoder training step (6 layers, 4 x 64 tokens) | {step['fp32']:g} s "
+            f"| {cpu} | {kernels} | encoder training step ({step['shape']}) | {step['fp32']:g} s "
             f"| {step['bf16']:g} s (autocast) | {step['bf16'] / step['fp32']:.3g}x |"
         )
     note = "Medians of the timed repeats (above 1x: bf16 slower than float32)."

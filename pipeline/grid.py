@@ -173,14 +173,14 @@ def main(argv: Iterable[str] | None = None) -> None:
     ap.add_argument("--only", action="append", default=[], help="key=value: only cells with that value")
     ap.add_argument("--file", type=Path, default=GRID_FILE)
     args = ap.parse_args(list(argv) if argv is not None else None)
-    todo = only(shard(cells(args.grid, args.file), args.shard), args.only)
+    defaults = committed_params()
+    todo = only(shard(cells(args.grid, args.file, defaults), args.shard), args.only)
     if args.action == "list":
         for name, cell in todo:
             print(name, json.dumps(cell))
         print(f"{len(todo)} cells")
         return
     require_committed_params()
-    defaults = committed_params()
     bf16 = sum(uses_bf16(defaults | cell) for _, cell in todo)
     if bf16 and (note := bf16_note()):
         print(f"{note}; {bf16} of these {len(todo)} cells use bf16", file=sys.stderr)

@@ -16,11 +16,18 @@ def uses_bf16(params: dict) -> bool:
     return any(params.get(k) == v for k, v in BF16_PARAMS.items())
 
 
+def cpu_bf16_kernels() -> bool:
+    """Whether PyTorch has bf16 kernels for this CPU (oneDNN's own test: AVX-512 or AMX)."""
+    import torch
+
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def bf16_note() -> str | None:
     """What is wrong when neither a CUDA device nor PyTorch's CPU bf16 kernels are here, else None."""
     import torch
 
-    if torch.cuda.is_available() or torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    if torch.cuda.is_available() or cpu_bf16_kernels():
         return None
     return (
         f"NOTE: PyTorch has no bf16 kernels for this CPU ({torch.backends.cpu.get_cpu_capability()}): bf16 generation "
