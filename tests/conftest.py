@@ -4,13 +4,19 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import readme_run as readme_run_module
+from readme_run import GIT_IDENTITY, ReadmeRun, plain_shell_env  # noqa: F401  (tests import them from here)
 
 ROOT = Path(__file__).resolve().parents[1]
 os.chdir(ROOT)  # stages and default paths are relative to the repository root
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One thread per process, inherited by the stages the tests run: with a worker per core and the README run
+    # beside them, torch's default of one thread per core each left its threads spin-waiting for one another
+    # (a tiny translate_docs took 12 min instead of 46 s).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def _ensure_udhr() -> None:
@@ -72,66 +78,34 @@ def tiny_project(tmp_path):
     return proj, env
 
 
-def plain_shell_env(home: Path) -> dict[str, str]:
-    """A newcomer's shell: no virtual environment active, the venv's directory removed from PATH.
+def _shared_dir(tmp_path_factory) -> Path:
+    """This session's directory for what all its workers share: with pytest-xdist the parent of the worker's own
+    base temp directory (the session's), without it the base temp directory itself."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
-    ``python`` on that PATH is whatever other interpreter the machine has (one without the pipeline's packages).
-    """
-    venv_bin = str(Path(sys.executable).parent)
-    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p and p != venv_bin)
-    keep = {k: v for k, v in os.environ.items() if k in ("LANG", "LC_ALL", "TERM", "TMPDIR", "PIP_CACHE_DIR")}
-    return {**keep, "HOME": str(home), "PATH": path}
+
+@pytest.fixture(scope="session", autouse=True)
+def _readme_run_in_background(request, tmp_path_factory):
+    """Start the README run (``readme_run``) as soon as a session that needs it starts, so that it runs while
+    the other tests do; the tests that need it come last (:func:`pytest_collection_modifyitems`)."""
+    if any("readme_run" in item.fixturenames for item in request.session.items):
+        readme_run_module.start(_shared_dir(tmp_path_factory) / "readme")
+
+
+def pytest_collection_modifyitems(items):
+    """The tests that continue from the README run last, the ``long`` ones first: by then it has finished, and
+    pytest-xdist's workers share out the long ones before the short ones."""
+    waiting = [item for item in items if "readme_run" in item.fixturenames]
+    waiting.sort(key=lambda item: item.get_closest_marker("long") is None)
+    items[:] = [item for item in items if "readme_run" not in item.fixturenames] + waiting
 
 
 @pytest.fixture(scope="session")
-def readme_run(tmp_path_factory):
-    """A throw-away clone of the working tree with the tiny profile, after the README's run command, as written.
+def readme_run(tmp_path_factory) -> ReadmeRun:
+    """The tiny profile after the README's run command, as written, in a plain shell (tests/readme_run.py).
 
-    The command is taken from README.md (``.ci/readme-command run``) and run by ``bash -c`` in a plain shell
-    (:func:`plain_shell_env`). The clone's ``.venv`` is a link to this venv, so ``./setup.sh`` finds its stamp
-    and installs nothing (in a venv it did not set up, it only checks that everything is installed); the clone's
-    ``udhr`` stage fetches from the download cache. Returns a :class:`ReadmeRun`.
+    One run per session, shared by every test and every pytest-xdist worker: read ``readme_run.project``, never
+    change it; a test that changes the project works on ``readme_run.copy(tmp_path / "project")``.
     """
-    from pipeline.io import copy_working_tree
-
-    proj = tmp_path_factory.mktemp("readme") / "project"
-    copy_working_tree(ROOT, proj)
-    shutil.copy(ROOT / "profiles/tiny.yaml", proj / "params.yaml")
-    (proj / ".venv").symlink_to(Path(sys.prefix))
-    plain = plain_shell_env(Path(os.environ.get("HOME", proj)))
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "clone"]):
-        subprocess.run(cmd, cwd=proj, check=True, env={**plain, **GIT_IDENTITY})
-    command = subprocess.run([str(ROOT / ".ci/readme-command"), "run"], check=True, capture_output=True, text=True)
-    result = subprocess.run(
-        ["bash", "-c", command.stdout.strip()], cwd=proj, env={**plain, **GIT_IDENTITY}, capture_output=True, text=True
-    )
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    # What the README tests check, recorded now: tests/test_dag.py goes on changing this project afterwards.
-    status = subprocess.run(["dvc", "status", "--json"], cwd=proj, env=env, capture_output=True, text=True)
-    evals = {p.stem: p.read_text() for p in (proj / "metrics/eval").glob("*.json")}
-    # The DAG's state as git would hold it: dvc.lock and the uncached outputs (metrics, training curves).
-    committed = {
-        str(p.relative_to(proj)): p.read_text()
-        for p in [proj / "dvc.lock", *(proj / "metrics").rglob("*.json"), *(proj / "dvclive").rglob("*")]
-        if p.is_file()
-    }
-    return ReadmeRun(proj, env, result, status.stdout if status.returncode == 0 else status.stderr, evals, committed)
-
-
-@dataclass
-class ReadmeRun:
-    project: Path
-    env: dict[str, str]  # the venv on PATH, for further dvc calls
-    result: subprocess.CompletedProcess  # the README's run command
-    status: str  # `dvc status --json` right after it
-    evals: dict[str, str]  # metrics/eval/<split>.json right after it
-    committed: dict[str, str]  # path -> text of dvc.lock, metrics/ and dvclive/ right after it (what git holds;
-    # the cached outputs stay in the project's DVC cache)
-
-
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "test",
-    "GIT_AUTHOR_EMAIL": "test@localhost",
-    "GIT_COMMITTER_NAME": "test",
-    "GIT_COMMITTER_EMAIL": "test@localhost",
-}
+    return readme_run_module.wait(_shared_dir(tmp_path_factory) / "readme")

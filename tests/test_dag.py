@@ -8,12 +8,26 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 
 from pipeline.encoder import load_encoder
 from pipeline.params import load_params
 
 SPLITS = ("in_domain", "shifted_genre", "shifted_register")
+#: The chain every grid cell re-runs, and the stages it must not re-run.
+DOWNSTREAM = {"bitext", "distill", "report", *(f"evaluate@{s}" for s in SPLITS)}
+UPSTREAM = {
+    "prepare",
+    "train_mt",
+    "backtranslate",
+    "translate_docs",
+    "llm",
+    "synthesize",
+    "teacher",
+    "encoder",
+    *(f"evaluate_baselines@{s}" for s in SPLITS),
+}
 
 
 def _dvc(proj, env, *args):
@@ -50,9 +64,13 @@ def test_tiny_profile_has_the_same_keys_as_params():
     load_params("profiles/tiny.yaml")
 
 
-def test_dvc_repro_tiny(readme_run):
-    """Continues from the README's run command (conftest.readme_run: the whole tiny DAG in a plain shell)."""
-    proj, env, out = readme_run.project, readme_run.env, readme_run.result.stdout
+# The tests below continue from the README's run command (conftest.readme_run: the whole tiny DAG in a plain
+# shell, run once per session), each in its own copy of that project, so that pytest-xdist's workers share them out.
+
+
+@pytest.mark.long
+def test_dvc_repro_tiny(readme_run, tmp_path):
+    proj, env, out = readme_run.copy(tmp_path / "project"), readme_run.env, readme_run.result.stdout
     assert readme_run.result.returncode == 0, readme_run.result.stderr[-3000:]
     assert {
         "prepare",
@@ -94,38 +112,30 @@ def test_dvc_repro_tiny(readme_run):
     # statistics rest. The upstream stages' determinism is tested where it is made: MT training
     # (test_mt::test_training_twice_gives_the_same_model), seeded LLM batches (test_synth), teacher and student
     # training (test_training::test_distill_is_deterministic).
-    downstream = {"bitext", "distill", "report", *(f"evaluate@{s}" for s in SPLITS)}
     first = {p.relative_to(proj): p.read_bytes() for p in sorted((proj / "metrics").rglob("*.json"))}
     assert len(first) >= 16 and (proj / "timings/mt.json").exists()
-    assert _ran(_dvc(proj, env, "repro", "--force", "--downstream", "bitext")) == downstream
+    assert _ran(_dvc(proj, env, "repro", "--force", "--downstream", "bitext")) == DOWNSTREAM
     second = {p.relative_to(proj): p.read_bytes() for p in sorted((proj / "metrics").rglob("*.json"))}
     assert second.keys() == first.keys()
     assert not [str(n) for n in first if first[n] != second[n]], "metrics differ between two identical runs"
 
+
+@pytest.mark.long
+def test_aug_switch_reruns_only_the_training_chain(readme_run, tmp_path):
+    proj, env = readme_run.copy(tmp_path / "project"), readme_run.env
     # With aug=none every pool is still filtered and counted; no row enters.
     pools = json.loads((proj / "metrics/bitext.json").read_text())["augmentation"]
     assert set(pools) == {"backtranslation", "synthetic", "parallel"}
     assert all(p["entered"] == 0 and p["kept_in_pool"] > 0 for p in pools.values())
 
     # The aug switch re-runs only bitext -> distill -> evaluate -> report; both augmentations stay cached.
-    upstream = {
-        "prepare",
-        "train_mt",
-        "backtranslate",
-        "translate_docs",
-        "llm",
-        "synthesize",
-        "teacher",
-        "encoder",
-        *(f"evaluate_baselines@{s}" for s in SPLITS),
-    }
     for aug in ("backtranslation", "synthetic", "both", "parallel"):
         _set_params(proj, aug=aug)
         dry = _ran(_dvc(proj, env, "repro", "--dry"))  # stages whose own deps/params changed
-        assert "bitext" in dry and not dry & upstream, (aug, dry)
+        assert "bitext" in dry and not dry & UPSTREAM, (aug, dry)
     _set_params(proj, aug="none")
     out = _dvc(proj, env, "exp", "run", "-S", "aug=both")
-    assert _ran(out) == downstream
+    assert _ran(out) == DOWNSTREAM
     bitext = json.loads((proj / "metrics/bitext.json").read_text())
     assert bitext["aug"] == "both" and bitext["seed_filtered"]["test_text"] == 0
     assert bitext["rows_by_origin"]["backtranslation"] == 16 and bitext["rows_by_origin"]["synthetic"] == 16
@@ -136,6 +146,10 @@ def test_dvc_repro_tiny(readme_run):
         assert counts["kept_in_pool"] + sum(counts["removed"].values()) == pool
     assert '"both"' in _dvc(proj, env, "exp", "show", "--json")
 
+
+@pytest.mark.long
+def test_param_changes_rerun_what_they_change(readme_run, tmp_path):
+    proj, env = readme_run.copy(tmp_path / "project"), readme_run.env
     # Another replicate seed draws another augmentation sample (test_augment: from the same filtered pools), and
     # augment.size within the pool changes only the sample: both re-run bitext and nothing upstream. The parallel
     # control and the tag are checked on the bitext stage's own output (which stages they re-run is the same
@@ -143,7 +157,7 @@ def test_dvc_repro_tiny(readme_run):
     for change in ({"distill.seed": 1}, {"augment.size": 24}):
         _set_params(proj, **change)
         dry = _ran(_dvc(proj, env, "repro", "--dry"))
-        assert {"bitext", "distill"} <= dry and not dry & upstream, (change, dry)
+        assert {"bitext", "distill"} <= dry and not dry & UPSTREAM, (change, dry)
     _set_params(proj, aug="parallel", **{"distill.seed": 0, "bitext.tag": True})
     assert _stage(proj, env, "bitext").returncode == 0
     bitext = json.loads((proj / "metrics/bitext.json").read_text())
@@ -164,21 +178,26 @@ def test_dvc_repro_tiny(readme_run):
     res = _stage(proj, env, "synthesize")
     assert res.returncode == 2 and "passed the filters" in res.stderr and "'too_long'" in res.stderr
     assert "Traceback" not in res.stderr and (proj / "data/aug/synthetic.tsv").read_bytes() == before
-    _set_params(proj, **{"synth.min_words": 3, "synth.max_words": 60, "synth.max_prompts": 256})
 
+
+@pytest.mark.long
+def test_training_stages_relaunch_under_torchrun(readme_run, tmp_path):
+    proj, env = readme_run.copy(tmp_path / "project"), readme_run.env
     # Data parallel: teacher and distill re-launch themselves under torchrun (2 gloo processes on CPU). The
     # global batches are the same; only dropout masks differ with the split, so the curves agree in shape.
     # One process: the curves right after the README run (the same params: aug none, seed 0).
     curves = {stage: _curve(readme_run.committed[_curve_file(stage)]) for stage in ("teacher", "distill")}
     _set_params(proj, **{"train.nproc": 2})
-    # (bitext comes back from the run cache for aug=none, or re-runs: the experiment above left the parallel one)
-    assert _ran(_dvc(proj, env, "repro", "distill")) - {"bitext"} == {"teacher", "distill"}
+    assert _ran(_dvc(proj, env, "repro", "distill")) == {"teacher", "distill"}
     for stage, one in curves.items():
         two = _curve((proj / _curve_file(stage)).read_text())
         assert len(two) == len(one) and two != one, stage
         np.testing.assert_allclose(two, one, rtol=0.2, err_msg=stage)
-    _set_params(proj, **{"train.nproc": 1})
 
+
+@pytest.mark.long
+def test_killed_stage_leaves_no_half_written_output(readme_run, tmp_path):
+    proj, env = readme_run.copy(tmp_path / "project"), readme_run.env
     # Killed mid-way: `dvc repro` stopped by SIGKILL inside distill leaves no half-written output (DVC removes a
     # stage's outs before running it; each appears by a rename once complete); the next `dvc repro` completes.
     _set_params(proj, **{"distill.steps": 40})
@@ -204,8 +223,11 @@ def test_dvc_repro_tiny(readme_run):
     assert "distill" in _ran(out)
     assert json.loads((proj / "metrics/distill.json").read_text())["steps"] == 40
     assert not [p.name for p in (proj / "models").iterdir() if p.name.startswith(".")]
-    _set_params(proj, **{"distill.steps": 6})
 
+
+@pytest.mark.long
+def test_udhr_only_language_skips_the_bible_splits(readme_run, tmp_path):
+    proj, env = readme_run.copy(tmp_path / "project"), readme_run.env
     # A UDHR-only language: Bible splits and the student are skipped by design; the teacher is reused.
     _set_params(proj, lang="som")
     out = _dvc(proj, env, "repro")

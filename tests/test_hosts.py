@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 GRID = "hosts:\n  - aug: none\n    distill.seed: [1, 2]\n"
 
 
@@ -50,6 +52,7 @@ def _run_queues(hosts, env, timeout=900):
     return statuses
 
 
+@pytest.mark.long
 def test_two_hosts_share_a_grid_through_git_and_dvc_remotes(readme_run, tiny_project, tmp_path):
     proj, env = tiny_project
     env = {k: v for k, v in env.items() if k != "PYTHONPATH"}  # each copy runs its own code (python -m from its root)
