@@ -23,8 +23,11 @@ trains its student; docs/usage.md), and prints and records each cell's wall time
 ``dvc.lock`` at the last cell: restore them with ``git checkout dvc.lock && dvc checkout``.
 
 A cell's name is the grid's name and its values of the keys that vary in the grid (sorted by key), so it is the
-same on every host and in every session (extending an axis that had one value renames the cells); a cell
-whose experiment is queued, running or finished on this commit with the same params is skipped. ``--shard I/N``
+same on every host and in every session (extending an axis that had one value renames the cells). A cell is
+skipped when its experiment is queued, running or finished on this commit with the same params, or when
+``results/`` already holds an experiment with exactly its params (every param, under any name: e.g. the
+``answer`` grid's ``aug: none`` cells are ``loss_scoring``'s ``ot`` × ``dense`` cells). A collected result counts
+whatever commit it ran on: after changing what a stage computes, pass ``--ignore-results``. ``--shard I/N``
 keeps the cells whose index is I modulo N (one shard per host or per cluster job: docs/usage.md).
 """
 
@@ -47,7 +50,7 @@ from pipeline.cli import run_command
 from pipeline.errors import PipelineError
 from pipeline.hardware import bf16_note, uses_bf16
 from pipeline.io import write_json
-from pipeline.results import exp_show, flatten, parse_exp_show
+from pipeline.results import RESULTS_DIR, exp_show, flatten, parse_exp_show
 
 GRID_FILE = Path("grid.yaml")
 
@@ -122,6 +125,21 @@ def existing(rows: list[dict]) -> dict[str, dict]:
     return {e.name: e.params for e in parse_exp_show(rows, commits=False, unfinished=True)}
 
 
+def collected(directory: Path | None = None) -> dict[str, str]:
+    """Every param set of ``results/`` (:func:`params_key`) -> the name of the first result that has it."""
+    directory = RESULTS_DIR if directory is None else directory
+    out: dict[str, str] = {}
+    for path in sorted(Path(directory).glob("*.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        out.setdefault(params_key(record["params"]), record["name"])
+    return out
+
+
+def params_key(params: dict) -> str:
+    """A flattened param set as text, for equality across JSON and YAML sources (every key, sorted)."""
+    return json.dumps(params, sort_keys=True)
+
+
 def queue_command(name: str, cell: dict, *, queue: bool = True) -> list[str]:
     sets = [arg for k, v in cell.items() for arg in ("-S", f"{k}={_format(v)}")]
     # Nothing to copy in: a queued run's workspace holds what git and DVC track, and that is all the DAG reads
@@ -172,6 +190,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     ap.add_argument("--shard", help="I/N: only cells whose index is I modulo N")
     ap.add_argument("--only", action="append", default=[], help="key=value: only cells with that value")
     ap.add_argument("--file", type=Path, default=GRID_FILE)
+    ap.add_argument("--ignore-results", action="store_true", help="run cells whose params results/ already holds")
     args = ap.parse_args(list(argv) if argv is not None else None)
     defaults = committed_params()
     todo = only(shard(cells(args.grid, args.file, defaults), args.shard), args.only)
@@ -185,9 +204,15 @@ def main(argv: Iterable[str] | None = None) -> None:
     if bf16 and (note := bf16_note()):
         print(f"{note}; {bf16} of these {len(todo)} cells use bf16", file=sys.stderr)
     done = existing(exp_show())
-    new = [(n, c) for n, c in todo if not (n in done and all(done[n].get(k) == v for k, v in c.items()))]
-    for name in [n for n, c in todo if (n, c) not in new]:
-        print(f"skip {name}: queued, running or finished on this commit")
+    stored = {} if args.ignore_results else collected()
+    new = []
+    for name, cell in todo:
+        if name in done and all(done[name].get(k) == v for k, v in cell.items()):
+            print(f"skip {name}: queued, running or finished on this commit")
+        elif found := stored.get(params_key(defaults | cell)):
+            print(f"skip {name}: results/{found}.json has the same params (--ignore-results runs it)")
+        else:
+            new.append((name, cell))
     if args.action == "queue":
         for k, (name, cell) in enumerate(new, 1):
             subprocess.run(queue_command(name, cell), check=True)

@@ -17,6 +17,12 @@ DEFAULTS = {"lang": "swh", "aug": "none", "augment.size": 400, "distill.seed": 0
 DEFAULTS_YAML = {"lang": "swh", "aug": "none", "distill": {"seed": 0, "loss": "ot"}}
 
 
+@pytest.fixture(autouse=True)
+def _no_results(tmp_path, monkeypatch):
+    """No collected results unless a test writes some (the repository's results/ are not these tests' cells)."""
+    monkeypatch.setattr(grid, "RESULTS_DIR", tmp_path / "results")
+
+
 def _grid(tmp_path, text: str):
     path = tmp_path / "grid.yaml"
     path.write_text(text)
@@ -134,3 +140,30 @@ def test_run_notes_bf16_cells_on_a_cpu_without_bf16_kernels(tmp_path, monkeypatc
     monkeypatch.setattr(grid.subprocess, "run", lambda cmd, check, **kw: subprocess.CompletedProcess(cmd, 0))
     grid.main(["queue", "g", "--file", str(path)])
     assert "NOTE: no bf16 kernels; 1 of these 2 cells use bf16" in capsys.readouterr().err
+
+
+def test_cells_whose_params_results_already_hold_are_skipped(tmp_path, monkeypatch, capsys):
+    """A result with every param equal, under any name (another grid's cell), counts as run; one param off does
+    not; --ignore-results runs them all."""
+    path = _grid(tmp_path, "g:\n  - {aug: none, distill.seed: [0, 1, 2]}\n")
+    monkeypatch.setattr(grid, "committed_params", lambda: DEFAULTS)
+    monkeypatch.setattr(grid, "exp_show", lambda: [])
+    (tmp_path / "results").mkdir()
+    for name, seed, model in (("other-0", 0, "gemma3-270m"), ("other-1", 1, "smollm2")):
+        record = {"name": name, "params": DEFAULTS | {"distill.seed": seed, "synth.model": model}}
+        (tmp_path / "results" / f"{name}.json").write_text(json.dumps(record))
+    calls = []
+
+    def fake_run(cmd, check, **kwargs):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(grid.subprocess, "run", fake_run)
+    grid.main(["queue", "g", "--file", str(path)])
+    calls[:] = [c for c in calls if "exp" in c]
+    assert [c[c.index("-n") + 1] for c in calls] == ["g-1", "g-2"]
+    assert "skip g-0: results/other-0.json has the same params" in capsys.readouterr().out
+    calls.clear()
+    grid.main(["queue", "g", "--file", str(path), "--ignore-results"])
+    calls[:] = [c for c in calls if "exp" in c]
+    assert [c[c.index("-n") + 1] for c in calls] == ["g-0", "g-1", "g-2"]
