@@ -68,6 +68,20 @@ def test_tiny_profile_has_the_same_keys_as_params():
 # shell, run once per session), each in its own copy of that project, so that pytest-xdist's workers share them out.
 
 
+def test_a_copy_of_the_readme_run_changes_only_itself(readme_run, tmp_path):
+    """The tests below change copies of the shared README run: its big immutable files are linked, the rest
+    copied, so a change to a copy (params, a stage re-run) never reaches the original or another copy."""
+    proj = readme_run.copy(tmp_path / "project")
+    weights = next((proj / "models/student").glob("*.safetensors"))
+    original = readme_run.project / weights.relative_to(proj)
+    assert weights.stat().st_ino == original.stat().st_ino  # linked, not copied
+    before = (readme_run.project / "params.yaml").read_text()
+    _set_params(proj, aug="both")
+    (proj / "metrics/report.json").write_text("{}")
+    assert (readme_run.project / "params.yaml").read_text() == before
+    assert json.loads((readme_run.project / "metrics/report.json").read_text())["systems"]
+
+
 @pytest.mark.long
 def test_dvc_repro_tiny(readme_run, tmp_path):
     proj, env, out = readme_run.copy(tmp_path / "project"), readme_run.env, readme_run.result.stdout
