@@ -12,11 +12,10 @@ from readme_run import GIT_IDENTITY, ReadmeRun, plain_shell_env  # noqa: F401  (
 
 ROOT = Path(__file__).resolve().parents[1]
 os.chdir(ROOT)  # stages and default paths are relative to the repository root
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    # One thread per process, inherited by the stages the tests run: with a worker per core and the README run
-    # beside them, torch's default of one thread per core each left its threads spin-waiting for one another
-    # (a tiny translate_docs took 12 min instead of 46 s).
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+# One thread per process, inherited by the stages the tests run (and by the README run beside them): with a
+# worker per core and the README run beside them, torch's default of one thread per core each left the threads
+# spin-waiting for one another (a tiny translate_docs took 12 min instead of 46 s).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def _ensure_udhr() -> None:

@@ -44,8 +44,11 @@ def venv_env() -> dict[str, str]:
 
 
 def plain_shell_env(home: Path) -> dict[str, str]:
-    """A newcomer's shell: no venv on PATH, no PYTHONPATH; only locale, temp dir, pip cache and the thread count
-    (conftest: one per test worker) kept."""
+    """A newcomer's shell: no virtual environment active, the venv's directory removed from PATH, no PYTHONPATH;
+    only locale, temp dir, pip cache and the thread count (conftest: one per test process) kept.
+
+    ``python`` on that PATH is whatever other interpreter the machine has (one without the pipeline's packages).
+    """
     venv_bin = str(Path(sys.executable).parent)
     path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p and p != venv_bin)
     kept = ("LANG", "LC_ALL", "TERM", "TMPDIR", "PIP_CACHE_DIR", "OMP_NUM_THREADS")
