@@ -51,6 +51,7 @@ from pipeline.errors import PipelineError
 from pipeline.hardware import bf16_note, uses_bf16
 from pipeline.io import write_json
 from pipeline.results import RESULTS_DIR, exp_show, flatten, parse_exp_show
+from pipeline.results import load as load_results
 
 GRID_FILE = Path("grid.yaml")
 
@@ -126,12 +127,13 @@ def existing(rows: list[dict]) -> dict[str, dict]:
 
 
 def collected(directory: Path | None = None) -> dict[str, str]:
-    """Every param set of ``results/`` (:func:`params_key`) -> the name of the first result that has it."""
-    directory = RESULTS_DIR if directory is None else directory
+    """Every param set of ``results/`` (:func:`params_key`) -> the name of the first result that has it (none
+    without results)."""
+    directory = Path(RESULTS_DIR if directory is None else directory)
+    exps = load_results(directory) if any(directory.glob("*.json")) else []
     out: dict[str, str] = {}
-    for path in sorted(Path(directory).glob("*.json")):
-        record = json.loads(path.read_text(encoding="utf-8"))
-        out.setdefault(params_key(record["params"]), record["name"])
+    for e in exps:
+        out.setdefault(params_key(e.params), e.name)
     return out
 
 

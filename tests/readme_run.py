@@ -105,10 +105,10 @@ def wait(shared: Path, timeout: float = 3600) -> ReadmeRun:
     result, pid = shared / "result.json", int((shared / "pid").read_text())
     deadline = time.monotonic() + timeout
     while not result.exists():
-        alive = Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid)
-        log = (shared / "log").read_text()[-3000:] if (shared / "log").exists() else ""
-        assert alive or result.exists(), f"the README run ended without a result:\n{log}"
-        assert time.monotonic() < deadline, f"the README run took over {timeout:.0f} s:\n{log}"
+        if not _alive(pid) and not result.exists():
+            raise AssertionError(f"the README run ended without a result:\n{_log_tail(shared)}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the README run took over {timeout:.0f} s:\n{_log_tail(shared)}")
         time.sleep(2)
     data = json.loads(result.read_text())
     assert "error" not in data, f"the README run's set-up failed:\n{data.get('error')}"
@@ -122,11 +122,18 @@ def wait(shared: Path, timeout: float = 3600) -> ReadmeRun:
     )
 
 
-def _state(pid: int) -> str:
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie, ended but not yet reaped by its starter, does not)."""
     try:
-        return Path(f"/proc/{pid}/status").read_text().lower()
+        status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
-        return "zombie"
+        return False
+    return "zombie" not in status.lower()
+
+
+def _log_tail(shared: Path) -> str:
+    log = shared / "log"
+    return log.read_text()[-3000:] if log.exists() else ""
 
 
 def _run(shared: Path) -> dict:

@@ -23,6 +23,23 @@ def _no_results(tmp_path, monkeypatch):
     monkeypatch.setattr(grid, "RESULTS_DIR", tmp_path / "results")
 
 
+def _record_commands(monkeypatch, stdout: str = "") -> list[list[str]]:
+    """Every command pipeline.grid runs, recorded instead of run (each succeeds, printing ``stdout``)."""
+    calls = []
+
+    def fake_run(cmd, check, **kwargs):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, stdout=stdout)
+
+    monkeypatch.setattr(grid.subprocess, "run", fake_run)
+    return calls
+
+
+def _exp_names(calls: list[list[str]]) -> list[str]:
+    """The experiment names of the recorded ``dvc exp run`` commands."""
+    return [c[c.index("-n") + 1] for c in calls if "exp" in c]
+
+
 def _grid(tmp_path, text: str):
     path = tmp_path / "grid.yaml"
     path.write_text(text)
@@ -76,13 +93,7 @@ def test_queue_passes_every_param_and_skips_finished_cells(tmp_path, monkeypatch
         "experiments": [{"revs": [{"rev": "e1", "name": "g-none", "data": done}]}],
     }
     monkeypatch.setattr(grid, "exp_show", lambda: [finished])
-    calls = []
-
-    def fake_run(cmd, check, **kwargs):
-        calls.append(cmd)
-        return subprocess.CompletedProcess(cmd, 0)
-
-    monkeypatch.setattr(grid.subprocess, "run", fake_run)
+    calls = _record_commands(monkeypatch)
     grid.main(["queue", "g", "--file", str(path)])
     queued = [c for c in calls if "exp" in c]
     assert len(queued) == 1
@@ -96,16 +107,10 @@ def test_run_executes_cells_in_the_workspace_and_records_their_time(tmp_path, mo
     monkeypatch.setattr(grid, "committed_params", lambda: DEFAULTS)
     monkeypatch.setattr(grid, "exp_show", lambda: [])
     monkeypatch.setattr(grid, "TIMES_FILE", tmp_path / "times.json")
-    calls = []
-
-    def fake_run(cmd, check, **kwargs):
-        calls.append(cmd)
-        return subprocess.CompletedProcess(cmd, 0, stdout="abc123\n")
-
-    monkeypatch.setattr(grid.subprocess, "run", fake_run)
+    calls = _record_commands(monkeypatch, stdout="abc123\n")
     grid.main(["run", "g", "--file", str(path), "--only", "aug=backtranslation"])
     runs = [c for c in calls if "exp" in c]
-    assert [c[c.index("-n") + 1] for c in runs] == ["g-backtranslation-0", "g-backtranslation-1"]
+    assert _exp_names(calls) == ["g-backtranslation-0", "g-backtranslation-1"]
     restore = ["git", "checkout", "HEAD", "--", "params.yaml"]
     assert [calls[calls.index(c) + 1] for c in runs] == [restore, restore]  # the next cell starts from the commit
     assert all("--queue" not in c for c in runs)
@@ -150,20 +155,13 @@ def test_cells_whose_params_results_already_hold_are_skipped(tmp_path, monkeypat
     monkeypatch.setattr(grid, "exp_show", lambda: [])
     (tmp_path / "results").mkdir()
     for name, seed, model in (("other-0", 0, "gemma3-270m"), ("other-1", 1, "smollm2")):
-        record = {"name": name, "params": DEFAULTS | {"distill.seed": seed, "synth.model": model}}
+        params = DEFAULTS | {"distill.seed": seed, "synth.model": model}
+        record = {"name": name, "rev": "e1", "params": params, "metrics": {}, "per_query_ap": {}}
         (tmp_path / "results" / f"{name}.json").write_text(json.dumps(record))
-    calls = []
-
-    def fake_run(cmd, check, **kwargs):
-        calls.append(cmd)
-        return subprocess.CompletedProcess(cmd, 0)
-
-    monkeypatch.setattr(grid.subprocess, "run", fake_run)
+    calls = _record_commands(monkeypatch)
     grid.main(["queue", "g", "--file", str(path)])
-    calls[:] = [c for c in calls if "exp" in c]
-    assert [c[c.index("-n") + 1] for c in calls] == ["g-1", "g-2"]
+    assert _exp_names(calls) == ["g-1", "g-2"]
     assert "skip g-0: results/other-0.json has the same params" in capsys.readouterr().out
     calls.clear()
     grid.main(["queue", "g", "--file", str(path), "--ignore-results"])
-    calls[:] = [c for c in calls if "exp" in c]
-    assert [c[c.index("-n") + 1] for c in calls] == ["g-0", "g-1", "g-2"]
+    assert _exp_names(calls) == ["g-0", "g-1", "g-2"]
