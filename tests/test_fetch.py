@@ -71,3 +71,29 @@ def test_a_bad_archive_leaves_no_output(tmp_path):
         fetch.unpack(bad, tmp_path / "out")
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
     assert (tmp_path / "out/old.txt").read_text() == "kept"
+
+
+@pytest.mark.parametrize("data_filter", [True, False], ids=["tarfile-data-filter", "python-before-3.11.4"])
+@pytest.mark.parametrize("member", ["../evil.txt", "link"])
+def test_unpack_refuses_members_outside_the_archive(tmp_path, monkeypatch, data_filter, member):
+    """tarfile's data filter where this Python has it; the same refusal without it (Debian 12's 3.11.2)."""
+    if not data_filter:
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    elif not hasattr(tarfile, "data_filter"):
+        pytest.skip("this Python's tarfile has no extraction filters")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo(member)
+        if member == "link":
+            info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            tar.addfile(info)
+        else:
+            info.size = 1
+            tar.addfile(info, io.BytesIO(b"x"))
+    archive = tmp_path / "a" / "evil.tgz"
+    archive.parent.mkdir()
+    archive.write_bytes(buf.getvalue())
+    with pytest.raises(fetch.FetchError, match="evil.tgz: "):
+        fetch.unpack(archive, tmp_path / "a" / "out")
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["evil.tgz"]
+    assert not (tmp_path / "evil.txt").exists()
