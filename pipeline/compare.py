@@ -99,23 +99,29 @@ CONTRASTS = (
 FAMILIES = list(dict.fromkeys(c.family for c in CONTRASTS))
 
 
-#: The reports the docs show: name -> the ``--where`` selection over ``results/``. ``--report NAME`` writes
-#: ``reports/NAME.*`` from ``results/``; a test regenerates each from the committed files, byte for byte.
-REPORTS: dict[str, dict[str, str]] = {
+#: The reports the docs show: name -> the ``--where`` selection over ``results/`` (a tuple: any of them).
+#: ``--report NAME`` writes ``reports/NAME.*`` from ``results/``; a test regenerates each from the committed files,
+#: byte for byte.
+REPORTS: dict[str, dict[str, str] | tuple[dict[str, str], ...]] = {
     "dose_response": {"lang": "swh", "augment.pool.synthetic": "1150"},
     # OPTICAL against pooled KD, the OT marginals and the scoring (grids loss_scoring and marginals), aug none,
     # at the bf16 defaults; optical_fp32: the same grids' swh cells run in float32 before bf16 became the default
     "optical": {"grid": "loss_scoring|marginals", "aug": "none", "seed": "13", "train.precision": "bf16"},
     "optical_fp32": {"aug": "none", "augment.pool.synthetic": "460", "seed": "13", "train.precision": "fp32"},
-    # The question's grid at the bf16 defaults (grid.yaml: answer): every language x aug value x 3 seeds. Its
-    # aug-none cells are loss_scoring's ot x dense cells (the same params: pipeline.grid skips them), so those come
-    # in too; a cell in both grids counts once (select)
-    "answer": {
-        "grid": "answer|loss_scoring",
-        "distill.loss": "ot",
-        "evaluate.scoring": "dense",
-        "train.precision": "bf16",
-    },
+    # The question's grid (grid.yaml): every aug value x 3 seeds per language; swh at the bf16 defaults (grid
+    # answer; its aug-none cells are loss_scoring's ot x dense cells, the same params: pipeline.grid skips them,
+    # and a cell in both grids counts once), the other languages in float32 (grid answer_fp32), a per-language
+    # setting the report lists
+    "answer": (
+        {
+            "grid": "answer|loss_scoring",
+            "lang": "swh",
+            "distill.loss": "ot",
+            "evaluate.scoring": "dense",
+            "train.precision": "bf16",
+        },
+        {"grid": "answer_fp32"},
+    ),
     # Randomness the replicate seed does not cover (grid.yaml: root_seeds): the answer's swh cells of none,
     # backtranslation and synthetic under root seeds 13 (the default), 14 and 15; contrasts within a root seed
     "root_seeds": {"grid": "answer|root_seeds", "lang": "swh", "aug": "none|backtranslation|synthetic"},
@@ -152,14 +158,15 @@ def _value(e: Experiment, key: str) -> str:
     return e.name.split("-", 1)[0] if key == "grid" else str(e.params.get(key))
 
 
-def select(exps: list[Experiment], where: dict[str, str]) -> list[Experiment]:
-    """The experiments matching ``where``; an error if a param other than the comparison's axes varies within
-    a language. A param may differ between languages (every contrast is within one language): such per-language
-    settings are listed by :func:`language_settings`. The same cell twice (an experiment and its commit) counts
-    once, and ``augment.size`` is ignored where ``aug`` is none. A value ``a|b`` matches either."""
-    keep = [e for e in exps if all(_value(e, k) in v.split("|") for k, v in where.items())]
+def select(exps: list[Experiment], where: dict[str, str], *more: dict[str, str]) -> list[Experiment]:
+    """The experiments matching ``where`` (or any of ``more``); an error if a param other than the comparison's
+    axes varies within a language. A param may differ between languages (every contrast is within one language):
+    such per-language settings are listed by :func:`language_settings`. The same cell twice (an experiment and its
+    commit) counts once, and ``augment.size`` is ignored where ``aug`` is none. A value ``a|b`` matches either."""
+    wheres = [where, *more]
+    keep = [e for e in exps if any(all(_value(e, k) in v.split("|") for k, v in w.items()) for w in wheres)]
     if not keep:
-        raise CompareError(f"no experiment matches {where}")
+        raise CompareError(f"no experiment matches {' or '.join(map(str, wheres))}")
     langs = sorted({str(e.params.get("lang")) for e in keep})
     within = {k: lang for lang in langs for k in _varying([e for e in keep if str(e.params.get("lang")) == lang])}
     extra = sorted(set(within) - ALLOWED_TO_VARY)
@@ -415,12 +422,13 @@ def main(argv: Iterable[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--all-commits", action="store_true", help="live refs: also earlier commits (dvc exp show -A)")
     args = ap.parse_args(list(argv) if argv is not None else None)
-    where = dict(w.split("=", 1) for w in args.where)
+    wheres = [dict(w.split("=", 1) for w in args.where)]
     if args.report:
-        where = REPORTS[args.report] | where
+        declared = REPORTS[args.report]
+        wheres = [w | wheres[0] for w in (declared if isinstance(declared, tuple) else (declared,))]
         args.results = args.results or results.RESULTS_DIR
         args.out = args.out if args.out != OUT else OUT.with_name(f"{args.report}.md")
-    exps = select(load(args), where)
+    exps = select(load(args), *wheres)
     by_name = {e.name: results.with_query_ap(e) for e in exps}
     if len(by_name) != len(exps):
         raise CompareError("two selected experiments have the same name")

@@ -80,6 +80,11 @@ def test_parse_and_select_rejects_confounded_experiments():
     named.append(_exp("loss-none-1", "none", 1, 0.5))
     got = select(parse_exp_show(_exp_show(*named)), {"grid": "answer|loss"})
     assert [e.name for e in got] == ["answer-none-0", "loss-none-1"]
+    # several selections: an experiment matching any of them (REPORTS' tuples)
+    got = select(parse_exp_show(_exp_show(*named)), {"grid": "answer"}, {"grid": "loss", "distill.seed": "1"})
+    assert [e.name for e in got] == ["answer-none-0", "loss-none-1"]
+    with pytest.raises(CompareError, match=r"no experiment matches \{'grid': 'x'\} or \{'grid': 'y'\}"):
+        select(parse_exp_show(_exp_show(*named)), {"grid": "x"}, {"grid": "y"})
 
 
 def test_queued_running_and_failed_experiments_are_left_out():
