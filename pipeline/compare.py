@@ -3,8 +3,9 @@ whose unit is the (replicate seed, query) pair and p-values adjusted over declar
 
 Usage (after a grid, see docs/usage.md)::
 
-    python -m pipeline.compare [--results results/] [--where key=value ...] [--out reports/comparison.md]
-    python -m pipeline.compare --report dose_response     # a declared report (REPORTS) from results/
+    python -m pipeline.compare --results results/         # the answer: reports/comparison.* from results/
+    python -m pipeline.compare --report dose_response     # another declared report (REPORTS) from results/
+    python -m pipeline.compare [--results DIR] [--where key=value ...] [--out reports/NAME.md]   # any selection
 
 Reads the experiments from ``results/`` (``python -m pipeline.results`` writes it) or, without ``--results``,
 from the live experiment refs of the current commit (``dvc exp show --json``), keeps those matching ``--where``
@@ -107,12 +108,18 @@ REPORTS: dict[str, dict[str, str] | tuple[dict[str, str], ...]] = {
     # OPTICAL against pooled KD, the OT marginals and the scoring (grids loss_scoring and marginals), aug none,
     # at the bf16 defaults; optical_fp32: the same grids' swh cells run in float32 before bf16 became the default
     "optical": {"grid": "loss_scoring|marginals", "aug": "none", "seed": "13", "train.precision": "bf16"},
-    "optical_fp32": {"aug": "none", "augment.pool.synthetic": "460", "seed": "13", "train.precision": "fp32"},
-    # The question's grid (grid.yaml): every aug value x 3 seeds per language; swh at the bf16 defaults (grid
-    # answer; its aug-none cells are loss_scoring's ot x dense cells, the same params: pipeline.grid skips them,
-    # and a cell in both grids counts once), the other languages in float32 (grid answer_fp32), a per-language
-    # setting the report lists
-    "answer": (
+    "optical_fp32": {
+        "grid": "loss_scoring|marginals",
+        "aug": "none",
+        "augment.pool.synthetic": "460",
+        "seed": "13",
+        "train.precision": "fp32",
+    },
+    # The answer: the question's grids (grid.yaml answer, answer_fp32), every aug value x 3 seeds per language;
+    # swh at the bf16 defaults (grid answer; its aug-none cells are loss_scoring's ot x dense cells, the same
+    # params: pipeline.grid skips them, and a cell in both grids counts once), the other languages in float32
+    # (grid answer_fp32), a per-language setting the report lists. The default report of --results.
+    "comparison": (
         {
             "grid": "answer|loss_scoring",
             "lang": "swh",
@@ -126,6 +133,8 @@ REPORTS: dict[str, dict[str, str] | tuple[dict[str, str], ...]] = {
     # backtranslation and synthetic under root seeds 13 (the default), 14 and 15; contrasts within a root seed
     "root_seeds": {"grid": "answer|root_seeds", "lang": "swh", "aug": "none|backtranslation|synthetic"},
 }
+#: What ``--results DIR`` alone writes: the answer, ``reports/comparison.*``.
+DEFAULT_REPORT = "comparison"
 
 
 class CompareError(PipelineError):
@@ -416,12 +425,18 @@ def load(args) -> list[Experiment]:
 
 def main(argv: Iterable[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--results", type=Path, help="read experiments from this directory (pipeline.results)")
+    ap.add_argument(
+        "--results",
+        type=Path,
+        help="read experiments from this directory (pipeline.results); alone: --report comparison",
+    )
     ap.add_argument("--report", choices=sorted(REPORTS), help="a declared report: its selection from results/")
     ap.add_argument("--where", action="append", default=[], help="dotted.param=value[|value] (repeatable)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--all-commits", action="store_true", help="live refs: also earlier commits (dvc exp show -A)")
     args = ap.parse_args(list(argv) if argv is not None else None)
+    if args.results and not args.where and not args.report:
+        args.report = DEFAULT_REPORT  # all of results/ mixes grids that must not be compared with each other
     wheres = [dict(w.split("=", 1) for w in args.where)]
     if args.report:
         declared = REPORTS[args.report]

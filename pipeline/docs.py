@@ -14,6 +14,7 @@ differs from what the files hold. Each block says which file it comes from.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline import paths
+from pipeline import paths, results
 from pipeline.errors import PipelineError
 from pipeline.io import read_json, write_text
 from pipeline.params import load_params
@@ -284,11 +285,6 @@ def front_door_times() -> str:
     )
 
 
-def comparison() -> str:
-    """The old grid: student AP per language, split and ``aug`` (``reports/comparison.csv``)."""
-    return aug_table(paths.REPORTS_DIR / "comparison.csv")
-
-
 LANG_SPLIT = ("lang", "split")
 
 
@@ -332,6 +328,47 @@ def tests_table(path: Path, columns: list[str]) -> str:
             f"| {r.delta:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}] | {r.p:.3g} | {r.p_holm:.3g} |"
         )
     return "\n".join([*lines, "", _source(path)])
+
+
+#: Upstream metrics of the answer's languages: every cell of a language shares them (the MT model, the
+#: back-translated and synthesised pools, the filters); the AP of its student is what the cells change.
+_UPSTREAM = ("metrics/mt.json", "metrics/backtranslate.json", "metrics/synthesize.json")
+
+
+def answer_components() -> str:
+    """Per language of ``reports/comparison.csv``: how good its MT model and its LLM synthesis were, from the
+    ``results/`` records of its cells (the components the answer rests on, measured)."""
+    exps = pd.read_csv(paths.REPORTS_DIR / "comparison.csv").groupby("lang")["exp"].unique()
+    lines = [
+        "| lang | precision | MT BLEU / chrF (source dev) | (genre dev) | BT degenerate | synthesis: prompts "
+        "/ generated / kept | word validity of kept | bitext pools kept: BT / synthetic | aug rows |",
+        "|---" * 9 + "|",
+    ]
+    for lang, names in exps.items():
+        records = [read_json(results.RESULTS_DIR / f"{name}.json") for name in sorted(names)]
+        upstream = {json.dumps([r["metrics"][m] for m in _UPSTREAM], sort_keys=True) for r in records}
+        if len(upstream) != 1:
+            raise PipelineError(f"results/: the {lang} cells of reports/comparison.csv differ upstream of bitext")
+        first = records[0]
+        m, params = first["metrics"], first["params"]
+        mt_, bt, syn = m["metrics/mt.json"], m["metrics/backtranslate.json"], m["metrics/synthesize.json"]
+        pools = m["metrics/bitext.json"]["augmentation"]
+        lines.append(
+            f"| `{lang}` | {params['train.precision']} "
+            f"| {mt_['dev_source']['bleu']:.1f} / {mt_['dev_source']['chrf']:.1f} "
+            f"| {mt_['dev_target_genre']['bleu']:.1f} / {mt_['dev_target_genre']['chrf']:.1f} "
+            f"| {bt['degenerate_rate']:.1%} | {syn['prompts']:,} / {syn['generated']:,} / {syn['kept']} "
+            f"(pass rate {syn['pass_rate']:.2f}) | {syn['quality_kept']['word_validity']:.2f} "
+            f"| {pools['backtranslation']['kept_in_pool']:,} / {pools['synthetic']['kept_in_pool']} "
+            f"| {params['augment.size']} |"
+        )
+    note = (
+        "One row per language (identical in each of its cells, checked). BLEU and chrF: sacrebleu, the MT "
+        "model (target → English) on held-out verses and on the shifted genre's held-out text; BT degenerate: "
+        "back-translations with an n-gram loop; kept: lines that passed the synthesis filters; pools kept: lines "
+        "the bitext filters keep, from which `aug rows` are drawn. "
+    )
+    return "\n".join([*lines, "", note + _source("reports/comparison.csv", "results/")])
 
 
 def dose_response() -> str:
@@ -393,12 +430,12 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "cpu-precision": cpu_precision,
     "pipeline-times": pipeline_times,
     "front-door-times": front_door_times,
-    "comparison": comparison,
     "dose-response": dose_response,
     "grid-times": grid_times,
     "optical": optical,
     "optical-fp32": lambda: optical("optical_fp32"),
-    "answer": lambda: aug_report("answer"),
+    "comparison": lambda: aug_report("comparison"),
+    "answer-components": answer_components,
     "root-seeds": lambda: aug_report("root_seeds", by=("lang", "root_seed", "split"), tested=("root_seed", "split")),
 }
 

@@ -54,3 +54,40 @@ def test_minutes_rounds_to_the_second_before_splitting(seconds, text):
     from pipeline.docs import minutes
 
     assert minutes(seconds) == text
+
+
+def test_answer_components_refuse_cells_of_one_language_that_differ_upstream(tmp_path, monkeypatch):
+    """The per-language table shows one row of upstream metrics; two cells that disagree must not be hidden."""
+    from pipeline import docs, paths, results
+    from pipeline.errors import PipelineError
+
+    metrics = {
+        "metrics/mt.json": {"dev_source": {"bleu": 20.0, "chrf": 40.0}, "dev_target_genre": {"bleu": 10, "chrf": 30}},
+        "metrics/backtranslate.json": {"degenerate_rate": 0.01},
+        "metrics/synthesize.json": {
+            "prompts": 8,
+            "generated": 9,
+            "kept": 5,
+            "pass_rate": 0.6,
+            "quality_kept": {"word_validity": 0.9},
+        },
+        "metrics/bitext.json": {
+            "augmentation": {"backtranslation": {"kept_in_pool": 7}, "synthetic": {"kept_in_pool": 5}}
+        },
+    }
+    params = {"train.precision": "fp32", "augment.size": 4}
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "results").mkdir()
+    (tmp_path / "reports" / "comparison.csv").write_text("exp,lang,AP\na,xx,0.5\nb,xx,0.6\n")
+    for name in "ab":
+        record = {"name": name, "params": params, "metrics": metrics}
+        (tmp_path / "results" / f"{name}.json").write_text(json.dumps(record))
+    monkeypatch.setattr(paths, "REPORTS_DIR", tmp_path / "reports")
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
+    assert "| `xx` | fp32 | 20.0 / 40.0 | 10.0 / 30.0 | 1.0% | 8 / 9 / 5 (pass rate 0.60) | 0.90 | 7 / 5 | 4 |" in (
+        docs.answer_components()
+    )
+    metrics["metrics/mt.json"]["dev_source"]["bleu"] = 21.0
+    (tmp_path / "results" / "b.json").write_text(json.dumps({"name": "b", "params": params, "metrics": metrics}))
+    with pytest.raises(PipelineError, match="the xx cells of reports/comparison.csv differ upstream"):
+        docs.answer_components()
