@@ -13,7 +13,8 @@ from the live experiment refs of the current commit (``dvc exp show --json``), k
 the comparison's axes vary: the condition (``aug``, ``augment.size``, ``distill.loss``, ``evaluate.scoring``), the
 replicate seed ``distill.seed`` and the root ``seed`` (a stratum: it draws new test queries, so contrasts are made
 within one root seed). Anything else would confound the comparison, and the error names the key. A param that
-differs between languages but is constant within each is listed as a per-language setting.
+differs between strata (languages, root seeds) but is constant within each is listed as a setting per stratum
+(e.g. a language or a root seed run in float32 while others ran in bf16).
 
 Statistics (docs/results.md, "How the tests work"): for each contrast A − B the per-query AP difference is
 taken on the same queries and the same replicate seeds (``distill.seed`` also draws the seed bitext, so seed k of
@@ -169,21 +170,24 @@ def _value(e: Experiment, key: str) -> str:
 
 def select(exps: list[Experiment], where: dict[str, str], *more: dict[str, str]) -> list[Experiment]:
     """The experiments matching ``where`` (or any of ``more``); an error if a param other than the comparison's
-    axes varies within a language. A param may differ between languages (every contrast is within one language):
-    such per-language settings are listed by :func:`language_settings`. The same cell twice (an experiment and its
+    axes varies within a stratum (a language and root seed). A param may differ between strata (every contrast is
+    within one): such settings are listed by :func:`stratum_settings`. The same cell twice (an experiment and its
     commit) counts once, and ``augment.size`` is ignored where ``aug`` is none. A value ``a|b`` matches either."""
     wheres = [where, *more]
     keep = [e for e in exps if any(all(_value(e, k) in v.split("|") for k, v in w.items()) for w in wheres)]
     if not keep:
         raise CompareError(f"no experiment matches {' or '.join(map(str, wheres))}")
-    langs = sorted({str(e.params.get("lang")) for e in keep})
-    within = {k: lang for lang in langs for k in _varying([e for e in keep if str(e.params.get("lang")) == lang])}
+    strata: dict[tuple, list[Experiment]] = {}
+    for e in keep:
+        strata.setdefault(_stratum(e), []).append(e)
+    within = {k: stratum for stratum, group in strata.items() for k in _varying(group)}
     extra = sorted(set(within) - ALLOWED_TO_VARY)
     if extra:
-        where_ = ", ".join(f"{k} (lang {within[k]})" for k in extra)
+        label = {k: ", ".join(f"{s} {v}" for s, v in zip(STRATA, within[k], strict=True)) for k in extra}
+        where_ = ", ".join(f"{k} ({label[k]})" for k in extra)
         raise CompareError(
-            f"these params differ among the selected experiments of one language, which would confound the "
-            f"comparison: {where_}; narrow the selection with --where key=value"
+            f"these params differ among the selected experiments of one language and root seed, which would "
+            f"confound the comparison: {where_}; narrow the selection with --where key=value"
         )
     seen: set[tuple] = set()
     unique = []
@@ -194,13 +198,23 @@ def select(exps: list[Experiment], where: dict[str, str], *more: dict[str, str])
     return unique
 
 
-def language_settings(exps: list[Experiment]) -> pd.DataFrame:
-    """Params that differ between languages (constant within each, as :func:`select` checks): lang × key."""
+def _stratum(e: Experiment) -> tuple[str, ...]:
+    """The experiment's language and root seed: contrasts never cross them."""
+    return tuple(str(e.params.get(p)) for p in STRATA.values())
+
+
+def stratum_settings(exps: list[Experiment]) -> pd.DataFrame:
+    """Params that differ between strata (languages, root seeds) but are constant within each, as :func:`select`
+    checks: one row per stratum, with the root seed only where it varies."""
     keys = sorted(_varying(exps) - ALLOWED_TO_VARY)
+    shown = [i for i, name in enumerate(STRATA) if name == "lang" or len({_stratum(e)[i] for e in exps}) > 1]
     rows = {}
     for e in exps:
-        rows.setdefault(str(e.params.get("lang")), {k: e.params.get(k) for k in keys})
-    return pd.DataFrame([{"lang": lang, **v} for lang, v in sorted(rows.items())], columns=["lang", *keys])
+        rows.setdefault(tuple(_stratum(e)[i] for i in shown), {k: e.params.get(k) for k in keys})
+    names = [list(STRATA)[i] for i in shown]
+    return pd.DataFrame(
+        [{**dict(zip(names, key, strict=True)), **v} for key, v in sorted(rows.items())], columns=[*names, *keys]
+    )
 
 
 def summary_table(exps: list[Experiment]) -> pd.DataFrame:
@@ -359,9 +373,9 @@ def render(
     ]
     cols = _shown(g, table)
     lines = [_constant(table), ""] if _constant(table) else []
-    if len(settings.columns) > 1:
+    if set(settings.columns) - set(STRATA):
         lines += [
-            "# Per-language settings (params that differ between languages; constant within each)",
+            "# Settings per stratum (params that differ between languages or root seeds; constant within each)",
             "",
             settings.to_markdown(index=False),
             "",
@@ -450,7 +464,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     table = summary_table(exps)
     groups, tests = grouped(table), contrasts(table, by_name)
     out = args.out
-    write_text(out, render(table, groups, tests, robustness(table), language_settings(exps)))
+    write_text(out, render(table, groups, tests, robustness(table), stratum_settings(exps)))
     with atomic_path(out.with_suffix(".csv")) as tmp:
         table.to_csv(tmp, index=False)
     with atomic_path(out.with_name(out.stem + "_tests.csv")) as tmp:

@@ -27,9 +27,9 @@ def _run(good: set[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _exp(name, aug, seed, ap, lang="swh", lr=5e-5, size=400, synth="gemma3-270m"):
+def _exp(name, aug, seed, ap, lang="swh", lr=5e-5, size=400, synth="gemma3-270m", root=13):
     params = {
-        "seed": 13,
+        "seed": root,
         "lang": lang,
         "aug": aug,
         "augment": {"size": size},
@@ -110,16 +110,33 @@ def test_a_setting_may_differ_between_languages_but_not_within_one():
     exps = parse_exp_show(_exp_show(_exp("s", "synthetic", 0, 0.5), nya("n0", "none", 0), nya("n1", "synthetic", 0)))
     kept = select(exps, {})
     assert len(kept) == 4
-    settings = compare.language_settings(kept)
+    settings = compare.stratum_settings(kept)
     assert settings.to_dict("records") == [
         {"lang": "nya", "synth.model": "smollm2"},
         {"lang": "swh", "synth.model": "gemma3-270m"},
     ]
     table = compare.summary_table(kept)
     text = compare.render(table, compare.grouped(table), pd.DataFrame(), compare.robustness(table), settings)
-    assert "# Per-language settings" in text
-    with pytest.raises(CompareError, match=r"synth.model \(lang nya\)"):
+    assert "# Settings per stratum" in text
+    with pytest.raises(CompareError, match=r"synth.model \(lang nya, root_seed 13\)"):
         select(parse_exp_show(_exp_show(nya("n0", "none", 0), nya("n1", "synthetic", 0, synth="x"))), {})
+
+
+def test_a_setting_may_differ_between_root_seeds_but_not_within_one():
+    """A root seed run in another precision (e.g. float32 on a CPU without bf16 kernels) is a stratum setting."""
+
+    def rooted(name, aug, seed, root, synth="gemma3-270m"):
+        return _exp(name, aug, seed, 0.5, synth=synth, root=root)
+
+    exps = parse_exp_show(_exp_show(rooted("a", "none", 0, 15, "x"), rooted("b", "synthetic", 0, 15, "x")))
+    kept = select(exps, {})
+    assert compare.stratum_settings(kept).to_dict("records") == [
+        {"lang": "swh", "root_seed": "13", "synth.model": "gemma3-270m"},
+        {"lang": "swh", "root_seed": "15", "synth.model": "x"},
+    ]
+    mixed = _exp_show(rooted("a", "none", 0, 15, "x"), rooted("b", "synthetic", 0, 15))
+    with pytest.raises(CompareError, match=r"synth.model \(lang swh, root_seed 15\)"):
+        select(parse_exp_show(mixed), {})
 
 
 def test_bootstrap_known_answers():
