@@ -416,15 +416,18 @@ def render(
 
 def plot(table: pd.DataFrame, groups: pd.DataFrame, path: Path) -> list[Path]:
     """The bar chart of student AP by split (one panel per language, or per language and root seed when the root
-    seed varies); with several sizes the dose–response."""
+    seed varies), each stratum at its largest augmentation size; where a stratum has several sizes, the
+    dose–response."""
     written = [path]
-    largest = groups[groups["size"] == groups["size"].max()] if groups["size"].nunique() > 1 else groups
+    strata = list(STRATA)
+    largest = groups[groups["size"] == groups.groupby(strata)["size"].transform("max")]
     bars = pd.concat([largest, groups[groups["aug"] == "none"]]).drop_duplicates(["lang", "root_seed", "split", "aug"])
     panel = bars["lang"].astype(str)
     if bars["root_seed"].nunique() > 1:
         panel = panel + ", root seed " + bars["root_seed"].astype(str)
     panels_bar_chart(bars.assign(panel=panel), "panel", list(SPLITS), list(AUG_ORDER), "student AP", path)
-    if table[table["aug"] != "none"]["size"].nunique() > 1:
+    augmented = table[table["aug"] != "none"]
+    if (augmented.groupby(strata)["size"].nunique() > 1).any():
         written.append(path.with_name(path.stem + "_by_size.png"))
         dose_response_chart(groups, list(SPLITS), list(AUG_ORDER), written[-1])
     return written

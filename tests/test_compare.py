@@ -316,3 +316,24 @@ def test_committed_reports_regenerate_from_committed_results(report, tmp_path, m
     compare.main([*argv, "--out", str(tmp_path / f"{report}.md")])
     for path in committed:
         assert (tmp_path / path.name).read_bytes() == path.read_bytes(), f"{path} differs from its regeneration"
+
+
+def test_each_language_is_charted_at_its_own_augmentation_size(tmp_path, monkeypatch):
+    """A language run at a smaller augment.size (nya: 100 rows, others 400) keeps its augmented bars, and one size
+    per language is not a dose–response."""
+    seen = {}
+    monkeypatch.setattr(compare, "panels_bar_chart", lambda bars, *a: seen.setdefault("bars", bars))
+    exps = [
+        _exp("s", "backtranslation", 0, 0.6),
+        _exp("n", "backtranslation", 0, 0.4, lang="nya", size=100),
+        _exp("n0", "none", 0, 0.3, lang="nya"),
+    ]
+    table = compare.summary_table(select(parse_exp_show(_exp_show(*exps)), {}))
+    assert compare.plot(table, compare.grouped(table), tmp_path / "c.png") == [tmp_path / "c.png"]
+    bars = seen["bars"]
+    assert sorted(set(zip(bars["lang"], bars["aug"].astype(str), bars["size"], strict=True))) == [
+        ("nya", "backtranslation", 100),
+        ("nya", "none", 0),
+        ("swh", "backtranslation", 400),
+        ("swh", "none", 0),
+    ]
