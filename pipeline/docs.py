@@ -338,19 +338,19 @@ _UPSTREAM = ("metrics/mt.json", "metrics/backtranslate.json", "metrics/synthesiz
 def answer_components() -> str:
     """Per language of ``reports/comparison.csv``: how good its MT model and its LLM synthesis were, from the
     ``results/`` records of its cells (the components the answer rests on, measured)."""
-    exps = pd.read_csv(paths.REPORTS_DIR / "comparison.csv").groupby("lang")["exp"].unique()
+    cells = pd.read_csv(paths.REPORTS_DIR / "comparison.csv").groupby("lang")["exp"].unique()
     lines = [
         "| lang | precision | MT BLEU / chrF (source dev) | (genre dev) | BT degenerate | synthesis: prompts "
         "/ generated / kept | word validity of kept | bitext pools kept: BT / synthetic | aug rows |",
         "|---" * 9 + "|",
     ]
-    for lang, names in exps.items():
-        records = [read_json(results.RESULTS_DIR / f"{name}.json") for name in sorted(names)]
-        upstream = {json.dumps([r["metrics"][m] for m in _UPSTREAM], sort_keys=True) for r in records}
+    for lang, names in cells.items():
+        files = [results.RESULTS_DIR / f"{name}.json" for name in sorted(names)]
+        exps = [results.from_record(read_json(path), str(path)) for path in files]
+        upstream = {json.dumps([e.metrics[m] for m in _UPSTREAM], sort_keys=True) for e in exps}
         if len(upstream) != 1:
             raise PipelineError(f"results/: the {lang} cells of reports/comparison.csv differ upstream of bitext")
-        first = records[0]
-        m, params = first["metrics"], first["params"]
+        m, params = exps[0].metrics, exps[0].params
         mt_, bt, syn = m["metrics/mt.json"], m["metrics/backtranslate.json"], m["metrics/synthesize.json"]
         pools = m["metrics/bitext.json"]["augmentation"]
         lines.append(

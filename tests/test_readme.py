@@ -80,7 +80,7 @@ def test_answer_components_refuse_cells_of_one_language_that_differ_upstream(tmp
     (tmp_path / "results").mkdir()
     (tmp_path / "reports" / "comparison.csv").write_text("exp,lang,AP\na,xx,0.5\nb,xx,0.6\n")
     for name in "ab":
-        record = {"name": name, "params": params, "metrics": metrics}
+        record = {"name": name, "rev": "r", "params": params, "metrics": metrics, "per_query_ap": {}}
         (tmp_path / "results" / f"{name}.json").write_text(json.dumps(record))
     monkeypatch.setattr(paths, "REPORTS_DIR", tmp_path / "reports")
     monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
@@ -88,6 +88,7 @@ def test_answer_components_refuse_cells_of_one_language_that_differ_upstream(tmp
         docs.answer_components()
     )
     metrics["metrics/mt.json"]["dev_source"]["bleu"] = 21.0
-    (tmp_path / "results" / "b.json").write_text(json.dumps({"name": "b", "params": params, "metrics": metrics}))
+    changed = {"name": "b", "rev": "r", "params": params, "metrics": metrics, "per_query_ap": {}}
+    (tmp_path / "results" / "b.json").write_text(json.dumps(changed))
     with pytest.raises(PipelineError, match="the xx cells of reports/comparison.csv differ upstream"):
         docs.answer_components()
