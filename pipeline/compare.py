@@ -207,14 +207,12 @@ def stratum_settings(exps: list[Experiment]) -> pd.DataFrame:
     """Params that differ between strata (languages, root seeds) but are constant within each, as :func:`select`
     checks: one row per stratum, with the root seed only where it varies."""
     keys = sorted(_varying(exps) - ALLOWED_TO_VARY)
-    shown = [i for i, name in enumerate(STRATA) if name == "lang" or len({_stratum(e)[i] for e in exps}) > 1]
     rows = {}
     for e in exps:
-        rows.setdefault(tuple(_stratum(e)[i] for i in shown), {k: e.params.get(k) for k in keys})
-    names = [list(STRATA)[i] for i in shown]
-    return pd.DataFrame(
-        [{**dict(zip(names, key, strict=True)), **v} for key, v in sorted(rows.items())], columns=[*names, *keys]
-    )
+        rows.setdefault(_stratum(e), {k: e.params.get(k) for k in keys})
+    table = pd.DataFrame([dict(zip(STRATA, s, strict=True)) | v for s, v in sorted(rows.items())])
+    shown = [name for name in STRATA if name == "lang" or table[name].nunique() > 1]
+    return table.reindex(columns=[*shown, *keys])
 
 
 def summary_table(exps: list[Experiment]) -> pd.DataFrame:
