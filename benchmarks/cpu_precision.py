@@ -11,7 +11,7 @@ generic kernel. This measures, in float32 and in bfloat16, on shapes of the defa
 
 One row per CPU (model name and PyTorch's capability) goes to ``benchmarks/results/cpu_precision.json``, replacing
 an earlier row of the same CPU, so machines of different kinds sit side by side (rendered in docs/performance.md
-by ``python -m pipeline.docs``). Nothing else should run meanwhile: the times are the point.
+by ``python -m pipeline.experiments.docs``). Nothing else should run meanwhile: the times are the point.
 
 Usage, from the repository root (venv active; needs no pipeline outputs)::
 

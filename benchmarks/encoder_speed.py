@@ -40,7 +40,8 @@ def main() -> None:
         f"{sum(p.numel() for p in model.parameters()) / 1e6:.0f}M "
         f"params; {len(texts)} {args.split} docs, {n_tokens} tokens; torch threads {torch.get_num_threads()}"
     )
-    encode(model, tokenizer, texts[:32], prefix=PASSAGE_PREFIX, progress=False)  # warm-up
+    warm_up = {"batch_size": int(args.batch.split(",")[0]), "max_length": args.max_length}
+    encode(model, tokenizer, texts[:32], prefix=PASSAGE_PREFIX, **warm_up, progress=False)  # warm-up
     for batch in (int(b) for b in args.batch.split(",")):
         for name, fn in (("dense", encode), ("tokens", encode_tokens)):
             started = time.perf_counter()

@@ -4,7 +4,7 @@
 (its ``.run`` file names the experiment and its baseline commit; the ``.pid`` file is written when the task
 starts and the ``.out`` log last when it ends). This script reads those directories and merges one row per
 task into ``benchmarks/results/grid_times.json`` (rows already there are kept: the directories go when DVC
-cleans its queue), keyed by experiment name and baseline commit, beside the rows ``python -m pipeline.grid
+cleans its queue), keyed by experiment name and baseline commit, beside the rows ``python -m pipeline.experiments.grid
 run`` records itself. The time includes whatever else the machine ran meanwhile: run grids on
 an otherwise idle machine, one worker (``-j 1``), when the seconds matter.
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from dvc.repo.experiments.executor.base import TaskStatus
 
-from pipeline.grid import TIMES_FILE, record_times
+from pipeline.experiments.grid import TIMES_FILE, record_times
 
 RUN_DIR = Path(".dvc/tmp/exps/run")
 RESULTS = TIMES_FILE

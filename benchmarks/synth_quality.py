@@ -35,7 +35,7 @@ import torch
 
 from pipeline.data import store
 from pipeline.lid import train_bible_lid
-from pipeline.llm import LocalLM
+from pipeline.llm.generate import LocalLM
 from pipeline.params import load_params
 from pipeline.synth import FilterConfig, LineFilter, build_prompt, finetune_documents, quality, synthesize
 

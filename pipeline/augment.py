@@ -1,11 +1,15 @@
-"""The augmentation pools: their filters, the replicate sample that enters the bitext, the tag and the metrics.
+"""Augmentation, in one place: the pools, their filters, the draw into the training bitext, the tag and the metrics.
 
-Each augmentation stage writes a *pool* larger than what is used (``id, en, xx, origin, domain, en_lang``;
+The training bitext is a seeded sample of the source-domain seed bitext (:func:`sample`, :func:`filter_bitext`)
+plus the rows that ``aug`` draws from the augmentation pools (:data:`pipeline.paths.AUG_ORIGINS`; ``both``: half
+of ``augment.size`` from each). Rows are ``id, en, xx, origin, domain``; ``origin`` is ``seed`` or a pool's name.
+
+Each augmentation stage writes a *pool* larger than what is used (:func:`write_pools`; :data:`POOL_COLUMNS`:
 ``en_lang`` is the language ID's label for the English side). ``bitext`` runs the filters below on the pool, in
-this order, and samples ``augment.size`` of the rows that pass (seeded by ``distill.seed``): a removed row is
-replaced from the pool, so every ``aug`` trains on the same number of augmentation rows and every replicate seed
-on a different sample. The filters are the same for every origin (back-translation, synthetic, parallel); the
-first that rejects a row is counted:
+this order, and samples ``augment.size`` of the rows that pass (:func:`draw_augmentation`, seeded by ``seed`` and
+``distill.seed``): a removed row is replaced from the pool, so every ``aug`` trains on the same number of
+augmentation rows and every replicate seed on a different sample. The filters are the same for every origin
+(back-translation, synthetic, parallel); the first that rejects a row is counted:
 
 - ``empty`` (always on): an empty side.
 - ``test_text`` (always on): either side equals a test query or document (normalised).
@@ -29,19 +33,27 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pipeline import paths, seeds
 from pipeline.data import languages
 from pipeline.data.splits import BITEXT_COLUMNS, normalise
-from pipeline.io import DataFileError
+from pipeline.io import DataFileError, read_tsv, write_tsv
+from pipeline.lid import train_bible_lid
+from pipeline.mt.backtranslate import backtranslation_metrics
 from pipeline.mt.text import is_degenerate
 
 #: Columns of an augmentation pool file.
 POOL_COLUMNS = (*BITEXT_COLUMNS, "en_lang")
+#: The pools (origins), in the order of :data:`pipeline.paths.AUG_ORIGINS`; ``both`` enters them in this order.
+ORIGINS = tuple(dict.fromkeys(o for picks in paths.AUG_ORIGINS.values() for o in picks))
+#: The stage that writes each pool (to :data:`pipeline.paths.AUG_FILES`).
+POOL_STAGE = {"backtranslation": "backtranslate", "synthetic": "synthesize", "parallel": "backtranslate"}
 ALWAYS = ("empty", "test_text")
 FILTERS = ("empty", "test_text", "degenerate", "length_ratio", "copy", "en_language", "duplicate")
 #: ``copy``: share of the English side's words found in the target side.
@@ -52,6 +64,88 @@ TAG = "<BT>"
 ENGLISH = languages.english().code
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+
+
+# -- the pool stages --------------------------------------------------------------------------------------------
+
+
+def write_pools(
+    pools: Mapping[str, Sequence[tuple]], stats: dict[str, Any], decoding: Any, *, lid_verses: int, seed: int
+) -> dict[str, dict]:
+    """Write each pool (``origin -> rows`` of ``BITEXT_COLUMNS``) to its file with the ``en_lang`` label.
+
+    One language ID (``lid_verses`` Bible verses per language, seeded by ``seed`` alone: every pool stage trains
+    the same model) labels every English side. The first pool is the one the MT model translated (``stats``,
+    ``decoding``). Returns ``translation`` (its :func:`pipeline.mt.backtranslation_metrics`) and ``lid`` (the
+    language ID's languages and held-out accuracy).
+    """
+    lid, lid_info = train_bible_lid(lid_verses, seeds.rng(seed, "augment", "lid"))
+    for origin, rows in pools.items():
+        labels = lid.predict([r[1] for r in rows])
+        write_tsv(paths.AUG_FILES[origin], [(*r, label) for r, label in zip(rows, labels, strict=True)], POOL_COLUMNS)
+    translated = next(iter(pools.values()))
+    return {"translation": backtranslation_metrics(decoding, translated, stats), "lid": lid_info}
+
+
+def has_rows(origin: str) -> bool:
+    """The pool of ``origin`` exists and has at least one row (a header line, then more)."""
+    path = paths.AUG_FILES[origin]
+    if not path.exists():
+        return False
+    with open(path, encoding="utf-8") as fh:
+        return bool(fh.readline()) and bool(fh.readline().strip())
+
+
+def read_augmentation(origin: str) -> pd.DataFrame:
+    """The pool of ``origin`` (:data:`POOL_COLUMNS`); an error naming the stage that writes it if missing or empty."""
+    path, stage = paths.AUG_FILES[origin], POOL_STAGE[origin]
+    if not path.exists():
+        raise DataFileError(f"aug needs {path}, which the `{stage}` stage writes (dvc repro {stage})")
+    df = read_tsv(path, POOL_COLUMNS, allow_empty=True)
+    if df.empty:
+        why = (
+            "the language's monolingual pool has no English side (a file corpus: mono.tsv has no en column), "
+            "so the parallel control exists only for Bible languages"
+            if origin == "parallel"
+            else f"see metrics/{stage}.json"
+        )
+        raise DataFileError(f"aug {origin}: {path} has no rows: {why}")
+    return df
+
+
+# -- the seed bitext --------------------------------------------------------------------------------------------
+
+
+def sample(df: pd.DataFrame, n: int, rng: np.random.Generator, what: str) -> pd.DataFrame:
+    """``n`` rows of ``df`` drawn (``rng``) without replacement, in order; an error naming ``what`` if too few."""
+    if n > len(df):
+        raise DataFileError(f"{what}: asked for {n} rows but only {len(df)} are available")
+    idx = np.sort(rng.choice(len(df), size=n, replace=False))
+    return df.iloc[idx].reset_index(drop=True)
+
+
+def filter_bitext(df: pd.DataFrame, test_texts: set[str], max_len_ratio: float) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Drop empty sides, extreme length ratios, duplicates and any row carrying test text; count each."""
+    counts: dict[str, int] = {}
+
+    def drop(mask: pd.Series, name: str) -> None:
+        nonlocal df
+        counts[name] = int(mask.sum())
+        df = df[~mask]
+
+    en_words = df["en"].str.split().str.len().fillna(0)
+    xx_words = df["xx"].str.split().str.len().fillna(0)
+    drop((en_words == 0) | (xx_words == 0), "empty_side")
+    en_words, xx_words = en_words[df.index], xx_words[df.index]
+    ratio = np.maximum(en_words / xx_words, xx_words / en_words)
+    drop(ratio > max_len_ratio, "length_ratio")
+    drop(df.duplicated(subset=["en", "xx"]) | df["id"].duplicated(), "duplicate")
+    drop(df["xx"].map(normalise).isin(test_texts), "test_text")  # target side: the stage asserts this is 0
+    drop(df["en"].map(normalise).isin(test_texts), "test_text_en")  # a translation that happens to equal a query
+    return df.reset_index(drop=True), counts
+
+
+# -- the pool filters and the draw ------------------------------------------------------------------------------
 
 
 def copy_share(en: str, xx: str) -> float:
@@ -120,6 +214,33 @@ def sample_kept(
         )
     idx = np.sort(rng.choice(len(kept), size=n, replace=False))
     return kept.iloc[idx].reset_index(drop=True)
+
+
+def draw_augmentation(
+    aug: str, filters: AugmentFilter, size: int, *, seed: int, replicate: int
+) -> tuple[list[pd.DataFrame], dict[str, dict]]:
+    """The rows ``aug`` adds to the bitext and the metrics of every pool.
+
+    ``size // len(origins)`` rows from each of ``aug``'s origins (one frame of ``BITEXT_COLUMNS`` each, in
+    :data:`ORIGINS` order), drawn among the rows ``filters`` keep with the seed stream ``(seed, "bitext", origin,
+    replicate)``. Every pool that has rows is counted (:func:`pool_metrics`), whichever ``aug`` is.
+    """
+    origins = paths.AUG_ORIGINS[aug]
+    parts, metrics = [], {}
+    for origin in ORIGINS:
+        if origin not in origins and not has_rows(origin):
+            continue
+        pool = read_augmentation(origin)
+        if pool["xx"].map(normalise).isin(filters.blocked).any():
+            raise AssertionError(f"the {origin} pool carries test-split target text: an upstream filter failed")
+        verdicts = filters.verdicts(pool)
+        entered = pool.iloc[:0]
+        if origin in origins:
+            rng = seeds.rng(seed, "bitext", origin, str(replicate))
+            entered = sample_kept(pool, verdicts, size // len(origins), rng, origin)
+            parts.append(entered[list(BITEXT_COLUMNS)])
+        metrics[origin] = pool_metrics(filters, verdicts, entered)
+    return parts, metrics
 
 
 def tag_augmentation(df: pd.DataFrame, tag: str = TAG) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""The entry point of the command-line tools (``python -m pipeline.grid|results|compare``): bad input
+"""The entry point of the command-line tools (``python -m pipeline.experiments.grid|results|compare``): bad input
 (a :class:`~pipeline.errors.PipelineError`) exits with its message as one line, no traceback. Stages have their
 own (:func:`pipeline.stages.run_stage`)."""
 

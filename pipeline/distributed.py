@@ -31,11 +31,12 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from pipeline import hardware
 from pipeline.errors import PipelineError
 
 DEVICES = ("cpu", "cuda", "auto")
 CPU = torch.device("cpu")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 class DistributedError(PipelineError):
@@ -168,11 +169,13 @@ def relaunch(nproc: int, module: str, *, nnodes: int = 1, endpoint: str | None =
     return True
 
 
-def init_runtime(device: str = "cpu", precision: str = "fp32") -> Runtime:
-    """This process's :class:`Runtime`; joins the process group when started by torchrun."""
+def init_runtime(device: str, precision: str) -> Runtime:
+    """This process's :class:`Runtime`; joins the process group when started by torchrun. ``precision``
+    ``auto`` is resolved here (:func:`pipeline.hardware.resolve`): the runtime holds what runs."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown train.precision {precision!r}; expected one of {PRECISIONS}")
     dev = resolve_device(device)
+    precision = hardware.resolve("train.precision", precision, dev.type)
     if precision == "fp16" and dev.type != "cuda":
         raise DistributedError("train.precision 'fp16' needs a CUDA device (use bf16 on CPU)")
     world_size = int(os.environ.get("WORLD_SIZE", "1"))

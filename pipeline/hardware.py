@@ -1,19 +1,42 @@
-"""Whether this machine runs the defaults' bfloat16 well (``synth.dtype``, ``train.precision``).
+"""Which precision this machine runs well: what ``auto`` means for ``synth.dtype`` and ``train.precision``.
 
 bf16 is fast on a CPU only where PyTorch has bf16 kernels for it (oneDNN on AVX-512 or AMX); on an AVX2-only CPU a
 bf16 matmul takes tens of times as long as a float32 one (``benchmarks/cpu_precision.py``, docs/performance.md).
-``setup.sh`` (``python -m pipeline.hardware``) and ``pipeline.grid run|queue`` print :func:`bf16_note` before work
-that would take hours there.
+So ``auto`` (the default of both params) is bf16 on a CUDA device with bf16 support or a CPU with bf16 kernels, and
+float32 elsewhere; the stages write what ran into their metrics' info files and ``results/`` records keep it.
+``setup.sh`` (``python -m pipeline.hardware``) says what ``auto`` picks here, and ``pipeline.experiments.grid
+run|queue`` prints :func:`bf16_note` before a grid that declares bf16 on a machine without the kernels.
 """
 
 from __future__ import annotations
 
+AUTO = "auto"
+#: The bf16 value of each precision param; the float32 value is :data:`FP32_VALUES`'.
 BF16_PARAMS = {"synth.dtype": "bfloat16", "train.precision": "bf16"}
+FP32_VALUES = {"synth.dtype": "float32", "train.precision": "fp32"}
 
 
 def uses_bf16(params: dict) -> bool:
     """Whether flattened ``params`` generate or train in bf16."""
     return any(params.get(k) == v for k, v in BF16_PARAMS.items())
+
+
+def bf16_fast(device: str = "cpu") -> bool:
+    """Whether bf16 is fast on ``device`` (``cpu`` or ``cuda``): CUDA with bf16 support, or PyTorch's CPU bf16
+    kernels."""
+    import torch
+
+    if device == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return cpu_bf16_kernels()
+
+
+def resolve(key: str, value: str, device: str = "cpu") -> str:
+    """What ``value`` of the precision param ``key`` (``synth.dtype`` or ``train.precision``) runs as on ``device``:
+    ``auto`` becomes the bf16 value where :func:`bf16_fast`, else the float32 one; explicit values stay."""
+    if value != AUTO:
+        return value
+    return BF16_PARAMS[key] if bf16_fast(device) else FP32_VALUES[key]
 
 
 def cpu_bf16_kernels() -> bool:
@@ -35,7 +58,36 @@ def bf16_note() -> str | None:
     )
 
 
+def cpu_model() -> str:
+    """The CPU's model name, family and model (``/proc/cpuinfo``; virtual machines often show only a brand) and
+    PyTorch's vector capability on it (AVX2, AVX512, …)."""
+    import platform
+
+    import torch
+
+    fields = {}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    name = fields.get("model name") or platform.processor() or "unknown CPU"
+    family = f"family {fields['cpu family']} model {fields['model']}, " if "cpu family" in fields else ""
+    return f"{name} ({family}{torch.backends.cpu.get_cpu_capability()})"
+
+
+def auto_summary() -> str:
+    """One line: what ``auto`` means on this machine."""
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    picked = "bf16" if bf16_fast(device) else "float32"
+    where = "CUDA" if device == "cuda" else f"this CPU ({torch.backends.cpu.get_cpu_capability()})"
+    why = "has" if picked == "bf16" else "has no"
+    return f"precision auto (synth.dtype, train.precision): {picked} here: PyTorch {why} bf16 kernels for {where}"
+
+
 if __name__ == "__main__":
-    if note := bf16_note():
-        print(f"{note}. The defaults use bf16; to run in float32 instead (another experiment):")
-        print("  dvc exp run -S synth.dtype=float32 -S train.precision=fp32")
+    print(auto_summary())

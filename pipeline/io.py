@@ -7,6 +7,7 @@ stage never leaves a half-written file that a later stage (or ``dvc``) could mis
 from __future__ import annotations
 
 import csv
+import fnmatch
 import glob
 import hashlib
 import io
@@ -97,16 +98,91 @@ def split_timings(obj):
     return kept, timings
 
 
-def write_metrics(path: Path | str, metrics: dict) -> None:
-    """A stage's metrics file, reproducible byte for byte: timings go to ``timings/<name>`` instead.
+#: The headline numbers of each metrics file (by its name without ``.json`` under ``metrics/``; dotted keys,
+#: ``fnmatch`` patterns): what ``dvc metrics show`` / ``diff`` compare across commits. Every other key of a stage's
+#: metrics (diagnostics, filter counts, names, signatures, hashes) goes to the info file beside it.
+HEADLINE = {
+    "udhr": ["*"],
+    "prepare": ["splits.*.queries", "splits.*.docs", "train.bitext_source", "train.mono_target_genre"],
+    "encoder": ["n_params"],
+    "mt": ["epochs", "dev_*.bleu", "dev_*.chrf"],
+    "backtranslate": ["sentences", "degenerate_rate", "parallel_rows"],
+    "translate_docs": ["splits.*.degenerate_rate"],
+    "llm": ["vocab_size"],
+    "synthesize": ["prompts", "generated", "kept", "pass_rate", "quality_kept.word_validity"],
+    "bitext": ["rows", "rows_by_origin.*", "augmentation.*.pool", "augmentation.*.kept_in_pool"],
+    "teacher": ["dev_en_en.*.AP"],
+    "distill": ["final_loss", "dev_en_xx.student.AP", "plan.iterations_mean"],
+    "baselines/*": ["*.AP", "*.nDCG@10", "*.R@100"],
+    "eval/*": ["student.AP", "student.nDCG@10", "student.R@100"],
+    "report": ["AP.*", "robustness.*"],
+}
 
-    Two runs with the same params and seed write identical ``metrics/*.json`` (``dvc metrics diff`` shows
-    no noise); how long they took differs, so those keys are written to :data:`TIMINGS_DIR`.
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def split_info(obj: dict, headline: list[str], prefix: str = "") -> tuple[dict, dict]:
+    """``(the headline numbers of obj, everything else)``, nested as in ``obj``: a leaf is headline when it is a
+    number (an int or a float, not a bool) and its dotted key matches one of the ``headline`` patterns."""
+    numbers, info = {}, {}
+    for key, value in obj.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            inner_numbers, inner_info = split_info(value, headline, f"{dotted}.")
+            if inner_numbers:
+                numbers[key] = inner_numbers
+            if inner_info:
+                info[key] = inner_info
+        elif _is_number(value) and any(fnmatch.fnmatchcase(dotted, p) for p in headline):
+            numbers[key] = value
+        else:
+            info[key] = value
+    return numbers, info
+
+
+def headline(path: Path | str) -> list[str]:
+    """The :data:`HEADLINE` patterns of the metrics file ``path`` (``[...]/metrics/<name>.json``); none if unlisted."""
+    path = Path(path)
+    name = f"{path.parent.name}/{path.stem}" if path.parent.name != paths.METRICS_DIR.name else path.stem
+    return next((keys for pattern, keys in HEADLINE.items() if fnmatch.fnmatchcase(name, pattern)), [])
+
+
+def info_file(path: Path | str) -> Path:
+    """The info file beside the metrics file ``path``: ``metrics/eval/x.json`` -> ``metrics/eval/x.info.json``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.info.json")
+
+
+def merge(base: dict, extra: dict) -> dict:
+    """``base`` with ``extra``'s keys added, nested dicts merged (the inverse of :func:`split_info`)."""
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def write_metrics(path: Path | str, metrics: dict) -> None:
+    """A stage's metrics: its :data:`HEADLINE` numbers in ``path`` (a DVC metrics file, what a person compares
+    across commits), the rest (diagnostics, names, signatures, hashes, flags) in :func:`info_file` beside it (a
+    plain DVC out), timings in ``timings/``.
+
+    Both files are reproducible byte for byte: two runs with the same params and seed write identical files
+    (``dvc metrics diff`` shows no noise); how long they took differs, so those keys go to :data:`TIMINGS_DIR`.
     """
     kept, timings = split_timings(metrics)
-    write_json(path, kept)
+    numbers, info = split_info(kept, headline(path))
+    write_json(path, numbers)
+    write_json(info_file(path), info)
     if timings:
         write_json(TIMINGS_DIR / Path(path).name, timings)
+
+
+def read_metrics(path: Path | str) -> dict:
+    """A stage's metrics as it wrote them: the metrics file merged with its info file (:func:`write_metrics`)."""
+    info = info_file(path)
+    return merge(read_json(path), read_json(info) if Path(info).exists() else {})
 
 
 def read_text(path: Path | str) -> str:

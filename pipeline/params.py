@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipeline.data import languages
 from pipeline.errors import PipelineError
-from pipeline.paths import PARAMS_FILE, SPLITS  # noqa: F401  (re-exported: SPLITS moves to pipeline.paths)
+from pipeline.paths import AUG_ORIGINS, PARAMS_FILE, SPLITS  # noqa: F401  (re-exported: SPLITS moves to pipeline.paths)
 
-Aug = Literal["none", "backtranslation", "synthetic", "both", "parallel"]
+Aug = Literal[tuple(AUG_ORIGINS)]  # the values of aug: pipeline.paths.AUG_ORIGINS
 #: The optional augmentation filters (``pipeline/augment.py``); empty sides and test text are always removed.
 AugFilter = Literal["degenerate", "length_ratio", "copy", "en_language", "duplicate"]
 
@@ -157,10 +157,12 @@ class SynthParams(_Strict):
     repetition_penalty: float = Field(ge=1)
     no_repeat_ngram_size: int = Field(ge=0)
     trim_vocab: bool  # keep only the sub-words of the pool (local backend)
-    dtype: Literal["float32", "bfloat16"]  # local backend: weights and activations while generating
+    dtype: Literal["auto", "float32", "bfloat16"]  # local backend while generating; auto: pipeline.hardware.resolve
     finetune_steps: int = Field(ge=0)  # causal-LM adaptation on the pool before sampling (local backend)
     finetune_layers: int = Field(ge=1)
     finetune_lr: float = Field(gt=0)
+    finetune_batch_size: int = Field(ge=1)  # pool documents per fine-tuning step
+    finetune_max_length: int = Field(ge=8)  # tokens per fine-tuning document
     max_prompts: int = Field(ge=1)  # stop (with an error) if augment.size lines have not passed by then
     min_words: int = Field(ge=1)
     max_words: int = Field(ge=1)
@@ -216,7 +218,7 @@ class TrainParams(_Strict):
     nnodes: int = Field(ge=1)  # hosts of one training run: nproc processes on each (docs/usage.md)
     rdzv_endpoint: str | None = Field(pattern=r"^[^\s:]+:\d+$")  # host:port of node 0; needed when nnodes > 1
     device: Literal["cpu", "cuda", "auto"]
-    precision: Literal["fp32", "bf16", "fp16"]  # mixed precision of the forward pass; fp16 needs CUDA
+    precision: Literal["auto", "fp32", "bf16", "fp16"]  # of the forward pass; fp16 needs CUDA; auto: hardware.resolve
 
 
 class Params(_Strict):

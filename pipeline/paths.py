@@ -10,6 +10,16 @@ from pathlib import Path
 #: The evaluation splits, in report order (``evaluate@<split>``).
 SPLITS = ("in_domain", "shifted_genre", "shifted_register")
 
+#: The values of ``aug``, in report order, and the augmentation pools (origins) each draws from: the one list
+#: that the params schema, the bitext draw, the comparison and the docs read (``both``: half from each pool).
+AUG_ORIGINS: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "backtranslation": ("backtranslation",),
+    "synthetic": ("synthetic",),
+    "both": ("backtranslation", "synthetic"),
+    "parallel": ("parallel",),  # the oracle control: the back-translation pool's verses with their real English
+}
+
 PARAMS_FILE = Path("params.yaml")
 
 # data
@@ -43,6 +53,7 @@ LIVE_DIRS = {"mt": Path("dvclive/mt"), "teacher": Path("dvclive/teacher"), "dist
 METRICS_DIR = Path("metrics")
 RUNS_DIR = Path("runs")
 REPORTS_DIR = Path("reports")
+STUDENT_AP_PLOT = REPORTS_DIR / "student_ap.csv"  #: the student's AP per split (``dvc plots diff`` across exps)
 TIMINGS_DIR = Path("timings")  #: wall-clock numbers (git-ignored): metrics stay byte-identical across runs
 
 

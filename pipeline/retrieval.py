@@ -27,8 +27,8 @@ class Encoder:
 
     model: object
     tokenizer: object
-    batch_size: int = 64
-    max_length: int = 128
+    batch_size: int
+    max_length: int
 
     def encode(self, texts: list[str], prefix: str, desc: str) -> np.ndarray:
         return encode(

@@ -20,11 +20,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from pipeline.distributed import Runtime
-from pipeline.losses import OTAlignmentLoss, PooledDistillationLoss
+from pipeline.losses import DistillLoss
 from pipeline.model import PASSAGE_PREFIX, QUERY_PREFIX, mean_pool, token_states
 
 LogFn = Callable[[int, dict[str, float]], None]
-DISTILL_LOSSES = ("ot", "pooled", "ot+pooled")
 
 
 @dataclass(frozen=True)
@@ -152,9 +151,6 @@ def train_teacher(
     return losses
 
 
-MARGINALS = ("uniform", "idf")
-
-
 @dataclass(frozen=True)
 class TokenIdf:
     """Smoothed inverse document frequency of every token id, per side of the training bitext: the OT
@@ -192,47 +188,6 @@ class TokenIdf:
         return table[batch["input_ids"]]
 
 
-class DistillLoss(nn.Module):
-    """``ot``, ``pooled`` or ``ot+pooled`` (sum, the pooled term weighted by ``pooled_weight``).
-
-    ``forward`` returns the terms and their sum (``loss``); with an OT term also the plan's diagnostics as
-    ``plan/iterations``, ``plan/marginal_violation``, ``plan/entropy`` and ``plan/entropy_uniform`` (logged
-    per step, never part of the loss; :func:`pipeline.losses.plan_diagnostics`).
-    """
-
-    def __init__(
-        self,
-        kind: str,
-        *,
-        epsilon: float,
-        sinkhorn_iters: int,
-        sinkhorn_tol: float,
-        differentiable_plan: bool,
-        pooled_weight: float = 1.0,
-    ):
-        super().__init__()
-        if kind not in DISTILL_LOSSES:
-            raise ValueError(f"unknown distill.loss {kind!r}; expected one of {DISTILL_LOSSES}")
-        self.kind = kind
-        self.ot = OTAlignmentLoss(
-            epsilon=epsilon, n_iters=sinkhorn_iters, tol=sinkhorn_tol, differentiable_plan=differentiable_plan
-        )
-        self.pooled = PooledDistillationLoss(kind="cosine")
-        self.pooled_weight = pooled_weight
-
-    def forward(self, H_T, mask_T, H_S, mask_S, a=None, b=None, batch_id=None) -> dict[str, torch.Tensor]:
-        """``a``, ``b``: optional token weights ([B, Lt], [B, Ls]), the OT marginals (default uniform)."""
-        parts: dict[str, torch.Tensor] = {}
-        plan: dict[str, torch.Tensor] = {}
-        if "ot" in self.kind.split("+"):
-            parts["ot"] = self.ot(H_T, mask_T, H_S, mask_S, a, b, batch_id=batch_id)
-            plan = {f"plan/{k}": torch.tensor(float(v)) for k, v in self.ot.last_diagnostics.items()}
-        if "pooled" in self.kind.split("+"):
-            parts["pooled"] = self.pooled(H_T, mask_T, H_S, mask_S, batch_id=batch_id)
-        parts["loss"] = parts.get("ot", 0.0) + self.pooled_weight * parts.get("pooled", 0.0)
-        return parts | plan
-
-
 def train_student(
     teacher,
     student,
@@ -248,6 +203,8 @@ def train_student(
 ) -> list[float]:
     """OPTICAL distillation on bitext rows ``(id, en, xx)``; returns the per-step losses.
 
+    ``loss_fn``: the ``distill.loss`` objective (:class:`pipeline.losses.DistillLoss`); every value of its dict
+    (terms, ``loss``, the OT plan's ``plan/*`` diagnostics) goes to ``log`` each step, averaged over processes.
     ``idf``: token weights as the OT marginals (``distill.marginals: idf``); None: uniform over real tokens.
 
     Teacher token states of the English side (no grad) and student token states of the target side are

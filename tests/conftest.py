@@ -47,7 +47,9 @@ PROJECT_FILES = [
 
 @pytest.fixture
 def tiny_project(tmp_path):
-    """A throw-away copy of the project with the tiny profile as params.yaml, as a git + DVC repo."""
+    """A throw-away copy of the project with the tiny profile applied over its params.yaml, as a git + DVC repo."""
+    from pipeline.profile import apply_profile
+
     proj = tmp_path / "project"
     proj.mkdir()
     for name in PROJECT_FILES:
@@ -57,7 +59,7 @@ def tiny_project(tmp_path):
         else:
             (proj / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(src, proj / name)
-    shutil.copy(ROOT / "profiles/tiny.yaml", proj / "params.yaml")
+    apply_profile(proj / "profiles/tiny.yaml", proj / "params.yaml")  # as a user would: python -m pipeline.profile
     # The udhr stage's output (git-ignored), for tests that run a stage without DVC; `dvc repro` re-makes it.
     shutil.copytree(ROOT / "data/udhr", proj / "data/udhr")
     # The venv's `dvc` and `python` first on PATH, even when pytest runs as `.venv/bin/python -m pytest`.

@@ -6,9 +6,10 @@ The whole tiny DAG through the README's run command takes minutes, and several t
 (:func:`wait`). With ``pytest -n N`` (pytest-xdist) every worker shares the one run: the files live in the
 session's base temp directory, which all workers share.
 
-Run as ``python tests/readme_run.py DIR``: copies the working tree to ``DIR/project`` with the tiny profile as
-``params.yaml``, runs the README's run command there as ``bash -c`` in a plain shell (:func:`plain_shell_env`),
-and writes ``DIR/result.json`` last (atomically), also when something failed.
+Run as ``python tests/readme_run.py DIR``: copies the working tree to ``DIR/project``, applies the tiny profile
+over its ``params.yaml`` (as ``python -m pipeline.profile profiles/tiny.yaml`` does), runs the README's run
+command there as ``bash -c`` in a plain shell (:func:`plain_shell_env`), and writes ``DIR/result.json`` last
+(atomically), also when something failed.
 """
 
 from __future__ import annotations
@@ -138,10 +139,11 @@ def _log_tail(shared: Path) -> str:
 
 def _run(shared: Path) -> dict:
     from pipeline.io import copy_working_tree
+    from pipeline.profile import apply_profile
 
     proj = shared / "project"
     copy_working_tree(ROOT, proj)
-    shutil.copy(ROOT / "profiles/tiny.yaml", proj / "params.yaml")
+    apply_profile(proj / "profiles/tiny.yaml", proj / "params.yaml")  # as `python -m pipeline.profile` does
     # The clone's .venv is a link to this venv, so ./setup.sh finds its stamp and installs nothing (in a venv
     # it did not set up, it only checks that everything is installed); the udhr stage fetches from the download
     # cache.

@@ -1,31 +1,37 @@
-"""Augmentation pools: the filters (the same for every origin), replicate resampling, the parallel pool, the tag."""
+"""Augmentation pools: writing them, the filters (the same for every origin), the draw, the parallel pool, the tag."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 import yaml
 
-from pipeline import seeds
+from pipeline import paths, seeds
 from pipeline.augment import (
     ALWAYS,
     ENGLISH,
     FILTERS,
+    ORIGINS,
     POOL_COLUMNS,
+    POOL_STAGE,
     TAG,
     AugmentFilter,
     copy_share,
+    draw_augmentation,
     pool_metrics,
+    read_augmentation,
     sample_kept,
     tag_augmentation,
+    write_pools,
 )
-from pipeline.bitext import aug_origins, read_augmentation
-from pipeline.data.splits import normalise
-from pipeline.io import DataFileError, write_tsv
+from pipeline.data.splits import BITEXT_COLUMNS, normalise
+from pipeline.io import DataFileError, read_tsv, write_tsv
 from pipeline.lid import train_bible_lid
+from pipeline.mt import backtranslation_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_QUERY = "Blessed is the man who does not walk in the counsel of the wicked"
@@ -171,7 +177,60 @@ def test_parallel_without_pool_english_is_a_clear_error(tmp_path, monkeypatch):
         read_augmentation("parallel")
     write_tsv("data/aug/backtranslation.tsv", [("x:1", "en", "xx", "backtranslation", "d", "eng")], POOL_COLUMNS)
     assert len(read_augmentation("backtranslation")) == 1
-    assert aug_origins("parallel") == ["parallel"] and aug_origins("both") == ["backtranslation", "synthetic"]
+
+
+def test_every_pool_has_a_file_and_a_stage():
+    assert ORIGINS == ("backtranslation", "synthetic", "parallel")  # `both` enters back-translation first
+    assert set(ORIGINS) == set(POOL_STAGE) == set(paths.AUG_FILES)
+
+
+def test_write_pools_labels_the_english_side_writes_each_pool_and_measures_the_translation(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rows = [
+        (
+            "bible:19.23.1",
+            "The LORD is my shepherd; I shall not want.",
+            "Bwana ndiye mchungaji",
+            "backtranslation",
+            "g",
+        ),
+        ("bible:19.23.2", "Bwana ndiye mchungaji wangu, sitapungukiwa na kitu.", "Hunilaza", "backtranslation", "g"),
+    ]
+    parallel = [("bible:19.23.1", "The LORD is my shepherd, I shall lack nothing.", rows[0][2], "parallel", "g")]
+    decoding, stats = SimpleNamespace(method="beam", beam=2, topk=10), {"seconds": 1.23456}
+    written = write_pools({"backtranslation": rows, "parallel": parallel}, stats, decoding, lid_verses=100, seed=13)
+    assert written["translation"] == backtranslation_metrics(decoding, rows, stats)  # the first pool's
+    assert written["lid"] == train_bible_lid(100, seeds.rng(13, "augment", "lid"))[1]  # one seed for every pool stage
+    pool = read_tsv(paths.AUG_FILES["backtranslation"], POOL_COLUMNS)
+    assert pool[list(BITEXT_COLUMNS)].values.tolist() == [list(r) for r in rows]
+    assert pool["en_lang"][0] == ENGLISH and pool["en_lang"][1] != ENGLISH
+    assert read_tsv(paths.AUG_FILES["parallel"], POOL_COLUMNS)["en_lang"].tolist() == [ENGLISH]
+    assert not paths.AUG_FILES["synthetic"].exists()
+
+
+def test_both_pool_stages_write_through_write_pools():
+    for stage in ("backtranslate", "synthesize"):
+        text = (ROOT / f"pipeline/stages/{stage}.py").read_text("utf-8")
+        assert text.count("write_pools(") == 1 and '"augment", "lid"' not in text, stage
+
+
+def test_draw_takes_size_from_aug_s_pools_and_counts_every_pool(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for origin in ("backtranslation", "synthetic"):
+        rows = [(f"{origin}:{i}", f"English line {i}", f"mstari {i}", origin, "g", ENGLISH) for i in range(30)]
+        write_tsv(paths.AUG_FILES[origin], rows, POOL_COLUMNS)
+    filters = _filter(active=())
+    parts, metrics = draw_augmentation("both", filters, 10, seed=13, replicate=2)
+    assert [p["origin"].unique().tolist() for p in parts] == [["backtranslation"], ["synthetic"]]
+    for part, origin in zip(parts, ("backtranslation", "synthetic"), strict=True):
+        pool = read_augmentation(origin)
+        expected = sample_kept(pool, filters.verdicts(pool), 5, seeds.rng(13, "bitext", origin, "2"), origin)
+        assert part.equals(expected[list(BITEXT_COLUMNS)])
+    assert list(metrics) == ["backtranslation", "synthetic"] and metrics["synthetic"]["entered"] == 5
+    parts, metrics = draw_augmentation("none", filters, 10, seed=13, replicate=2)
+    assert parts == [] and {m["entered"] for m in metrics.values()} == {0}  # counted, not drawn
+    with pytest.raises(DataFileError, match="`backtranslate` stage writes"):
+        draw_augmentation("parallel", filters, 10, seed=13, replicate=2)
 
 
 def test_en_language_filter_with_the_bible_lid():

@@ -1,4 +1,5 @@
-"""pipeline.compare and pipeline.results: selection, the two-level bootstrap, Holm families, results files."""
+"""pipeline.experiments.compare and .results: selection, contrasts and Holm families, declared reports, results
+files (the statistics themselves: test_stats.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 
-from pipeline import compare, results
-from pipeline.compare import CompareError, select, two_level_bootstrap
-from pipeline.results import parse_exp_show
+from pipeline.experiments import compare, grid, results
+from pipeline.experiments.compare import CompareError, select
+from pipeline.experiments.results import parse_exp_show
+from pipeline.experiments.stats import holm
 
 QRELS = "q1 0 d1 1\nq2 0 d2 1\nq3 0 d3 1\nq4 0 d4 1\n"
 
@@ -72,19 +73,22 @@ def test_parse_and_select_rejects_confounded_experiments():
     other["data"]["params"]["params.yaml"]["data"]["train"] = {"nproc": 2}
     with pytest.raises(CompareError, match="train.nproc"):
         select(parse_exp_show(_exp_show(newer, other)), {})
-    # `grid` selects by the grid that named the experiment (pipeline.grid: NAME-values), e.g. bf16 cells apart
-    # from the float32 ones of another grid.
+    # `grid` selects by the grid that named the experiment (pipeline.experiments.grid: NAME-values), e.g. bf16 cells
+    # apart from the float32 ones of another grid.
     named = [_exp("answer-none-0", "none", 0, 0.5), _exp("dose-none-0", "none", 0, 0.5, lr=1e-4)]
     assert [e.name for e in select(parse_exp_show(_exp_show(*named)), {"grid": "answer"})] == ["answer-none-0"]
     # a|b matches either value
     named.append(_exp("loss-none-1", "none", 1, 0.5))
     got = select(parse_exp_show(_exp_show(*named)), {"grid": "answer|loss"})
     assert [e.name for e in got] == ["answer-none-0", "loss-none-1"]
-    # several selections: an experiment matching any of them (REPORTS' tuples)
+    # several selections: an experiment matching any of them (a declared report's list)
     got = select(parse_exp_show(_exp_show(*named)), {"grid": "answer"}, {"grid": "loss", "distill.seed": "1"})
     assert [e.name for e in got] == ["answer-none-0", "loss-none-1"]
     with pytest.raises(CompareError, match=r"no experiment matches \{'grid': 'x'\} or \{'grid': 'y'\}"):
         select(parse_exp_show(_exp_show(*named)), {"grid": "x"}, {"grid": "y"})
+    # a key that is no param of any experiment (a typo) is named, rather than matching nothing
+    with pytest.raises(CompareError, match=r"selection key\(s\) \['distill.sed'\]: no param"):
+        select(parse_exp_show(_exp_show(*named)), {"grid": "answer"}, {"distill.sed": "1"})
 
 
 def test_queued_running_and_failed_experiments_are_left_out():
@@ -139,50 +143,6 @@ def test_a_setting_may_differ_between_root_seeds_but_not_within_one():
         select(parse_exp_show(mixed), {})
 
 
-def test_bootstrap_known_answers():
-    rng = np.random.default_rng(0)
-    b = rng.uniform(0, 1, (3, 50))
-    # a constant difference: the effect exactly, a zero-width interval, the smallest p the resamples allow
-    res = two_level_bootstrap(b + 0.1, b, resamples=999)
-    assert res["delta"] == pytest.approx(0.1) and res["ci_low"] == pytest.approx(0.1)
-    assert res["ci_high"] == pytest.approx(0.1) and res["p"] == pytest.approx(1 / 1000)
-    assert (res["seeds"], res["queries"]) == (3, 50)
-    # no difference at all: p = 1
-    same = two_level_bootstrap(b, b, resamples=999)
-    assert same["delta"] == 0 and same["p"] == 1
-    # reproducible, and a real per-query shift is found
-    a = np.clip(b + 0.1 + rng.normal(0, 0.05, b.shape), 0, 1)
-    res = two_level_bootstrap(a, b)
-    assert res == two_level_bootstrap(a, b) and res["p"] < 0.01 and res["ci_low"] > 0.05
-    # one seed: the ordinary paired bootstrap over queries, whose CI is about the t-interval's
-    one = two_level_bootstrap(a[:1], b[:1])
-    d = a[0] - b[0]
-    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
-    assert one["ci_low"] == pytest.approx(d.mean() - half, abs=0.01)
-    assert one["ci_high"] == pytest.approx(d.mean() + half, abs=0.01)
-    with pytest.raises(CompareError):
-        two_level_bootstrap(a[:, :1], b[:, :1])
-
-
-def test_bootstrap_counts_seed_variance_that_a_query_level_test_ignores():
-    """Seeds disagree (+0.2, -0.15, +0.2) with tiny query noise: averaged over seeds, every query shows +0.083,
-    which a test across queries calls certain; resampling seeds makes the interval cover 0."""
-    rng = np.random.default_rng(1)
-    b = rng.uniform(0.2, 0.6, (3, 100))
-    a = b + np.array([[0.2], [-0.15], [0.2]]) + rng.normal(0, 0.01, b.shape)
-    over_queries = stats.ttest_rel(a.mean(axis=0), b.mean(axis=0)).pvalue
-    res = two_level_bootstrap(a, b)
-    assert over_queries < 1e-50
-    assert res["ci_low"] < 0 < res["ci_high"] and res["p"] > 0.05
-
-
-def test_holm_matches_the_definition():
-    p = [0.01, 0.04, 0.03, 0.005]
-    # sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 = 0.04 -> monotone 0.06
-    assert compare.holm(p) == pytest.approx([0.03, 0.06, 0.06, 0.02])
-    assert len(compare.holm([])) == 0
-
-
 def _results_fixture(reader_runs: dict[str, set[str]], specs: list[tuple]) -> list[results.Experiment]:
     def reader(path, rev):
         return QRELS if path.endswith("qrels.txt") else _run(reader_runs[rev])
@@ -227,7 +187,7 @@ def test_contrasts_pair_seeds_and_queries_and_adjust_per_family():
     assert r.delta == pytest.approx((bt - no).mean()) and (r.seeds, r.queries) == (2, 4)
     secondary = tests[tests.family == "secondary"]
     assert len(secondary) == 9 and (secondary.family_size == 9).all()
-    assert np.allclose(secondary.p_holm, compare.holm(secondary.p))
+    assert np.allclose(secondary.p_holm, holm(secondary.p))
     assert (tests.p_holm >= tests.p).all()
 
 
@@ -303,7 +263,7 @@ def test_results_errors_name_the_file(tmp_path):
         results.load(tmp_path)
 
 
-@pytest.mark.parametrize("report", sorted(compare.REPORTS))
+@pytest.mark.parametrize("report", sorted(compare.declared_reports()))
 def test_committed_reports_regenerate_from_committed_results(report, tmp_path, monkeypatch):
     """In a clone without experiment refs, every declared report is rewritten from results/ byte for byte."""
     monkeypatch.setattr(results, "exp_show", lambda all_commits=False: pytest.fail("read experiment refs"))
@@ -311,7 +271,7 @@ def test_committed_reports_regenerate_from_committed_results(report, tmp_path, m
     ours = {report, f"{report}_tests", f"{report}_by_size"}  # not optical_fp32.* for optical
     committed = sorted(p for p in Path("reports").glob(f"{report}*") if p.stem in ours)
     assert {p.name for p in committed} >= {f"{report}.md", f"{report}.csv", f"{report}_tests.csv", f"{report}.png"}
-    # the answer is what `python -m pipeline.compare --results results/` writes, as the README says
+    # the answer is what `python -m pipeline.experiments.compare --results results/` writes, as the README says
     argv = ["--results", "results"] if report == compare.DEFAULT_REPORT else ["--report", report]
     compare.main([*argv, "--out", str(tmp_path / f"{report}.md")])
     for path in committed:
@@ -337,3 +297,19 @@ def test_each_language_is_charted_at_its_own_augmentation_size(tmp_path, monkeyp
         ("swh", "backtranslation", 400),
         ("swh", "none", 0),
     ]
+
+
+def test_reports_are_read_from_the_grid_file(tmp_path):
+    """grid.yaml declares the reports (pipeline.experiments.grid.reports); --report names one of them, and the
+    default of --results alone must be among them."""
+    declared = compare.declared_reports()
+    assert declared == grid.reports(grid.GRID_FILE) and compare.DEFAULT_REPORT in declared
+    assert all(
+        isinstance(s, tuple) and all(isinstance(v, str) for w in s for v in w.values()) for s in declared.values()
+    )
+    path = tmp_path / "grid.yaml"
+    path.write_text("g:\n  - {aug: none}\nreports:\n  other:\n    - {grid: g}\n")
+    with pytest.raises(CompareError, match=r"grid.yaml: reports: no 'comparison' \(the report --results alone"):
+        compare.declared_reports(path)
+    with pytest.raises(CompareError, match=r"grid.yaml: no report 'nope' in reports: \(declared: \["):
+        compare.main(["--report", "nope", "--out", str(tmp_path / "x.md")])

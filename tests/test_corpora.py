@@ -9,7 +9,7 @@ from params_helper import prepare_new_language
 
 from pipeline.data import store
 from pipeline.data.corpora import check_pairs, read_file_corpus
-from pipeline.io import DataFileError
+from pipeline.io import DataFileError, read_metrics
 
 FIXTURES = Path(__file__).parent / "fixtures/corpora"
 #: A language that is not built in, with its corpus from files and its shifted_register split from the UDHR.
@@ -92,7 +92,7 @@ def test_prepare_runs_on_file_corpora(tiny_project):
     assert run.returncode == 0, run.stderr[-2000:]
     assert "split shifted_genre not built" in run.stderr
 
-    metrics = json.loads((proj / "metrics/prepare.json").read_text(encoding="utf-8"))
+    metrics = read_metrics(proj / "metrics/prepare.json")
     assert metrics["lang"] == "rus" and metrics["unavailable"] == ["shifted_genre"]
     assert metrics["splits"]["in_domain"] | {"query_words_mean": 0, "doc_words_mean": 0} == {
         "queries": 6,

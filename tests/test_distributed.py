@@ -111,7 +111,7 @@ def test_bf16_on_cpu_runs():
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without a GPU")
 def test_cuda_and_fp16_without_a_gpu_are_clear_errors():
     with pytest.raises(DistributedError, match="train.device is 'cuda'"):
-        init_runtime("cuda")
+        init_runtime("cuda", "fp32")
     with pytest.raises(DistributedError, match="fp16.*needs a CUDA device"):
         init_runtime("cpu", "fp16")
 

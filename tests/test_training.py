@@ -6,8 +6,8 @@ import torch
 from transformers import BertConfig, BertModel
 
 from pipeline.encoder import load_xlmr_tokenizer
+from pipeline.losses import DistillLoss
 from pipeline.training import (
-    DistillLoss,
     TokenIdf,
     TrainConfig,
     batch_indices,
@@ -46,6 +46,8 @@ def tiny_model(seed=0, dropout=0.1):
     return BertModel(cfg, add_pooling_layer=False).eval()
 
 
+#: DistillLoss settings of the tests (no library defaults), the Sinkhorn cap given per test
+LOSS = {"epsilon": 0.05, "sinkhorn_tol": 1e-4, "differentiable_plan": False, "pooled_weight": 1.0}
 CFG = TrainConfig(steps=3, batch_size=4, lr=1e-3, max_length=32, freeze_embeddings=True, train_layers=None)
 
 
@@ -59,14 +61,14 @@ def train_tiny_pair(tokenizer, cfg, runtime):
     )
     student = tiny_model(1, dropout=0.0)
     student.load_state_dict(teacher.state_dict())
-    loss_fn = DistillLoss("ot+pooled", epsilon=0.05, sinkhorn_iters=50, sinkhorn_tol=1e-4, differentiable_plan=False)
+    loss_fn = DistillLoss("ot+pooled", sinkhorn_iters=50, **LOSS)
     student_losses = train_student(teacher, student, tokenizer, PAIRS, cfg, loss_fn, seed=5, runtime=runtime)
     return teacher_losses, student_losses, student
 
 
 def _distill(tokenizer, seed, loss="ot"):
     teacher, student = tiny_model(0), tiny_model(0)
-    fn = DistillLoss(loss, epsilon=0.05, sinkhorn_iters=50, sinkhorn_tol=1e-4, differentiable_plan=False)
+    fn = DistillLoss(loss, sinkhorn_iters=50, **LOSS)
     losses = train_student(teacher, student, tokenizer, PAIRS, CFG, fn, seed=seed)
     return losses, student
 
@@ -99,14 +101,14 @@ def test_bf16_on_the_cpu_follows_fp32_and_is_deterministic(tokenizer):
 def test_distill_logs_the_plan_each_step(tokenizer):
     logged = []
     teacher, student = tiny_model(0), tiny_model(0)
-    fn = DistillLoss("ot", epsilon=0.05, sinkhorn_iters=1000, sinkhorn_tol=1e-4, differentiable_plan=False)
+    fn = DistillLoss("ot", sinkhorn_iters=1000, **LOSS)
     train_student(teacher, student, tokenizer, PAIRS, CFG, fn, seed=1, log=lambda step, v: logged.append(v))
     assert len(logged) == CFG.steps
     for values in logged:
         assert {"loss", "ot", "plan/iterations", "plan/marginal_violation", "plan/entropy"} <= set(values)
         assert values["plan/marginal_violation"] <= 1e-3 and 1 <= values["plan/iterations"] < 1000
         assert 0 < values["plan/entropy"] < values["plan/entropy_uniform"]
-    pooled = DistillLoss("pooled", epsilon=0.05, sinkhorn_iters=10, sinkhorn_tol=1e-4, differentiable_plan=False)
+    pooled = DistillLoss("pooled", sinkhorn_iters=10, **LOSS)
     logged.clear()
     train_student(teacher, student, tokenizer, PAIRS, CFG, pooled, seed=1, log=lambda step, v: logged.append(v))
     assert not any(k.startswith("plan/") for k in logged[0])
@@ -134,7 +136,7 @@ def test_distill_with_idf_marginals(tokenizer):
     logged = {"uniform": [], "idf": []}
     for marginals, out in logged.items():
         teacher, student = tiny_model(0), tiny_model(0)
-        fn = DistillLoss("ot", epsilon=0.05, sinkhorn_iters=1000, sinkhorn_tol=1e-4, differentiable_plan=False)
+        fn = DistillLoss("ot", sinkhorn_iters=1000, **LOSS)
         idf = TokenIdf.from_pairs(tokenizer, PAIRS, CFG.max_length) if marginals == "idf" else None
         train_student(teacher, student, tokenizer, PAIRS, CFG, fn, seed=1, idf=idf, log=lambda s, v, o=out: o.append(v))
     # the same batches; non-uniform masses make the independent plan less diffuse and change the loss
@@ -147,7 +149,7 @@ def test_distill_updates_only_the_student_and_keeps_frozen_embeddings(tokenizer)
     teacher, student = tiny_model(0), tiny_model(0)
     before_t = [p.clone() for p in teacher.parameters()]
     emb = student.embeddings.word_embeddings.weight.clone()
-    fn = DistillLoss("ot+pooled", epsilon=0.05, sinkhorn_iters=50, sinkhorn_tol=1e-4, differentiable_plan=False)
+    fn = DistillLoss("ot+pooled", sinkhorn_iters=50, **LOSS)
     train_student(teacher, student, tokenizer, PAIRS, CFG, fn, seed=1)
     assert all(torch.equal(a, b) for a, b in zip(before_t, teacher.parameters(), strict=True))
     assert torch.equal(emb, student.embeddings.word_embeddings.weight)
@@ -192,7 +194,7 @@ def test_batches_cover_epochs_without_repeats():
 def test_row_without_real_tokens_is_named(tokenizer):
     teacher, student = tiny_model(0), tiny_model(0)
     pairs = PAIRS[:3] + [("bible:9.9.9", "Some English text", "")]
-    fn = DistillLoss("ot", epsilon=0.05, sinkhorn_iters=20, sinkhorn_tol=1e-4, differentiable_plan=False)
+    fn = DistillLoss("ot", sinkhorn_iters=20, **LOSS)
     with pytest.raises(ValueError, match="bible:9.9.9"):
         train_student(teacher, student, tokenizer, pairs, TrainConfig(1, 4, 1e-3, 32, True, None), fn, seed=0)
 
@@ -201,11 +203,6 @@ def test_nan_is_never_trained_on(tokenizer):
     teacher, student = tiny_model(0), tiny_model(0)
     with torch.no_grad():
         student.encoder.layer[0].output.dense.weight.fill_(float("nan"))
-    fn = DistillLoss("ot", epsilon=0.05, sinkhorn_iters=20, sinkhorn_tol=1e-4, differentiable_plan=False)
+    fn = DistillLoss("ot", sinkhorn_iters=20, **LOSS)
     with pytest.raises(FloatingPointError, match="step 0"):
         train_student(teacher, student, tokenizer, PAIRS, CFG, fn, seed=0)
-
-
-def test_unknown_distill_loss():
-    with pytest.raises(ValueError, match="unknown distill.loss 'mse'"):
-        DistillLoss("mse", epsilon=0.05, sinkhorn_iters=10, sinkhorn_tol=1e-4, differentiable_plan=False)

@@ -1,5 +1,6 @@
-"""Distillation losses: OPTICAL's OT token alignment and the pooled KD baseline."""
+"""Distillation losses: OPTICAL's OT token alignment, the pooled KD baseline, and ``distill.loss`` over them."""
 
+from .distill import DISTILL_LOSSES, DistillLoss
 from .ot_alignment import (
     NonFiniteLossError,
     OTAlignmentLoss,
@@ -12,6 +13,8 @@ from .ot_alignment import (
 from .pooled import PooledDistillationLoss, pooled_distillation_loss
 
 __all__ = [
+    "DISTILL_LOSSES",
+    "DistillLoss",
     "NonFiniteLossError",
     "OTAlignmentLoss",
     "PooledDistillationLoss",

@@ -39,7 +39,15 @@ neither the loss nor its gradients.
 
 Output: :class:`OTAlignmentLoss` returns the scalar batch mean;
 :func:`ot_alignment_loss` returns ``(loss_per_pair [B], plan [B, Lt, Ls])``
-for tests and diagnostics.
+for tests and diagnostics. Following POT's ``log=True`` convention, both also
+return a dict of the solve's diagnostics as their last value when called with
+``log=True`` (``iterations`` run and the plan's :func:`plan_diagnostics`:
+``marginal_violation``, ``entropy``, ``entropy_uniform``); nothing is kept on
+the module between calls.
+
+Solver settings (``epsilon``, ``n_iters``, ``tol``, ``differentiable_plan``)
+have no defaults here: the pipeline passes the ``distill`` params
+(``epsilon``, ``sinkhorn_iters``, ``sinkhorn_tol``, ``differentiable_plan``).
 
 Gradients
 ---------
@@ -248,8 +256,9 @@ def _ot_alignment(
     differentiable_plan: bool,
     detach_teacher: bool,
     batch_id: Any,
-) -> tuple[Tensor, Tensor, dict[str, float]]:
-    """Shared implementation; also returns the plan's diagnostics and the Sinkhorn iterations run."""
+    log: bool,
+) -> tuple[Tensor, Tensor, dict[str, float] | None]:
+    """Shared implementation; with ``log`` also returns the Sinkhorn iterations run and the plan's diagnostics."""
     _check_epsilon(epsilon)
     _check_solver_params(n_iters, tol)
     validate_token_inputs(H_T, mask_T, H_S, mask_S, a, b)
@@ -279,13 +288,14 @@ def _ot_alignment(
     )
     plan = out["T"]
     loss_per_pair = (plan * cost).sum(dim=(1, 2))
-    diagnostics = plan_diagnostics(plan.detach(), mu, nu)
 
     if not bool(torch.isfinite(loss_per_pair.detach()).all()):
         # Unreachable with finite costs and a log-domain solver; kept as a tripwire.
         rows = _rows(~torch.isfinite(loss_per_pair.detach()))
         raise NonFiniteLossError(f"OT alignment loss is NaN/inf for {_batch_label(batch_id)}, row(s) {rows}")
-    return loss_per_pair, plan, {"iterations": int(out["n_iters"]) + 1, **diagnostics}
+    if not log:
+        return loss_per_pair, plan, None
+    return loss_per_pair, plan, {"iterations": int(out["n_iters"]) + 1, **plan_diagnostics(plan.detach(), mu, nu)}
 
 
 def plan_diagnostics(plan: Tensor, mu: Tensor, nu: Tensor) -> dict[str, float]:
@@ -318,13 +328,14 @@ def ot_alignment_loss(
     a: Tensor | None = None,
     b: Tensor | None = None,
     *,
-    epsilon: float = 0.05,
-    n_iters: int = 500,
-    tol: float = 1e-5,
-    differentiable_plan: bool = False,
+    epsilon: float,
+    n_iters: int,
+    tol: float,
+    differentiable_plan: bool,
     detach_teacher: bool = True,
     batch_id: Any = None,
-) -> tuple[Tensor, Tensor]:
+    log: bool = False,
+) -> tuple[Tensor, Tensor] | tuple[Tensor, Tensor, dict[str, float]]:
     """Per-pair OT alignment loss and transport plan (see module docstring).
 
     Args:
@@ -334,12 +345,16 @@ def ot_alignment_loss(
         tol: stop once the row-marginal violation (L2, max over batch) is below it.
         differentiable_plan: back-propagate through the solver iterations too.
         detach_teacher: treat ``H_T`` as a constant (the OPTICAL setting).
+        log: also return the solve's diagnostics (POT's ``log=True`` convention).
 
     Returns:
         ``(loss_per_pair, plan)`` of shapes [B] and [B, Lt, Ls]; ``plan`` has
-        no grad unless ``differentiable_plan`` is True.
+        no grad unless ``differentiable_plan`` is True. With ``log=True``,
+        ``(loss_per_pair, plan, log)`` where ``log`` holds ``iterations`` (Sinkhorn
+        iterations run, ``n_iters`` when the tolerance was not reached) and the
+        plan's :func:`plan_diagnostics`, as plain numbers.
     """
-    loss, plan, _ = _ot_alignment(
+    loss, plan, diagnostics = _ot_alignment(
         H_T,
         mask_T,
         H_S,
@@ -352,8 +367,9 @@ def ot_alignment_loss(
         differentiable_plan=differentiable_plan,
         detach_teacher=detach_teacher,
         batch_id=batch_id,
+        log=log,
     )
-    return loss, plan
+    return (loss, plan, diagnostics) if log else (loss, plan)
 
 
 class OTAlignmentLoss(nn.Module):
@@ -361,23 +377,25 @@ class OTAlignmentLoss(nn.Module):
 
     Example::
 
-        loss_fn = OTAlignmentLoss(epsilon=0.05)
+        loss_fn = OTAlignmentLoss(epsilon=0.05, n_iters=1000, tol=1e-4, differentiable_plan=False)
         with torch.no_grad():
             H_T = teacher(**english).last_hidden_state
         H_S = student(**target).last_hidden_state
         loss = loss_fn(H_T, mask_T, H_S, mask_S, batch_id=step)
+        loss, log = loss_fn(H_T, mask_T, H_S, mask_S, batch_id=step, log=True)
 
-    After each call ``last_n_iters`` holds the number of Sinkhorn iterations run
-    (equal to ``n_iters`` when the tolerance was not reached) and ``last_diagnostics``
-    the iterations, marginal violation and entropy of the plan (:func:`plan_diagnostics`).
+    With ``log=True`` ``forward`` returns ``(loss, log)``: ``log["iterations"]`` is the
+    number of Sinkhorn iterations run (equal to ``n_iters`` when the tolerance was not
+    reached), the other entries the plan's marginal violation and entropy
+    (:func:`plan_diagnostics`). The module keeps no state between calls.
     """
 
     def __init__(
         self,
-        epsilon: float = 0.05,
-        n_iters: int = 500,
-        tol: float = 1e-5,
-        differentiable_plan: bool = False,
+        epsilon: float,
+        n_iters: int,
+        tol: float,
+        differentiable_plan: bool,
         detach_teacher: bool = True,
     ) -> None:
         super().__init__()
@@ -388,8 +406,6 @@ class OTAlignmentLoss(nn.Module):
         self.tol = float(tol)
         self.differentiable_plan = bool(differentiable_plan)
         self.detach_teacher = bool(detach_teacher)
-        self.last_n_iters: int | None = None
-        self.last_diagnostics: dict[str, float] = {}
 
     def forward(
         self,
@@ -400,8 +416,9 @@ class OTAlignmentLoss(nn.Module):
         a: Tensor | None = None,
         b: Tensor | None = None,
         batch_id: Any = None,
-    ) -> Tensor:
-        loss, _, self.last_diagnostics = _ot_alignment(
+        log: bool = False,
+    ) -> Tensor | tuple[Tensor, dict[str, float]]:
+        loss, _, diagnostics = _ot_alignment(
             H_T,
             mask_T,
             H_S,
@@ -414,9 +431,9 @@ class OTAlignmentLoss(nn.Module):
             differentiable_plan=self.differentiable_plan,
             detach_teacher=self.detach_teacher,
             batch_id=batch_id,
+            log=log,
         )
-        self.last_n_iters = self.last_diagnostics["iterations"]
-        return loss.mean()
+        return (loss.mean(), diagnostics) if log else loss.mean()
 
     def extra_repr(self) -> str:
         return (

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pipeline import paths
 from pipeline.errors import PipelineError
-from pipeline.io import atomic_path, write_json, write_text, write_tsv
+from pipeline.io import atomic_path, write_json, write_metrics, write_text, write_tsv
 
 #: Errors that mean bad input (params, source packages, data files): reported in one line, no traceback.
 USER_ERRORS = (PipelineError, FileNotFoundError)
@@ -73,7 +73,7 @@ def skipped_without_bitext(
     write_skipped(reason, *dirs)
     for path, columns in (tables or {}).items():
         write_tsv(path, [], columns)
-    write_json(metrics_file, {"available": False, "reason": reason, **extra})
+    write_metrics(metrics_file, {"available": False, "reason": reason, **extra})
     return True
 
 

@@ -14,18 +14,16 @@ pools and samples ``augment.size`` rows, so a change of ``augment.size`` does no
 from __future__ import annotations
 
 from pipeline import paths, seeds
-from pipeline.augment import POOL_COLUMNS
-from pipeline.bitext import AUG_SOURCES, sample
+from pipeline.augment import POOL_COLUMNS, sample, write_pools
 from pipeline.data import store
 from pipeline.data.splits import is_test_id
-from pipeline.io import write_metrics, write_tsv
-from pipeline.lid import train_bible_lid
-from pipeline.mt import backtranslate_rows, backtranslation_metrics, load_translator
+from pipeline.io import write_metrics
+from pipeline.mt import backtranslate_rows, load_translator
 from pipeline.params import ParamsError, load_params
 from pipeline.stages import run_stage, skipped_without_bitext
 
-OUT_PATH = AUG_SOURCES["backtranslation"][0]
-PARALLEL_PATH = AUG_SOURCES["parallel"][0]
+OUT_PATH = paths.AUG_FILES["backtranslation"]
+PARALLEL_PATH = paths.AUG_FILES["parallel"]
 
 
 def main() -> None:
@@ -57,17 +55,16 @@ def main() -> None:
     has_english = "mono_en" in store.manifest()["files"]  # a Bible language: the pool verses' WEB English
     english = dict(store.read_file("mono_en").itertuples(index=False, name=None)) if has_english else {}
     parallel = [(i, english[i], x, "parallel", domain) for i, _, x, _, domain in rows if i in english]
-    lid, lid_info = train_bible_lid(params.augment.lid_verses, seeds.rng(params.seed, "augment", "lid"))
-    for path, table in ((OUT_PATH, rows), (PARALLEL_PATH, parallel)):
-        labels = lid.predict([r[1] for r in table])
-        write_tsv(path, [(*r, label) for r, label in zip(table, labels, strict=True)], POOL_COLUMNS)
+    written = write_pools(
+        {"backtranslation": rows, "parallel": parallel},
+        stats,
+        params.backtranslate,
+        lid_verses=params.augment.lid_verses,
+        seed=params.seed,
+    )
     write_metrics(
         "metrics/backtranslate.json",
-        {
-            **backtranslation_metrics(params.backtranslate, rows, stats),
-            "parallel_rows": len(parallel),
-            "lid": lid_info,
-        },
+        {**written["translation"], "parallel_rows": len(parallel), "lid": written["lid"]},
     )
 
 

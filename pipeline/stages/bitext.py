@@ -18,11 +18,10 @@ from __future__ import annotations
 import pandas as pd
 
 from pipeline import paths, seeds
-from pipeline.augment import AugmentFilter, pool_metrics, sample_kept, tag_augmentation
-from pipeline.bitext import AUG_SOURCES, aug_origins, filter_bitext, has_rows, read_augmentation, sample
+from pipeline.augment import AugmentFilter, draw_augmentation, filter_bitext, sample, tag_augmentation
 from pipeline.data import splits, store
 from pipeline.data.splits import BITEXT_COLUMNS, mean_words, normalise
-from pipeline.io import DataFileError, write_json, write_tsv
+from pipeline.io import DataFileError, write_metrics, write_tsv
 from pipeline.params import load_params
 from pipeline.stages import run_stage, skipped_without_bitext
 
@@ -52,22 +51,10 @@ def main() -> None:
         blocked=frozenset(test_texts),
         seed_targets=frozenset(seed_bitext["xx"].map(normalise)),
     )
-    parts, augmentation = [seed_rows], {}
-    origins = aug_origins(params.aug)
-    for origin in AUG_SOURCES:  # every pool that exists is counted; `aug` picks those that enter
-        if origin not in origins and not has_rows(origin):
-            continue
-        pool = read_augmentation(origin)
-        if pool["xx"].map(normalise).isin(test_texts).any():
-            raise AssertionError(f"the {origin} pool carries test-split target text: an upstream filter failed")
-        verdicts = filters.verdicts(pool)
-        entered = pool.iloc[:0]
-        if origin in origins:  # `both`: half of augment.size from each source
-            aug_rng = seeds.rng(params.seed, "bitext", origin, str(params.distill.seed))
-            entered = sample_kept(pool, verdicts, aug.size // len(origins), aug_rng, origin)
-            parts.append(entered[list(BITEXT_COLUMNS)])
-        augmentation[origin] = pool_metrics(filters, verdicts, entered)
-    df = pd.concat(parts, ignore_index=True)
+    parts, augmentation = draw_augmentation(
+        params.aug, filters, aug.size, seed=params.seed, replicate=params.distill.seed
+    )
+    df = pd.concat([seed_rows, *parts], ignore_index=True)
     if df.empty:
         raise DataFileError(f"bitext is empty after filtering: {seed_filtered}")
     leaked = df["id"].map(splits.is_test_id)
@@ -76,7 +63,7 @@ def main() -> None:
     if params.bitext.tag:
         df = tag_augmentation(df)
     write_tsv(BITEXT_PATH, df[list(BITEXT_COLUMNS)].itertuples(index=False, name=None), BITEXT_COLUMNS)
-    write_json(
+    write_metrics(
         "metrics/bitext.json",
         {
             "aug": params.aug,

@@ -16,11 +16,12 @@ from pipeline.data import store
 from pipeline.data.splits import BITEXT_COLUMNS
 from pipeline.distributed import Runtime, run_training
 from pipeline.encoder import load_encoder, save_encoder
-from pipeline.io import read_tsv, write_json
+from pipeline.io import read_tsv, write_metrics
+from pipeline.losses import DistillLoss
 from pipeline.params import load_params
 from pipeline.retrieval import Encoder, dev_ap
 from pipeline.stages import live_logger, main_process_live, run_stage, skipped_without_bitext
-from pipeline.training import DistillLoss, TokenIdf, TrainConfig, train_student
+from pipeline.training import TokenIdf, TrainConfig, train_student
 
 STUDENT_DIR = paths.STUDENT_DIR
 LIVE_DIR = paths.LIVE_DIRS["distill"]
@@ -36,14 +37,7 @@ def main() -> None:
 
 def train(params, runtime: Runtime) -> None:
     cfg = params.distill
-    loss_fn = DistillLoss(
-        cfg.loss,
-        epsilon=cfg.epsilon,
-        sinkhorn_iters=cfg.sinkhorn_iters,
-        sinkhorn_tol=cfg.sinkhorn_tol,
-        differentiable_plan=cfg.differentiable_plan,
-        pooled_weight=cfg.pooled_weight,
-    )
+    loss_fn = DistillLoss.from_params(cfg)
     teacher, tokenizer = load_encoder(paths.TEACHER_DIR)
     student, _ = load_encoder(paths.TEACHER_DIR)
     bitext = read_tsv(paths.BITEXT_FILE, BITEXT_COLUMNS)
@@ -78,11 +72,12 @@ def train(params, runtime: Runtime) -> None:
     after = dev_ap(teacher_enc, student_enc, dev, "xx", params.evaluate.depth)
     save_encoder(student.cpu(), tokenizer, STUDENT_DIR)
     tail = losses[-10:]
-    write_json(
+    write_metrics(
         "metrics/distill.json",
         {
             "loss": cfg.loss,
             "marginals": cfg.marginals,
+            "precision": runtime.precision,  # what ran (train.precision auto resolved)
             "steps": cfg.steps,
             "pairs": len(pairs),
             "epochs": round(cfg.steps * cfg.batch_size / len(pairs), 2),

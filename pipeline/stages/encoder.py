@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pipeline import paths
 from pipeline.encoder import build_encoder
-from pipeline.io import write_json
+from pipeline.io import write_metrics
 from pipeline.params import load_params
 from pipeline.stages import run_stage
 
@@ -17,7 +17,7 @@ from pipeline.stages import run_stage
 def main() -> None:
     params = load_params()
     info = build_encoder(params.encoder.name, params.encoder.layers, paths.ENCODER_DIR)
-    write_json("metrics/encoder.json", info)
+    write_metrics("metrics/encoder.json", info)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ documents translated into English (see :func:`pipeline.retrieval.system_runs`); 
 ``dense`` (cosine of mean-pooled embeddings) or ``maxsim`` (ColBERT-style late interaction over token states).
 
 The systems that do not depend on the bitext are evaluated by ``evaluate_baselines`` (``runs/baselines/<split>``,
-``metrics/baselines/<split>.json``), so an ``aug`` switch re-runs only the student's evaluation; ``evaluate``
-adds the student (``runs/<split>/student.run``) and writes every system's scores to ``metrics/eval/<split>.json``.
+``metrics/baselines/<split>.json``), so an ``aug`` switch re-runs only the student's evaluation: ``evaluate``
+writes the student's run (``runs/<split>/student.run``) and scores (``metrics/eval/<split>.json``). Names, flags
+and ``ir_measures`` signatures go to the ``.info.json`` file beside each (:func:`pipeline.io.write_metrics`).
 
 Usage: ``python -m pipeline.stages.evaluate [--baselines] <split>``. A split the language cannot serve (e.g.
 ``in_domain`` for a UDHR-only language) is skipped by design: its metrics file says ``"available": false`` and why.
@@ -21,7 +22,7 @@ import logging
 from pipeline import paths, trec
 from pipeline.data import store
 from pipeline.evaluation import evaluate_run
-from pipeline.io import DataFileError, atomic_path, read_json, read_tsv, write_json
+from pipeline.io import DataFileError, atomic_path, read_tsv, write_metrics
 from pipeline.params import load_params
 from pipeline.retrieval import BASELINES, system_runs
 from pipeline.stages import SKIPPED, run_stage, write_skipped
@@ -43,7 +44,7 @@ def main() -> None:
         reason = info["unavailable"].get(split, "not prepared")
         log.warning("skipping %s: %s", split, reason)
         write_skipped(reason, runs_dir)
-        write_json(metrics_path, {"split": split, "lang": params.lang, "available": False, "reason": reason})
+        write_metrics(metrics_path, {"split": split, "lang": params.lang, "available": False, "reason": reason})
         return
     coll = store.read_collection(split)
     queries = list(coll.queries.itertuples(index=False, name=None))
@@ -63,11 +64,6 @@ def main() -> None:
         systems = ("student",)
         if not (paths.STUDENT_DIR / SKIPPED).exists():
             model_dirs["student"] = paths.STUDENT_DIR
-        baselines_path = paths.eval_metrics(split, baselines=True)
-        baselines = read_json(baselines_path)
-        if baselines.get("split") != split or baselines.get("lang") != params.lang:
-            raise DataFileError(f"{baselines_path} is for another split or language: re-run evaluate_baselines@{split}")
-        results.update({k: v for k, v in baselines.items() if k in BASELINES})
     runs = system_runs(
         model_dirs,
         queries,
@@ -84,7 +80,7 @@ def main() -> None:
             trec.write_run(tmp / f"{name}.run", run, tag=name)
             results[name] = evaluate_run(coll.qrels_path, tmp / f"{name}.run", params.evaluate.depth)
             log.info("%s %s AP=%.4f", split, name, results[name]["AP"])
-    write_json(metrics_path, results)
+    write_metrics(metrics_path, results)
 
 
 if __name__ == "__main__":

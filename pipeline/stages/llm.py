@@ -11,8 +11,8 @@ from __future__ import annotations
 from pipeline import paths, seeds
 from pipeline.data import bible
 from pipeline.data.splits import TARGET_GENRE_POOL_BOOKS
-from pipeline.io import write_json, write_metrics
-from pipeline.llm import materialise
+from pipeline.io import write_metrics
+from pipeline.llm.acquire import materialise
 from pipeline.params import load_params
 from pipeline.stages import run_stage, write_skipped
 
@@ -28,7 +28,7 @@ def main() -> None:
     cfg = params.synth
     if cfg.backend != "local":
         write_skipped(f"synth.backend={cfg.backend}: the model is served at {cfg.endpoint}", paths.LLM_DIR)
-        write_json("metrics/llm.json", {"model": cfg.endpoint_model, "backend": cfg.backend})
+        write_metrics("metrics/llm.json", {"model": cfg.endpoint_model, "backend": cfg.backend})
         return
     info = materialise(cfg.model, paths.LLM_DIR, tiny_lines=tiny_lines, seed=seeds.derive(params.seed, "llm", "tiny"))
     write_metrics("metrics/llm.json", {**info, "backend": "local"})

@@ -9,7 +9,7 @@ import logging
 
 from pipeline.data import splits, store
 from pipeline.data.splits import mean_words
-from pipeline.io import write_json
+from pipeline.io import write_metrics
 from pipeline.params import load_params
 from pipeline.stages import run_stage
 
@@ -48,7 +48,7 @@ def main() -> None:
     for split, reason in prepared.unavailable.items():
         log.warning("split %s not built: %s", split, reason)
     store.write_prepared(prepared)
-    write_json("metrics/prepare.json", metrics(prepared))
+    write_metrics("metrics/prepare.json", metrics(prepared))
 
 
 if __name__ == "__main__":

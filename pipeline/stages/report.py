@@ -1,7 +1,9 @@
 """Stage ``report``: one table of every system × split, with robustness ratios.
 
-Reads ``metrics/eval/<split>.json``; writes ``metrics/report.json``, ``reports/summary.md``, the bar chart
-``reports/ap_by_split.png`` (AP by system and split; a dvc plot) and ``reports/training_curves.png`` (the
+Reads ``metrics/baselines/<split>.json`` and ``metrics/eval/<split>.json``; writes ``metrics/report.json`` (the
+student's AP per split and every system's robustness), ``reports/summary.md``, the bar chart
+``reports/ap_by_split.png`` (AP by system and split; a dvc plot), ``reports/student_ap.csv`` (the student's
+AP per split: the data of ``dvc plots diff`` across experiments) and ``reports/training_curves.png`` (the
 DVCLive curves of MT, teacher and distill as a static image: ``dvc plots show`` loads its chart library from
 the web). Robustness = shifted-split AP / in-domain AP (1.0 = no loss under shift).
 """
@@ -12,7 +14,7 @@ import pandas as pd
 
 from pipeline import paths
 from pipeline.evaluation import MEASURE_NAMES, robustness
-from pipeline.io import read_json, write_json, write_text
+from pipeline.io import merge, read_metrics, write_metrics, write_text
 from pipeline.params import load_params
 from pipeline.plots import ap_bar_chart, training_curves
 from pipeline.stages import run_stage
@@ -41,9 +43,18 @@ def summary(evals: dict[str, dict]) -> tuple[dict, pd.DataFrame]:
 
 def main() -> None:
     params = load_params()
-    evals = {split: read_json(paths.eval_metrics(split)) for split in paths.SPLITS}
+    evals = {
+        split: merge(read_metrics(paths.eval_metrics(split, baselines=True)), read_metrics(paths.eval_metrics(split)))
+        for split in paths.SPLITS
+    }
     report, table = summary(evals)
-    write_json("metrics/report.json", {"lang": params.lang, "aug": params.aug, "systems": report})
+    robust = {system: entry["robustness"] for system, entry in report.items() if entry["robustness"]}
+    # The student's AP per split as AP.<split>: keys no other metrics file has, short `dvc exp show` columns.
+    student_ap = {split: m["AP"] for split, m in report.get("student", {"splits": {}})["splits"].items()}
+    write_metrics(
+        "metrics/report.json",
+        {"lang": params.lang, "aug": params.aug, "AP": student_ap, "robustness": robust},
+    )
     ap = table.pivot(index="system", columns="split", values="AP") if not table.empty else table
     lines = [
         f"# Summary: lang={params.lang}, aug={params.aug}",
@@ -60,6 +71,13 @@ def main() -> None:
             lines.append(f"- {system}, {shifted}: {ratio}")
     lines += ["", "## All measures", "", table.to_markdown(index=False, floatfmt=".4f") if not table.empty else ""]
     write_text("reports/summary.md", "\n".join(lines) + "\n")
+    student = table[table["system"] == "student"] if not table.empty else table
+    write_text(
+        paths.STUDENT_AP_PLOT,
+        (student[["split", "AP"]] if not student.empty else pd.DataFrame(columns=["split", "AP"])).to_csv(
+            index=False, float_format="%.4f"
+        ),
+    )
     if not table.empty:
         title = f"AP by system and split: lang={params.lang}, aug={params.aug}"
         ap_bar_chart(table, list(paths.SPLITS), title, paths.REPORTS_DIR / "ap_by_split.png")

@@ -18,20 +18,19 @@ import time
 
 from tqdm import tqdm
 
-from pipeline import paths, seeds
-from pipeline.augment import POOL_COLUMNS
-from pipeline.bitext import AUG_SOURCES
+from pipeline import hardware, paths, seeds
+from pipeline.augment import POOL_COLUMNS, write_pools
 from pipeline.data import store
 from pipeline.data.splits import is_test_id, normalise
 from pipeline.io import DataFileError, write_metrics, write_tsv
 from pipeline.lid import train_bible_lid
-from pipeline.llm import LocalLM, OpenAIBackend
-from pipeline.mt import backtranslate_rows, backtranslation_metrics, load_translator
+from pipeline.llm.generate import LocalLM, OpenAIBackend
+from pipeline.mt import backtranslate_rows, load_translator
 from pipeline.params import Params, load_params
 from pipeline.stages import run_stage, skipped_without_bitext
 from pipeline.synth import FILTERS, FilterConfig, LineFilter, build_prompt, finetune_documents, quality, synthesize
 
-OUT_PATH = AUG_SOURCES["synthetic"][0]
+OUT_PATH = paths.AUG_FILES["synthetic"]
 GENERATED, GENERATED_COLUMNS = paths.SYNTH_GENERATED, ("line_id", "prompt_id", "verdict", "text")
 PROMPTS, PROMPTS_COLUMNS = paths.SYNTH_PROMPTS, ("prompt_id", "shot_ids")
 
@@ -59,8 +58,8 @@ def make_backend(params: Params, pool: list[str]):
             docs,
             cfg.finetune_steps,
             lr=cfg.finetune_lr,
-            batch_size=8,
-            max_length=128,
+            batch_size=cfg.finetune_batch_size,
+            max_length=cfg.finetune_max_length,
             train_layers=cfg.finetune_layers,
             seed=seeds.derive(params.seed, "synthesize", "finetune"),
         )
@@ -69,7 +68,8 @@ def make_backend(params: Params, pool: list[str]):
             finetune_loss_first=round(losses[0], 4),
             finetune_loss_last=round(losses[-1], 4),
         )
-    lm.cast(cfg.dtype)
+    info["dtype"] = hardware.resolve("synth.dtype", cfg.dtype)  # what ran: auto resolved for this CPU
+    lm.cast(info["dtype"])
     return lm, info
 
 
@@ -144,9 +144,9 @@ def main() -> None:
         seed=seeds.derive(params.seed, "synthesize"),
         no_repeat_ngram_size=params.mt.no_repeat_ngram_size,
     )
-    en_lid, en_lid_info = train_bible_lid(params.augment.lid_verses, seeds.rng(params.seed, "augment", "lid"))
-    labels = en_lid.predict([r[1] for r in rows])
-    write_tsv(OUT_PATH, [(*r, label) for r, label in zip(rows, labels, strict=True)], POOL_COLUMNS)
+    written = write_pools(
+        {"synthetic": rows}, mt_stats, params.backtranslate, lid_verses=params.augment.lid_verses, seed=params.seed
+    )
 
     all_lines = [r.text for r in result.records]
     write_metrics(
@@ -166,9 +166,9 @@ def main() -> None:
             "quality_generated": quality(all_lines, line_filter, lid, params.lang),
             "quality_kept": quality([r.text for r in kept], line_filter, lid, params.lang),
             "lid": lid_info,
-            "en_lid": en_lid_info,
+            "en_lid": written["lid"],
             **backend_info,
-            "translation": backtranslation_metrics(params.backtranslate, rows, mt_stats),
+            "translation": written["translation"],
         },
     )
 

@@ -12,7 +12,7 @@ from pipeline import paths, seeds
 from pipeline.data import store
 from pipeline.distributed import Runtime, run_training
 from pipeline.encoder import load_encoder, save_encoder
-from pipeline.io import write_json
+from pipeline.io import write_metrics
 from pipeline.params import load_params
 from pipeline.retrieval import Encoder, dev_ap
 from pipeline.stages import live_logger, main_process_live, run_stage
@@ -51,9 +51,10 @@ def train(params, runtime: Runtime) -> None:
     LIVE_DIR.mkdir(parents=True, exist_ok=True)  # exists (empty) when steps == 0
     after = dev_ap(encoder, encoder, dev, "en", params.evaluate.depth) if losses else before
     save_encoder(model.cpu(), tokenizer, paths.TEACHER_DIR)
-    write_json(
+    write_metrics(
         "metrics/teacher.json",
         {
+            "precision": runtime.precision,  # what ran (train.precision auto resolved)
             "steps": cfg.steps,
             "final_loss": round(sum(losses[-10:]) / len(losses[-10:]), 4) if losses else None,
             "dev_en_en": {"encoder": before, "teacher": after, "queries": len(dev)},

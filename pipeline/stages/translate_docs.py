@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pipeline import paths
 from pipeline.data import store
-from pipeline.io import atomic_path, write_json, write_tsv
+from pipeline.io import atomic_path, write_metrics, write_tsv
 from pipeline.mt import load_translator
 from pipeline.params import load_params
 from pipeline.stages import run_stage, skipped_without_bitext
@@ -38,7 +38,7 @@ def main() -> None:
                 "empty_outputs": sum(1 for e in english if not e.strip()),
                 "degenerate_rate": round(stats["degenerate_rate"], 4),
             }
-    write_json(metrics_file, {"available": True, "splits": metrics})
+    write_metrics(metrics_file, {"available": True, "splits": metrics})
 
 
 if __name__ == "__main__":

