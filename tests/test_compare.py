@@ -191,11 +191,32 @@ def test_contrasts_pair_seeds_and_queries_and_adjust_per_family():
     assert (tests.p_holm >= tests.p).all()
 
 
+def test_auto_precision_is_grouped_by_what_ran():
+    """Two cells declared `auto` that ran bf16 and fp32 are two settings, never one called 'auto'."""
+    exps = []
+    for name, ran in (("a", "bf16"), ("b", "fp32")):
+        params = {"lang": "swh", "seed": 13, "aug": "none", "distill.seed": 0, "train.precision": "auto"}
+        metrics = {"metrics/distill.json": {"precision": ran}}
+        exps.append(results.ran_params(results.Experiment(name, "r", params, metrics)))
+    assert [e.params["train.precision"] for e in exps] == ["bf16", "fp32"]
+    with pytest.raises(compare.CompareError, match="train.precision"):
+        compare.select(exps, {"lang": "swh"})  # varies within a stratum: refused, as an explicit value would be
+    explicit = results.Experiment("c", "r", {"train.precision": "fp32", "lang": "swh"}, {})
+    assert results.ran_params(explicit).params["train.precision"] == "fp32"
+    unsaid = results.Experiment("d", "r", {"train.precision": "auto"}, {"metrics/distill.json": {}})
+    with pytest.raises(results.ResultsError, match="d: train.precision is auto"):
+        results.ran_params(unsaid)
+
+
 def test_main_from_exp_show_and_from_results_agree(tmp_path, monkeypatch):
     runs = {"rev-base": {"q1"}, "rev-bt0": {"q1", "q2", "q3"}, "rev-bt1": {"q1", "q2", "q3", "q4"},
             "rev-sy0": {"q1", "q2"}, "rev-no1": {"q1", "q2"}, "rev-bk0": {"q1", "q2", "q3", "q4"}}  # fmt: skip
 
     def reader(path, rev):
+        if path.endswith(".info.json"):  # beside each metrics file: names, signatures (pipeline.io.write_metrics)
+            if path != "metrics/eval/in_domain.info.json":
+                raise FileNotFoundError(path)
+            return json.dumps({"student": {"signature": {"run": rev}}})
         return QRELS if path.endswith("qrels.txt") else _run(runs[rev])
 
     monkeypatch.setattr(results, "_read_rev", reader)
@@ -225,6 +246,7 @@ def test_main_from_exp_show_and_from_results_agree(tmp_path, monkeypatch):
     record = json.loads((out / "bt1.json").read_text())
     assert record["params"]["distill.seed"] == 1
     assert record["per_query_ap"]["in_domain"] == {"q1": 1.0, "q2": 1.0, "q3": 1.0, "q4": 1.0}
+    assert record["metrics"]["metrics/eval/in_domain.json"]["student"] == {"AP": 0.9, "signature": {"run": "rev-bt1"}}
     before = {p: p.stat().st_mtime_ns for p in out.iterdir()}
     results.main(["--exp-json", str(exp_json), "--out", str(out)])
     assert before == {p: p.stat().st_mtime_ns for p in out.iterdir()}  # collecting again changes nothing

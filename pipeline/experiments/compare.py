@@ -376,10 +376,13 @@ def declared_reports(grid_file: Path = grid.GRID_FILE) -> dict[str, tuple[dict[s
 
 
 def load(args) -> list[Experiment]:
+    """The experiments of ``results/`` or of the live refs, with what ran in place of ``auto`` (a cell's
+    precision is what its machine ran, :func:`pipeline.experiments.results.ran_params`)."""
     if args.results:
-        return results.load(args.results)
-    rows = results.exp_show(args.all_commits)
-    return results.parse_exp_show(rows)
+        exps = results.load(args.results)
+    else:
+        exps = [results.with_info(e) for e in results.parse_exp_show(results.exp_show(args.all_commits))]
+    return [results.ran_params(e) for e in exps]
 
 
 def main(argv: Iterable[str] | None = None) -> None:

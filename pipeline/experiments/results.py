@@ -6,7 +6,8 @@ DVC keeps an experiment in ``refs/exps`` of the repository that ran it; a fresh 
 
 reads every experiment of the current commit (``dvc exp show --json``; ``--all-commits``: of every commit; the
 commits themselves are not experiments and are left out) and
-writes ``results/<name>.json`` per experiment: its name, commit, every param (dotted keys), every metrics file,
+writes ``results/<name>.json`` per experiment: its name, commit, every param (dotted keys, as declared: ``auto``
+stays ``auto``), every metrics file merged with the info file beside it (signatures, what precision ran),
 and the student's per-query AP on each available split (read from the experiment's ``runs/<split>/student.run``
 and qrels through ``dvc.api``, rounded to 6 decimals). ``python -m pipeline.experiments.compare --results
 results/`` then needs no experiment refs. A file is rewritten only when its content changes, so collecting twice is
@@ -27,10 +28,13 @@ from pathlib import Path
 from pipeline.cli import run_command
 from pipeline.errors import PipelineError
 from pipeline.evaluation import per_query_ap
-from pipeline.io import write_text
+from pipeline.hardware import AUTO
+from pipeline.io import info_file, merge, write_text
 from pipeline.paths import SPLITS
 
 RESULTS_DIR = Path("results")
+#: The precision params that may be ``auto``, and where a run's metrics say what ran.
+RAN = {"train.precision": ("metrics/distill.json", "precision"), "synth.dtype": ("metrics/synthesize.json", "dtype")}
 
 
 class ResultsError(PipelineError):
@@ -96,9 +100,14 @@ def exp_show(all_commits: bool = False) -> list[dict]:
 
 
 def _read_rev(path: str, rev: str) -> str:
+    """The text of ``path`` at commit ``rev``; FileNotFoundError if it has no such file."""
     import dvc.api
+    from dvc.exceptions import PathMissingError
 
-    return dvc.api.read(path, rev=rev)
+    try:
+        return dvc.api.read(path, rev=rev)
+    except PathMissingError as exc:
+        raise FileNotFoundError(path) from exc
 
 
 def per_query(rev: str, split: str, reader=None) -> dict[str, float]:
@@ -109,6 +118,33 @@ def per_query(rev: str, split: str, reader=None) -> dict[str, float]:
         qrels.write_text(reader(f"data/prepared/{split}/qrels.txt", rev))
         run.write_text(reader(f"runs/{split}/student.run", rev))
         return per_query_ap(qrels, run)
+
+
+def with_info(exp: Experiment, reader=None) -> Experiment:
+    """``exp`` with each metrics file merged with the info file beside it (names, signatures and what ran, e.g.
+    ``train.precision`` auto resolved: :func:`pipeline.io.write_metrics`), read from its commit; commits from
+    before the info files have none."""
+    reader = reader or _read_rev
+    for path, data in exp.metrics.items():
+        try:
+            info = json.loads(reader(str(info_file(path)), exp.rev))
+        except FileNotFoundError:
+            continue
+        exp.metrics[path] = merge(data, info)
+    return exp
+
+
+def ran_params(exp: Experiment) -> Experiment:
+    """``exp`` with every ``auto`` precision param replaced by what ran (its stage's metrics say), so that cells are
+    grouped by what ran, never by the word ``auto``; an error naming the experiment if its metrics do not say."""
+    ran = dict(exp.params)
+    for key, (metrics_file, field_name) in RAN.items():
+        if ran.get(key) == AUTO:
+            value = (exp.metrics.get(metrics_file) or {}).get(field_name)
+            if value is None:
+                raise ResultsError(f"{exp.name}: {key} is auto and {metrics_file} does not say what ran ({field_name})")
+            ran[key] = value
+    return Experiment(exp.name, exp.rev, ran, exp.metrics, exp.query_ap)
 
 
 def with_query_ap(exp: Experiment, reader=None) -> Experiment:
@@ -197,7 +233,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise ResultsError(f"experiment names occur twice: {duplicated}; rename with `dvc exp rename`")
-    changed = write((with_query_ap(e) for e in exps), args.out)
+    changed = write((with_query_ap(with_info(e)) for e in exps), args.out)
     print(f"{len(exps)} experiments; {len(changed)} file(s) written under {args.out}/")
 
 
