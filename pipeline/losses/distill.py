@@ -74,10 +74,10 @@ class DistillLoss(nn.Module):
 
     def forward(
         self,
-        H_T: Tensor,  # noqa: N803 - names follow the losses' contract
-        mask_T: Tensor,  # noqa: N803
-        H_S: Tensor,  # noqa: N803
-        mask_S: Tensor,  # noqa: N803
+        H_T: Tensor,
+        mask_T: Tensor,
+        H_S: Tensor,
+        mask_S: Tensor,
         a: Tensor | None = None,
         b: Tensor | None = None,
         batch_id: Any = None,

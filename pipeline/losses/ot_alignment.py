@@ -128,10 +128,10 @@ def _rows(flags: Tensor) -> list[int]:
 
 
 def validate_token_inputs(
-    H_T: Tensor,  # noqa: N803 - names follow the paper / module contract
-    mask_T: Tensor,  # noqa: N803
-    H_S: Tensor,  # noqa: N803
-    mask_S: Tensor,  # noqa: N803
+    H_T: Tensor,
+    mask_T: Tensor,
+    H_S: Tensor,
+    mask_S: Tensor,
     a: Tensor | None = None,
     b: Tensor | None = None,
 ) -> None:
@@ -225,7 +225,7 @@ def cosine_cost_matrix(
     H_T: Tensor,
     mask_T: Tensor,
     H_S: Tensor,
-    mask_S: Tensor,  # noqa: N803
+    mask_S: Tensor,
 ) -> Tensor:
     """Batched cost ``C[b, i, j] = 1 - cos(H_T[b, i], H_S[b, j])``.
 
@@ -244,10 +244,10 @@ def cosine_cost_matrix(
 
 
 def _ot_alignment(
-    H_T: Tensor,  # noqa: N803
-    mask_T: Tensor,  # noqa: N803
-    H_S: Tensor,  # noqa: N803
-    mask_S: Tensor,  # noqa: N803
+    H_T: Tensor,
+    mask_T: Tensor,
+    H_S: Tensor,
+    mask_S: Tensor,
     a: Tensor | None,
     b: Tensor | None,
     epsilon: float,
@@ -321,10 +321,10 @@ def plan_diagnostics(plan: Tensor, mu: Tensor, nu: Tensor) -> dict[str, float]:
 
 
 def ot_alignment_loss(
-    H_T: Tensor,  # noqa: N803
-    mask_T: Tensor,  # noqa: N803
-    H_S: Tensor,  # noqa: N803
-    mask_S: Tensor,  # noqa: N803
+    H_T: Tensor,
+    mask_T: Tensor,
+    H_S: Tensor,
+    mask_S: Tensor,
     a: Tensor | None = None,
     b: Tensor | None = None,
     *,
@@ -409,10 +409,10 @@ class OTAlignmentLoss(nn.Module):
 
     def forward(
         self,
-        H_T: Tensor,  # noqa: N803
-        mask_T: Tensor,  # noqa: N803
-        H_S: Tensor,  # noqa: N803
-        mask_S: Tensor,  # noqa: N803
+        H_T: Tensor,
+        mask_T: Tensor,
+        H_S: Tensor,
+        mask_S: Tensor,
         a: Tensor | None = None,
         b: Tensor | None = None,
         batch_id: Any = None,

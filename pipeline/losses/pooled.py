@@ -64,10 +64,10 @@ _KINDS = ("mse", "cosine")
 
 
 def pooled_distillation_loss(
-    H_T: Tensor,  # noqa: N803 - names follow the module contract
-    mask_T: Tensor,  # noqa: N803
-    H_S: Tensor,  # noqa: N803
-    mask_S: Tensor,  # noqa: N803
+    H_T: Tensor,
+    mask_T: Tensor,
+    H_S: Tensor,
+    mask_S: Tensor,
     a: Tensor | None = None,
     b: Tensor | None = None,
     *,
@@ -110,10 +110,10 @@ class PooledDistillationLoss(nn.Module):
 
     def forward(
         self,
-        H_T: Tensor,  # noqa: N803
-        mask_T: Tensor,  # noqa: N803
-        H_S: Tensor,  # noqa: N803
-        mask_S: Tensor,  # noqa: N803
+        H_T: Tensor,
+        mask_T: Tensor,
+        H_S: Tensor,
+        mask_S: Tensor,
         a: Tensor | None = None,
         b: Tensor | None = None,
         batch_id: Any = None,
