@@ -81,6 +81,10 @@ def translator(tiny_model):
     return FairseqTranslator.load(tiny_model[0])
 
 
+#: Decoding settings for the tests' translate calls (Translator.translate has no defaults for them: params.yaml has).
+DEC = {"beam": 2, "no_repeat_ngram_size": 0, "batch_size": 4}
+
+
 def _mt_params(name: str) -> SimpleNamespace:
     """The part of the ``mt`` params section that :func:`load_translator` reads."""
     return SimpleNamespace(name=name, src_lang=None, tgt_lang="eng_Latn")
@@ -124,7 +128,7 @@ def test_training_twice_gives_the_same_model(tiny_model, tmp_path):
 @pytest.mark.parametrize("method", ["beam", "sampling", "noised"])
 def test_translate_returns_strings_for_every_method(translator, tiny_model, method):
     sources = [xx for xx, _ in tiny_model[3][:6]]
-    hyps, stats = translator.translate(sources, method, beam=2, batch_size=4, progress=False)
+    hyps, stats = translator.translate(sources, method, **DEC, topk=10, seed=0, progress=False)
     assert len(hyps) == len(sources) and all(isinstance(h, str) for h in hyps)
     assert stats["sentences"] == 6 and stats["truncated"] == 0 and stats["method"] == method
     assert 0.0 <= stats["degenerate_rate"] <= 1.0
@@ -132,28 +136,29 @@ def test_translate_returns_strings_for_every_method(translator, tiny_model, meth
 
 def test_sampling_is_deterministic_for_a_seed(translator, tiny_model):
     sources = [xx for xx, _ in tiny_model[3][:5]]
-    a, _ = translator.translate(sources, "sampling", topk=-1, seed=7, batch_size=3, progress=False)
-    b, _ = translator.translate(sources, "sampling", topk=-1, seed=7, batch_size=3, progress=False)
-    c, _ = translator.translate(sources, "sampling", topk=-1, seed=8, batch_size=3, progress=False)
+    dec = {**DEC, "batch_size": 3}
+    a, _ = translator.translate(sources, "sampling", **dec, topk=-1, seed=7, progress=False)
+    b, _ = translator.translate(sources, "sampling", **dec, topk=-1, seed=7, progress=False)
+    c, _ = translator.translate(sources, "sampling", **dec, topk=-1, seed=8, progress=False)
     assert a == b
     assert a != c
-    hyps, _ = translator.translate(sources, "beam", beam=2, progress=False)
+    hyps, _ = translator.translate(sources, "beam", **DEC, progress=False)
     rng = random.Random(7)
-    assert translator.translate(sources, "noised", beam=2, seed=7, progress=False)[0] == [
+    assert translator.translate(sources, "noised", **DEC, seed=7, progress=False)[0] == [
         add_noise(h, rng) for h in hyps
     ]
 
 
 def test_overlong_and_empty_inputs_are_counted_not_fatal(translator, tiny_model):
     long = " ".join([tiny_model[3][0][0]] * 40)
-    hyps, stats = translator.translate(["", long, "   ", tiny_model[3][1][0]], progress=False)
+    hyps, stats = translator.translate(["", long, "   ", tiny_model[3][1][0]], "beam", **DEC, progress=False)
     assert hyps[0] == "" and hyps[2] == "" and isinstance(hyps[1], str)
     assert stats["truncated"] == 1 and stats["empty"] == 2 and stats["sentences"] == 4
 
 
 def test_unknown_method_is_a_clear_error(translator):
     with pytest.raises(ValueError, match="greedyish"):
-        translator.translate(["Mungu"], "greedyish", progress=False)
+        translator.translate(["Mungu"], "greedyish", **DEC, progress=False)
 
 
 def test_missing_or_truncated_checkpoint_is_a_clear_error(tiny_model, tmp_path):
@@ -207,13 +212,13 @@ def test_hf_translator_plumbing(tmp_path):
     tr = HFTranslator(str(tmp_path / "hf"), tgt_lang="eng_Latn", max_length=8)
     sources = ["Mungu aliziumba mbingu na nchi", "", "na nchi " * 10]
     for method in ("beam", "sampling", "noised"):
-        hyps, stats = tr.translate(sources, method, beam=2, progress=False)
+        hyps, stats = tr.translate(sources, method, **DEC, topk=10, seed=0, progress=False)
         assert len(hyps) == 3 and all(isinstance(h, str) for h in hyps) and hyps[1] == ""
         assert stats["empty"] == 1 and stats["truncated"] == 1
-    a, _ = tr.translate(sources, "sampling", seed=3, progress=False)
-    assert a == tr.translate(sources, "sampling", seed=3, progress=False)[0]
+    a, _ = tr.translate(sources, "sampling", **DEC, topk=10, seed=3, progress=False)
+    assert a == tr.translate(sources, "sampling", **DEC, topk=10, seed=3, progress=False)[0]
     with pytest.raises(ValueError, match="nope"):
-        tr.translate(sources, "nope")
+        tr.translate(sources, "nope", **DEC)
 
 
 # --------------------------------------------------------------------------
@@ -253,7 +258,9 @@ class _Upper(Translator):
         n = len(sentence.split())
         return sentence, n, n > 4
 
-    def _generate(self, batch: list[str], method: str, beam: int, topk: int, no_repeat_ngram_size: int) -> list[str]:
+    def _generate(
+        self, batch: list[str], method: str, beam: int, topk: int | None, no_repeat_ngram_size: int
+    ) -> list[str]:
         self.batches.append(list(batch))
         if method == "sampling":
             return [f"{s.upper()} {int(torch.randint(10**6, ()))}" for s in batch]
@@ -275,27 +282,33 @@ STAT_KEYS = [
 def test_translator_base_cleans_skips_empty_sorts_batches_and_keeps_order():
     tr = _Upper()
     sources = ["a b c d e f", "", "a  b\tc", "a", "   ", "b c"]
-    hyps, stats = tr.translate(sources, beam=3, batch_size=2, progress=False)
+    hyps, stats = tr.translate(sources, "beam", beam=3, no_repeat_ngram_size=0, batch_size=2, progress=False)
     assert hyps == ["A B C D E F", "", "A B C", "A", "", "B C"]
     assert tr.batches == [["a", "b c"], ["a b c", "a b c d e f"]]  # shortest first, whitespace cleaned
     assert list(stats) == STAT_KEYS
     assert (stats["method"], stats["sentences"], stats["empty"], stats["truncated"]) == ("beam", 6, 2, 1)
     assert stats["degenerate_rate"] == 0.0 and stats["length_ratio"] == 1.0
     with pytest.raises(ValueError, match="greedyish"):
-        tr.translate(sources, "greedyish", progress=False)
+        tr.translate(sources, "greedyish", **DEC, progress=False)
     with pytest.raises(ValueError, match="topk"):
-        tr.translate(sources, "sampling", topk=0, progress=False)
+        tr.translate(sources, "sampling", **DEC, topk=0, seed=0, progress=False)
+    with pytest.raises(ValueError, match="sampling needs topk"):  # no library default for params.yaml's values
+        tr.translate(sources, "sampling", **DEC, seed=0, progress=False)
+    with pytest.raises(ValueError, match="noised needs a seed"):
+        tr.translate(sources, "noised", **DEC, progress=False)
+    with pytest.raises(TypeError):
+        tr.translate(sources, "beam", beam=3, batch_size=2, progress=False)  # no_repeat_ngram_size is required
 
 
 def test_translator_base_seeds_sampling_and_noise():
     tr = _Upper()
     sources = [" ".join(f"w{i}" for i in range(k, k + 12)) for k in range(5)] + [""]
-    beam, _ = tr.translate(sources, progress=False)
-    noised = [tr.translate(sources, "noised", seed=s, progress=False)[0] for s in (3, 3, 4)]
+    beam, _ = tr.translate(sources, "beam", **DEC, progress=False)
+    noised = [tr.translate(sources, "noised", **DEC, seed=s, progress=False)[0] for s in (3, 3, 4)]
     rng = random.Random(3)
     assert noised[0] == noised[1] == [add_noise(h, rng) for h in beam]
     assert noised[0] != noised[2] and noised[0][-1] == ""
-    sampled = [tr.translate(sources, "sampling", seed=s, progress=False)[0] for s in (3, 3, 4)]
+    sampled = [tr.translate(sources, "sampling", **DEC, topk=10, seed=s, progress=False)[0] for s in (3, 3, 4)]
     assert sampled[0] == sampled[1] != sampled[2]
 
 

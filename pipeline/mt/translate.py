@@ -36,13 +36,17 @@ class MTError(DataFileError):
     """An MT model directory is missing, incomplete or corrupt (a ValueError naming the directory)."""
 
 
-def _check_method(method: str, beam: int, topk: int, batch_size: int) -> None:
+def _check_method(method: str, beam: int, topk: int | None, batch_size: int, seed: int | None) -> None:
     if method not in METHODS:
         raise ValueError(f"unknown translation method {method!r}; expected one of {list(METHODS)}")
     if beam < 1 or batch_size < 1:
         raise ValueError(f"beam and batch_size must be >= 1, got beam={beam}, batch_size={batch_size}")
-    if topk == 0 or topk < -1:
+    if method == "sampling" and topk is None:
+        raise ValueError("sampling needs topk (backtranslate.topk: -1 unrestricted, else top-k)")
+    if topk is not None and (topk == 0 or topk < -1):
         raise ValueError(f"topk must be -1 (unrestricted sampling) or >= 1, got {topk}")
+    if method != "beam" and seed is None:
+        raise ValueError(f"{method} needs a seed")
 
 
 class Translator(ABC):
@@ -53,23 +57,29 @@ class Translator(ABC):
         """One cleaned, non-empty sentence → (what :meth:`_generate` takes, its length in tokens, truncated?)."""
 
     @abstractmethod
-    def _generate(self, batch: list[Any], method: str, beam: int, topk: int, no_repeat_ngram_size: int) -> list[str]:
+    def _generate(
+        self, batch: list[Any], method: str, beam: int, topk: int | None, no_repeat_ngram_size: int
+    ) -> list[str]:
         """One English translation per item of ``batch`` (at most ``batch_size`` items from :meth:`_encode`);
         ``no_repeat_ngram_size`` > 0 forbids repeating any target n-gram of that size (0: no constraint)."""
 
     def translate(
         self,
         sentences: Sequence[str],
-        method: str = "beam",
+        method: str,
         *,
-        beam: int = 5,
-        topk: int = 10,
-        no_repeat_ngram_size: int = 0,
-        batch_size: int = 64,
-        seed: int = 0,
+        beam: int,
+        no_repeat_ngram_size: int,
+        batch_size: int,
+        topk: int | None = None,
+        seed: int | None = None,
         progress: bool = True,
     ) -> tuple[list[str], dict[str, Any]]:
         """Translate xx sentences into English.
+
+        The decoding settings have no defaults here: callers pass params.yaml's (``mt.beam``, ``mt.batch_size``,
+        ``mt.no_repeat_ngram_size``, ``backtranslate.*``). ``topk`` is needed (and used) by ``sampling`` only,
+        ``seed`` by ``sampling`` and ``noised`` only (``None``: beam search, which draws nothing).
 
         ``method``: ``beam`` (beam search of width ``beam``), ``sampling`` (one sample per sentence
         from the full distribution if ``topk == -1``, else from the ``topk`` most likely tokens) or
@@ -81,7 +91,7 @@ class Translator(ABC):
         stats: ``method``, ``sentences``, ``empty``, ``truncated``, ``seconds``,
         ``sentences_per_second``, ``degenerate_rate``, ``length_ratio``.
         """
-        _check_method(method, beam, topk, batch_size)
+        _check_method(method, beam, topk, batch_size, seed)
         started = time.perf_counter()
         sentences = [clean(s) for s in sentences]
         outputs = [""] * len(sentences)
@@ -93,7 +103,8 @@ class Translator(ABC):
                 items[i], lengths[i], cut = self._encode(s)
                 truncated += cut
         order = sorted(items, key=lengths.__getitem__)  # similar lengths batch together
-        torch.manual_seed(seed)
+        if seed is not None:
+            torch.manual_seed(seed)
         with (
             torch.inference_mode(),
             tqdm(total=len(order), desc=f"translate ({method})", unit="sent", disable=not progress) as bar,
@@ -202,7 +213,7 @@ class FairseqTranslator(Translator):
         return torch.cat([tokens[: self.max_source_tokens - 1], eos]), self.max_source_tokens, True
 
     def _generate(
-        self, batch: list[torch.Tensor], method: str, beam: int, topk: int, no_repeat_ngram_size: int
+        self, batch: list[torch.Tensor], method: str, beam: int, topk: int | None, no_repeat_ngram_size: int
     ) -> list[str]:
         gen = {"beam": 1, "sampling": True, "sampling_topk": topk} if method == "sampling" else {"beam": beam}
         if no_repeat_ngram_size:
@@ -253,7 +264,9 @@ class HFTranslator(Translator):
         n = len(self.tokenizer(sentence)["input_ids"])
         return sentence, n, n > self.max_length
 
-    def _generate(self, batch: list[str], method: str, beam: int, topk: int, no_repeat_ngram_size: int) -> list[str]:
+    def _generate(
+        self, batch: list[str], method: str, beam: int, topk: int | None, no_repeat_ngram_size: int
+    ) -> list[str]:
         if method == "sampling":
             gen: dict[str, Any] = {"do_sample": True, "num_beams": 1, "top_k": topk if topk > 0 else 0, "top_p": 1.0}
         else:
