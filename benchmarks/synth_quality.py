@@ -69,6 +69,7 @@ def run(cfg: str, args, pool, lang, lid) -> dict:
         max_prompts=args.prompts,
         shots=5,
         batch_size=args.batch,
+        samples_per_prompt=1,  # one continuation per prompt: what these measurements compared
         line_filter=filt,
         rng=np.random.default_rng(0),
         seed=0,
@@ -136,7 +137,9 @@ def main() -> None:
         lm = LocalLM(args.model)
         lm.trim([*pool, build_prompt([], lang)])
         prompts = ["\n".join(pool[:5]) + "\n"] * args.batch
-        kw = dict(max_new_tokens=32, temperature=0.8, top_p=0.95, repetition_penalty=1.2, no_repeat_ngram_size=3)
+        kw = dict(
+            samples=1, max_new_tokens=32, temperature=0.8, top_p=0.95, repetition_penalty=1.2, no_repeat_ngram_size=3
+        )
         for bs in (1, args.batch):
             started = time.perf_counter()
             gens = [g for i in range(0, len(prompts), bs) for g in lm.generate(prompts[i : i + bs], seed=0, **kw)]

@@ -150,7 +150,8 @@ class SynthParams(_Strict):
     retries: int = Field(ge=0)
     shots: int = Field(ge=1)  # pool lines per few-shot prompt
     domain: str | None  # described in the prompt, e.g. "rights, law and freedom"
-    batch_size: int = Field(ge=1)
+    batch_size: int = Field(ge=1)  # prompts per generation batch
+    samples_per_prompt: int = Field(ge=1)  # continuations per prompt, sharing one encoding of it (local backend)
     max_new_tokens: int = Field(ge=8)
     temperature: float = Field(ge=0)
     top_p: float = Field(gt=0, le=1)

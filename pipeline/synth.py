@@ -212,6 +212,7 @@ def synthesize(
     max_prompts: int,
     shots: int,
     batch_size: int,
+    samples_per_prompt: int,
     line_filter: LineFilter,
     rng: np.random.Generator,
     seed: int,
@@ -219,7 +220,8 @@ def synthesize(
     progress=None,
     **decoding,
 ) -> SynthesisResult:
-    """Prompt ``backend`` in batches until ``target`` lines pass the filters or ``max_prompts`` are used."""
+    """Prompt ``backend`` in batches of ``batch_size`` prompts, ``samples_per_prompt`` continuations each, until
+    ``target`` lines pass the filters or ``max_prompts`` are used."""
     records: list[Record] = []
     all_shots: list[list[int]] = []
     tokens, started, used, kept = 0, time.perf_counter(), 0, 0
@@ -229,13 +231,15 @@ def synthesize(
         shot_texts = [[pool[i] for i in ids] for ids in shot_ids]
         all_shots.extend([int(i) for i in ids] for ids in shot_ids)
         prompts = [build_prompt(s, lang, domain) for s in shot_texts]
-        gens = backend.generate(prompts, seed=seed + used, **decoding)
+        gens = backend.generate(prompts, samples=samples_per_prompt, seed=seed + used, **decoding)
+        if len(gens) != n * samples_per_prompt:
+            raise ValueError(f"the backend returned {len(gens)} continuations for {n} prompts x {samples_per_prompt}")
         lines, origins = [], []
-        for j, gen in enumerate(gens):
+        for k, gen in enumerate(gens):
             tokens += gen.new_tokens
             for line in split_lines(gen.text, gen.finished):
                 lines.append(line)
-                origins.append(j)
+                origins.append(k // samples_per_prompt)  # the prompt it continues
         verdicts = line_filter.apply(lines, [shot_texts[j] for j in origins])
         for line, j, verdict in zip(lines, origins, verdicts, strict=True):
             verdict = verdict or ("kept" if kept < target else "surplus")

@@ -25,6 +25,8 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.io import read_metrics
+
 ROOT = Path(__file__).resolve().parents[1]
 
 GIT_IDENTITY = {
@@ -63,7 +65,7 @@ class ReadmeRun:
     env: dict[str, str]  # the venv on PATH, for further dvc calls
     result: subprocess.CompletedProcess  # the README's run command
     status: str  # `dvc status --json` right after it
-    evals: dict[str, str]  # metrics/eval/<split>.json right after it
+    evals: dict[str, str]  # metrics/eval/<split>.json with its info file, right after it
     committed: dict[str, str]  # path -> text of dvc.lock, metrics/ and dvclive/ right after it (what git holds;
     # the cached outputs stay in the project's DVC cache)
 
@@ -164,7 +166,11 @@ def _run(shared: Path) -> dict:
         "stdout": result.stdout,
         "stderr": result.stderr,
         "status": status.stdout if status.returncode == 0 else status.stderr,
-        "evals": {p.stem: p.read_text() for p in (proj / "metrics/eval").glob("*.json")},
+        "evals": {  # each split's metrics as the stage wrote them (numbers and info file merged)
+            p.stem: json.dumps(read_metrics(p))
+            for p in (proj / "metrics/eval").glob("*.json")
+            if not p.name.endswith(".info.json")
+        },
         # The DAG's state as git would hold it: dvc.lock and the uncached outputs (metrics, training curves).
         "committed": {
             str(p.relative_to(proj)): p.read_text()

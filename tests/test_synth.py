@@ -115,10 +115,11 @@ class _RecordingBackend:
     def __init__(self):
         self.prompts = []
 
-    def generate(self, prompts, *, seed, **kw):
+    def generate(self, prompts, *, seed, samples, **kw):
         self.prompts.extend(prompts)
         return [
-            Generation(f"Mungu wangu ni furaha ya moyo wangu namba {seed + i}\n", 12, True) for i in range(len(prompts))
+            Generation(f"Mungu wangu ni furaha ya moyo wangu namba {seed + i}\n", 12, True)
+            for i in range(len(prompts) * samples)
         ]
 
 
@@ -133,6 +134,7 @@ def test_synthesize_prompts_only_with_pool_lines_and_stops_at_target():
         max_prompts=50,
         shots=2,
         batch_size=4,
+        samples_per_prompt=1,
         line_filter=f,
         rng=np.random.default_rng(0),
         seed=0,
@@ -143,6 +145,28 @@ def test_synthesize_prompts_only_with_pool_lines_and_stops_at_target():
         shots = prompt.split("\n")[1:-1]
         assert len(shots) == 2 and set(shots) <= set(POOL)
     assert all(len(s) == 2 and max(s) < len(POOL) for s in res.shots)
+
+
+def test_synthesize_assigns_every_sample_to_its_prompt():
+    backend = _RecordingBackend()
+    f = LineFilter(POOL, "swh", FilterConfig(**{**FILTERS_AT, "min_word_validity": 0.0}), None)
+    res = synthesize(
+        backend,
+        POOL,
+        "swh",
+        target=7,
+        max_prompts=50,
+        shots=2,
+        batch_size=2,
+        samples_per_prompt=3,
+        line_filter=f,
+        rng=np.random.default_rng(0),
+        seed=0,
+        max_new_tokens=8,
+    )
+    assert len(res.kept) == 7 and res.prompts == 4 and len(backend.prompts) == 4  # two batches of 2 prompts x 3
+    assert [r.prompt_id for r in res.records if r.text] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]  # one line each
+    assert len(res.shots) == 4
 
 
 def test_quality_measures():
@@ -198,13 +222,30 @@ def test_local_lm_generates_seeded_batches_within_the_trimmed_vocabulary(tiny_lm
     assert lm.trim([*pool, *prompts]) < lm.tokenizer.vocab_size
     with pytest.raises(RuntimeError, match="trimmed already"):
         lm.trim(pool)
-    kw = dict(max_new_tokens=12, temperature=0.8, top_p=0.95, repetition_penalty=1.2, no_repeat_ngram_size=3)
+    kw = dict(max_new_tokens=12, temperature=0.8, top_p=0.95, repetition_penalty=1.2, no_repeat_ngram_size=3, samples=1)
     a = lm.generate(prompts, seed=1, **kw)
     b = lm.generate(prompts, seed=1, **kw)
     assert [g.text for g in a] == [g.text for g in b] and len(a) == 4
     vocab = {w for t in [*pool, *prompts] for w in t.split()}
     assert all(set(g.text.split()) <= vocab for g in a)
     assert all(0 <= g.new_tokens <= 12 for g in a) and any(g.text.strip() for g in a)
+
+
+def test_samples_continue_from_one_shared_prompt_encoding(tiny_lm):
+    """Greedy decoding: the samples of a prompt that share one prefill equal the prompt repeated in the batch."""
+    path, lines = tiny_lm
+    lm = LocalLM(path)
+    pool = lines[:200]
+    prompts = [build_prompt(pool[i : i + n], "swh") for i, n in ((0, 1), (5, 3), (20, 2))]  # left padding
+    lm.trim([*pool, *prompts])
+    kw = dict(max_new_tokens=10, temperature=0.0, top_p=1.0, repetition_penalty=1.2, no_repeat_ngram_size=3, seed=1)
+    shared = lm.generate(prompts, samples=2, **kw)
+    repeated = lm.generate([p for p in prompts for _ in range(2)], samples=1, **kw)
+    assert [(g.text, g.new_tokens, g.finished) for g in shared] == [
+        (g.text, g.new_tokens, g.finished) for g in repeated
+    ]
+    sampled = lm.generate(prompts, samples=2, **{**kw, "temperature": 0.8, "top_p": 0.95})
+    assert len(sampled) == 6 and sampled == lm.generate(prompts, samples=2, **{**kw, "temperature": 0.8, "top_p": 0.95})
 
 
 def test_bfloat16_generation_is_seeded_and_close_to_float32(tiny_lm):
@@ -219,7 +260,7 @@ def test_bfloat16_generation_is_seeded_and_close_to_float32(tiny_lm):
         half = lm.model(ids).logits
     assert half.dtype == torch.bfloat16 and all(p.dtype == torch.bfloat16 for p in lm.model.parameters())
     torch.testing.assert_close(half.float(), full, atol=0.05, rtol=0.05)
-    kw = dict(max_new_tokens=12, temperature=0.8, top_p=0.95, repetition_penalty=1.2, no_repeat_ngram_size=3)
+    kw = dict(max_new_tokens=12, temperature=0.8, top_p=0.95, repetition_penalty=1.2, no_repeat_ngram_size=3, samples=1)
     prompts = [build_prompt(pool[i : i + 3], "swh") for i in range(0, 12, 3)]
     assert [g.text for g in lm.generate(prompts, seed=1, **kw)] == [g.text for g in lm.generate(prompts, seed=1, **kw)]
 
@@ -291,7 +332,9 @@ class _Server:
         self.httpd.shutdown()
 
 
-KW = dict(max_new_tokens=16, temperature=0.7, top_p=0.9, repetition_penalty=1.2, no_repeat_ngram_size=3, seed=5)
+KW = dict(
+    max_new_tokens=16, temperature=0.7, top_p=0.9, repetition_penalty=1.2, no_repeat_ngram_size=3, seed=5, samples=1
+)
 
 
 def test_openai_completions_and_chat_against_a_loopback_server():
@@ -306,6 +349,19 @@ def test_openai_completions_and_chat_against_a_loopback_server():
         (path1, body1), (path2, body2) = server.requests
         assert path1 == "/v1/completions" and body1["prompt"] == "prompt" and body1["max_tokens"] == 16
         assert path2 == "/v1/chat/completions" and body2["messages"][0]["content"] == "prompt"
+    finally:
+        server.close()
+
+
+def test_openai_samples_are_one_request_each_in_prompt_order():
+    ok = {"choices": [{"text": "sawa", "finish_reason": "stop"}]}
+    server = _Server([(200, ok)] * 4)
+    try:
+        gens = OpenAIBackend(server.url, "m", chat=False, timeout=10.0, retries=0).generate(
+            ["a", "b"], **{**KW, "samples": 2}
+        )
+        assert len(gens) == 4
+        assert [(b["prompt"], b["seed"]) for _, b in server.requests] == [("a", 5), ("a", 6), ("b", 7), ("b", 8)]
     finally:
         server.close()
 

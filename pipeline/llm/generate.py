@@ -3,7 +3,8 @@
 Two backends share ``generate(prompts, ...) -> list[Generation]``:
 
 - :class:`LocalLM`: any Hugging Face causal-LM directory (``models/llm``, written by :mod:`pipeline.llm.acquire`).
-  Generation is batched with left padding.
+  Generation is batched with left padding; the ``samples`` continuations of a prompt share one encoding of it
+  (:func:`shared_prefill`: a five-shot prompt is longer than what is generated from it).
 - :class:`OpenAIBackend`: any OpenAI-compatible ``/completions`` or ``/chat/completions`` endpoint (vLLM,
   Ollama, a hosted model), with timeouts, retries and one clear error when it is unreachable or malformed.
 
@@ -14,8 +15,8 @@ makes generation several times faster and stops the model drifting into other sc
 Generation can run in bfloat16 (:meth:`LocalLM.cast`, ``synth.dtype``), Gemma's own training dtype: on a CPU with
 bf16 instructions it is about 1.7x faster than float32 (docs/performance.md).
 
-Sampling settings (``max_new_tokens``, ``temperature``, ...) and the endpoint's ``chat``/``timeout``/``retries``
-have no defaults here: they come from params.yaml's ``synth`` section.
+Sampling settings (``samples``, ``max_new_tokens``, ``temperature``, ...) and the endpoint's
+``chat``/``timeout``/``retries`` have no defaults here: they come from params.yaml's ``synth`` section.
 """
 
 from __future__ import annotations
@@ -221,6 +222,7 @@ class LocalLM:
         self,
         prompts: Sequence[str],
         *,
+        samples: int,
         max_new_tokens: int,
         temperature: float,
         top_p: float,
@@ -228,11 +230,20 @@ class LocalLM:
         no_repeat_ngram_size: int,
         seed: int,
     ) -> list[Generation]:
-        """Sample a continuation of every prompt in one left-padded batch."""
+        """Sample ``samples`` continuations of every prompt in one left-padded batch; prompt ``i``'s are
+        ``result[i * samples : (i + 1) * samples]``.
+
+        With ``samples > 1`` the prompts are encoded once (one prefill) and every sample continues from a copy of
+        that key/value cache, so a prompt's cost is shared by its samples (see :func:`shared_prefill`).
+        """
         from transformers import LogitsProcessorList
 
         rows = [self.to_new(self.encode(p)) for p in prompts]
         ids, mask = pad_batch(rows, int(self.new_of_old[self.pad_id]), left=True)
+        cache = {}
+        if samples > 1:
+            cache["cache"] = shared_prefill(self.model, ids, mask, samples)
+            ids, mask = ids.repeat_interleave(samples, dim=0), mask.repeat_interleave(samples, dim=0)
         eos_new = [
             int(self.new_of_old[e]) for e in self.eos_ids if e < len(self.new_of_old) and self.new_of_old[e] >= 0
         ]
@@ -252,6 +263,7 @@ class LocalLM:
             logits_processor=LogitsProcessorList([control]),
             eos_token_id=eos_new,
             pad_token_id=int(self.new_of_old[self.pad_id]),
+            **cache,
         )
         results = []
         for row in out[:, ids.shape[1] :]:
@@ -264,6 +276,31 @@ class LocalLM:
             )
             results.append(Generation(text, len(new), finished))
         return results
+
+
+def shared_prefill(model, ids: torch.Tensor, mask: torch.Tensor, samples: int):
+    """The key/value cache of the left-padded prompts ``ids`` (all but each row's last token, which ``generate``
+    feeds itself), repeated ``samples`` times per row (``repeat_interleave`` order).
+
+    Positions follow the attention mask as in ``generate`` (a padded row starts at position 0), so a sample
+    continuing from this cache is the sample ``generate`` would draw from the repeated prompt, at the cost of one
+    prompt encoding instead of ``samples``.
+    """
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    if ids.shape[1] > 1:
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        model(
+            input_ids=ids[:, :-1],
+            attention_mask=mask[:, :-1],
+            position_ids=positions[:, :-1],
+            cache=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+    cache.batch_repeat_interleave(samples)
+    return cache
 
 
 def _decoder_layers(model) -> torch.nn.ModuleList:
@@ -331,10 +368,13 @@ class OpenAIBackend:
         repetition_penalty: float,
         no_repeat_ngram_size: int,
         seed: int,
+        samples: int,
     ) -> list[Generation]:
+        """``samples`` continuations of every prompt (one request each, seeds ``seed``, ``seed + 1``, ...), prompt
+        ``i``'s at ``result[i * samples : (i + 1) * samples]``."""
         del no_repeat_ngram_size  # not part of the OpenAI API; repetition is controlled by the penalty
         results = []
-        for i, prompt in enumerate(prompts):
+        for i, prompt in enumerate(p for p in prompts for _ in range(samples)):
             body = {
                 "model": self.model,
                 "max_tokens": max_new_tokens,

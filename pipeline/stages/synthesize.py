@@ -86,10 +86,14 @@ def main() -> None:
     leaked = [t for t in pool if normalise(t) in test]
     assert not leaked, f"test text in the prompt pool: {leaked[0][:60]!r}"
 
+    started = time.perf_counter()
     lid, lid_info = (None, {})
     if cfg.lid:
         lid, lid_info = train_bible_lid(cfg.lid_verses, seeds.rng(params.seed, "synthesize", "lid"))
+    parts = {"lid_seconds": round(time.perf_counter() - started, 1)}  # where the stage's time goes (timings/)
+    started = time.perf_counter()
     backend, backend_info = make_backend(params, pool)
+    parts["backend_seconds"] = round(time.perf_counter() - started, 1)  # load, trim (and fine-tune) the LM
     line_filter = LineFilter(
         pool,
         params.lang,
@@ -107,6 +111,7 @@ def main() -> None:
             max_prompts=cfg.max_prompts,
             shots=cfg.shots,
             batch_size=cfg.batch_size,
+            samples_per_prompt=cfg.samples_per_prompt,
             line_filter=line_filter,
             rng=seeds.rng(params.seed, "synthesize", "shots"),
             seed=seeds.derive(params.seed, "synthesize", "generate"),
@@ -133,6 +138,7 @@ def main() -> None:
         PROMPTS, [(i, " ".join(mono_ids[j] for j in shots)) for i, shots in enumerate(result.shots)], PROMPTS_COLUMNS
     )
     ids = [f"synth:{params.lang}:{r.line_id:06d}" for r in kept]
+    started = time.perf_counter()
     rows, mt_stats = backtranslate_rows(
         load_translator(params.mt, paths.MT_DIR),
         params.backtranslate,
@@ -144,6 +150,7 @@ def main() -> None:
         seed=seeds.derive(params.seed, "synthesize"),
         no_repeat_ngram_size=params.mt.no_repeat_ngram_size,
     )
+    parts["backtranslate_seconds"] = round(time.perf_counter() - started, 1)
     written = write_pools(
         {"synthetic": rows}, mt_stats, params.backtranslate, lid_verses=params.augment.lid_verses, seed=params.seed
     )
@@ -159,6 +166,7 @@ def main() -> None:
             "new_tokens": result.tokens,
             "tokens_per_second": round(result.tokens / result.seconds, 1),
             "generate_seconds": round(result.seconds, 1),
+            **parts,
             "removed": removed,
             "passed": line_filter.counts.get("passed", 0),
             "kept": len(kept),
