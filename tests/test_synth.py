@@ -123,23 +123,29 @@ class _RecordingBackend:
         ]
 
 
-def test_synthesize_prompts_only_with_pool_lines_and_stops_at_target():
+def _synthesize_recorded(target: int, batch_size: int, samples_per_prompt: int):
+    """``synthesize`` on the pool with a recording backend (two shots a prompt, every line passes word validity)."""
     backend = _RecordingBackend()
     f = LineFilter(POOL, "swh", FilterConfig(**{**FILTERS_AT, "min_word_validity": 0.0}), None)
     res = synthesize(
         backend,
         POOL,
         "swh",
-        target=5,
+        target=target,
         max_prompts=50,
         shots=2,
-        batch_size=4,
-        samples_per_prompt=1,
+        batch_size=batch_size,
+        samples_per_prompt=samples_per_prompt,
         line_filter=f,
         rng=np.random.default_rng(0),
         seed=0,
         max_new_tokens=8,
     )
+    return backend, res
+
+
+def test_synthesize_prompts_only_with_pool_lines_and_stops_at_target():
+    backend, res = _synthesize_recorded(target=5, batch_size=4, samples_per_prompt=1)
     assert len(res.kept) == 5 and res.prompts == 8  # two batches of 4
     for prompt in backend.prompts:
         shots = prompt.split("\n")[1:-1]
@@ -148,22 +154,7 @@ def test_synthesize_prompts_only_with_pool_lines_and_stops_at_target():
 
 
 def test_synthesize_assigns_every_sample_to_its_prompt():
-    backend = _RecordingBackend()
-    f = LineFilter(POOL, "swh", FilterConfig(**{**FILTERS_AT, "min_word_validity": 0.0}), None)
-    res = synthesize(
-        backend,
-        POOL,
-        "swh",
-        target=7,
-        max_prompts=50,
-        shots=2,
-        batch_size=2,
-        samples_per_prompt=3,
-        line_filter=f,
-        rng=np.random.default_rng(0),
-        seed=0,
-        max_new_tokens=8,
-    )
+    backend, res = _synthesize_recorded(target=7, batch_size=2, samples_per_prompt=3)
     assert len(res.kept) == 7 and res.prompts == 4 and len(backend.prompts) == 4  # two batches of 2 prompts x 3
     assert [r.prompt_id for r in res.records if r.text] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]  # one line each
     assert len(res.shots) == 4
