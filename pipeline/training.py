@@ -188,6 +188,36 @@ class TokenIdf:
         return table[batch["input_ids"]]
 
 
+class FrozenStates:
+    """Token states (and content masks) of a frozen model for ``texts``, computed the first time a row is drawn
+    and kept: the teacher's English side of the bitext, which distillation draws every epoch. A batch is its rows
+    right-padded to the longest (what :func:`pipeline.model.token_states` returns for the same rows)."""
+
+    def __init__(self, model, tokenizer, texts: Sequence[str], max_length: int):
+        self.model, self.tokenizer, self.texts, self.max_length = model, tokenizer, texts, max_length
+        self.rows: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __call__(self, idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        missing = [int(i) for i in dict.fromkeys(int(i) for i in idx) if int(i) not in self.rows]
+        if missing:
+            with torch.no_grad():
+                hidden, attention, content = token_states(
+                    self.model, self.tokenizer, [self.texts[i] for i in missing], prefix=PASSAGE_PREFIX,
+                    max_length=self.max_length,
+                )  # fmt: skip
+            for r, i in enumerate(missing):
+                n = int(attention[r].sum())
+                self.rows[i] = (hidden[r, :n].clone(), content[r, :n].clone())
+        rows = [self.rows[int(i)] for i in idx]
+        length = max(h.shape[0] for h, _ in rows)
+        first = rows[0][0]
+        hidden = first.new_zeros((len(rows), length, first.shape[-1]))
+        mask = torch.zeros((len(rows), length), dtype=torch.bool, device=first.device)
+        for r, (h, m) in enumerate(rows):
+            hidden[r, : h.shape[0]], mask[r, : m.shape[0]] = h, m
+        return hidden, mask
+
+
 def train_student(
     teacher,
     student,
@@ -207,7 +237,8 @@ def train_student(
     (terms, ``loss``, the OT plan's ``plan/*`` diagnostics) goes to ``log`` each step, averaged over processes.
     ``idf``: token weights as the OT marginals (``distill.marginals: idf``); None: uniform over real tokens.
 
-    Teacher token states of the English side (no grad) and student token states of the target side are
+    Teacher token states of the English side (no grad; computed once per row, :class:`FrozenStates`) and student
+    token states of the target side are
     aligned by ``loss_fn``; only the student is updated. Both sides are encoded as passages (with the
     ``passage: `` prefix, which the content masks exclude from the alignment). The loss is a mean over
     pairs, so under data parallelism each process aligns its share of the batch and DDP averages the
@@ -225,14 +256,12 @@ def train_student(
     student.train()
     losses = []
     batches = batch_indices(len(pairs), cfg.batch_size, cfg.steps, rng)
+    english = FrozenStates(teacher, tokenizer, [p[1] for p in pairs], cfg.max_length)
     for step, idx in enumerate(tqdm(batches, total=cfg.steps, desc="distill", disable=not rt.is_main)):
         idx = rt.shard(idx)
         ids = [pairs[i][0] for i in idx]
         with rt.autocast():
-            with torch.no_grad():
-                H_T, _, mask_T = token_states(
-                    teacher, tokenizer, [pairs[i][1] for i in idx], prefix=PASSAGE_PREFIX, max_length=cfg.max_length
-                )
+            H_T, mask_T = english(idx)
             H_S, _, mask_S = token_states(
                 net, tokenizer, [pairs[i][2] for i in idx], prefix=PASSAGE_PREFIX, max_length=cfg.max_length
             )

@@ -7,7 +7,9 @@ from transformers import BertConfig, BertModel
 
 from pipeline.encoder import load_xlmr_tokenizer
 from pipeline.losses import DistillLoss
+from pipeline.model import PASSAGE_PREFIX, token_states
 from pipeline.training import (
+    FrozenStates,
     TokenIdf,
     TrainConfig,
     batch_indices,
@@ -206,3 +208,26 @@ def test_nan_is_never_trained_on(tokenizer):
     fn = DistillLoss("ot", sinkhorn_iters=20, **LOSS)
     with pytest.raises(FloatingPointError, match="step 0"):
         train_student(teacher, student, tokenizer, PAIRS, CFG, fn, seed=0)
+
+
+def test_frozen_states_are_the_batch_token_states_computed_once(tokenizer):
+    """The teacher's English states kept per row: any batch of rows equals token_states of those rows (padded to
+    their longest), and a row already seen is not encoded again."""
+    model = tiny_model(0, dropout=0.0)
+    texts = [en if i % 3 else en + " and the earth and all that is in it" for i, (_, en, _) in enumerate(PAIRS)]
+    states = FrozenStates(model, tokenizer, texts, max_length=32)
+    calls = []
+    forward = model.forward
+    model.forward = lambda *a, **k: calls.append(len(k["input_ids"])) or forward(*a, **k)
+    encoded = []
+    for idx in ([0, 1, 2, 3], [3, 5, 0, 7], [7, 5]):
+        before = len(calls)
+        hidden, mask = states(idx)
+        encoded.append(calls[before:])
+        with torch.no_grad():
+            want, _, want_mask = token_states(
+                model, tokenizer, [texts[i] for i in idx], prefix=PASSAGE_PREFIX, max_length=32
+            )
+        assert hidden.shape == want.shape and torch.equal(mask, want_mask)
+        assert torch.allclose(hidden[mask], want[want_mask], atol=1e-5)
+    assert encoded == [[4], [2], []]  # rows 0-3, then only 5 and 7; then nothing
