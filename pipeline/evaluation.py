@@ -14,7 +14,8 @@ from pathlib import Path
 import ir_measures
 from ir_measures import AP, R, nDCG
 
-from pipeline import trec
+from pipeline import paths, trec
+from pipeline.io import merge, read_metrics
 
 MEASURES = (AP, nDCG @ 10, R @ 100)
 #: Names used as metric keys (stable, readable in ``dvc metrics show``).
@@ -83,3 +84,9 @@ def score_run(run: trec.Run, qrels: list[tuple[str, str, int]], depth: int) -> d
         scores = evaluate_run(qrels_path, run_path, depth)
     scores.pop("signature")
     return scores
+
+
+def split_metrics(split: str) -> dict:
+    """Every system's scores on ``split`` as the pipeline wrote them: the baselines' metrics file merged with the
+    student's (``metrics/baselines/<split>.json``, ``metrics/eval/<split>.json``, each with its info file)."""
+    return merge(read_metrics(paths.eval_metrics(split, baselines=True)), read_metrics(paths.eval_metrics(split)))

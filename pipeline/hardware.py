@@ -50,7 +50,7 @@ def bf16_note() -> str | None:
     """What is wrong when neither a CUDA device nor PyTorch's CPU bf16 kernels are here, else None."""
     import torch
 
-    if torch.cuda.is_available() or cpu_bf16_kernels():
+    if bf16_fast("cuda") or bf16_fast("cpu"):
         return None
     return (
         f"NOTE: PyTorch has no bf16 kernels for this CPU ({torch.backends.cpu.get_cpu_capability()}): bf16 generation "

@@ -24,8 +24,9 @@ import pandas as pd
 
 from pipeline import paths
 from pipeline.errors import PipelineError
+from pipeline.evaluation import split_metrics
 from pipeline.experiments import results
-from pipeline.io import merge, read_json, read_metrics, write_text
+from pipeline.io import read_json, read_metrics, write_text
 from pipeline.params import load_params
 
 DOC_FILES = (Path("README.md"), *sorted(Path("docs").glob("*.md")))
@@ -54,10 +55,7 @@ def default_run() -> str:
     """AP of every system on every split of the committed default run (``metrics/baselines``, ``metrics/eval``,
     ``metrics/prepare``)."""
     prepared = _metrics("prepare")["splits"]
-    evals = {
-        s: merge(read_metrics(paths.eval_metrics(s, baselines=True)), read_metrics(paths.eval_metrics(s)))
-        for s in paths.SPLITS
-    }
+    evals = {s: split_metrics(s) for s in paths.SPLITS}
     available = [s for s in paths.SPLITS if evals[s].get("available")]
     systems = [k for k in ("zeroshot", "teacher", "student", "nmt_bm25", "nmt_teacher") if k in evals[available[0]]]
     header = "| system | " + " | ".join(

@@ -13,8 +13,8 @@ from __future__ import annotations
 import pandas as pd
 
 from pipeline import paths
-from pipeline.evaluation import MEASURE_NAMES, robustness
-from pipeline.io import merge, read_metrics, write_metrics, write_text
+from pipeline.evaluation import MEASURE_NAMES, robustness, split_metrics
+from pipeline.io import write_metrics, write_text
 from pipeline.params import load_params
 from pipeline.plots import ap_bar_chart, training_curves
 from pipeline.stages import run_stage
@@ -43,10 +43,7 @@ def summary(evals: dict[str, dict]) -> tuple[dict, pd.DataFrame]:
 
 def main() -> None:
     params = load_params()
-    evals = {
-        split: merge(read_metrics(paths.eval_metrics(split, baselines=True)), read_metrics(paths.eval_metrics(split)))
-        for split in paths.SPLITS
-    }
+    evals = {split: split_metrics(split) for split in paths.SPLITS}
     report, table = summary(evals)
     robust = {system: entry["robustness"] for system, entry in report.items() if entry["robustness"]}
     # The student's AP per split as AP.<split>: keys no other metrics file has, short `dvc exp show` columns.
