@@ -434,8 +434,111 @@ def grid_times() -> str:
     return "\n".join([*lines, "", _source(path)])
 
 
+def power() -> str:
+    """The declared design's power (``reports/power.json``, ``python -m pipeline.experiments.power``): per shifted
+    split, the pooled primary contrast's MDE and equivalence reach at each measured size and proposed design, and
+    the measured type-I error of the tests."""
+    path = paths.REPORTS_DIR / "power.json"
+    data = read_json(path)
+    cfg = data["settings"]
+    rows = pd.DataFrame(data["designs"])
+    pooled = rows[rows["lang"].str.startswith("pooled")]
+    lines = [
+        f"Pooled over `{cfg['pooled']}` (m = {cfg['family']}, alpha = {cfg['alpha']} two-sided at alpha / m, "
+        f"power {cfg['power']}); components measured at each augmentation size (languages not measured at a size "
+        "take the mean of those measured):",
+        "",
+        "| split | size | measured | seeds | queries | SE | MDE | equivalence reach |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in pooled.itertuples():
+        measured = r.lang.removeprefix("pooled (").removesuffix(" measured)")
+        lines.append(
+            f"| {r.split} | {r.size} | {measured} | {r.seeds} | {r.queries} | {r.se:.4f} | {r.mde:.4f} "
+            f"| {r.equivalence_reach:.4f} |"
+        )
+    calib = pd.DataFrame(data["calibration"])
+    lines += [
+        "",
+        f"Type-I error at nominal {cfg['alpha']}, measured on simulated null data (normal effects with the measured "
+        "components and design):",
+        "",
+        "| split | test | seeds | queries | simulations | type-I error |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in calib.itertuples():
+        lines.append(f"| {r.split} | {r.test} | {r.seeds} | {r.queries} | {r.sims} | {r.type_one_error:.3f} |")
+    return "\n".join([*lines, "", _source(path)])
+
+
+def answer_status() -> str:
+    """The README's answer: where the declared design (``designs: decisive``) stands. Its cells in ``results/``
+    against the grid's; with ``reports/decisive_answer.csv``, each shifted split's pooled outcome with its effect,
+    CI and MDE; and the earlier grids' per-language MDE (``reports/power.json``) that made "no difference detected"
+    uninformative."""
+    from pipeline.experiments import grid
+
+    design = grid.designs()["decisive"]
+    cells = grid.cells(design.report, defaults=grid.committed_params())
+    ran = sorted(Path(results.RESULTS_DIR).glob(f"{design.report}-*.json"))
+    lines = []
+    answer_csv = paths.REPORTS_DIR / f"{design.report}_answer.csv"
+    if answer_csv.exists():
+        answer = pd.read_csv(answer_csv)
+        for r in answer[answer["pooled"]].itertuples():
+            lines.append(
+                f"- **{r.split}: {r.outcome}** — pooled over `{r.languages}`: Δ AP {r.delta:+.4f} "
+                f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}], Holm p {r.p_holm:.3g}, TOST p {r.p_equivalence_holm:.3g}, "
+                f"MDE {r.mde:.4f} ({int(r.seeds) if pd.notna(r.seeds) else '?'} seeds per language)."
+            )
+    power_rows = pd.DataFrame(read_json(paths.REPORTS_DIR / "power.json")["designs"])
+    earlier = power_rows[(power_rows["seeds"] == 3) & ~power_rows["lang"].str.startswith("pooled")]
+    earlier = earlier[(earlier["split"] != "shifted_genre") | (earlier["queries"] == 200)]
+    spans = {split: (g["mde"].min(), g["mde"].max()) for split, g in earlier.groupby("split")}
+    measured = pd.DataFrame(read_json(paths.REPORTS_DIR / "power.json")["measured"])
+    observed = float(measured[measured["report"] == "comparison"]["delta"].abs().median())
+    lines += [
+        f"- **Progress:** {len(ran)} of the {len(cells)} cells of grid `{design.report}` are in `results/`"
+        + ("" if answer_csv.exists() else "; no outcome is stated before the declared cells have run")
+        + ".",
+        "- **Why the earlier grids could not settle it:** with 3 seeds and 200 (genre) or 50–60 (register) queries "
+        "per language, the smallest difference a per-language test detects with 80 % power is "
+        + " and ".join(f"{lo:.3f}–{hi:.3f} AP on {split}" for split, (lo, hi) in spans.items())
+        + f' (Holm over {len(design.splits)}), while the median |Δ| seen there is {observed:.3f}: their "no '
+        'difference detected" is not evidence of no difference.',
+        "",
+        _source(paths.REPORTS_DIR / "power.json", *([answer_csv] if answer_csv.exists() else []), results.RESULTS_DIR),
+    ]
+    return "\n".join(lines)
+
+
+def budget_compare() -> str:
+    """Two default runs side by side (``benchmarks/results/budget_compare.json``, ``benchmarks/budget_compare.py``):
+    stage seconds, the switch, and the quality numbers a saving must not move."""
+    path = BENCHMARK_RESULTS / "budget_compare.json"
+    data = read_json(path)
+    before, after = data["before"], data["after"]
+    lines = [
+        f"Both on {after['machine'].split(';')[0]}.",
+        "",
+        f"| | before ({before['rev']}) | after ({after['rev']}) |",
+        "|---|---|---|",
+    ]
+    for stage, secs in after["stages"].items():
+        lines.append(f"| {stage} s | {before['stages'].get(stage, float('nan')):.1f} | {secs:.1f} |")
+    for key, label in (("total_seconds", "**stages, sum** s"), ("switch_seconds", "`aug` switch s"),
+                       ("readme_seconds", "README run, end to end s")):  # fmt: skip
+        lines.append(f"| {label} | {before[key]:.1f} | {after[key]:.1f} |")
+    for name, value in after["quality"].items():
+        lines.append(f"| {name} | {before['quality'][name]:.4g} | {value:.4g} |")
+    return "\n".join([*lines, "", _source(path)])
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
+    "answer-status": answer_status,
+    "budget-compare": budget_compare,
     "default-run": default_run,
+    "power": power,
     "mt": mt,
     "mt-decoding": mt_decoding,
     "mt-tradeoff": mt_tradeoff,
