@@ -127,6 +127,30 @@ def dose_response_chart(table: pd.DataFrame, splits: list[str], series_order: li
     plt.close(fig)
 
 
+def forest_plot(rows: pd.DataFrame, margin: float, title: str, path: Path) -> None:
+    """Effects with their CIs, one panel per split: per-language rows, then the pooled row (a diamond); the
+    equivalence margin shaded, 0 drawn. ``rows``: split, label, delta, ci_low, ci_high, pooled (bool)."""
+    plt = _pyplot()
+    splits = list(dict.fromkeys(rows["split"]))
+    n = max(len(rows[rows["split"] == s]) for s in splits)
+    fig, axes = plt.subplots(1, len(splits), figsize=(4.2 * len(splits), 0.45 * n + 1.4), squeeze=False, sharey=True)
+    for ax, split in zip(axes[0], splits, strict=True):
+        sub = rows[rows["split"] == split].reset_index(drop=True)
+        y = np.arange(len(sub))[::-1]
+        ax.axvspan(-margin, margin, color="0.9", label=f"±{margin} (equivalence margin)")
+        ax.axvline(0, color="0.4", lw=0.8)
+        for yi, r in zip(y, sub.itertuples(), strict=True):
+            ax.plot([r.ci_low, r.ci_high], [yi, yi], color="C3" if r.pooled else "C0", lw=2 if r.pooled else 1.2)
+            ax.plot(r.delta, yi, marker="D" if r.pooled else "o", color="C3" if r.pooled else "C0")
+        ax.set_yticks(y, sub["label"])
+        ax.set_title(split, fontsize=9)
+        ax.set_xlabel(title)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    _save(fig, path, dpi=120)
+    plt.close(fig)
+
+
 def training_curves(live_dirs: dict[str, Path], path: Path) -> list[str]:
     """One panel per DVCLive directory that has ``plots/metrics/**.tsv``; returns the curves drawn."""
     plt = _pyplot()

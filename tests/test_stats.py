@@ -82,3 +82,55 @@ def test_holm_matches_the_definition():
 def test_holm_known_adjusted_values(p, adjusted):
     got = holm(np.array(p))
     assert isinstance(got, np.ndarray) and got == pytest.approx(adjusted)
+
+
+def test_crossed_test_recovers_known_components_and_agrees_with_itself():
+    """Simulated seeds × queries differences with known seed, query and residual SDs: the components come back, the
+    CI excludes 0 exactly when p < 0.05, and TOST calls a zero effect equivalent within a wide margin."""
+    from pipeline.experiments.power import simulate_null
+    from pipeline.experiments.stats import Crossed, crossed_test
+
+    rng = np.random.default_rng(3)
+    comp = {"seed": 0.01**2, "query": 0.09**2, "residual": 0.17**2}
+    est = np.array([list(Crossed.of(simulate_null(comp, 8, 400, rng)).components().values()) for _ in range(200)])
+    assert np.sqrt(est.mean(axis=0)) == pytest.approx([0.01, 0.09, 0.17], rel=0.1)
+    for _ in range(50):
+        d = simulate_null(comp, 5, 100, rng) + 0.03
+        res = crossed_test(d, np.zeros_like(d), margin=0.02)
+        assert (res["ci_low"] > 0 or res["ci_high"] < 0) == (res["p"] < 0.05)
+        assert res["ci_low"] < res["delta"] < res["ci_high"]
+    big = crossed_test(np.full((3, 10), 0.5), np.full((3, 10), 0.5), margin=0.02)
+    assert big["p"] == 1.0 and big["p_equivalence"] == 0.0
+    with pytest.raises(StatsError):
+        crossed_test(np.zeros((1, 10)), np.zeros((1, 10)))
+
+
+def test_crossed_test_holds_its_level_and_counts_seed_variance():
+    """Null data with a large seed effect: the crossed t rejects at about its nominal rate (a query-level t would
+    reject almost always), and its CI covers the true difference about 95 % of the time."""
+    from pipeline.experiments.power import type_one_error
+
+    comp = {"seed": 0.02**2, "query": 0.09**2, "residual": 0.17**2}
+    rate = type_one_error(comp, 5, 200, sims=400, alpha=0.05, seed=1, bootstrap=False)
+    assert 0.02 <= rate <= 0.085
+
+
+def test_pooled_test_and_outcomes():
+    from pipeline.experiments.power import simulate_null
+    from pipeline.experiments.stats import OUTCOMES, crossed_test, outcome, pooled_test
+
+    rng = np.random.default_rng(4)
+    comp = {"seed": 0.005**2, "query": 0.05**2, "residual": 0.1**2}
+    parts = [crossed_test(simulate_null(comp, 5, 300, rng) + shift, np.zeros((5, 300)), margin=0.02)
+             for shift in (0.0, 0.0, 0.0, 0.0)]  # fmt: skip
+    pooled = pooled_test(parts, margin=0.02)
+    assert pooled["delta"] == pytest.approx(np.mean([p["delta"] for p in parts]))
+    assert pooled["se"] == pytest.approx(np.sqrt(sum(p["se"] ** 2 for p in parts)) / 4)
+    assert pooled["se"] < min(p["se"] for p in parts)
+    assert pooled["p_equivalence"] < 0.05 and pooled["Q_df"] == 3 and pooled["tau"] >= 0
+    # heterogeneous languages: Q large, tau near the spread of the shifts
+    het = [crossed_test(simulate_null(comp, 5, 300, rng) + s, np.zeros((5, 300))) for s in (-0.06, 0.0, 0.06, 0.12)]
+    h = pooled_test(het)
+    assert h["Q_p"] < 0.001 and h["tau"] == pytest.approx(np.std([-0.06, 0.0, 0.06, 0.12], ddof=1), rel=0.35)
+    assert outcome(0.03, 0.01, 0.9) == OUTCOMES[0] and outcome(-0.03, 0.01, 0.9) == OUTCOMES[1]
+    assert outcome(0.001, 0.6, 0.01) == OUTCOMES[2] and outcome(0.01, 0.3, 0.3) == OUTCOMES[3]

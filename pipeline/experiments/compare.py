@@ -42,10 +42,20 @@ from pipeline.cli import run_command
 from pipeline.errors import PipelineError
 from pipeline.experiments import grid, results
 from pipeline.experiments.results import Experiment
-from pipeline.experiments.stats import RESAMPLES, holm, two_level_bootstrap
+from pipeline.experiments.stats import (
+    OUTCOMES,
+    RESAMPLES,
+    crossed_test,
+    equivalence_reach,
+    holm,
+    mde,
+    outcome,
+    pooled_test,
+    two_level_bootstrap,
+)
 from pipeline.io import atomic_path, write_text
 from pipeline.paths import AUG_ORIGINS, SPLITS
-from pipeline.plots import dose_response_chart, panels_bar_chart
+from pipeline.plots import dose_response_chart, forest_plot, panels_bar_chart
 
 #: Table column -> the param it comes from. A condition is (aug, size, loss, marginals, scoring).
 CONDITION = {
@@ -206,14 +216,27 @@ def summary_table(exps: list[Experiment]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _matrix(table: pd.DataFrame, exps: dict[str, Experiment], split: str) -> pd.DataFrame:
+def seed_query_matrix(table: pd.DataFrame, exps: dict[str, Experiment], split: str) -> pd.DataFrame:
     """Per-query AP of the rows of ``table`` (one condition): replicate seeds × queries."""
     rows = {r.seed: pd.Series(exps[r.exp].query_ap[split]) for r in table.itertuples()}
     return pd.DataFrame(rows).T.sort_index()
 
 
-def contrasts(table: pd.DataFrame, exps: dict[str, Experiment]) -> pd.DataFrame:
-    """Every declared contrast the table allows, per stratum × split × the rest of the condition; Holm per family."""
+def bootstrap_test(a: np.ndarray, b: np.ndarray, seed: int) -> dict:
+    """The reports' test without a declared design: the two-level bootstrap."""
+    return two_level_bootstrap(a, b, seed=seed)
+
+
+def crossed_t(a: np.ndarray, b: np.ndarray, seed: int) -> dict:
+    """The test of a declared design (:func:`~pipeline.experiments.stats.crossed_test`): effect, CI and p from
+    one t distribution; no resampling, so ``seed`` is unused."""
+    res = crossed_test(a, b)
+    return {k: res[k] for k in ("delta", "ci_low", "ci_high", "p", "se", "df", "seeds", "queries")}
+
+
+def contrasts(table: pd.DataFrame, exps: dict[str, Experiment], test=bootstrap_test) -> pd.DataFrame:
+    """Every declared contrast the table allows, per stratum × split × the rest of the condition; Holm per family.
+    ``test(a, b, seed)``: :func:`bootstrap_test`, or :func:`crossed_t` for a report with a declared design."""
     cond = list(CONDITION)
     out = []
     for (lang, root, split), sub in table.groupby(["lang", "root_seed", "split"], sort=True):
@@ -229,15 +252,15 @@ def contrasts(table: pd.DataFrame, exps: dict[str, Experiment]) -> pd.DataFrame:
                 cell_b = cells.get(tuple(b[k] for k in cond))
                 if cell_b is None:
                     continue
-                ma, mb = _matrix(cell_a, exps, split), _matrix(cell_b, exps, split)
+                ma, mb = seed_query_matrix(cell_a, exps, split), seed_query_matrix(cell_b, exps, split)
                 seeds = ma.index.intersection(mb.index)
                 queries = ma.columns.intersection(mb.columns)
                 if len(seeds) == 0 or len(queries) < 2:
                     continue
-                res = two_level_bootstrap(
+                res = test(
                     ma.loc[seeds, queries].to_numpy(),
                     mb.loc[seeds, queries].to_numpy(),
-                    seed=seeds_.derive(0, "compare", str(lang), str(root), split, c.label, repr(key)),
+                    seeds_.derive(0, "compare", str(lang), str(root), split, c.label, repr(key)),
                 )
                 out.append({"family": c.family, "lang": lang, "root_seed": root, "split": split, **a,
                             "contrast": c.label, **res})  # fmt: skip
@@ -252,6 +275,89 @@ def contrasts(table: pd.DataFrame, exps: dict[str, Experiment]) -> pd.DataFrame:
     return tests.sort_values(
         ["family", "lang", "root_seed", "split", "size", "loss", "marginals", "scoring", "contrast"]
     ).reset_index(drop=True)
+
+
+def design_answer(table: pd.DataFrame, exps: dict[str, Experiment], design: grid.Design) -> pd.DataFrame:
+    """The declared design's answer: per split, ``design.a − design.b`` per pooled language (crossed seeds ×
+    queries test) and pooled over the languages present (equal weights, Q and tau). Holm over the splits for the
+    pooled rows (the primary family), over languages × splits for the per-language rows (secondary), for the
+    difference and for TOST within ``design.margin``; each row's MDE from its own SE and df at the family's size,
+    and its outcome (:func:`~pipeline.experiments.stats.outcome`)."""
+    names = {OUTCOMES[0]: f"{design.a} better", OUTCOMES[1]: f"{design.b} better",
+             OUTCOMES[2]: f"equivalent within ±{design.margin}", OUTCOMES[3]: "inconclusive"}  # fmt: skip
+    rows = []
+    for split in design.splits:
+        parts = []
+        for lang in design.pooled:
+            sub = table[(table["lang"] == lang) & (table["split"] == split)]
+            arms = [sub[sub["aug"] == arm] for arm in (design.a, design.b)]
+            if any(arm.empty for arm in arms):
+                continue
+            ma, mb = (seed_query_matrix(arm, exps, split) for arm in arms)
+            seeds, queries = ma.index.intersection(mb.index), ma.columns.intersection(mb.columns)
+            if len(seeds) < 2 or len(queries) < 2:
+                continue
+            res = crossed_test(ma.loc[seeds, queries].to_numpy(), mb.loc[seeds, queries].to_numpy(),
+                               alpha=design.alpha, margin=design.margin)  # fmt: skip
+            parts.append(res)
+            rows.append({"split": split, "languages": lang, "pooled": False, **res})
+        if parts:
+            languages = " ".join(r["languages"] for r in rows if r["split"] == split and not r["pooled"])
+            pooled = pooled_test(parts, alpha=design.alpha, margin=design.margin)
+            rows.append({"split": split, "pooled": True, **pooled, "languages": languages})
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    out = out.drop(columns=["terms"])
+    for mask in (out["pooled"], ~out["pooled"]):
+        m = int(mask.sum())
+        out.loc[mask, "family_size"] = m
+        out.loc[mask, "p_holm"] = holm(out.loc[mask, "p"]) if m else []
+        out.loc[mask, "p_equivalence_holm"] = holm(out.loc[mask, "p_equivalence"]) if m else []
+    out["family_size"] = out["family_size"].astype(int)
+    kw = {"alpha": design.alpha, "power": design.power}
+    sizes = list(zip(out["se"], out["df"], out["family_size"], strict=True))
+    out["mde"] = [mde(se**2, df, family=m, **kw) for se, df, m in sizes]
+    out["equivalence_reach"] = [equivalence_reach(se**2, df, family=m, **kw) for se, df, m in sizes]
+    out["outcome"] = [
+        names[outcome(d, p, q, design.alpha)]
+        for d, p, q in zip(out["delta"], out["p_holm"], out["p_equivalence_holm"], strict=True)
+    ]
+    out.insert(0, "family", np.where(out["pooled"], "primary (pooled)", "by language"))
+    return out.sort_values(["pooled", "split"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def render_answer(answer: pd.DataFrame, design: grid.Design) -> str:
+    """The declared design's answer as markdown: the primary family, then the contrast per language."""
+    if answer.empty:
+        return f"# The answer (design `{design.name}`)\n\nNo language has both arms with >= 2 seeds yet.\n\n"
+    a = answer.copy()
+    a["Δ AP [95 % CI]"] = [
+        f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" for d, lo, hi in zip(a["delta"], a["ci_low"], a["ci_high"], strict=True)
+    ]
+    for col in ("p_holm", "p_equivalence_holm"):
+        a[col] = a[col].map(lambda x: f"{x:.3g}")
+    a["MDE"] = a["mde"].map(lambda x: f"{x:.4f}")
+    a["Q (p), tau"] = [
+        f"{q:.1f} ({qp:.2g}), {t:.4f}" if pooled else ""
+        for q, qp, t, pooled in zip(a["Q"], a["Q_p"], a["tau"], a["pooled"], strict=True)
+    ]
+    cols = ["family", "split", "languages", "seeds", "queries", "Δ AP [95 % CI]", "p_holm", "p_equivalence_holm",
+            "MDE", "Q (p), tau", "outcome"]  # fmt: skip
+    a["seeds"] = a["seeds"].map(lambda x: "" if pd.isna(x) else str(int(x)))
+    a["queries"] = a["queries"].map(lambda x: "" if pd.isna(x) else str(int(x)))
+    return (
+        f"# The answer (design `{design.name}`, declared in grid.yaml before its cells ran)\n\n"
+        f"{design.a} − {design.b}, student AP, per split: pooled over the languages listed (equal weights; "
+        f"primary family, m = {int(answer['pooled'].sum())}), and per language (m = its rows). Effect and 95 % CI "
+        "from the crossed seeds × queries t test (Satterthwaite df); p (Holm) for a difference, TOST p (Holm) for "
+        f"equivalence within ±{design.margin} AP; MDE at power {design.power} and the family's Holm-strictest "
+        "level; Q and tau: heterogeneity across the pooled languages.\n\n"
+        + a[cols]
+        .rename(columns={"p_holm": "p (Holm)", "p_equivalence_holm": "TOST p (Holm)"})
+        .to_markdown(index=False, disable_numparse=True)
+        + "\n\n"
+    )
 
 
 def grouped(table: pd.DataFrame) -> pd.DataFrame:
@@ -297,8 +403,21 @@ def _constant(table: pd.DataFrame) -> str:
     return "Fixed in every selected experiment: " + ", ".join(f"`{f}`" for f in fixed) + "." if fixed else ""
 
 
+#: (short name, sentence) of each test, for the reports' text
+BOOTSTRAP_TEXT = (
+    "two-level bootstrap",
+    f"95 % CI and p from {RESAMPLES:,} two-level bootstrap samples (seeds, then queries)",
+)
+CROSSED_TEXT = ("crossed t test", "95 % CI and p from the crossed seeds × queries t test (Satterthwaite df)")
+
+
 def render(
-    table: pd.DataFrame, groups: pd.DataFrame, tests: pd.DataFrame, robust: pd.DataFrame, settings: pd.DataFrame
+    table: pd.DataFrame,
+    groups: pd.DataFrame,
+    tests: pd.DataFrame,
+    robust: pd.DataFrame,
+    settings: pd.DataFrame,
+    method: tuple[str, str] = BOOTSTRAP_TEXT,
 ) -> str:
     g = groups.copy()
     g["AP (mean ± sd)"] = [
@@ -324,10 +443,10 @@ def render(
         if not robust.empty
         else "No in-domain split.",
         "",
-        "# Contrasts (unit: replicate seed × query; two-level bootstrap; Holm within each family)",
+        f"# Contrasts (unit: replicate seed × query; {method[0]}; Holm within each family)",
         "",
-        "Δ AP = mean per-query AP difference over the paired seeds and queries; 95 % CI and p from "
-        f"{RESAMPLES:,} two-level bootstrap samples (seeds, then queries); p (Holm): adjusted within the family "
+        f"Δ AP = mean per-query AP difference over the paired seeds and queries; {method[1]}; p (Holm): adjusted "
+        "within the family "
         "(m = its number of contrasts here). Families: "
         + "; ".join(f"**{f}**: " + ", ".join(sorted({c.label for c in CONTRASTS if c.family == f})) for f in FAMILIES)
         + f" (primary only on {' and '.join(SHIFTED)}).",
@@ -415,9 +534,22 @@ def main(argv: Iterable[str] | None = None) -> None:
     if len(by_name) != len(exps):
         raise CompareError("two selected experiments have the same name")
     table = summary_table(exps)
-    groups, tests = grouped(table), contrasts(table, by_name)
+    design = next((d for d in grid.designs(args.grid_file).values() if d.report == args.report), None)
+    groups = grouped(table)
+    tests = contrasts(table, by_name, crossed_t if design else bootstrap_test)
     out = args.out
-    write_text(out, render(table, groups, tests, robustness(table), stratum_settings(exps)))
+    text = render(
+        table, groups, tests, robustness(table), stratum_settings(exps), CROSSED_TEXT if design else BOOTSTRAP_TEXT
+    )
+    if design:
+        answer = design_answer(table, by_name, design)
+        text = render_answer(answer, design) + text
+        with atomic_path(out.with_name(out.stem + "_answer.csv")) as tmp:
+            answer.to_csv(tmp, index=False, float_format="%.6g")
+        if not answer.empty:
+            labels = answer.assign(label=np.where(answer["pooled"], "pooled", answer["languages"]))
+            forest_plot(labels, design.margin, f"{design.a} − {design.b} (AP)", out.with_name(out.stem + "_forest.png"))
+    write_text(out, text)
     with atomic_path(out.with_suffix(".csv")) as tmp:
         table.to_csv(tmp, index=False)
     with atomic_path(out.with_name(out.stem + "_tests.csv")) as tmp:

@@ -7,7 +7,9 @@ A key the grid does not mention comes from the workspace's ``params.yaml``, so `
 workspace whose ``params.yaml`` differs from the commit, and ``run`` restores the committed file after each cell
 (``dvc exp run`` leaves the cell's values there): no cell inherits a value from the workspace or from another
 cell, or another grid. Beside the grids, ``grid.yaml``'s top-level ``reports:`` declares the reports that
-``pipeline.experiments.compare`` writes from their results (:func:`reports`). ::
+``pipeline.experiments.compare`` writes from their results (:func:`reports`), and ``designs:`` the statistical
+designs declared before a grid ran (:func:`designs`: the primary contrast, its pooled languages, margin and power,
+read by ``pipeline.experiments.compare`` and ``pipeline.experiments.power``). ::
 
     python -m pipeline.experiments.grid list NAME [--shard I/N] [--only key=value]  # the cells, their params
     python -m pipeline.experiments.grid queue NAME [--shard I/N]  # dvc exp run --queue -n <name> -S ... per cell
@@ -42,6 +44,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -55,8 +58,10 @@ from pipeline.hardware import bf16_note, uses_bf16
 from pipeline.io import write_json
 
 GRID_FILE = Path("grid.yaml")
-#: The top-level key of ``grid.yaml`` that declares the reports (:func:`reports`); every other key is a grid.
+#: The top-level keys of ``grid.yaml`` that declare the reports (:func:`reports`) and the statistical designs
+#: (:func:`designs`); every other key is a grid.
 REPORTS_KEY = "reports"
+DESIGNS_KEY = "designs"
 
 
 class GridError(PipelineError):
@@ -78,15 +83,78 @@ def _format(value) -> str:
 
 def _read(grid_file: Path) -> tuple[dict, dict]:
     """The grids of ``grid_file`` and its ``reports:`` mapping (empty where it has none)."""
+    grids, declared, _ = _read_all(grid_file)
+    return grids, declared
+
+
+def _read_all(grid_file: Path) -> tuple[dict, dict, dict]:
+    """The grids of ``grid_file``, its ``reports:`` and its ``designs:`` mappings (empty where it has none)."""
     if not grid_file.exists():
         raise GridError(f"{grid_file}: no such file")
     data = yaml.safe_load(grid_file.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict):
         raise GridError(f"{grid_file}: expected a mapping of grid names to grids (and {REPORTS_KEY}:)")
-    declared = data.pop(REPORTS_KEY, None) or {}
-    if not isinstance(declared, dict):
-        raise GridError(f"{grid_file}: {REPORTS_KEY}: expected a mapping of report names to lists of selections")
-    return data, declared
+    out = []
+    for key in (REPORTS_KEY, DESIGNS_KEY):
+        declared = data.pop(key, None) or {}
+        if not isinstance(declared, dict):
+            raise GridError(f"{grid_file}: {key}: expected a mapping of names to declarations")
+        out.append(declared)
+    return data, out[0], out[1]
+
+
+@dataclass(frozen=True)
+class Design:
+    """A statistical design declared before its grid ran (``grid.yaml``'s ``designs:``, docs/results.md).
+
+    The primary contrast ``a − b`` of ``aug`` on each of ``splits`` is pooled over the languages ``pooled``
+    (language a fixed effect, equal weights; seeds and queries random): a family of ``len(splits)`` tests, Holm
+    within it, at ``alpha``; equivalence by TOST within ``± margin``. ``seeds`` and ``queries`` are the design's
+    replicate seeds per cell and queries per Bible split, and ``target_mde`` the minimum detectable effect (at
+    ``power``) the design was chosen for on ``splits[0]``, checked by ``pipeline.experiments.power``.
+    """
+
+    name: str
+    report: str
+    a: str
+    b: str
+    splits: tuple[str, ...]
+    pooled: tuple[str, ...]
+    margin: float
+    alpha: float
+    power: float
+    target_mde: float
+    seeds: int
+    queries: int
+
+
+def designs(grid_file: Path = GRID_FILE) -> dict[str, Design]:
+    """The declared designs (``grid.yaml``'s ``designs:``), each naming a declared report; an error names the key
+    that is missing or malformed."""
+    _, declared_reports, declared = _read_all(grid_file)
+    fields = {"report": str, "contrast": str, "splits": list, "pooled": list, "margin": float, "alpha": float,
+              "power": float, "target_mde": float, "seeds": int, "queries": int}  # fmt: skip
+    out = {}
+    for name, spec in declared.items():
+        where = f"{grid_file}: {DESIGNS_KEY}.{name}"
+        if not isinstance(spec, dict):
+            raise GridError(f"{where}: expected a mapping of {sorted(fields)}")
+        for key, kind in fields.items():
+            value = spec.get(key)
+            ok = isinstance(value, int | float) and not isinstance(value, bool) if kind is float else None
+            if not (ok if ok is not None else isinstance(value, kind) and not isinstance(value, bool)):
+                raise GridError(f"{where}.{key}: expected a {kind.__name__}, got {value!r}")
+        if unknown := sorted(set(spec) - set(fields)):
+            raise GridError(f"{where}: unknown key(s) {unknown} (known: {sorted(fields)})")
+        if spec["report"] not in declared_reports:
+            raise GridError(f"{where}.report: no report {spec['report']!r} in {REPORTS_KEY}:")
+        a, sep, b = (part.strip() for part in spec["contrast"].partition(" - "))
+        if not (sep and a and b):
+            raise GridError(f"{where}.contrast: expected 'A - B' (two aug values), got {spec['contrast']!r}")
+        out[name] = Design(name, spec["report"], a, b, tuple(spec["splits"]), tuple(spec["pooled"]),
+                           float(spec["margin"]), float(spec["alpha"]), float(spec["power"]),
+                           float(spec["target_mde"]), spec["seeds"], spec["queries"])  # fmt: skip
+    return out
 
 
 def reports(grid_file: Path = GRID_FILE) -> dict[str, tuple[dict[str, str], ...]]:

@@ -1,15 +1,27 @@
-"""The statistics of the reports: the two-level bootstrap of a paired AP difference and the Holm adjustment.
+"""The statistics of the reports: tests of a paired AP difference over replicate seeds × queries, and Holm.
 
 Pure functions on numpy arrays; :mod:`pipeline.experiments.compare` chooses what to compare, and renders the
 tables and charts. The unit is the (replicate seed, query) pair: row k of both matrices is replicate seed k
 (``distill.seed`` also draws the seed bitext, so seed k of A and seed k of B share it), column j the same query.
+
+:func:`crossed_test` is the answer's test. The difference ``d[s, q]`` of seed s and query q is modelled as
+``delta + u_s + v_q + e_sq`` with seed, query and residual effects random and crossed (every seed sees every
+query). Their variances come from the two-way ANOVA mean squares (method of moments, negative estimates set to
+0); the variance of the mean difference is ``var_u / S + var_v / Q + var_e / (S Q)``, its degrees of freedom
+Satterthwaite's. Effect, confidence interval, two-sided p and the two one-sided tests (TOST) of equivalence
+within a margin all come from that one t distribution, so the interval excludes 0 exactly when p < alpha.
+:func:`pooled_test` averages such contrasts over languages (language a fixed effect, equal weights) and reports
+their heterogeneity (Cochran's Q, DerSimonian–Laird tau). :func:`two_level_bootstrap` is the earlier test, kept
+for its measured comparison (``python -m pipeline.experiments.power``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
 from pipeline.errors import PipelineError
@@ -56,3 +68,134 @@ def holm(pvalues: Iterable[float]) -> np.ndarray:
     """Holm-adjusted p-values of one family, in the order given (``statsmodels.stats.multitest``)."""
     p = np.asarray(list(pvalues), dtype=float)
     return multipletests(p, method="holm")[1] if len(p) else p
+
+
+@dataclass(frozen=True)
+class Crossed:
+    """Two-way ANOVA of a seeds × queries difference matrix without replication."""
+
+    seeds: int
+    queries: int
+    ms_seed: float
+    ms_query: float
+    ms_residual: float
+
+    @classmethod
+    def of(cls, d: np.ndarray) -> Crossed:
+        d = np.asarray(d, dtype=float)
+        if d.ndim != 2 or d.shape[0] < 2 or d.shape[1] < 2:
+            raise StatsError(f"a crossed test needs >= 2 seeds and >= 2 queries; got a {d.shape} matrix")
+        s, q = d.shape
+        grand = d.mean()
+        rows, cols = d.mean(axis=1), d.mean(axis=0)
+        resid = d - rows[:, None] - cols[None, :] + grand
+        return cls(
+            s,
+            q,
+            float(q * ((rows - grand) ** 2).sum() / (s - 1)),
+            float(s * ((cols - grand) ** 2).sum() / (q - 1)),
+            float((resid**2).sum() / ((s - 1) * (q - 1))),
+        )
+
+    def components(self) -> dict[str, float]:
+        """Variances of the seed, query and residual effects (method of moments, clipped at 0)."""
+        return {
+            "seed": max(0.0, (self.ms_seed - self.ms_residual) / self.queries),
+            "query": max(0.0, (self.ms_query - self.ms_residual) / self.seeds),
+            "residual": self.ms_residual,
+        }
+
+    def terms(self) -> list[tuple[float, int]]:
+        """The variance of the mean difference as a sum of (term, its degrees of freedom): each term is a mean
+        square times a coefficient; a component clipped at 0 contributes nothing."""
+        s, q, n = self.seeds, self.queries, self.seeds * self.queries
+        df_e = (s - 1) * (q - 1)
+        out = [(self.ms_residual / n, df_e)]
+        if self.ms_seed > self.ms_residual:
+            out += [(self.ms_seed / n, s - 1), (-self.ms_residual / n, df_e)]
+        if self.ms_query > self.ms_residual:
+            out += [(self.ms_query / n, q - 1), (-self.ms_residual / n, df_e)]
+        return out
+
+
+def satterthwaite(terms: Sequence[tuple[float, int]]) -> tuple[float, float]:
+    """(variance, degrees of freedom) of a linear combination of independent mean squares."""
+    var = float(sum(t for t, _ in terms))
+    denom = sum(t * t / df for t, df in terms)
+    return var, (var * var / denom if denom > 0 else float("inf"))
+
+
+def t_inference(delta: float, var: float, df: float, *, alpha: float, margin: float | None) -> dict:
+    """Effect, (1 - alpha) CI and two-sided p of a t statistic; with ``margin``, the TOST p of |delta| < margin
+    (the larger of the two one-sided p-values)."""
+    se = float(np.sqrt(var))
+    half = float(sps.t.ppf(1 - alpha / 2, df)) * se
+    out = {"delta": float(delta), "se": se, "df": float(df), "ci_low": delta - half, "ci_high": delta + half}
+    if se > 0:
+        out["p"] = float(2 * sps.t.sf(abs(delta) / se, df))
+    else:  # every cell differs by the same amount
+        out["p"] = 1.0 if delta == 0 else 0.0
+    if margin is not None:
+        lower = sps.t.sf((delta + margin) / se, df) if se > 0 else float(delta <= -margin)
+        upper = sps.t.cdf((delta - margin) / se, df) if se > 0 else float(delta >= margin)
+        out["p_equivalence"] = float(max(lower, upper))
+    return out
+
+
+def crossed_test(a: np.ndarray, b: np.ndarray, *, alpha: float = 0.05, margin: float | None = None) -> dict:
+    """mean(a − b) over a seeds × queries design with crossed random seed and query effects (module docstring):
+    effect, standard error, Satterthwaite df, CI, p, the variance components, and with ``margin`` the TOST p."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        raise StatsError(f"the crossed test needs equally shaped matrices; got {a.shape} and {b.shape}")
+    design = Crossed.of(a - b)
+    var, df = satterthwaite(design.terms())
+    out = t_inference(float((a - b).mean()), var, df, alpha=alpha, margin=margin)
+    return {**out, "seeds": design.seeds, "queries": design.queries,
+            **{f"var_{k}": v for k, v in design.components().items()}, "terms": design.terms()}  # fmt: skip
+
+
+def pooled_test(results: Sequence[dict], *, alpha: float = 0.05, margin: float | None = None) -> dict:
+    """The equal-weight mean of independent :func:`crossed_test` results (one per language: a fixed effect), with
+    Satterthwaite df over all their terms; Cochran's Q (inverse-variance weights), its p, and the
+    DerSimonian–Laird between-language SD tau."""
+    if len(results) < 1:
+        raise StatsError("a pooled test needs at least one contrast")
+    k = len(results)
+    delta = float(np.mean([r["delta"] for r in results]))
+    var, df = satterthwaite([(t / k**2, d) for r in results for t, d in r["terms"]])
+    out = t_inference(delta, var, df, alpha=alpha, margin=margin)
+    est = np.array([r["delta"] for r in results])
+    w = 1 / np.array([r["se"] ** 2 for r in results])
+    fixed = float((w * est).sum() / w.sum())
+    q = float((w * (est - fixed) ** 2).sum())
+    c = float(w.sum() - (w**2).sum() / w.sum())
+    tau2 = max(0.0, (q - (k - 1)) / c) if k > 1 and c > 0 else 0.0
+    return {**out, "languages": k, "Q": q, "Q_df": k - 1,
+            "Q_p": float(sps.chi2.sf(q, k - 1)) if k > 1 else float("nan"), "tau": float(np.sqrt(tau2))}  # fmt: skip
+
+
+def mde(var: float, df: float, *, alpha: float, family: int, power: float) -> float:
+    """Minimum detectable effect: the smallest true difference that the two-sided t test at ``alpha / family``
+    (Holm's first, strictest step) detects with probability ``power``, for an estimate of variance ``var``."""
+    return float((sps.t.ppf(1 - alpha / (2 * family), df) + sps.t.ppf(power, df)) * np.sqrt(var))
+
+
+def equivalence_reach(var: float, df: float, *, alpha: float, family: int, power: float) -> float:
+    """The smallest margin that TOST at ``alpha / family`` declares with probability ``power`` when the true
+    difference is 0."""
+    return float((sps.t.ppf(1 - alpha / family, df) + sps.t.ppf(1 - (1 - power) / 2, df)) * np.sqrt(var))
+
+
+#: What a primary contrast (A − B) can conclude, given its Holm-adjusted difference and equivalence p-values.
+OUTCOMES = ("A better", "B better", "equivalent", "inconclusive")
+
+
+def outcome(delta: float, p_holm: float, p_equivalence_holm: float, alpha: float = 0.05) -> str:
+    """One of :data:`OUTCOMES`: a difference where the (adjusted) test rejects 0, else equivalence where TOST
+    rejects |delta| >= margin, else inconclusive."""
+    if p_holm < alpha:
+        return OUTCOMES[0] if delta > 0 else OUTCOMES[1]
+    if p_equivalence_holm < alpha:
+        return OUTCOMES[2]
+    return OUTCOMES[3]

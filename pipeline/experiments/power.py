@@ -1,0 +1,245 @@
+"""Power of the primary contrast (back-translation − synthesis): variance components measured in ``results/``, the
+minimum detectable effect (MDE) of a proposed design, and the measured type-I error of the tests. ::
+
+    python -m pipeline.experiments.power [--design decisive] [--report comparison --report dose_response]
+        [--seeds 3 5 8] [--queries 200] [--sims 1000] [--out reports/power.md]
+
+For every language × shifted split of the selection with both back-translation and synthesis cells, the seeds ×
+queries matrix of per-query AP differences gives the variances of the seed, query and residual effects
+(:class:`pipeline.experiments.stats.Crossed`). A proposed design (replicate seeds S, queries Q on the Bible splits;
+``shifted_register`` keeps the UDHR's paragraphs, the most it has) then has the expected mean squares, hence the
+variance of its mean difference and Satterthwaite's df, per language and pooled over the design's languages
+(grid.yaml ``designs:``; equal weights; a language without measurements gets the mean of the measured ones).
+From those (``family``: the design's number of primary contrasts):
+
+* MDE: the smallest true difference the two-sided test at ``alpha / family`` (Holm's first step, the strictest)
+  detects with probability ``--power``: ``(t(1 − alpha / 2m) + t(power)) · SE``;
+* equivalence reach: the smallest margin that TOST at ``alpha / family`` declares with probability ``--power``
+  when the true difference is 0: ``(t(1 − alpha / m) + t(1 − (1 − power) / 2)) · SE``.
+
+The type-I error of :func:`~pipeline.experiments.stats.crossed_test` and of the earlier two-level bootstrap is
+measured by simulating null data (normal effects with the mean measured components, the declared design). Writes
+``--out`` (markdown) and a JSON beside it; both regenerate byte for byte from ``results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline import seeds
+from pipeline.cli import run_command
+from pipeline.experiments import compare, grid, results
+from pipeline.experiments.stats import (
+    Crossed,
+    crossed_test,
+    equivalence_reach,
+    mde,
+    satterthwaite,
+    two_level_bootstrap,
+)
+from pipeline.io import write_text
+
+PRIMARY = compare.CONTRASTS[0]
+OUT = Path("reports/power.md")
+COMPONENTS = ("seed", "query", "residual")
+#: Bootstrap samples per simulated data set when measuring the bootstrap's type-I error (its p has a resolution of
+#: 1 / 501: enough to count rejections at 0.05, and 20 times cheaper than the reports' 10,000).
+CALIBRATION_RESAMPLES = 500
+
+
+def measured_components(exps: list[results.Experiment]) -> pd.DataFrame:
+    """Per language × augmentation size × shifted split: seeds, queries, the observed effect and the three variance
+    components of the primary contrast, from the cells both arms share (seeds and queries)."""
+    by_name = {e.name: results.with_query_ap(e) for e in exps}
+    table = compare.summary_table(exps)
+    rows = []
+    for (lang, size, split), sub in table.groupby(["lang", "size", "split"], sort=True):
+        if split not in PRIMARY.splits:
+            continue
+        arms = [sub[sub["aug"] == arm] for arm in (PRIMARY.a, PRIMARY.b)]
+        if any(a.empty for a in arms):
+            continue
+        ma, mb = (compare.seed_query_matrix(a, by_name, split) for a in arms)
+        seeds_, queries = ma.index.intersection(mb.index), ma.columns.intersection(mb.columns)
+        if len(seeds_) < 2 or len(queries) < 2:
+            continue
+        d = ma.loc[seeds_, queries].to_numpy() - mb.loc[seeds_, queries].to_numpy()
+        comp = Crossed.of(d).components()
+        rows.append({"lang": lang, "size": int(size), "split": split, "seeds": len(seeds_), "queries": len(queries),
+                     "delta": float(d.mean()), **{f"var_{k}": comp[k] for k in COMPONENTS}})  # fmt: skip
+    if not rows:
+        raise compare.CompareError("no language × shifted split has both arms of the primary contrast with >= 2 seeds")
+    return pd.DataFrame(rows)
+
+
+def design_terms(comp: dict[str, float], n_seeds: int, n_queries: int) -> list[tuple[float, int]]:
+    """The variance terms of a design's mean difference, from the expected mean squares of the components."""
+    expected = Crossed(
+        n_seeds,
+        n_queries,
+        comp["residual"] + n_queries * comp["seed"],
+        comp["residual"] + n_seeds * comp["query"],
+        comp["residual"],
+    )
+    return expected.terms()
+
+
+def design_table(
+    measured: pd.DataFrame,
+    *,
+    pooled: Sequence[str],
+    seed_counts: Sequence[int],
+    query_counts: Sequence[int],
+    family: int,
+    alpha: float,
+    power: float,
+) -> pd.DataFrame:
+    """MDE and equivalence reach per shifted split × design (seeds, queries): per measured language and size, and
+    pooled over the languages ``pooled`` at the largest measured size (a pooled language without measurements
+    gets the mean components of the measured ones)."""
+    rows = []
+    for split, sub in measured.groupby("split", sort=True):
+        register = split != "shifted_genre"  # the UDHR: its paragraphs are all the queries there are
+        comps: dict[tuple[str, int], dict[str, float]] = {}
+        for r in sub.itertuples():  # a language and size measured twice: the first report's cells
+            comps.setdefault((r.lang, r.size), {k: getattr(r, f"var_{k}") for k in COMPONENTS})
+        for n_seeds in seed_counts:
+            for q in sorted({int(sub["queries"].max())} if register else set(query_counts)):
+                cases = []
+                for (lang, size), comp in comps.items():
+                    n_q = min(q, int(sub[sub["lang"] == lang]["queries"].max())) if register else q
+                    cases.append((lang, size, *satterthwaite(design_terms(comp, n_seeds, n_q))))
+                for size in sorted({size for _, size in comps}):
+                    chosen = [comps[(lang, size)] for lang in pooled if (lang, size) in comps]
+                    if not chosen:
+                        continue
+                    mean = {k: float(np.mean([c[k] for c in chosen])) for k in COMPONENTS}
+                    at_size = [comps.get((lang, size), mean) for lang in pooled]
+                    terms = [(t / len(pooled) ** 2, d) for c in at_size for t, d in design_terms(c, n_seeds, q)]
+                    measured_here = " ".join(lang for lang in pooled if (lang, size) in comps)
+                    cases.append((f"pooled ({measured_here} measured)", size, *satterthwaite(terms)))
+                for lang, sz, var, df in cases:
+                    rows.append({"split": split, "lang": lang, "size": sz, "seeds": n_seeds, "queries": q,
+                                 "se": float(np.sqrt(var)), "df": float(df),
+                                 "mde": mde(var, df, alpha=alpha, family=family, power=power),
+                                 "equivalence_reach": equivalence_reach(var, df, alpha=alpha, family=family,
+                                                                        power=power)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def simulate_null(comp: dict[str, float], n_seeds: int, n_queries: int, rng: np.random.Generator) -> np.ndarray:
+    """A seeds × queries difference matrix with no true difference and normal effects of the given variances."""
+    sd = {k: np.sqrt(v) for k, v in comp.items()}
+    return (
+        rng.normal(0, sd["seed"], (n_seeds, 1))
+        + rng.normal(0, sd["query"], (1, n_queries))
+        + rng.normal(0, sd["residual"], (n_seeds, n_queries))
+    )
+
+
+def type_one_error(
+    comp: dict[str, float], n_seeds: int, n_queries: int, *, sims: int, alpha: float, seed: int, bootstrap: bool
+) -> float:
+    """Share of ``sims`` null data sets on which the test rejects at ``alpha`` (crossed t, or the bootstrap)."""
+    rng = np.random.default_rng(seed)
+    rejected = 0
+    for k in range(sims):
+        d = simulate_null(comp, n_seeds, n_queries, rng)
+        zero = np.zeros_like(d)
+        p = (
+            two_level_bootstrap(d, zero, resamples=CALIBRATION_RESAMPLES, seed=k)["p"]
+            if bootstrap
+            else crossed_test(d, zero)["p"]
+        )
+        rejected += p < alpha
+    return rejected / sims
+
+
+def calibration(measured: pd.DataFrame, design: grid.Design, *, sims: int, root: int) -> pd.DataFrame:
+    """Measured type-I error of both tests per shifted split: null data with the mean measured components, at the
+    declared design (its seeds; its queries on the Bible split, the most measured on the UDHR)."""
+    rows = []
+    for split, sub in measured.groupby("split", sort=True):
+        comp = {k: float(sub[f"var_{k}"].mean()) for k in COMPONENTS}
+        s, q = design.seeds, design.queries if split == "shifted_genre" else int(sub["queries"].max())
+        for name, boot in (("crossed t", False), ("two-level bootstrap", True)):
+            rate = type_one_error(comp, s, q, sims=sims, alpha=design.alpha,
+                                  seed=seeds.derive(root, "power", split, name), bootstrap=boot)  # fmt: skip
+            rows.append({"split": split, "test": name, "seeds": s, "queries": q, "sims": sims, "type_one_error": rate})
+    return pd.DataFrame(rows)
+
+
+def render(measured: pd.DataFrame, designs: pd.DataFrame, calib: pd.DataFrame, settings: dict) -> str:
+    m = measured.copy()
+    for k in COMPONENTS:
+        m[f"sd_{k}"] = np.sqrt(m.pop(f"var_{k}"))
+    lines = [
+        f"# Power of the primary contrast ({PRIMARY.label})",
+        "",
+        "Settings: " + ", ".join(f"{k} = {v}" for k, v in settings.items()) + ".",
+        "",
+        "## Variance components measured in results/ (SD of the seed, query and residual effects of the "
+        "per-query AP difference)",
+        "",
+        m.to_markdown(index=False, floatfmt=".4f"),
+        "",
+        "## Minimum detectable effect and equivalence reach of a design",
+        "",
+        "mde: the smallest true difference detected with the stated power at alpha / family (two-sided); "
+        "equivalence_reach: the smallest TOST margin declared with that power when the true difference is 0. "
+        "Pooled: the equal-weight mean over the languages (unmeasured languages at the measured mean).",
+        "",
+        designs.to_markdown(index=False, floatfmt=".4f"),
+        "",
+        "## Type-I error measured by simulation (null data, measured components and design, nominal "
+        f"{settings['alpha']})",
+        "",
+        calib.to_markdown(index=False, floatfmt=".3f"),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Iterable[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--results", type=Path, default=results.RESULTS_DIR)
+    ap.add_argument("--design", default="decisive", help="a declared design (grid.yaml: designs)")
+    ap.add_argument("--report", action="append", help="declared report(s) whose cells to measure "
+                    "(default: comparison and dose_response, the cells run before the design)")  # fmt: skip
+    ap.add_argument("--seeds", type=int, nargs="+", default=[3, 5, 8], help="replicate seeds per cell")
+    ap.add_argument(
+        "--queries", type=int, nargs="+", default=[200], help="queries per Bible split, besides the design's"
+    )
+    ap.add_argument("--sims", type=int, default=1000, help="null data sets per test and split")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(list(argv) if argv is not None else None)
+    design = grid.designs()[args.design]
+    declared = compare.declared_reports()
+    loaded = [results.ran_params(e) for e in results.load(args.results)]
+    reports = args.report or ["comparison", "dose_response"]
+    measured = pd.concat(
+        [measured_components(compare.select(loaded, *declared[name])).assign(report=name) for name in reports],
+        ignore_index=True,
+    )
+    settings = {"design": design.name, "pooled": " ".join(design.pooled), "family": len(design.splits),
+                "alpha": design.alpha, "power": design.power, "margin": design.margin,
+                "target_mde": design.target_mde}  # fmt: skip
+    designs = design_table(measured, pooled=design.pooled, seed_counts=sorted({*args.seeds, design.seeds}),
+                           query_counts=sorted({*args.queries, design.queries}), family=len(design.splits),
+                           alpha=design.alpha, power=design.power)  # fmt: skip
+    calib = calibration(measured, design, sims=args.sims, root=0)
+    write_text(args.out, render(measured, designs, calib, settings))
+    payload = {"settings": settings, "measured": measured.to_dict("records"), "designs": designs.to_dict("records"),
+               "calibration": calib.to_dict("records")}  # fmt: skip
+    write_text(args.out.with_suffix(".json"), json.dumps(payload, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {args.out} and {args.out.with_suffix('.json')}")
+
+
+if __name__ == "__main__":
+    run_command(main)

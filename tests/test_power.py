@@ -1,0 +1,125 @@
+"""pipeline.experiments.power: the minimum detectable effect of a design, checked on simulated data with known
+variance components, the pooled design arithmetic, the declared design in grid.yaml, and the committed report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.experiments import grid, power
+from pipeline.experiments.grid import GridError
+from pipeline.experiments.stats import crossed_test, equivalence_reach, mde, pooled_test, satterthwaite
+
+COMP = {"seed": 0.01**2, "query": 0.09**2, "residual": 0.17**2}
+
+
+def test_the_mde_is_detected_with_the_stated_power():
+    """Data simulated with the known components and a true difference equal to the design's MDE: the crossed test at
+    alpha / family rejects in about 80 % of the data sets; at a quarter of the MDE far less often."""
+    n_seeds, n_queries, family = 5, 200, 2
+    var, df = satterthwaite(power.design_terms(COMP, n_seeds, n_queries))
+    target = mde(var, df, alpha=0.05, family=family, power=0.8)
+    rng = np.random.default_rng(0)
+    hits = {1.0: 0, 0.25: 0}
+    for scale in hits:
+        for _ in range(300):
+            d = power.simulate_null(COMP, n_seeds, n_queries, rng) + scale * target
+            hits[scale] += crossed_test(d, np.zeros_like(d))["p"] < 0.05 / family
+    assert 0.72 <= hits[1.0] / 300 <= 0.88
+    assert hits[0.25] / 300 < 0.2
+
+
+def test_equivalence_reach_is_declared_with_the_stated_power():
+    """With no true difference, TOST at the design's equivalence reach declares equivalence about 80 % of the time."""
+    n_seeds, n_queries = 5, 200
+    var, df = satterthwaite(power.design_terms(COMP, n_seeds, n_queries))
+    reach = equivalence_reach(var, df, alpha=0.05, family=1, power=0.8)
+    rng = np.random.default_rng(1)
+    declared = 0
+    for _ in range(300):
+        d = power.simulate_null(COMP, n_seeds, n_queries, rng)
+        declared += crossed_test(d, np.zeros_like(d), margin=reach)["p_equivalence"] < 0.05
+    assert 0.72 <= declared / 300 <= 0.88
+
+
+def test_pooled_design_is_the_mean_of_its_languages():
+    """Four languages with the same components: the pooled SE is half a language's; an unmeasured pooled language
+    takes the measured ones' mean components; the expected SE matches the pooled test on simulated data."""
+    measured = pd.DataFrame(
+        [
+            {
+                "lang": lang,
+                "size": 400,
+                "split": "shifted_genre",
+                "seeds": 3,
+                "queries": 200,
+                "delta": 0.0,
+                **{f"var_{k}": v for k, v in COMP.items()},
+            }  # fmt: skip
+            for lang in ("swh", "tgl")
+        ]
+    )
+    table = power.design_table(measured, pooled=("swh", "tgl", "nya", "ben"), seed_counts=[5], query_counts=[1000],
+                               family=2, alpha=0.05, power=0.8)  # fmt: skip
+    one = table[table["lang"] == "swh"].iloc[0]
+    pooled = table[table["lang"].str.startswith("pooled")].iloc[0]
+    assert pooled["lang"] == "pooled (swh tgl measured)"
+    assert pooled["se"] == pytest.approx(one["se"] / 2)
+    assert pooled["mde"] < one["mde"]
+    rng = np.random.default_rng(2)
+    ses = [
+        pooled_test([crossed_test(power.simulate_null(COMP, 5, 1000, rng), np.zeros((5, 1000))) for _ in range(4)])[
+            "se"
+        ]
+        for _ in range(30)
+    ]
+    assert np.mean(ses) == pytest.approx(pooled["se"], rel=0.15)
+
+
+def test_designs_are_declared_beside_the_grids(tmp_path):
+    text = (
+        "g:\n  - {aug: none}\nreports:\n  r:\n    - {grid: g}\n"
+        "designs:\n  d:\n    report: r\n    contrast: backtranslation - synthetic\n    splits: [shifted_genre]\n"
+        "    pooled: [swh, tgl]\n    margin: 0.02\n    alpha: 0.05\n    power: 0.8\n    target_mde: 0.02\n"
+        "    seeds: 5\n    queries: 1000\n"
+    )
+    path = tmp_path / "grid.yaml"
+    path.write_text(text)
+    d = grid.designs(path)["d"]
+    assert (d.a, d.b, d.pooled, d.seeds, d.margin) == ("backtranslation", "synthetic", ("swh", "tgl"), 5, 0.02)
+    assert grid.cells("g", path, {"aug": "none"}) and "designs" not in grid._read(path)[0]
+    for bad, message in (
+        ("report: r", r"designs.d.report: no report 'x'"),
+        ("margin: 0.02", r"designs.d.margin: expected a float, got 'wide'"),
+        ("seeds: 5", r"designs.d.seeds: expected a int, got None"),
+    ):
+        key = bad.split(":")[0]
+        replacement = {"report": "report: x", "margin": "margin: wide", "seeds": ""}[key]
+        path.write_text(text.replace(bad, replacement))
+        with pytest.raises(GridError, match=message):
+            grid.designs(path)
+
+
+def test_the_declared_design_reaches_its_target_mde():
+    """grid.yaml's decisive design: the committed power report says its pooled MDE on the first split, at its seeds
+    and queries and every measured size, is at most the declared target."""
+    design = grid.designs()["decisive"]
+    rows = pd.DataFrame(json.loads(Path("reports/power.json").read_text(encoding="utf-8"))["designs"])
+    chosen = rows[
+        rows["lang"].str.startswith("pooled")
+        & (rows["split"] == design.splits[0])
+        & (rows["seeds"] == design.seeds)
+        & (rows["queries"] == design.queries)
+    ]
+    assert len(chosen) >= 1 and (chosen["mde"] <= design.target_mde).all()
+
+
+def test_committed_power_report_regenerates_from_results(tmp_path):
+    """reports/power.{md,json} are what `python -m pipeline.experiments.power` writes from results/, byte for byte."""
+    power.main(["--out", str(tmp_path / "power.md")])
+    for name in ("power.md", "power.json"):
+        assert (tmp_path / name).read_bytes() == Path("reports", name).read_bytes(), f"reports/{name} differs"
