@@ -399,3 +399,21 @@ def test_design_answer_pools_languages_and_ends_in_one_of_four_outcomes():
         got = pooled.iloc[0]
         assert got["delta"] == pytest.approx(want_pooled["delta"]) and got["se"] == pytest.approx(want_pooled["se"])
         assert (got["ci_low"] > 0 or got["ci_high"] < 0) == (got["p"] < 0.05)
+
+
+def test_design_report_is_interim_until_every_declared_cell_ran():
+    """The declared design's report says it is not the answer while cells are missing; a contrast with one seed
+    has no seed variance and is left out, not tested."""
+    from pipeline.experiments.grid import Design
+
+    design = Design("d", "d", "backtranslation", "synthetic", ("shifted_genre",), ("swh",), 0.02, 0.05, 0.8,
+                    0.02, 4, 100)  # fmt: skip
+    exps = _design_exps({"swh": 0.05}, 0.05, np.random.default_rng(6))
+    answer = compare.design_answer(compare.summary_table(exps), {e.name: e for e in exps}, design)
+    assert "Interim: 8 of the 20 declared cells" in compare.render_answer(answer, design, 8, 20)
+    assert "Interim" not in compare.render_answer(answer, design, 20, 20)
+    assert compare.crossed_t(np.zeros((1, 5)), np.ones((1, 5)), 0) is None
+    one_seed = [e for e in exps if e.params["distill.seed"] == 0]
+    table = compare.summary_table(one_seed)
+    tests = compare.contrasts(table, {e.name: e for e in one_seed}, compare.crossed_t)
+    assert tests.empty

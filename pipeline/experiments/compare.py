@@ -227,9 +227,11 @@ def bootstrap_test(a: np.ndarray, b: np.ndarray, seed: int) -> dict:
     return two_level_bootstrap(a, b, seed=seed)
 
 
-def crossed_t(a: np.ndarray, b: np.ndarray, seed: int) -> dict:
+def crossed_t(a: np.ndarray, b: np.ndarray, seed: int) -> dict | None:
     """The test of a declared design (:func:`~pipeline.experiments.stats.crossed_test`): effect, CI and p from
-    one t distribution; no resampling, so ``seed`` is unused."""
+    one t distribution; no resampling, so ``seed`` is unused. None with fewer than 2 seeds (no seed variance)."""
+    if a.shape[0] < 2:
+        return None
     res = crossed_test(a, b)
     return {k: res[k] for k in ("delta", "ci_low", "ci_high", "p", "se", "df", "seeds", "queries")}
 
@@ -262,6 +264,8 @@ def contrasts(table: pd.DataFrame, exps: dict[str, Experiment], test=bootstrap_t
                     mb.loc[seeds, queries].to_numpy(),
                     seeds_.derive(0, "compare", str(lang), str(root), split, c.label, repr(key)),
                 )
+                if res is None:
+                    continue
                 out.append({"family": c.family, "lang": lang, "root_seed": root, "split": split, **a,
                             "contrast": c.label, **res})  # fmt: skip
     tests = pd.DataFrame(out)
@@ -327,10 +331,16 @@ def design_answer(table: pd.DataFrame, exps: dict[str, Experiment], design: grid
     return out.sort_values(["pooled", "split"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
-def render_answer(answer: pd.DataFrame, design: grid.Design) -> str:
-    """The declared design's answer as markdown: the primary family, then the contrast per language."""
+def render_answer(answer: pd.DataFrame, design: grid.Design, done: int, declared: int) -> str:
+    """The declared design's answer as markdown: the primary family, then the contrast per language; while
+    ``done`` < ``declared`` cells have run, marked as interim (not the answer)."""
+    status = (
+        f"**Interim: {done} of the {declared} declared cells have run; this is not the answer.**\n\n"
+        if done < declared
+        else f"All {declared} declared cells have run.\n\n"
+    )
     if answer.empty:
-        return f"# The answer (design `{design.name}`)\n\nNo language has both arms with >= 2 seeds yet.\n\n"
+        return f"# The answer (design `{design.name}`)\n\n{status}No language has both arms with >= 2 seeds yet.\n\n"
     a = answer.copy()
     a["Δ AP [95 % CI]"] = [
         f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" for d, lo, hi in zip(a["delta"], a["ci_low"], a["ci_high"], strict=True)
@@ -348,7 +358,8 @@ def render_answer(answer: pd.DataFrame, design: grid.Design) -> str:
     a["queries"] = a["queries"].map(lambda x: "" if pd.isna(x) else str(int(x)))
     return (
         f"# The answer (design `{design.name}`, declared in grid.yaml before its cells ran)\n\n"
-        f"{design.a} − {design.b}, student AP, per split: pooled over the languages listed (equal weights; "
+        + status
+        + f"{design.a} − {design.b}, student AP, per split: pooled over the languages listed (equal weights; "
         f"primary family, m = {int(answer['pooled'].sum())}), and per language (m = its rows). Effect and 95 % CI "
         "from the crossed seeds × queries t test (Satterthwaite df); p (Holm) for a difference, TOST p (Holm) for "
         f"equivalence within ±{design.margin} AP; MDE at power {design.power} and the family's Holm-strictest "
@@ -543,7 +554,8 @@ def main(argv: Iterable[str] | None = None) -> None:
     )
     if design:
         answer = design_answer(table, by_name, design)
-        text = render_answer(answer, design) + text
+        declared = set(grid.declared_cells(design, args.grid_file))
+        text = render_answer(answer, design, len(declared & {e.name for e in exps}), len(declared)) + text
         with atomic_path(out.with_name(out.stem + "_answer.csv")) as tmp:
             answer.to_csv(tmp, index=False, float_format="%.6g")
         if not answer.empty:

@@ -479,11 +479,11 @@ def answer_status() -> str:
     from pipeline.experiments import grid
 
     design = grid.designs()["decisive"]
-    cells = grid.cells(design.report, defaults=grid.committed_params())
-    ran = sorted(Path(results.RESULTS_DIR).glob(f"{design.report}-*.json"))
+    cells = grid.declared_cells(design)
+    ran = [name for name in cells if (Path(results.RESULTS_DIR) / f"{name}.json").exists()]
     lines = []
     answer_csv = paths.REPORTS_DIR / f"{design.report}_answer.csv"
-    if answer_csv.exists():
+    if answer_csv.exists() and len(ran) == len(cells):  # an outcome only from the whole declared design
         answer = pd.read_csv(answer_csv)
         for r in answer[answer["pooled"]].itertuples():
             lines.append(
@@ -498,8 +498,8 @@ def answer_status() -> str:
     measured = pd.DataFrame(read_json(paths.REPORTS_DIR / "power.json")["measured"])
     observed = float(measured[measured["report"] == "comparison"]["delta"].abs().median())
     lines += [
-        f"- **Progress:** {len(ran)} of the {len(cells)} cells of grid `{design.report}` are in `results/`"
-        + ("" if answer_csv.exists() else "; no outcome is stated before the declared cells have run")
+        f"- **Progress:** {len(ran)} of the {len(cells)} declared cells (report `{design.report}`) are in `results/`"
+        + ("" if len(ran) == len(cells) else "; no outcome is stated before the declared cells have run")
         + ".",
         "- **Why the earlier grids could not settle it:** with 3 seeds and 200 (genre) or 50–60 (register) queries "
         "per language, the smallest difference a per-language test detects with 80 % power is "

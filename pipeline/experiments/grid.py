@@ -186,6 +186,12 @@ def reports(grid_file: Path = GRID_FILE) -> dict[str, tuple[dict[str, str], ...]
     return out
 
 
+def declared_cells(design: Design, grid_file: Path = GRID_FILE) -> list[str]:
+    """The names of every cell of the grids that ``design``'s report selects (its ``grid:`` values)."""
+    grids = [g for sel in reports(grid_file)[design.report] for g in sel.get("grid", "").split("|") if g]
+    return [name for g in dict.fromkeys(grids) for name, _ in cells(g, grid_file, committed_params())]
+
+
 def cells(name: str, grid_file: Path = GRID_FILE, defaults: dict | None = None) -> list[tuple[str, dict]]:
     """(experiment name, {dotted key: value}) for every cell of grid ``name``, in file order."""
     grids, _ = _read(grid_file)
