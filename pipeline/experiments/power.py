@@ -101,8 +101,8 @@ def design_table(
     power: float,
 ) -> pd.DataFrame:
     """MDE and equivalence reach per shifted split × design (seeds, queries): per measured language and size, and
-    pooled over the languages ``pooled`` at the largest measured size (a pooled language without measurements
-    gets the mean components of the measured ones)."""
+    pooled over the languages ``pooled`` at each measured size (a pooled language not measured at that size gets
+    the mean components of those that are)."""
     rows = []
     for split, sub in measured.groupby("split", sort=True):
         register = split != "shifted_genre"  # the UDHR: its paragraphs are all the queries there are
