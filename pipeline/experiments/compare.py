@@ -222,6 +222,15 @@ def seed_query_matrix(table: pd.DataFrame, exps: dict[str, Experiment], split: s
     return pd.DataFrame(rows).T.sort_index()
 
 
+def paired_matrices(
+    cell_a: pd.DataFrame, cell_b: pd.DataFrame, exps: dict[str, Experiment], split: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-query AP of two conditions on the replicate seeds and queries both have (seeds × queries each)."""
+    ma, mb = seed_query_matrix(cell_a, exps, split), seed_query_matrix(cell_b, exps, split)
+    seeds, queries = ma.index.intersection(mb.index), ma.columns.intersection(mb.columns)
+    return ma.loc[seeds, queries].to_numpy(), mb.loc[seeds, queries].to_numpy()
+
+
 def bootstrap_test(a: np.ndarray, b: np.ndarray, seed: int) -> dict:
     """The reports' test without a declared design: the two-level bootstrap."""
     return two_level_bootstrap(a, b, seed=seed)
@@ -254,16 +263,10 @@ def contrasts(table: pd.DataFrame, exps: dict[str, Experiment], test=bootstrap_t
                 cell_b = cells.get(tuple(b[k] for k in cond))
                 if cell_b is None:
                     continue
-                ma, mb = seed_query_matrix(cell_a, exps, split), seed_query_matrix(cell_b, exps, split)
-                seeds = ma.index.intersection(mb.index)
-                queries = ma.columns.intersection(mb.columns)
-                if len(seeds) == 0 or len(queries) < 2:
+                ma, mb = paired_matrices(cell_a, cell_b, exps, split)
+                if ma.shape[0] == 0 or ma.shape[1] < 2:
                     continue
-                res = test(
-                    ma.loc[seeds, queries].to_numpy(),
-                    mb.loc[seeds, queries].to_numpy(),
-                    seeds_.derive(0, "compare", str(lang), str(root), split, c.label, repr(key)),
-                )
+                res = test(ma, mb, seeds_.derive(0, "compare", str(lang), str(root), split, c.label, repr(key)))
                 if res is None:
                     continue
                 out.append({"family": c.family, "lang": lang, "root_seed": root, "split": split, **a,
@@ -297,12 +300,10 @@ def design_answer(table: pd.DataFrame, exps: dict[str, Experiment], design: grid
             arms = [sub[sub["aug"] == arm] for arm in (design.a, design.b)]
             if any(arm.empty for arm in arms):
                 continue
-            ma, mb = (seed_query_matrix(arm, exps, split) for arm in arms)
-            seeds, queries = ma.index.intersection(mb.index), ma.columns.intersection(mb.columns)
-            if len(seeds) < 2 or len(queries) < 2:
+            ma, mb = paired_matrices(*arms, exps, split)
+            if ma.shape[0] < 2 or ma.shape[1] < 2:
                 continue
-            res = crossed_test(ma.loc[seeds, queries].to_numpy(), mb.loc[seeds, queries].to_numpy(),
-                               alpha=design.alpha, margin=design.margin)  # fmt: skip
+            res = crossed_test(ma, mb, alpha=design.alpha, margin=design.margin)
             parts.append(res)
             rows.append({"split": split, "languages": lang, "pooled": False, **res})
         if parts:

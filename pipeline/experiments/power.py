@@ -65,13 +65,12 @@ def measured_components(exps: list[results.Experiment]) -> pd.DataFrame:
         arms = [sub[sub["aug"] == arm] for arm in (PRIMARY.a, PRIMARY.b)]
         if any(a.empty for a in arms):
             continue
-        ma, mb = (compare.seed_query_matrix(a, by_name, split) for a in arms)
-        seeds_, queries = ma.index.intersection(mb.index), ma.columns.intersection(mb.columns)
-        if len(seeds_) < 2 or len(queries) < 2:
+        ma, mb = compare.paired_matrices(*arms, by_name, split)
+        if ma.shape[0] < 2 or ma.shape[1] < 2:
             continue
-        d = ma.loc[seeds_, queries].to_numpy() - mb.loc[seeds_, queries].to_numpy()
+        d = ma - mb
         comp = Crossed.of(d).components()
-        rows.append({"lang": lang, "size": int(size), "split": split, "seeds": len(seeds_), "queries": len(queries),
+        rows.append({"lang": lang, "size": int(size), "split": split, "seeds": d.shape[0], "queries": d.shape[1],
                      "delta": float(d.mean()), **{f"var_{k}": comp[k] for k in COMPONENTS}})  # fmt: skip
     if not rows:
         raise compare.CompareError("no language × shifted split has both arms of the primary contrast with >= 2 seeds")
