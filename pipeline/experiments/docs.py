@@ -491,11 +491,12 @@ def answer_status() -> str:
                 f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}], Holm p {r.p_holm:.3g}, TOST p {r.p_equivalence_holm:.3g}, "
                 f"MDE {r.mde:.4f} ({int(r.seeds) if pd.notna(r.seeds) else '?'} seeds per language)."
             )
-    power_rows = pd.DataFrame(read_json(paths.REPORTS_DIR / "power.json")["designs"])
+    power_json = read_json(paths.REPORTS_DIR / "power.json")
+    power_rows = pd.DataFrame(power_json["designs"])
     earlier = power_rows[(power_rows["seeds"] == 3) & ~power_rows["lang"].str.startswith("pooled")]
     earlier = earlier[(earlier["split"] != "shifted_genre") | (earlier["queries"] == 200)]
     spans = {split: (g["mde"].min(), g["mde"].max()) for split, g in earlier.groupby("split")}
-    measured = pd.DataFrame(read_json(paths.REPORTS_DIR / "power.json")["measured"])
+    measured = pd.DataFrame(power_json["measured"])
     observed = float(measured[measured["report"] == "comparison"]["delta"].abs().median())
     lines += [
         f"- **Progress:** {len(ran)} of the {len(cells)} declared cells (report `{design.report}`) are in `results/`"
