@@ -14,6 +14,7 @@ from conftest import GIT_IDENTITY
 
 from pipeline.experiments import grid
 from pipeline.experiments.grid import GridError, cells, shard
+from pipeline.io import write_json
 
 DEFAULTS = {"lang": "swh", "aug": "none", "augment.size": 400, "distill.seed": 0, "synth.model": "gemma3-270m"}
 DEFAULTS_YAML = {"lang": "swh", "aug": "none", "distill": {"seed": 0, "loss": "ot"}}
@@ -110,7 +111,17 @@ def test_run_executes_cells_in_the_workspace_and_records_their_time(tmp_path, mo
     monkeypatch.setattr(grid, "exp_show", lambda: [])
     monkeypatch.setattr(grid, "TIMES_FILE", tmp_path / "times.json")
     clock = iter([100.0, 112.34, 200.0, 207.5])  # each cell reads the clock before and after its dvc exp run
-    monkeypatch.setattr(grid, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    starts = iter([1000.0, 3000.0])  # and the wall clock when it starts, for the stages that finished since
+    monkeypatch.setattr(grid, "time", SimpleNamespace(perf_counter=lambda: next(clock), time=lambda: next(starts)))
+    stages = tmp_path / "timings"
+    monkeypatch.setattr(grid, "STAGE_TIMINGS", stages)
+    for stage, seconds, finished in [
+        ("train_mt", 300.0, 500),
+        ("distill", 9.5, 2000),
+        ("evaluate@in_domain", 1.5, 2000),
+    ]:
+        write_json(stages / f"{stage}.json", {"seconds": seconds, "peak_rss_gb": 1.0})
+        os.utime(stages / f"{stage}.json", (finished, finished))
     calls = _record_commands(monkeypatch, stdout="abc123\n")
     grid.main(["run", "g", "--file", str(path), "--only", "aug=backtranslation"])
     runs = [c for c in calls if "exp" in c]
@@ -122,6 +133,9 @@ def test_run_executes_cells_in_the_workspace_and_records_their_time(tmp_path, mo
     assert [r["name"] for r in times] == ["g-backtranslation-0", "g-backtranslation-1"]
     assert [r["seconds"] for r in times] == [12.3, 7.5]  # what the clock measured around each cell, to 0.1 s
     assert all(r["baseline"] == "abc123" and r["status"] == "run" for r in times)
+    # The first cell's stages are those that finished after it started (train_mt was restored, not run); none of
+    # these records is newer than the second cell's start.
+    assert [r["stages"] for r in times] == [{"distill": 9.5, "evaluate@in_domain": 1.5}, {}]
     assert "[1/2] g-backtranslation-0: 12 s" in capsys.readouterr().out
 
 

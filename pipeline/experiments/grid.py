@@ -21,8 +21,8 @@ read by ``pipeline.experiments.compare`` and ``pipeline.experiments.power``). ::
 ``dvc.lock`` (DVC 3.67's queue did not use the run cache with ``-S`` overrides: docs/usage.md); ``run`` runs
 them in this workspace with ``dvc exp run``, which also restores stages that DVC's run cache holds (not
 ``distill``: DVC keeps no stage with a plain ``cache: false`` output, such as its DVCLive directory, so each cell
-trains its student; docs/usage.md), and prints and records each cell's wall time
-(``benchmarks/results/grid_times.json``). ``run`` leaves the workspace's outputs and
+trains its student; docs/usage.md), and prints and records each cell's wall time and the seconds of the stages
+that ran in it (``benchmarks/results/grid_times.json``). ``run`` leaves the workspace's outputs and
 ``dvc.lock`` at the last cell: restore them with ``git checkout dvc.lock && dvc checkout``.
 
 A cell's name is the grid's name and its values of the keys that vary in the grid (sorted by key), so it is the
@@ -50,12 +50,13 @@ from pathlib import Path
 
 import yaml
 
+from pipeline import paths
 from pipeline.cli import run_command
 from pipeline.errors import PipelineError
 from pipeline.experiments.results import RESULTS_DIR, exp_show, flatten, parse_exp_show
 from pipeline.experiments.results import load as load_results
 from pipeline.hardware import bf16_note, uses_bf16
-from pipeline.io import write_json
+from pipeline.io import read_json, write_json
 
 GRID_FILE = Path("grid.yaml")
 #: The top-level keys of ``grid.yaml`` that declare the reports (:func:`reports`) and the statistical designs
@@ -270,8 +271,20 @@ TIMES_FILE = Path("benchmarks/results/grid_times.json")
 PARAMS_FILE = "params.yaml"
 
 
+#: Where each stage records its wall time when it finishes (``pipeline.stages.run_stage``).
+STAGE_TIMINGS = paths.TIMINGS_DIR / "stages"
+
+
+def stage_seconds(since: float, directory: Path | None = None) -> dict[str, float]:
+    """The stages that finished at or after ``since`` (a ``time.time()``): stage name -> its wall seconds, from
+    the records they leave in :data:`STAGE_TIMINGS`; a stage DVC restored or skipped left none."""
+    directory = Path(STAGE_TIMINGS if directory is None else directory)
+    return {p.stem: read_json(p)["seconds"] for p in sorted(directory.glob("*.json")) if p.stat().st_mtime >= since}
+
+
 def record_times(rows: list[dict], path: Path | None = None) -> None:
-    """Merge rows ``{name, baseline, started, seconds, status}`` into ``path`` (keyed by name and baseline)."""
+    """Merge rows ``{name, baseline, started, seconds, status[, stages]}`` into ``path`` (keyed by name and
+    baseline); ``stages`` is where a cell's time went (:func:`stage_seconds`)."""
     path = path or TIMES_FILE
     old = json.loads(path.read_text(encoding="utf-8"))["tasks"] if path.exists() else []
     merged = {(r["name"], r["baseline"]): r for r in [*old, *rows]}
@@ -340,11 +353,12 @@ def main(argv: Iterable[str] | None = None) -> None:
         return
     baseline = subprocess.run(["git", "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
     for k, (name, cell) in enumerate(new, 1):
-        started, t0 = datetime.now(UTC).isoformat(timespec="seconds"), time.perf_counter()
+        started, since, t0 = datetime.now(UTC).isoformat(timespec="seconds"), time.time(), time.perf_counter()
         subprocess.run(queue_command(name, cell, queue=False), check=True)
         seconds = round(time.perf_counter() - t0, 1)
         restore_committed_params()
-        record_times([{"name": name, "baseline": baseline, "started": started, "seconds": seconds, "status": "run"}])
+        row = {"name": name, "baseline": baseline, "started": started, "seconds": seconds, "status": "run"}
+        record_times([row | {"stages": stage_seconds(since)}])
         print(f"[{k}/{len(new)}] {name}: {seconds:.0f} s", flush=True)
     print(f"{len(new)} run, {len(todo) - len(new)} skipped; collect them with `python -m pipeline.experiments.results`")
 
