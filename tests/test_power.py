@@ -96,12 +96,15 @@ def test_designs_are_declared_beside_the_grids(tmp_path):
         ("report: r", r"designs.d.report: no report 'x'"),
         ("margin: 0.02", r"designs.d.margin: expected a float, got 'wide'"),
         ("seeds: 5", r"designs.d.seeds: expected a int, got None"),
+        ("queries: 1000", r"designs.d.queries: expected a int, got True"),
     ):
         key = bad.split(":")[0]
-        replacement = {"report": "report: x", "margin": "margin: wide", "seeds": ""}[key]
+        replacement = {"report": "report: x", "margin": "margin: wide", "seeds": "", "queries": "queries: yes"}[key]
         path.write_text(text.replace(bad, replacement))
         with pytest.raises(GridError, match=message):
             grid.designs(path)
+    path.write_text(text.replace("margin: 0.02", "margin: 1"))  # YAML's 1 for 1.0
+    assert grid.designs(path)["d"].margin == 1.0
 
 
 def test_the_declared_design_reaches_its_target_mde():

@@ -142,8 +142,8 @@ def designs(grid_file: Path = GRID_FILE) -> dict[str, Design]:
             raise GridError(f"{where}: expected a mapping of {sorted(fields)}")
         for key, kind in fields.items():
             value = spec.get(key)
-            ok = isinstance(value, int | float) and not isinstance(value, bool) if kind is float else None
-            if not (ok if ok is not None else isinstance(value, kind) and not isinstance(value, bool)):
+            # YAML writes 1 for 1.0: a float field takes an int; a bool (an int to Python) is neither.
+            if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else kind):
                 raise GridError(f"{where}.{key}: expected a {kind.__name__}, got {value!r}")
         if unknown := sorted(set(spec) - set(fields)):
             raise GridError(f"{where}: unknown key(s) {unknown} (known: {sorted(fields)})")
