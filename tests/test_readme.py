@@ -94,3 +94,24 @@ def test_answer_components_refuse_cells_of_one_language_that_differ_upstream(tmp
     (tmp_path / "results" / "b.json").write_text(json.dumps(changed))
     with pytest.raises(PipelineError, match="the xx cells of reports/comparison.csv differ upstream"):
         docs.answer_components()
+
+
+def test_grid_times_say_where_a_cells_time_went(tmp_path, monkeypatch):
+    """Cells that recorded their stages get the breakdown (evaluations summed over splits, baselines and other
+    stages as upstream, the remainder as DVC's); cells from before that record only their wall time."""
+    from pipeline.experiments import docs
+
+    rows = [
+        {"name": "g-a", "baseline": "abcdef0", "started": "1", "seconds": 50.0, "status": "run"},
+        {"name": "h-a", "baseline": "1234567", "started": "2", "seconds": 100.0, "status": "run", "stages": {
+            "bitext": 2.0, "distill": 60.0, "evaluate@x": 10.0, "evaluate@y": 5.0, "evaluate_baselines@x": 8.0,
+            "report": 1.0}},
+        {"name": "h-b", "baseline": "1234567", "started": "3", "seconds": 90.0, "status": "run", "stages": {
+            "bitext": 2.0, "distill": 58.0, "evaluate@x": 9.0, "evaluate@y": 5.0, "report": 1.0}},
+    ]  # fmt: skip
+    (tmp_path / "grid_times.json").write_text(json.dumps({"tasks": rows}))
+    monkeypatch.setattr(docs, "BENCHMARK_RESULTS", tmp_path)
+    text = docs.grid_times()
+    assert "| `g` | abcdef0 | `pipeline.experiments.grid run` | 1 | 0 min 50 s |" in text
+    # medians over h's two cells: evaluate 15 and 14, upstream 8 and 0, DVC 14 and 15
+    assert "| `h` | 1234567 | 2 | 2 | 59 | 14 | 1 | 4 | 14 |" in text and "| `g` | abcdef0 | 1 |" not in text

@@ -431,7 +431,38 @@ def grid_times() -> str:
             f"| `{grid}` | {commit} | {'`pipeline.experiments.grid run`' if how == 'run' else 'queue'} | {len(g)} "
             f"| {minutes(s.sum())} | {s.median():.0f} s | {s.min():.0f} s | {s.max():.0f} s |"
         )
+    staged = rows[rows["stages"].map(lambda x: isinstance(x, dict) and bool(x))] if "stages" in rows else rows[:0]
+    if len(staged):
+        lines += [
+            "",
+            "Where a cell's time went, for the cells that recorded it (`pipeline.experiments.grid run` reads the "
+            "records of the stages that finished during the cell): median seconds; `evaluate` is the student's "
+            "evaluations of every split, `upstream` any other stage that ran (a language's first cell), `DVC` the "
+            "rest of the cell's wall time (DVC's status checks, caching and the experiment's commit).",
+            "",
+            "| grid | commit | cells | " + " | ".join(CELL_PARTS) + " |",
+            "|---" * (3 + len(CELL_PARTS)) + "|",
+        ]
+        for (grid, commit), g in staged.groupby(["grid", "commit"], sort=False):
+            parts = pd.DataFrame([_cell_parts(r.stages, r.seconds) for r in g.itertuples()]).median()
+            lines.append(
+                f"| `{grid}` | {commit} | {len(g)} | " + " | ".join(f"{parts[k]:.0f}" for k in CELL_PARTS) + " |"
+            )
     return "\n".join([*lines, "", _source(path)])
+
+
+#: The parts of a grid cell's wall time in the docs' table (:func:`_cell_parts`).
+CELL_PARTS = ("bitext", "distill", "evaluate", "report", "upstream", "DVC")
+
+
+def _cell_parts(stages: dict[str, float], seconds: float) -> dict[str, float]:
+    """A cell's stage seconds (``grid_times.json``'s ``stages``) in :data:`CELL_PARTS`."""
+    out = dict.fromkeys(CELL_PARTS, 0.0)
+    for stage, t in stages.items():
+        part = stage.split("@")[0]
+        out[part if part in CELL_PARTS else "upstream"] += t
+    out["DVC"] = seconds - sum(stages.values())
+    return out
 
 
 def power() -> str:
