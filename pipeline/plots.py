@@ -145,8 +145,9 @@ def forest_plot(rows: pd.DataFrame, margin: float, title: str, path: Path) -> No
         ax.set_yticks(y, sub["label"])
         ax.set_title(split, fontsize=9)
         ax.set_xlabel(title)
-        ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    # One legend above the panels, where it hides no row.
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="upper center", fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
     _save(fig, path, dpi=120)
     plt.close(fig)
 

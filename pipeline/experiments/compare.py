@@ -560,7 +560,12 @@ def main(argv: Iterable[str] | None = None) -> None:
         with atomic_path(out.with_name(out.stem + "_answer.csv")) as tmp:
             answer.to_csv(tmp, index=False, float_format="%.6g")
         if not answer.empty:
-            labels = answer.assign(label=np.where(answer["pooled"], "pooled", answer["languages"]))
+            # the pooled row says how many of the design's languages it pools so far
+            label = [
+                f"pooled ({len(langs.split())} of {len(design.pooled)})" if pooled else langs
+                for langs, pooled in zip(answer["languages"], answer["pooled"], strict=True)
+            ]
+            labels = answer.assign(label=label)
             forest_plot(labels, design.margin, f"{design.a} − {design.b} (AP)", out.with_name(out.stem + "_forest.png"))
     write_text(out, text)
     with atomic_path(out.with_suffix(".csv")) as tmp:
