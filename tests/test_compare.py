@@ -55,6 +55,7 @@ def test_parse_and_select_rejects_confounded_experiments():
     exps = parse_exp_show(rows)
     assert [e.name for e in exps] == ["base", "a", "b"]
     assert [e.name for e in parse_exp_show(rows, commits=False)] == ["a", "b"]
+    assert [e.baseline for e in exps] == ["", "rev-base", "rev-base"]  # an experiment's commit is the row it is under
     with pytest.raises(CompareError, match="distill.lr"):
         select(exps, {})
     assert [e.name for e in select(exps, {"distill.lr": "5e-05"})] == ["base", "a"]
@@ -244,7 +245,8 @@ def test_main_from_exp_show_and_from_results_agree(tmp_path, monkeypatch):
     results.main(["--exp-json", str(exp_json), "--out", str(out)])
     assert sorted(p.name for p in out.iterdir()) == ["bk0.json", "bt0.json", "bt1.json", "no1.json", "sy0.json"]
     record = json.loads((out / "bt1.json").read_text())
-    assert record["params"]["distill.seed"] == 1
+    assert record["params"]["distill.seed"] == 1 and record["baseline"] == "rev-base"  # the commit it ran on
+    assert results.load(out)[1].baseline == "rev-base"
     assert record["per_query_ap"]["in_domain"] == {"q1": 1.0, "q2": 1.0, "q3": 1.0, "q4": 1.0}
     assert record["metrics"]["metrics/eval/in_domain.json"]["student"] == {"AP": 0.9, "signature": {"run": "rev-bt1"}}
     before = {p: p.stat().st_mtime_ns for p in out.iterdir()}

@@ -4,13 +4,15 @@ variance components, the pooled design arithmetic, the declared design in grid.y
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from pipeline.experiments import grid, power
+from pipeline.experiments import grid, power, results
 from pipeline.experiments.grid import GridError
 from pipeline.experiments.stats import crossed_test, equivalence_reach, mde, pooled_test, satterthwaite
 
@@ -119,6 +121,28 @@ def test_the_declared_design_reaches_its_target_mde():
         & (rows["queries"] == design.queries)
     ]
     assert len(chosen) >= 1 and (chosen["mde"] <= design.target_mde).all()
+
+
+def _declaration(grid_text: str, design: grid.Design) -> dict:
+    """What a design fixes in grid.yaml: its own entry, its report's selections and the grids they select."""
+    raw = yaml.safe_load(grid_text)
+    report = raw["reports"][design.report]
+    names = {g for sel in report for g in str(sel.get("grid", "")).split("|") if g}
+    return {"design": raw["designs"][design.name], "report": report, "grids": {g: raw[g] for g in sorted(names)}}
+
+
+def test_every_result_of_a_design_ran_on_a_commit_that_declared_it():
+    """The design before its results: every collected cell of a declared design ran on a commit (its ``baseline``)
+    whose grid.yaml already declared that design, its report and its grids exactly as they are now."""
+    for design in grid.designs().values():
+        cells = set(grid.declared_cells(design))
+        exps = [e for e in results.load(results.RESULTS_DIR) if e.name in cells]
+        assert all(e.baseline for e in exps), [e.name for e in exps if not e.baseline]
+        now = _declaration(Path("grid.yaml").read_text(encoding="utf-8"), design)
+        for baseline in sorted({e.baseline for e in exps}):
+            then = subprocess.run(["git", "show", f"{baseline}:grid.yaml"], capture_output=True, text=True)
+            assert then.returncode == 0, f"commit {baseline} (a result's baseline) is not in this clone: {then.stderr}"
+            assert _declaration(then.stdout, design) == now, f"{design.name} changed after cells ran on {baseline}"
 
 
 def test_committed_power_report_regenerates_from_results(tmp_path):

@@ -5,13 +5,12 @@ DVC keeps an experiment in ``refs/exps`` of the repository that ran it; a fresh 
     python -m pipeline.experiments.results [--out results] [--all-commits] [--where key=value ...]
 
 reads every experiment of the current commit (``dvc exp show --json``; ``--all-commits``: of every commit; the
-commits themselves are not experiments and are left out) and
-writes ``results/<name>.json`` per experiment: its name, commit, every param (dotted keys, as declared: ``auto``
-stays ``auto``), every metrics file merged with the info file beside it (signatures, what precision ran),
-and the student's per-query AP on each available split (read from the experiment's ``runs/<split>/student.run``
-and qrels through ``dvc.api``, rounded to 6 decimals). ``python -m pipeline.experiments.compare --results
-results/`` then needs no experiment refs. A file is rewritten only when its content changes, so collecting twice is
-a no-op.
+commits themselves are not experiments and are left out) and writes ``results/<name>.json`` per experiment: its
+name, commit, the commit it ran on (``baseline``), every param (dotted keys, as declared: ``auto`` stays ``auto``),
+every metrics file merged with the info file beside it (signatures, what precision ran), and the student's
+per-query AP on each available split (read from the experiment's ``runs/<split>/student.run`` and qrels through
+``dvc.api``, rounded to 6 decimals). ``python -m pipeline.experiments.compare --results results/`` then needs no
+experiment refs. A file is rewritten only when its content changes, so collecting twice is a no-op.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline.cli import run_command
@@ -48,6 +47,7 @@ class Experiment:
     params: dict  # flattened, dotted keys
     metrics: dict  # metrics file path -> its data
     query_ap: dict[str, dict[str, float]] = field(default_factory=dict)  # split -> query -> student AP
+    baseline: str = ""  # the commit the experiment ran on (empty for a commit, and in results collected before it)
 
     def eval(self, split: str) -> dict:
         return self.metrics.get(f"metrics/eval/{split}.json") or {}
@@ -72,13 +72,13 @@ def parse_exp_show(rows: list[dict], commits: bool = True, unfinished: bool = Fa
     is skipped, and so are queued, running and failed experiments unless ``unfinished``."""
     found = []
 
-    def add(entry: dict, name: str | None) -> None:
+    def add(entry: dict, name: str | None, baseline: str = "") -> None:
         data = entry.get("data") or {}
         params = ((data.get("params") or {}).get("params.yaml") or {}).get("data")
         if not params:
             return
         metrics = {path: m.get("data") or {} for path, m in sorted((data.get("metrics") or {}).items())}
-        found.append(Experiment(name or entry["rev"][:7], entry["rev"], flatten(params), metrics))
+        found.append(Experiment(name or entry["rev"][:7], entry["rev"], flatten(params), metrics, baseline=baseline))
 
     for row in rows:
         if row.get("rev") == "workspace":
@@ -90,7 +90,7 @@ def parse_exp_show(rows: list[dict], commits: bool = True, unfinished: bool = Fa
             if state not in (None, "success") and not unfinished:
                 continue
             for rev in exp.get("revs") or []:
-                add(rev, rev.get("name"))
+                add(rev, rev.get("name"), row["rev"])
     return found
 
 
@@ -144,7 +144,7 @@ def ran_params(exp: Experiment) -> Experiment:
             if value is None:
                 raise ResultsError(f"{exp.name}: {key} is auto and {metrics_file} does not say what ran ({field_name})")
             ran[key] = value
-    return Experiment(exp.name, exp.rev, ran, exp.metrics, exp.query_ap)
+    return replace(exp, params=ran)
 
 
 def with_query_ap(exp: Experiment, reader=None) -> Experiment:
@@ -159,6 +159,7 @@ def to_record(exp: Experiment) -> dict:
     return {
         "name": exp.name,
         "rev": exp.rev,
+        **({"baseline": exp.baseline} if exp.baseline else {}),
         "params": dict(sorted(exp.params.items())),
         "metrics": exp.metrics,
         "per_query_ap": {s: {q: round(v, 6) for q, v in sorted(exp.query_ap[s].items())} for s in exp.splits()},
@@ -169,7 +170,10 @@ def from_record(record: dict, source: str) -> Experiment:
     missing = [k for k in ("name", "rev", "params", "metrics", "per_query_ap") if k not in record]
     if missing:
         raise ResultsError(f"{source}: missing key(s) {missing}")
-    return Experiment(record["name"], record["rev"], record["params"], record["metrics"], record["per_query_ap"])
+    return Experiment(
+        record["name"], record["rev"], record["params"], record["metrics"], record["per_query_ap"],
+        record.get("baseline", ""),
+    )  # fmt: skip
 
 
 def load(directory: Path | str) -> list[Experiment]:
