@@ -115,3 +115,18 @@ def test_grid_times_say_where_a_cells_time_went(tmp_path, monkeypatch):
     assert "| `g` | abcdef0 | `pipeline.experiments.grid run` | 1 | 0 min 50 s |" in text
     # medians over h's two cells: evaluate 15 and 14, upstream 8 and 0, DVC 14 and 15
     assert "| `h` | 1234567 | 2 | 2 | 59 | 14 | 1 | 4 | 14 |" in text and "| `g` | abcdef0 | 1 |" not in text
+
+
+def test_time_left_counts_the_cells_not_run_and_each_new_languages_upstream(tmp_path, monkeypatch):
+    from pipeline.experiments import docs
+
+    cells = {f"g-{aug}-{lang}": {"lang": lang} for lang in ("aa", "bb", "cc") for aug in ("x", "y", "z")}
+    ran = ["g-x-aa", "g-y-aa", "g-z-aa"]
+    rows = [{"name": n, "baseline": "c", "started": str(i), "seconds": s, "status": "run"}
+            for i, (n, s) in enumerate(zip(ran, [1000.0, 100.0, 120.0], strict=True))]  # fmt: skip
+    rows.append({"name": "other-cell", "baseline": "c", "started": "9", "seconds": 5.0, "status": "run"})
+    (tmp_path / "grid_times.json").write_text(json.dumps({"tasks": rows}))
+    monkeypatch.setattr(docs, "BENCHMARK_RESULTS", tmp_path)
+    text = docs._time_left(cells, ran)
+    assert "(120 s over 3 cells) the 6 cells left take about 0.2 h" in text
+    assert "each of the 2 languages not started (bb cc); aa's took 14 min 40 s beyond a cell." in text

@@ -531,17 +531,47 @@ def answer_status() -> str:
     observed = float(measured[measured["report"] == "comparison"]["delta"].abs().median())
     lines += [
         f"- **Progress:** {len(ran)} of the {len(cells)} declared cells (report `{design.report}`) are in `results/`"
-        + ("" if len(ran) == len(cells) else "; no outcome is stated before the declared cells have run")
-        + ".",
+        + (
+            "."
+            if len(ran) == len(cells)
+            else "; no outcome is stated before the declared cells have run. " + _time_left(cells, ran)
+        ),
         "- **Why the earlier grids could not settle it:** with 3 seeds and 200 (genre) or 50–60 (register) queries "
         "per language, the smallest difference a per-language test detects with 80 % power is "
         + " and ".join(f"{lo:.3f}–{hi:.3f} AP on {split}" for split, (lo, hi) in spans.items())
         + f' (Holm over {len(design.splits)}), while the median |Δ| seen there is {observed:.3f}: their "no '
         'difference detected" is not evidence of no difference.',
         "",
-        _source(paths.REPORTS_DIR / "power.json", *([answer_csv] if answer_csv.exists() else []), results.RESULTS_DIR),
+        _source(
+            paths.REPORTS_DIR / "power.json",
+            *([answer_csv] if answer_csv.exists() else []),
+            results.RESULTS_DIR,
+            BENCHMARK_RESULTS / "grid_times.json",
+        ),
     ]
     return "\n".join(lines)
+
+
+def _time_left(cells: dict[str, dict], ran: list[str]) -> str:
+    """What the declared cells not yet run cost on one machine, at the cell times ``grid run`` recorded for the
+    cells that ran (``grid_times.json``): the median cell, and a language's first cell beyond it (its upstream)."""
+    times = pd.DataFrame(read_json(BENCHMARK_RESULTS / "grid_times.json")["tasks"])
+    times = times[times["name"].isin(ran)].drop_duplicates("name", keep="last")
+    if times.empty:
+        return ""
+    times["lang"] = times["name"].map(lambda n: cells[n]["lang"])
+    median = times["seconds"].median()
+    upstream = times.groupby("lang")["seconds"].max() - median
+    todo = [n for n in cells if n not in ran]
+    new_langs = sorted({cells[n]["lang"] for n in todo} - set(times["lang"]))
+    return (
+        f"At the median cell time so far ({median:.0f} s over {len(times)} cells) the {len(todo)} cells left take "
+        f"about {len(todo) * median / 3600:.1f} h on one machine like the one they ran on (docs/performance.md, grid "
+        f"times), plus the upstream stages of each of the {len(new_langs)} languages not started "
+        f"({' '.join(new_langs)}); "
+        + ", ".join(f"{lang}'s took {minutes(t)}" for lang, t in upstream.items())
+        + " beyond a cell."
+    )
 
 
 def budget_compare() -> str:

@@ -187,10 +187,10 @@ def reports(grid_file: Path = GRID_FILE) -> dict[str, tuple[dict[str, str], ...]
     return out
 
 
-def declared_cells(design: Design, grid_file: Path = GRID_FILE) -> list[str]:
-    """The names of every cell of the grids that ``design``'s report selects (its ``grid:`` values)."""
+def declared_cells(design: Design, grid_file: Path = GRID_FILE) -> dict[str, dict]:
+    """Every cell of the grids that ``design``'s report selects (its ``grid:`` values): name -> its params."""
     grids = [g for sel in reports(grid_file)[design.report] for g in sel.get("grid", "").split("|") if g]
-    return [name for g in dict.fromkeys(grids) for name, _ in cells(g, grid_file, committed_params())]
+    return dict(cell for g in dict.fromkeys(grids) for cell in cells(g, grid_file, committed_params()))
 
 
 def cells(name: str, grid_file: Path = GRID_FILE, defaults: dict | None = None) -> list[tuple[str, dict]]:
