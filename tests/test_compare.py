@@ -401,6 +401,10 @@ def test_design_answer_pools_languages_and_ends_in_one_of_four_outcomes():
         got = pooled.iloc[0]
         assert got["delta"] == pytest.approx(want_pooled["delta"]) and got["se"] == pytest.approx(want_pooled["se"])
         assert (got["ci_low"] > 0 or got["ci_high"] < 0) == (got["p"] < 0.05)
+        assert got["re_ci_low"] == pytest.approx(want_pooled["re_ci_low"])  # the sensitivity analysis beside it
+        text = compare.render_answer(answer, design, 24, 24)
+        assert "All 24 declared cells have run" in text and "languages random" in text
+        assert f"{got['re_delta']:+.4f} [{got['re_ci_low']:+.4f}, {got['re_ci_high']:+.4f}]" in text
 
 
 def test_design_report_is_interim_until_every_declared_cell_ran():

@@ -132,5 +132,15 @@ def test_pooled_test_and_outcomes():
     het = [crossed_test(simulate_null(comp, 5, 300, rng) + s, np.zeros((5, 300))) for s in (-0.06, 0.0, 0.06, 0.12)]
     h = pooled_test(het)
     assert h["Q_p"] < 0.001 and h["tau"] == pytest.approx(np.std([-0.06, 0.0, 0.06, 0.12], ddof=1), rel=0.35)
+    # the sensitivity analysis with languages random: its HKSJ CI (t on 3 df) is far wider than the declared
+    # fixed-language CI when the languages differ, and is that of the t test over the 4 language means when their
+    # SEs are equal (then DL's weights are equal too)
+    assert h["re_ci_low"] < h["re_delta"] < h["re_ci_high"]
+    assert h["re_ci_high"] - h["re_ci_low"] > 5 * (h["ci_high"] - h["ci_low"])
+    d = np.array([p["delta"] for p in het])
+    half = stats.t.ppf(0.975, 3) * d.std(ddof=1) / 2
+    assert (h["re_ci_low"], h["re_ci_high"]) == pytest.approx((d.mean() - half, d.mean() + half), abs=0.01)
+    one = pooled_test(het[:1])
+    assert np.isnan(one["re_ci_low"]) and np.isnan(one["Q_p"]) and one["delta"] == het[0]["delta"]
     assert outcome(0.03, 0.01, 0.9) == OUTCOMES[0] and outcome(-0.03, 0.01, 0.9) == OUTCOMES[1]
     assert outcome(0.001, 0.6, 0.01) == OUTCOMES[2] and outcome(0.01, 0.3, 0.3) == OUTCOMES[3]

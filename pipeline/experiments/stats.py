@@ -11,7 +11,8 @@ query). Their variances come from the two-way ANOVA mean squares (method of mome
 Satterthwaite's. Effect, confidence interval, two-sided p and the two one-sided tests (TOST) of equivalence
 within a margin all come from that one t distribution, so the interval excludes 0 exactly when p < alpha.
 :func:`pooled_test` averages such contrasts over languages (language a fixed effect, equal weights) and reports
-their heterogeneity (Cochran's Q, DerSimonian–Laird tau). :func:`two_level_bootstrap` is the earlier test, kept
+their heterogeneity (Cochran's Q, DerSimonian–Laird tau), beside a random-effects sensitivity analysis (languages
+as a sample: Paule–Mandel). :func:`two_level_bootstrap` is the earlier test, kept
 for its measured comparison (``python -m pipeline.experiments.power``).
 """
 
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as sps
+from statsmodels.stats.meta_analysis import combine_effects
 from statsmodels.stats.multitest import multipletests
 
 from pipeline.errors import PipelineError
@@ -157,22 +159,29 @@ def crossed_test(a: np.ndarray, b: np.ndarray, *, alpha: float = 0.05, margin: f
 
 def pooled_test(results: Sequence[dict], *, alpha: float = 0.05, margin: float | None = None) -> dict:
     """The equal-weight mean of independent :func:`crossed_test` results (one per language: a fixed effect), with
-    Satterthwaite df over all their terms; Cochran's Q (inverse-variance weights), its p, and the
-    DerSimonian–Laird between-language SD tau."""
+    Satterthwaite df over all their terms: the declared test. Beside it, from statsmodels' meta-analysis
+    (``combine_effects``, inverse-variance weights): Cochran's Q with its p and the DerSimonian–Laird between-language
+    SD tau (truncated at 0, which statsmodels' DL leaves to the caller); and a sensitivity analysis that treats the
+    languages as a sample of languages: the random-effects mean with the Paule–Mandel between-language variance
+    (statsmodels truncates it at 0) and its t CI on k − 1 df (``re_delta``, ``re_ci_low``, ``re_ci_high``; NaN for
+    one language)."""
     if len(results) < 1:
         raise StatsError("a pooled test needs at least one contrast")
     k = len(results)
     delta = float(np.mean([r["delta"] for r in results]))
     var, df = satterthwaite([(t / k**2, d) for r in results for t, d in r["terms"]])
     out = t_inference(delta, var, df, alpha=alpha, margin=margin)
-    est = np.array([r["delta"] for r in results])
-    w = 1 / np.array([r["se"] ** 2 for r in results])
-    fixed = float((w * est).sum() / w.sum())
-    q = float((w * (est - fixed) ** 2).sum())
-    c = float(w.sum() - (w**2).sum() / w.sum())
-    tau2 = max(0.0, (q - (k - 1)) / c) if k > 1 and c > 0 else 0.0
-    return {**out, "languages": k, "Q": q, "Q_df": k - 1,
-            "Q_p": float(sps.chi2.sf(q, k - 1)) if k > 1 else float("nan"), "tau": float(np.sqrt(tau2))}  # fmt: skip
+    nan = float("nan")
+    meta = {"Q": 0.0, "Q_p": nan, "tau": 0.0, "re_delta": nan, "re_ci_low": nan, "re_ci_high": nan}
+    if k > 1:
+        effects, variances = np.array([r["delta"] for r in results]), np.array([r["se"] ** 2 for r in results])
+        with np.errstate(invalid="ignore"):  # DL's own random-effects fields (unused) take sqrt of a negative tau²
+            dl = combine_effects(effects, variances, method_re="dl")
+        pm = combine_effects(effects, variances, method_re="iterated", use_t=True, alpha=alpha)
+        low, high = pm.conf_int()[1]  # random effects, t on k - 1 df
+        meta = {"Q": float(dl.q), "Q_p": float(sps.chi2.sf(dl.q, k - 1)), "tau": float(np.sqrt(max(dl.tau2, 0.0))),
+                "re_delta": float(pm.mean_effect_re), "re_ci_low": float(low), "re_ci_high": float(high)}  # fmt: skip
+    return {**out, "languages": k, "Q_df": k - 1, **meta}
 
 
 def mde(var: float, df: float, *, alpha: float, family: int, power: float) -> float:
