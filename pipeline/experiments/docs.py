@@ -502,6 +502,38 @@ def power() -> str:
     return "\n".join([*lines, "", _source(path)])
 
 
+def power_decisive() -> str:
+    """The design's power re-measured on its own cells so far (``reports/power_decisive.json``: ``python -m
+    pipeline.experiments.power --report decisive --seeds 5 --queries 1000 --out reports/power_decisive.md``): the
+    components each language's cells give, and the MDE they imply for the declared seeds and queries."""
+    path = paths.REPORTS_DIR / "power_decisive.json"
+    data = read_json(path)
+    measured = pd.DataFrame(data["measured"])
+    rows = pd.DataFrame(data["designs"])
+    lines = [
+        "| split | language | seeds so far | queries | Δ so far | SD seed | SD query | SD residual |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in measured.itertuples():
+        lines.append(
+            f"| {r.split} | {r.lang} | {r.seeds} | {r.queries} | {r.delta:+.4f} | {r.var_seed**0.5:.4f} "
+            f"| {r.var_query**0.5:.4f} | {r.var_residual**0.5:.4f} |"
+        )
+    lines += [
+        "",
+        f"What those components imply for the declared design (m = {data['settings']['family']}, power "
+        f"{data['settings']['power']}; the pooled row gives languages not yet run the mean of those measured):",
+        "",
+        "| split | language | seeds | queries | SE | MDE | equivalence reach |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows.itertuples():
+        lines.append(
+            f"| {r.split} | {r.lang} | {r.seeds} | {r.queries} | {r.se:.4f} | {r.mde:.4f} | {r.equivalence_reach:.4f} |"
+        )
+    return "\n".join([*lines, "", _source(path)])
+
+
 def answer_status() -> str:
     """The README's answer: where the declared design (``designs: decisive``) stands. Its cells in ``results/``
     against the grid's; with ``reports/decisive_answer.csv``, each shifted split's pooled outcome with its effect,
@@ -613,6 +645,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "front-door-times": front_door_times,
     "dose-response": dose_response,
     "grid-times": grid_times,
+    "power-decisive": power_decisive,
     "optical": optical,
     "comparison": lambda: aug_report("comparison"),
     "answer-components": answer_components,
