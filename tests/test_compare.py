@@ -417,6 +417,8 @@ def test_design_report_is_interim_until_every_declared_cell_ran():
     exps = _design_exps({"swh": 0.05}, 0.05, np.random.default_rng(6))
     answer = compare.design_answer(compare.summary_table(exps), {e.name: e for e in exps}, design)
     assert "Interim: 8 of the 20 declared cells" in compare.render_answer(answer, design, 8, 20)
+    assert set(compare.interim(answer, 8, 20)["outcome"]) == {"interim"}  # no outcome before every cell ran
+    assert compare.interim(answer, 20, 20)["outcome"].equals(answer["outcome"])
     assert "Interim" not in compare.render_answer(answer, design, 20, 20)
     assert compare.crossed_t(np.zeros((1, 5)), np.ones((1, 5)), 0) is None
     one_seed = [e for e in exps if e.params["distill.seed"] == 0]

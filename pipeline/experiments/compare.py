@@ -332,6 +332,12 @@ def design_answer(table: pd.DataFrame, exps: dict[str, Experiment], design: grid
     return out.sort_values(["pooled", "split"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
+def interim(answer: pd.DataFrame, done: int, declared: int) -> pd.DataFrame:
+    """The answer with no outcome while ``done`` < ``declared`` cells have run: each row's outcome is
+    ``interim`` (its effect, CI and p stay, for the record; the families' Holm sizes are not yet final)."""
+    return answer.assign(outcome="interim") if done < declared and not answer.empty else answer
+
+
 def render_answer(answer: pd.DataFrame, design: grid.Design, done: int, declared: int) -> str:
     """The declared design's answer as markdown: the primary family, then the contrast per language; while
     ``done`` < ``declared`` cells have run, marked as interim (not the answer)."""
@@ -561,9 +567,10 @@ def main(argv: Iterable[str] | None = None) -> None:
         table, groups, tests, robustness(table), stratum_settings(exps), CROSSED_TEXT if design else BOOTSTRAP_TEXT
     )
     if design:
-        answer = design_answer(table, by_name, design)
         declared = set(grid.declared_cells(design, args.grid_file))
-        text = render_answer(answer, design, len(declared & {e.name for e in exps}), len(declared)) + text
+        done = len(declared & {e.name for e in exps})
+        answer = interim(design_answer(table, by_name, design), done, len(declared))
+        text = render_answer(answer, design, done, len(declared)) + text
         with atomic_path(out.with_name(out.stem + "_answer.csv")) as tmp:
             answer.to_csv(tmp, index=False, float_format="%.6g")
         if not answer.empty:
