@@ -32,6 +32,7 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.experiments.grid import STAGE_TIMINGS, finished_stages
 from pipeline.hardware import auto_summary, cpu_model
 from pipeline.io import copy_working_tree
 from pipeline.profile import apply_profile
@@ -68,15 +69,6 @@ def run(cmd: list[str], cwd: Path, env: dict) -> float:
     return time.perf_counter() - started
 
 
-def stage_timings(proj: Path, since: float = 0.0) -> dict[str, dict]:
-    """``{stage: {"seconds", "peak_rss_gb"}}`` of the stages that finished after ``since`` (a time.time())."""
-    out = {}
-    for path in (proj / "timings/stages").glob("*.json"):
-        if path.stat().st_mtime >= since:
-            out[path.stem] = json.loads(path.read_text())
-    return out
-
-
 def measure_switch(proj: Path, env: dict, aug: str) -> dict:
     """``dvc exp run -S aug=<aug>`` in ``proj``; an error if DVC's run cache spared a stage a switch must run."""
     subprocess.run(["git", "add", "-A"], cwd=proj, env=env, check=True, capture_output=True)
@@ -85,7 +77,7 @@ def measure_switch(proj: Path, env: dict, aug: str) -> dict:
     )
     since = time.time()
     seconds = run(["dvc", "exp", "run", "-S", f"aug={aug}"], proj, env)
-    switched = stage_timings(proj, since)
+    switched = finished_stages(since, proj / STAGE_TIMINGS)
     must = [s for s in dag_stages() if s.split("@")[0] in ("bitext", "distill", "evaluate", "report")]
     spared = [s for s in must if s not in switched]
     if spared:
@@ -144,7 +136,7 @@ def main() -> None:
         RESULTS.write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {RESULTS.relative_to(ROOT)} (switch only)")
         return
-    done = stage_timings(proj)
+    done = finished_stages(0.0, proj / STAGE_TIMINGS)
     order = dag_stages()
     missing = [s for s in order if s not in done]
     if missing:

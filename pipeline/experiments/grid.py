@@ -275,16 +275,17 @@ PARAMS_FILE = "params.yaml"
 STAGE_TIMINGS = paths.TIMINGS_DIR / "stages"
 
 
-def stage_seconds(since: float, directory: Path | None = None) -> dict[str, float]:
-    """The stages that finished at or after ``since`` (a ``time.time()``): stage name -> its wall seconds, from
-    the records they leave in :data:`STAGE_TIMINGS`; a stage DVC restored or skipped left none."""
+def finished_stages(since: float, directory: Path | None = None) -> dict[str, dict]:
+    """The stages that finished at or after ``since`` (a ``time.time()``): stage name -> the record it left in
+    ``directory`` (:data:`STAGE_TIMINGS` of this workspace by default): ``{"seconds", "peak_rss_gb"}``. A stage
+    DVC restored or skipped left none."""
     directory = Path(STAGE_TIMINGS if directory is None else directory)
-    return {p.stem: read_json(p)["seconds"] for p in sorted(directory.glob("*.json")) if p.stat().st_mtime >= since}
+    return {p.stem: read_json(p) for p in sorted(directory.glob("*.json")) if p.stat().st_mtime >= since}
 
 
 def record_times(rows: list[dict], path: Path | None = None) -> None:
     """Merge rows ``{name, baseline, started, seconds, status[, stages]}`` into ``path`` (keyed by name and
-    baseline); ``stages`` is where a cell's time went (:func:`stage_seconds`)."""
+    baseline); ``stages`` is where a cell's time went (:func:`finished_stages`' seconds)."""
     path = path or TIMES_FILE
     old = json.loads(path.read_text(encoding="utf-8"))["tasks"] if path.exists() else []
     merged = {(r["name"], r["baseline"]): r for r in [*old, *rows]}
@@ -358,7 +359,7 @@ def main(argv: Iterable[str] | None = None) -> None:
         seconds = round(time.perf_counter() - t0, 1)
         restore_committed_params()
         row = {"name": name, "baseline": baseline, "started": started, "seconds": seconds, "status": "run"}
-        record_times([row | {"stages": stage_seconds(since)}])
+        record_times([row | {"stages": {stage: r["seconds"] for stage, r in finished_stages(since).items()}}])
         print(f"[{k}/{len(new)}] {name}: {seconds:.0f} s", flush=True)
     print(f"{len(new)} run, {len(todo) - len(new)} skipped; collect them with `python -m pipeline.experiments.results`")
 
