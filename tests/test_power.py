@@ -127,8 +127,8 @@ def _declaration(grid_text: str, design: grid.Design) -> dict:
     """What a design fixes in grid.yaml: its own entry, its report's selections and the grids they select."""
     raw = yaml.safe_load(grid_text)
     report = raw["reports"][design.report]
-    names = {g for sel in report for g in str(sel.get("grid", "")).split("|") if g}
-    return {"design": raw["designs"][design.name], "report": report, "grids": {g: raw[g] for g in sorted(names)}}
+    grids = grid.selected_grids(report)
+    return {"design": raw["designs"][design.name], "report": report, "grids": {g: raw[g] for g in grids}}
 
 
 def test_every_result_of_a_design_ran_on_a_commit_that_declared_it():

@@ -187,10 +187,15 @@ def reports(grid_file: Path = GRID_FILE) -> dict[str, tuple[dict[str, str], ...]
     return out
 
 
+def selected_grids(selections: Iterable[dict]) -> list[str]:
+    """The grids a report's selections name (their ``grid:`` values, ``a|b`` for either), each once, in order."""
+    return list(dict.fromkeys(g for sel in selections for g in str(sel.get("grid", "")).split("|") if g))
+
+
 def declared_cells(design: Design, grid_file: Path = GRID_FILE) -> dict[str, dict]:
-    """Every cell of the grids that ``design``'s report selects (its ``grid:`` values): name -> its params."""
-    grids = [g for sel in reports(grid_file)[design.report] for g in sel.get("grid", "").split("|") if g]
-    return dict(cell for g in dict.fromkeys(grids) for cell in cells(g, grid_file, committed_params()))
+    """Every cell of the grids that ``design``'s report selects: name -> its params."""
+    grids = selected_grids(reports(grid_file)[design.report])
+    return dict(cell for g in grids for cell in cells(g, grid_file, committed_params()))
 
 
 def cells(name: str, grid_file: Path = GRID_FILE, defaults: dict | None = None) -> list[tuple[str, dict]]:
