@@ -64,6 +64,7 @@ def run(lm, name, batch, samples, rows, repeat, params, pool, test, lid) -> dict
         line_filter=line_filter,
         rng=np.random.default_rng(repeat),  # the same prompts for every setting of a repeat
         seed=1000 * repeat,
+        checkpoint=None,  # a measurement generates every batch
         domain=cfg.domain,
         max_new_tokens=cfg.max_new_tokens,
         temperature=cfg.temperature,

@@ -73,6 +73,7 @@ def run(cfg: str, args, pool, lang, lid) -> dict:
         line_filter=filt,
         rng=np.random.default_rng(0),
         seed=0,
+        checkpoint=None,
         max_new_tokens=args.max_new_tokens,
         temperature=0.8,
         top_p=0.95,

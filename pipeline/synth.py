@@ -10,15 +10,22 @@ may have memorised the Bible) · ``copy`` (equals a pool or prompt line) · ``ne
 found in the pool ≥ ``max_copy_overlap``) · ``duplicate`` (of a kept line) ·
 ``word_validity`` (share of its words in the pool vocabulary < ``min_word_validity``) · ``language``
 (the character n-gram language ID says another language).
+
+Generation is checkpointed batch by batch (:class:`Checkpoint`): a run that was killed or cut continues where it
+stopped and writes what an uninterrupted run writes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -194,13 +201,63 @@ class Record:
 class SynthesisResult:
     records: list[Record]
     tokens: int
-    seconds: float
+    seconds: float  # generation and filtering, over every run that contributed batches
     prompts: int
     shots: list[list[int]] = field(default_factory=list)  # pool indices of each prompt's shots (for audits)
+    resumed_seconds: float = 0.0  # the part of ``seconds`` spent by earlier runs (batches from the checkpoint)
 
     @property
     def kept(self) -> list[Record]:
         return [r for r in self.records if r.verdict == "kept"]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that does not continue the synthesis asked for."""
+
+
+@dataclass
+class Checkpoint:
+    """The batches a synthesis has generated so far, one JSON line each, appended and synced as each batch ends.
+
+    :func:`synthesize` replays the saved batches (it draws the same shots, checks them against the saved ones and
+    filters the saved continuations again) and generates only the rest, so a run that was killed or cut (a stage
+    longer than the machine is held) continues where it stopped and ends with what an uninterrupted run ends with.
+    The file's name is a digest of ``key``, everything the continuations depend on, so a checkpoint is only read
+    by the synthesis that wrote it.
+    """
+
+    path: Path
+
+    @classmethod
+    def for_key(cls, directory: Path | str, key: dict) -> Checkpoint:
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        return cls(Path(directory) / f"synthesize-{digest}.jsonl")
+
+    def load(self) -> list[dict]:
+        """The saved batches in order; a last line cut off by a kill is dropped (and cut from the file)."""
+        if not self.path.exists():
+            return []
+        batches, valid = [], 0
+        with open(self.path, "rb") as f:
+            for raw in f:
+                try:
+                    batches.append(json.loads(raw))
+                except json.JSONDecodeError:
+                    break
+                valid += len(raw)
+        if valid < self.path.stat().st_size:
+            os.truncate(self.path, valid)
+        return batches
+
+    def append(self, batch: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(batch, ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 def synthesize(
@@ -216,28 +273,46 @@ def synthesize(
     line_filter: LineFilter,
     rng: np.random.Generator,
     seed: int,
+    checkpoint: Checkpoint | None,
     domain: str | None = None,
     progress=None,
     **decoding,
 ) -> SynthesisResult:
     """Prompt ``backend`` in batches of ``batch_size`` prompts, ``samples_per_prompt`` continuations each, until
-    ``target`` lines pass the filters or ``max_prompts`` are used."""
+    ``target`` lines pass the filters or ``max_prompts`` are used. With a ``checkpoint``, the batches it holds are
+    replayed instead of generated and every new batch is saved to it."""
     records: list[Record] = []
     all_shots: list[list[int]] = []
-    tokens, started, used, kept = 0, time.perf_counter(), 0, 0
+    saved = checkpoint.load() if checkpoint is not None else []
+    tokens, seconds, resumed_seconds, used, kept = 0, 0.0, 0.0, 0, 0
     while kept < target and used < max_prompts:
+        started = time.perf_counter()
         n = min(batch_size, max_prompts - used)
-        shot_ids = sample_shots(len(pool), shots, n, rng)
+        shot_ids = [[int(i) for i in ids] for ids in sample_shots(len(pool), shots, n, rng)]
         shot_texts = [[pool[i] for i in ids] for ids in shot_ids]
-        all_shots.extend([int(i) for i in ids] for ids in shot_ids)
-        prompts = [build_prompt(s, lang, domain) for s in shot_texts]
-        gens = backend.generate(prompts, samples=samples_per_prompt, seed=seed + used, **decoding)
-        if len(gens) != n * samples_per_prompt:
-            raise ValueError(f"the backend returned {len(gens)} continuations for {n} prompts x {samples_per_prompt}")
+        all_shots.extend(shot_ids)
+        if saved:
+            batch = saved.pop(0)
+            if batch["used"] != used or batch["shots"] != shot_ids:
+                raise CheckpointError(
+                    f"{checkpoint.path}: the batch saved at prompt {batch['used']} was not drawn by these settings "
+                    f"(this run's batch at prompt {used} has other shots); delete the file to start over"
+                )
+            gens, batch_seconds = batch["gens"], batch["seconds"]
+            resumed_seconds += batch_seconds
+        else:
+            prompts = [build_prompt(s, lang, domain) for s in shot_texts]
+            out = backend.generate(prompts, samples=samples_per_prompt, seed=seed + used, **decoding)
+            if len(out) != n * samples_per_prompt:
+                raise ValueError(
+                    f"the backend returned {len(out)} continuations for {n} prompts x {samples_per_prompt}"
+                )
+            gens = [{"text": g.text, "finished": g.finished, "new_tokens": g.new_tokens} for g in out]
+            batch_seconds = None
         lines, origins = [], []
         for k, gen in enumerate(gens):
-            tokens += gen.new_tokens
-            for line in split_lines(gen.text, gen.finished):
+            tokens += gen["new_tokens"]
+            for line in split_lines(gen["text"], gen["finished"]):
                 lines.append(line)
                 origins.append(k // samples_per_prompt)  # the prompt it continues
         verdicts = line_filter.apply(lines, [shot_texts[j] for j in origins])
@@ -245,11 +320,16 @@ def synthesize(
             verdict = verdict or ("kept" if kept < target else "surplus")
             kept += verdict == "kept"
             records.append(Record(len(records), used + j, line, verdict))
+        if batch_seconds is None:  # generated by this run: saved before the next batch starts
+            batch_seconds = round(time.perf_counter() - started, 3)
+            if checkpoint is not None:
+                checkpoint.append({"used": used, "shots": shot_ids, "seconds": batch_seconds, "gens": gens})
+        seconds += batch_seconds
         used += n
         if progress is not None:
             progress.update(n)
-            progress.set_postfix(kept=kept, tok_s=f"{tokens / (time.perf_counter() - started):.1f}")
-    return SynthesisResult(records, tokens, time.perf_counter() - started, used, all_shots)
+            progress.set_postfix(kept=kept, tok_s=f"{tokens / max(seconds, 1e-9):.1f}")
+    return SynthesisResult(records, tokens, seconds, used, all_shots, resumed_seconds)
 
 
 def quality(lines: Sequence[str], line_filter: LineFilter, lid=None, lang: str | None = None) -> dict:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -114,6 +115,7 @@ def test_dvc_repro_tiny(readme_run, tmp_path):
     assert numbers and all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers), numbers
     assert "metrics/baselines/in_domain.json" in shown[""]["data"]  # the baselines are metrics too
     assert _ran(_dvc(proj, env, "repro")) == set()  # nothing changed → nothing runs
+    assert not list((readme_run.project / "data/partial").glob("*"))  # synthesis done: no checkpoint left
 
     # Same params and seed, forced to run again: every metrics file is the same byte for byte (wall-clock numbers
     # such as training time and tokens/s go to the git-ignored timings/, see pipeline.io.write_metrics). Forced
@@ -187,6 +189,9 @@ def test_param_changes_rerun_what_they_change(readme_run, tmp_path):
     res = _stage(proj, env, "synthesize")
     assert res.returncode == 2 and "passed the filters" in res.stderr and "'too_long'" in res.stderr
     assert "Traceback" not in res.stderr and (proj / "data/aug/synthetic.tsv").read_bytes() == before
+    # Its generations stay in the checkpoint the error names, for a run with a higher synth.max_prompts.
+    kept = re.search(r"data/partial/synthesize-[0-9a-f]{16}\.jsonl", res.stderr)
+    assert kept and len((proj / kept.group()).read_text().splitlines()) == 1, res.stderr  # 8 prompts: one batch
 
 
 @pytest.mark.long

@@ -17,6 +17,8 @@ from pipeline.llm.common import LLMError
 from pipeline.llm.generate import Generation, LocalLM, OpenAIBackend, trim_vocabulary
 from pipeline.synth import (
     FILTERS,
+    Checkpoint,
+    CheckpointError,
     FilterConfig,
     LineFilter,
     build_prompt,
@@ -139,6 +141,7 @@ def _synthesize_recorded(target: int, batch_size: int, samples_per_prompt: int):
         line_filter=f,
         rng=np.random.default_rng(0),
         seed=0,
+        checkpoint=None,
         max_new_tokens=8,
     )
     return backend, res
@@ -158,6 +161,77 @@ def test_synthesize_assigns_every_sample_to_its_prompt():
     assert len(res.kept) == 7 and res.prompts == 4 and len(backend.prompts) == 4  # two batches of 2 prompts x 3
     assert [r.prompt_id for r in res.records if r.text] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]  # one line each
     assert len(res.shots) == 4
+
+
+class _SeededBackend:
+    """Continuations that depend on the batch's seed (some pass the filters, some repeat, some are cut off); it
+    stops, as a killed run does, before the batch at prompt ``stop_at``."""
+
+    def __init__(self, stop_at: int | None = None):
+        self.stop_at, self.seeds = stop_at, []
+
+    def generate(self, prompts, *, seed, samples, **kw):
+        if seed == self.stop_at:
+            raise KeyboardInterrupt("killed")
+        self.seeds.append(seed)
+        rng = np.random.default_rng(seed)
+        return [
+            Generation("\n".join(" ".join(rng.choice(POOL[k % 5].split(), size=6)) for k in range(3)), 30, bool(i % 2))
+            for i in range(len(prompts) * samples)
+        ]
+
+
+def _synthesize_seeded(backend, checkpoint, max_prompts=40, target=100):
+    return synthesize(
+        backend,
+        POOL,
+        "swh",
+        target=target,
+        max_prompts=max_prompts,
+        shots=2,
+        batch_size=4,
+        samples_per_prompt=2,
+        line_filter=_filter(),
+        rng=np.random.default_rng(3),
+        seed=100,
+        checkpoint=checkpoint,
+        max_new_tokens=8,
+    )
+
+
+def test_a_killed_synthesis_continues_from_its_checkpoint_to_what_an_uninterrupted_one_writes(tmp_path):
+    whole = _synthesize_seeded(_SeededBackend(), None)
+    assert whole.prompts == 24 and len(whole.kept) == 100 and {r.verdict for r in whole.records} > {"kept"}
+    checkpoint = Checkpoint.for_key(tmp_path, {"any": "key"})
+    with pytest.raises(KeyboardInterrupt):
+        _synthesize_seeded(_SeededBackend(stop_at=100 + 12), checkpoint)  # three batches of 4 prompts saved
+    assert len(checkpoint.load()) == 3
+    with open(checkpoint.path, "a") as f:  # killed while writing the fourth
+        f.write('{"used": 12, "shots": [[0')
+    resumed_backend = _SeededBackend()
+    resumed = _synthesize_seeded(resumed_backend, checkpoint)
+    assert resumed_backend.seeds == [100 + 12, 100 + 16, 100 + 20]  # only the batches that were not saved
+    assert resumed.records == whole.records and resumed.shots == whole.shots
+    assert (resumed.tokens, resumed.prompts) == (whole.tokens, whole.prompts)
+    assert 0 < resumed.resumed_seconds <= resumed.seconds
+    assert [b["used"] for b in checkpoint.load()] == [0, 4, 8, 12, 16, 20]  # the cut line went, the rest followed
+
+
+def test_a_checkpoint_continues_past_a_raised_max_prompts_and_rejects_other_settings(tmp_path):
+    checkpoint = Checkpoint.for_key(tmp_path, {"any": "key"})
+    short = _synthesize_seeded(_SeededBackend(), checkpoint, max_prompts=8)
+    assert short.prompts == 8 and len(short.kept) < 100
+    backend = _SeededBackend()
+    more = _synthesize_seeded(backend, checkpoint, max_prompts=40)
+    assert more.records == _synthesize_seeded(_SeededBackend(), None).records and backend.seeds[0] == 100 + 8
+    assert Checkpoint.for_key(tmp_path, {"any": "other"}).path != checkpoint.path
+    with pytest.raises(CheckpointError, match=f"{checkpoint.path}: the batch saved at prompt 0 .* delete the file"):
+        synthesize(
+            _SeededBackend(), POOL, "swh", target=100, max_prompts=40, shots=3, batch_size=4, samples_per_prompt=2,
+            line_filter=_filter(), rng=np.random.default_rng(3), seed=100, checkpoint=checkpoint, max_new_tokens=8,
+        )  # fmt: skip
+    checkpoint.remove()
+    assert not checkpoint.path.exists()
 
 
 def test_quality_measures():

@@ -10,11 +10,17 @@ filters (:mod:`pipeline.augment`). Generation time grows with the pool: it is th
 Writes the pool ``data/aug/synthetic.tsv`` (:data:`pipeline.augment.POOL_COLUMNS`, ``origin=synthetic``),
 ``data/synth/generated.tsv`` (every generated line with its verdict), ``data/synth/prompts.tsv`` (the pool
 verse ids of each prompt's shots, for audits) and ``metrics/synthesize.json``.
+
+Generation is saved batch by batch in ``data/partial/`` (:class:`pipeline.synth.Checkpoint`; git-ignored, outside
+the outputs DVC removes before a run): a run that was killed or cut continues where it stopped, a run that failed
+for want of kept lines continues when ``synth.max_prompts`` is raised, and the file goes once the stage succeeds.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -22,17 +28,28 @@ from pipeline import hardware, paths, seeds
 from pipeline.augment import POOL_COLUMNS, write_pools
 from pipeline.data import store
 from pipeline.data.splits import is_test_id, normalise
-from pipeline.io import DataFileError, write_metrics, write_tsv
+from pipeline.io import DataFileError, sha256_file, write_metrics, write_tsv
 from pipeline.lid import train_bible_lid
 from pipeline.llm.generate import LocalLM, OpenAIBackend
 from pipeline.mt import backtranslate_rows, load_translator
 from pipeline.params import Params, load_params
 from pipeline.stages import run_stage, skipped_without_bitext
-from pipeline.synth import FILTERS, FilterConfig, LineFilter, build_prompt, finetune_documents, quality, synthesize
+from pipeline.synth import (
+    FILTERS,
+    Checkpoint,
+    FilterConfig,
+    LineFilter,
+    build_prompt,
+    finetune_documents,
+    quality,
+    synthesize,
+)
 
 OUT_PATH = paths.AUG_FILES["synthetic"]
 GENERATED, GENERATED_COLUMNS = paths.SYNTH_GENERATED, ("line_id", "prompt_id", "verdict", "text")
 PROMPTS, PROMPTS_COLUMNS = paths.SYNTH_PROMPTS, ("prompt_id", "shot_ids")
+#: The generation checkpoints (see the module's docstring).
+CHECKPOINT_DIR = Path("data/partial")
 
 
 class SynthesisError(DataFileError):
@@ -73,6 +90,21 @@ def make_backend(params: Params, pool: list[str]):
     return lm, info
 
 
+def checkpoint_key(params: Params, pool: list[str], dtype: str | None) -> dict:
+    """Everything the continuations depend on: the language, the root seed, every ``synth`` setting but
+    ``max_prompts`` (raising it continues a checkpoint), the prompt pool, the LLM's files and the dtype that ran."""
+    llm = paths.LLM_DIR
+    files = sorted(p for p in llm.rglob("*") if p.is_file()) if llm.is_dir() else []
+    return {
+        "lang": params.lang,
+        "seed": params.seed,
+        "synth": params.synth.model_dump(mode="json", exclude={"max_prompts"}),
+        "pool": hashlib.sha256("\n".join(pool).encode()).hexdigest(),
+        "llm": {str(p.relative_to(llm)): sha256_file(p) for p in files},
+        "dtype": dtype,
+    }
+
+
 def main() -> None:
     params = load_params()
     cfg = params.synth
@@ -102,6 +134,7 @@ def main() -> None:
         blocked=test,
     )
     target = params.augment.pool.synthetic
+    checkpoint = Checkpoint.for_key(CHECKPOINT_DIR, checkpoint_key(params, pool, backend_info.get("dtype")))
     with tqdm(total=cfg.max_prompts, desc="synthesize", unit="prompt") as bar:
         result = synthesize(
             backend,
@@ -115,6 +148,7 @@ def main() -> None:
             line_filter=line_filter,
             rng=seeds.rng(params.seed, "synthesize", "shots"),
             seed=seeds.derive(params.seed, "synthesize", "generate"),
+            checkpoint=checkpoint,
             domain=cfg.domain,
             progress=bar,
             max_new_tokens=cfg.max_new_tokens,
@@ -129,7 +163,8 @@ def main() -> None:
         raise SynthesisError(
             f"only {len(kept)} of augment.pool.synthetic={target} generated lines passed the filters after "
             f"{result.prompts} prompts (synth.max_prompts={cfg.max_prompts}); generated {len(result.records)}, "
-            f"removed by filter: {removed}. Raise synth.max_prompts, loosen the filters or use a stronger model. "
+            f"removed by filter: {removed}. Raise synth.max_prompts (the run continues from the prompts kept in "
+            f"{checkpoint.path}), loosen the filters or use a stronger model. "
             f"Sample of rejected lines: {[(r.verdict, r.text[:60]) for r in result.records[:3]]}"
         )
     write_tsv(GENERATED, [(r.line_id, r.prompt_id, r.verdict, r.text) for r in result.records], GENERATED_COLUMNS)
@@ -166,6 +201,7 @@ def main() -> None:
             "new_tokens": result.tokens,
             "tokens_per_second": round(result.tokens / result.seconds, 1),
             "generate_seconds": round(result.seconds, 1),
+            "resumed_generate_seconds": round(result.resumed_seconds, 1),  # of which earlier runs' (checkpoint)
             **parts,
             "removed": removed,
             "passed": line_filter.counts.get("passed", 0),
@@ -179,6 +215,7 @@ def main() -> None:
             "translation": written["translation"],
         },
     )
+    checkpoint.remove()
 
 
 if __name__ == "__main__":
