@@ -240,6 +240,34 @@ def test_killed_stage_leaves_no_half_written_output(readme_run, tmp_path):
 
 
 @pytest.mark.long
+def test_killed_synthesis_continues_from_its_checkpoint(readme_run, tmp_path):
+    proj, env = readme_run.copy(tmp_path / "project"), readme_run.env
+    # synthesize killed after its first saved batch: the next run replays the saved batches (data/partial/) and
+    # ends with the pool, generated lines and metrics of the README run's uninterrupted synthesis.
+    outs = ["data/aug/synthetic.tsv", "data/synth/generated.tsv", "metrics/synthesize.json"]
+    wrote = {p: (proj / p).read_bytes() for p in outs}
+    proc = subprocess.Popen(
+        ["dvc", "repro", "--force", "--single-item", "synthesize"],
+        cwd=proj,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    started, partial = time.time(), proj / "data/partial"
+    while not any(p.read_bytes().count(b"\n") for p in partial.glob("*.jsonl")):
+        assert proc.poll() is None and time.time() - started < 300, "synthesize ended or never saved a batch"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (proj / "data/aug/synthetic.tsv").exists()  # DVC removed the outputs before the run
+    assert _ran(_dvc(proj, env, "repro", "synthesize")) == {"synthesize"}
+    assert {p: (proj / p).read_bytes() for p in outs} == wrote
+    assert json.loads((proj / "timings/synthesize.json").read_text())["resumed_generate_seconds"] > 0
+    assert not list(partial.glob("*"))  # removed once the stage succeeded
+
+
+@pytest.mark.long
 def test_udhr_only_language_skips_the_bible_splits(readme_run, tmp_path):
     proj, env = readme_run.copy(tmp_path / "project"), readme_run.env
     # A UDHR-only language: Bible splits and the student are skipped by design; the teacher is reused.
