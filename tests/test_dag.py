@@ -36,6 +36,13 @@ def _dvc(proj, env, *args):
     return res.stdout
 
 
+def _dvc_to_kill(proj, env, *args):
+    """``dvc *args`` started in a session of its own, which ``os.killpg`` stops with the stage it runs."""
+    return subprocess.Popen(
+        ["dvc", *args], cwd=proj, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+
+
 def _set_params(proj, **changes):
     params = yaml.safe_load((proj / "params.yaml").read_text())
     for dotted, value in changes.items():
@@ -216,14 +223,7 @@ def test_killed_stage_leaves_no_half_written_output(readme_run, tmp_path):
     # stage's outs before running it; each appears by a rename once complete); the next `dvc repro` completes.
     _set_params(proj, **{"distill.steps": 40})
     started = time.time()
-    proc = subprocess.Popen(
-        ["dvc", "repro", "distill"],
-        cwd=proj,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = _dvc_to_kill(proj, env, "repro", "distill")
     curve = proj / "dvclive/distill/plots/metrics/train/loss.tsv"
     while not (curve.exists() and curve.stat().st_mtime > started and len(curve.read_text().splitlines()) > 3):
         assert proc.poll() is None and time.time() - started < 300, "distill ended or never started training"
@@ -246,14 +246,7 @@ def test_killed_synthesis_continues_from_its_checkpoint(readme_run, tmp_path):
     # ends with the pool, generated lines and metrics of the README run's uninterrupted synthesis.
     outs = ["data/aug/synthetic.tsv", "data/synth/generated.tsv", "metrics/synthesize.json"]
     wrote = {p: (proj / p).read_bytes() for p in outs}
-    proc = subprocess.Popen(
-        ["dvc", "repro", "--force", "--single-item", "synthesize"],
-        cwd=proj,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = _dvc_to_kill(proj, env, "repro", "--force", "--single-item", "synthesize")
     started, partial = time.time(), proj / "data/partial"
     while not any(p.read_bytes().count(b"\n") for p in partial.glob("*.jsonl")):
         assert proc.poll() is None and time.time() - started < 300, "synthesize ended or never saved a batch"
