@@ -599,8 +599,13 @@ def _time_left(cells: dict[str, dict], ran: list[str]) -> str:
     return (
         f"At the median cell time so far ({median:.0f} s over {len(times)} cells) the {len(todo)} cells left take "
         f"about {len(todo) * median / 3600:.1f} h on one machine like the one they ran on (docs/performance.md, grid "
-        f"times), plus the upstream stages of each of the {len(new_langs)} languages not started "
-        f"({' '.join(new_langs)}); "
+        f"times), plus the upstream stages of "
+        + (
+            f"the language not started ({new_langs[0]})"
+            if len(new_langs) == 1
+            else f"each of the {len(new_langs)} languages not started ({' '.join(new_langs)})"
+        )
+        + "; "
         + ", ".join(f"{lang}'s took {minutes(t)}" for lang, t in upstream.items())
         + " beyond a cell."
     )
