@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import yaml
 from conftest import GIT_IDENTITY
 
+from pipeline.errors import PipelineError
 from pipeline.experiments import grid
 from pipeline.experiments.grid import GridError, cells, shard
 from pipeline.io import write_json
@@ -220,3 +222,51 @@ def test_bad_reports_name_the_file_and_key(tmp_path, reports, error):
     path = _grid(tmp_path, REPORTS_GRID + reports)
     with pytest.raises(GridError, match=rf"grid.yaml: {error}"):
         grid.reports(path)
+
+
+def test_set_cell_params_writes_dotted_keys_and_keeps_comments(tmp_path):
+    committed = Path("params.yaml").read_text(encoding="utf-8")
+    params = tmp_path / "params.yaml"
+    params.write_text(committed, encoding="utf-8")
+    grid.set_cell_params({"lang": "nya", "augment.pool.synthetic": 3000, "synth.max_prompts": 8000}, params)
+    written, pool = yaml.safe_load(params.read_text()), yaml.safe_load(committed)["augment"]["pool"]
+    assert (written["lang"], written["synth"]["max_prompts"]) == ("nya", 8000)
+    assert written["augment"]["pool"] == pool | {"synthetic": 3000}  # the other values of the group stay
+    assert "# replicate seed" in params.read_text()
+    with pytest.raises(PipelineError, match="max_promptz"):
+        grid.set_cell_params({"synth.max_promptz": 1}, params)
+
+
+def test_ahead_runs_one_cell_up_to_a_stage_and_records_its_time_with_the_resumed_runs(tmp_path, monkeypatch, capsys):
+    path = _grid(tmp_path, "g:\n  - {lang: [swh, nya], aug: synthetic}\n")
+    monkeypatch.setattr(grid, "committed_params", lambda: DEFAULTS)
+    monkeypatch.setattr(grid, "TIMES_FILE", tmp_path / "times.json")
+    monkeypatch.setattr(grid, "STAGE_TIMINGS", tmp_path / "timings/stages")
+    monkeypatch.setattr(grid.paths, "TIMINGS_DIR", tmp_path / "timings")
+    set_params = []
+    monkeypatch.setattr(grid, "set_cell_params", lambda cell: set_params.append(cell))
+    clock = iter([100.0, 160.0, 200.0, 201.0])
+    monkeypatch.setattr(grid, "time", SimpleNamespace(perf_counter=lambda: next(clock), time=lambda: 1000.0))
+    ran = {"synthesize": True}
+
+    def fake_run(cmd, check, **kwargs):  # dvc repro: the stage finishes, its checkpoint held 40 s of earlier runs
+        if "repro" in cmd and ran["synthesize"]:
+            write_json(tmp_path / "timings/stages/synthesize.json", {"seconds": 55.0, "peak_rss_gb": 2.0})
+            timings = {"generate_seconds": 90.0, "resumed_generate_seconds": 40.0}
+            write_json(tmp_path / "timings/synthesize.json", timings)
+        return subprocess.CompletedProcess(cmd, 0, stdout="abc123\n")
+
+    monkeypatch.setattr(grid.subprocess, "run", fake_run)
+    with pytest.raises(GridError, match="select one cell"):
+        grid.main(["ahead", "g", "--file", str(path), "--stage", "synthesize"])
+    grid.main(["ahead", "g", "--file", str(path), "--only", "lang=nya", "--stage", "synthesize"])
+    assert set_params == [{"aug": "synthetic", "lang": "nya"}]
+    (row,) = json.loads((tmp_path / "times.json").read_text())["tasks"]
+    assert (row["name"], row["status"], row["seconds"]) == ("g-nya@synthesize", "ahead", 100.0)  # 60 s + 40 s
+    assert row["stages"] == {"synthesize": 55.0} and "g-nya@synthesize: 100 s, recorded" in capsys.readouterr().out
+    # Up to date (DVC restored it or nothing changed): nothing recorded.
+    (tmp_path / "timings/stages/synthesize.json").unlink()
+    ran["synthesize"] = False
+    grid.main(["ahead", "g", "--file", str(path), "--only", "lang=nya", "--stage", "synthesize"])
+    assert "did not run" in capsys.readouterr().out
+    assert len(json.loads((tmp_path / "times.json").read_text())["tasks"]) == 1

@@ -130,3 +130,25 @@ def test_time_left_counts_the_cells_not_run_and_each_new_languages_upstream(tmp_
     text = docs._time_left(cells, ran)
     assert "(120 s over 3 cells) the 6 cells left take about 0.2 h" in text
     assert "each of the 2 languages not started (bb cc); aa's took 14 min 40 s beyond a cell." in text
+
+
+def test_stages_run_ahead_of_their_cells_count_in_their_languages_upstream(tmp_path, monkeypatch):
+    """``grid ahead`` rows: listed beside the cell times, not in a cell's breakdown, and part of their language's
+    upstream in the time left, also for a language whose cells have not started."""
+    from pipeline.experiments import docs
+
+    cells = {f"g-{aug}-{lang}": {"lang": lang} for lang in ("aa", "bb", "cc") for aug in ("x", "y", "z")}
+    ran = ["g-x-aa", "g-y-aa", "g-z-aa"]
+    rows = [{"name": n, "baseline": "c", "started": str(i), "seconds": s, "status": "run", "stages": {"distill": 9.0}}
+            for i, (n, s) in enumerate(zip(ran, [1000.0, 100.0, 120.0], strict=True))]  # fmt: skip
+    rows += [{"name": f"g-x-{lang}@synthesize", "baseline": "c", "started": str(9 + i), "seconds": 600.0,
+              "status": "ahead", "stages": {"synthesize": 500.0}} for i, lang in enumerate(("aa", "bb"))]  # fmt: skip
+    (tmp_path / "grid_times.json").write_text(json.dumps({"tasks": rows}))
+    monkeypatch.setattr(docs, "BENCHMARK_RESULTS", tmp_path)
+    text = docs._time_left(cells, ran)
+    assert "(120 s over 3 cells)" in text  # the ahead rows are no cell
+    assert "(bb cc) (bb's stages run ahead of its cells took 10 min 00 s); aa's took 24 min 40 s beyond" in text
+    table = docs.grid_times()
+    assert "| `g` | c | `pipeline.experiments.grid ahead` (one stage) | 2 | 20 min 00 s |" in table
+    assert "`g-x-aa@synthesize` 10 min 00 s, `g-x-bb@synthesize` 10 min 00 s" in table
+    assert "| `g` | c | 3 |" in table  # the breakdown: the three cells only

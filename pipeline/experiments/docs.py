@@ -428,9 +428,18 @@ def grid_times() -> str:
     for (grid, commit, how), g in rows.groupby(["grid", "commit", "status"], sort=False):
         s = g["seconds"]
         lines.append(
-            f"| `{grid}` | {commit} | {'`pipeline.experiments.grid run`' if how == 'run' else 'queue'} | {len(g)} "
+            f"| `{grid}` | {commit} | {HOW.get(how, 'queue')} | {len(g)} "
             f"| {minutes(s.sum())} | {s.median():.0f} s | {s.min():.0f} s | {s.max():.0f} s |"
         )
+    ahead = rows[rows["status"] == "ahead"]
+    if len(ahead):
+        lines += [
+            "",
+            "Stages run ahead of their cells (`pipeline.experiments.grid ahead`; each cell then restored them): "
+            + ", ".join(f"`{r.name}` {minutes(r.seconds)}" for r in ahead.itertuples())
+            + ", counted in no cell's time above.",
+        ]
+    rows = rows[rows["status"] != "ahead"]
     staged = rows[rows["stages"].map(lambda x: isinstance(x, dict) and bool(x))] if "stages" in rows else rows[:0]
     if len(staged):
         lines += [
@@ -450,6 +459,9 @@ def grid_times() -> str:
             )
     return "\n".join([*lines, "", _source(path)])
 
+
+#: How a row of ``grid_times.json`` ran, by its ``status`` (any other: a queued cell).
+HOW = {"run": "`pipeline.experiments.grid run`", "ahead": "`pipeline.experiments.grid ahead` (one stage)"}
 
 #: The parts of a grid cell's wall time in the docs' table (:func:`_cell_parts`).
 CELL_PARTS = ("bitext", "distill", "evaluate", "report", "upstream", "DVC")
@@ -587,15 +599,25 @@ def answer_status() -> str:
 def _time_left(cells: dict[str, dict], ran: list[str]) -> str:
     """What the declared cells not yet run cost on one machine, at the cell times ``grid run`` recorded for the
     cells that ran (``grid_times.json``): the median cell, and a language's first cell beyond it (its upstream)."""
-    times = pd.DataFrame(read_json(BENCHMARK_RESULTS / "grid_times.json")["tasks"])
-    times = times[times["name"].isin(ran)].drop_duplicates("name", keep="last")
+    rows = pd.DataFrame(read_json(BENCHMARK_RESULTS / "grid_times.json")["tasks"])
+    times = rows[rows["name"].isin(ran)].drop_duplicates("name", keep="last")
     if times.empty:
         return ""
     times["lang"] = times["name"].map(lambda n: cells[n]["lang"])
     median = times["seconds"].median()
     upstream = times.groupby("lang")["seconds"].max() - median
+    # Stages run ahead of their cells (``grid ahead``): part of their language's upstream, in no cell's time.
+    ahead = rows[(rows["status"] == "ahead") & rows["name"].str.split("@").str[0].isin(cells)]
+    ahead = ahead.drop_duplicates("name", keep="last")
+    ahead_by_lang = ahead.groupby(ahead["name"].map(lambda n: cells[n.split("@")[0]]["lang"]))["seconds"].sum()
+    upstream = upstream.add(ahead_by_lang[ahead_by_lang.index.isin(upstream.index)], fill_value=0)
     todo = [n for n in cells if n not in ran]
     new_langs = sorted({cells[n]["lang"] for n in todo} - set(times["lang"]))
+    done_ahead = "".join(
+        f" ({lang}'s stages run ahead of its cells took {minutes(ahead_by_lang[lang])})"
+        for lang in new_langs
+        if lang in ahead_by_lang
+    )
     return (
         f"At the median cell time so far ({median:.0f} s over {len(times)} cells) the {len(todo)} cells left take "
         f"about {len(todo) * median / 3600:.1f} h on one machine like the one they ran on (docs/performance.md, grid "
@@ -605,6 +627,7 @@ def _time_left(cells: dict[str, dict], ran: list[str]) -> str:
             if len(new_langs) == 1
             else f"each of the {len(new_langs)} languages not started ({' '.join(new_langs)})"
         )
+        + done_ahead
         + "; "
         + ", ".join(f"{lang}'s took {minutes(t)}" for lang, t in upstream.items())
         + " beyond a cell."

@@ -16,6 +16,7 @@ read by ``pipeline.experiments.compare`` and ``pipeline.experiments.power``). ::
     dvc queue start -j 1 && dvc queue status                      # run them (one worker: stages use both cores)
     python -m pipeline.experiments.grid run NAME [--shard I/N]    # or: one dvc exp run after another, here
     python -m pipeline.experiments.results                        # collect finished experiments into results/
+    python -m pipeline.experiments.grid ahead NAME --only ... --stage STAGE  # one cell's DAG up to STAGE, ahead
 
 ``queue`` runs each cell in a temporary copy, which restores unchanged stages only from the committed
 ``dvc.lock`` (DVC 3.67's queue did not use the run cache with ``-S`` overrides: docs/usage.md); ``run`` runs
@@ -32,6 +33,13 @@ skipped when its experiment is queued, running or finished on this commit with t
 ``answer`` grid's ``aug: none`` cells are ``loss_scoring``'s ``ot`` × ``dense`` cells). A collected result counts
 whatever commit it ran on: after changing what a stage computes, pass ``--ignore-results``. ``--shard I/N``
 keeps the cells whose index is I modulo N (one shard per host or per cluster job: docs/usage.md).
+
+``ahead`` runs one cell's DAG up to a stage before the cell itself (``dvc repro STAGE`` with the cell's params in
+``params.yaml``, restored afterwards): a stage that outlasts a session, such as an LLM synthesis that keeps few of
+its lines, continues from its checkpoint when run again (``data/partial/``), and the cell later restores it from
+DVC's run cache. Its time is not in the cell's, so ``ahead`` records it in ``grid_times.json`` as the row
+``<cell>@<stage>`` (status ``ahead``): the wall time of the run that finished the stage plus the time of the
+earlier, interrupted runs that the stage reports as ``resumed_*_seconds`` (``timings/<stage>.json``).
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -57,6 +66,7 @@ from pipeline.experiments.results import RESULTS_DIR, exp_show, flatten, parse_e
 from pipeline.experiments.results import load as load_results
 from pipeline.hardware import bf16_note, uses_bf16
 from pipeline.io import read_json, write_json
+from pipeline.profile import apply_profile
 
 GRID_FILE = Path("grid.yaml")
 #: The top-level keys of ``grid.yaml`` that declare the reports (:func:`reports`) and the statistical designs
@@ -315,6 +325,54 @@ def restore_committed_params() -> None:
     subprocess.run(["git", "checkout", "HEAD", "--", PARAMS_FILE], check=True)
 
 
+def head() -> str:
+    """The commit checked out: the baseline of the experiments run here."""
+    return subprocess.run(["git", "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def set_cell_params(cell: dict, params_file: Path | str = PARAMS_FILE) -> None:
+    """Write a cell's dotted params into ``params_file`` (comments kept, validated: ``pipeline.profile``)."""
+    profile: dict = {}
+    for dotted, value in cell.items():
+        *groups, key = dotted.split(".")
+        node = profile
+        for group in groups:
+            node = node.setdefault(group, {})
+        node[key] = value
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "cell.yaml"
+        path.write_text(yaml.safe_dump(profile, sort_keys=False), encoding="utf-8")
+        apply_profile(path, params_file)
+
+
+def resumed_seconds(stage: str) -> float:
+    """The earlier runs' time that ``stage``'s last run reported as ``resumed_*_seconds`` among its metrics'
+    timings (``timings/<stage>.json``: ``pipeline.io.write_metrics``); 0 without any."""
+    path = paths.TIMINGS_DIR / f"{stage}.json"
+    data = read_json(path) if path.exists() else {}
+    return sum(v for k, v in data.items() if k.startswith("resumed_") and k.endswith("_seconds"))
+
+
+def run_ahead(name: str, cell: dict, stage: str, baseline: str) -> dict | None:
+    """Run ``cell``'s DAG up to ``stage`` here (``dvc repro stage``), restore ``params.yaml``, and record the
+    stage's time as the row ``<name>@<stage>`` (module docstring); ``None`` where the stage did not run (DVC found
+    it up to date or restored it)."""
+    started, since, t0 = datetime.now(UTC).isoformat(timespec="seconds"), time.time(), time.perf_counter()
+    set_cell_params(cell)
+    try:
+        subprocess.run([sys.executable, "-m", "dvc", "repro", stage], check=True)
+    finally:
+        restore_committed_params()
+    seconds = time.perf_counter() - t0
+    stages = {s: r["seconds"] for s, r in finished_stages(since).items()}
+    if stage not in stages:
+        return None
+    row = {"name": f"{name}@{stage}", "baseline": baseline, "started": started, "status": "ahead",
+           "seconds": round(seconds + resumed_seconds(stage), 1), "stages": stages}  # fmt: skip
+    record_times([row])
+    return row
+
+
 def only(items: list[tuple[str, dict]], specs: list[str]) -> list[tuple[str, dict]]:
     """The cells whose params match every ``key=value`` of ``specs``."""
     want = dict(s.split("=", 1) for s in specs)
@@ -323,12 +381,13 @@ def only(items: list[tuple[str, dict]], specs: list[str]) -> list[tuple[str, dic
 
 def main(argv: Iterable[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("action", choices=["list", "queue", "run"])
+    ap.add_argument("action", choices=["list", "queue", "run", "ahead"])
     ap.add_argument("grid", help="a grid name of grid.yaml")
     ap.add_argument("--shard", help="I/N: only cells whose index is I modulo N")
     ap.add_argument("--only", action="append", default=[], help="key=value: only cells with that value")
     ap.add_argument("--file", type=Path, default=GRID_FILE)
     ap.add_argument("--ignore-results", action="store_true", help="run cells whose params results/ already holds")
+    ap.add_argument("--stage", help="ahead: the stage to run the one selected cell's DAG up to")
     args = ap.parse_args(list(argv) if argv is not None else None)
     defaults = committed_params()
     todo = only(shard(cells(args.grid, args.file, defaults), args.shard), args.only)
@@ -341,6 +400,13 @@ def main(argv: Iterable[str] | None = None) -> None:
     bf16 = sum(uses_bf16(defaults | cell) for _, cell in todo)
     if bf16 and (note := bf16_note()):
         print(f"{note}; {bf16} of these {len(todo)} cells use bf16", file=sys.stderr)
+    if args.action == "ahead":
+        if not args.stage or len(todo) != 1:
+            raise GridError(f"ahead: give --stage and --only values that select one cell ({len(todo)} selected)")
+        (name, cell), stage = todo[0], args.stage
+        row = run_ahead(name, cell, stage, head())
+        print(f"{name}@{stage}: " + (f"{row['seconds']:.0f} s, recorded" if row else "did not run (up to date)"))
+        return
     done = existing(exp_show())
     stored = {} if args.ignore_results else collected()
     new = []
@@ -357,7 +423,7 @@ def main(argv: Iterable[str] | None = None) -> None:
             print(f"queued {name} ({k})", flush=True)
         print(f"{len(new)} queued, {len(todo) - len(new)} skipped; run them with `dvc queue start -j 1`")
         return
-    baseline = subprocess.run(["git", "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    baseline = head()
     for k, (name, cell) in enumerate(new, 1):
         started, since, t0 = datetime.now(UTC).isoformat(timespec="seconds"), time.time(), time.perf_counter()
         subprocess.run(queue_command(name, cell, queue=False), check=True)
