@@ -35,11 +35,12 @@ whatever commit it ran on: after changing what a stage computes, pass ``--ignore
 keeps the cells whose index is I modulo N (one shard per host or per cluster job: docs/usage.md).
 
 ``ahead`` runs one cell's DAG up to a stage before the cell itself (``dvc repro STAGE`` with the cell's params in
-``params.yaml``, restored afterwards): a stage that outlasts a session, such as an LLM synthesis that keeps few of
-its lines, continues from its checkpoint when run again (``data/partial/``), and the cell later restores it from
-DVC's run cache. Its time is not in the cell's, so ``ahead`` records it in ``grid_times.json`` as the row
-``<cell>@<stage>`` (status ``ahead``): the wall time of the run that finished the stage plus the time of the
-earlier, interrupted runs that the stage reports as ``resumed_*_seconds`` (``timings/<stage>.json``).
+``params.yaml``, restored afterwards; ``dvc.lock`` is left as the run wrote it): a stage that outlasts a session,
+such as an LLM synthesis that keeps few of its lines, continues from its checkpoint when run again
+(``data/partial/``), and the cell, run next in this workspace, finds the stage and its upstream up to date. Its time
+is not in the cell's, so ``ahead`` records it in ``grid_times.json`` as the row ``<cell>@<stage>`` (status
+``ahead``): the wall time of the run that finished the stage plus the time of the earlier, interrupted runs that
+the stage reports as ``resumed_*_seconds`` (``timings/<stage>.json``).
 """
 
 from __future__ import annotations
