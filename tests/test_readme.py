@@ -152,3 +152,38 @@ def test_stages_run_ahead_of_their_cells_count_in_their_languages_upstream(tmp_p
     assert "| `g` | c | `pipeline.experiments.grid ahead` (one stage) | 2 | 20 min 00 s |" in table
     assert "`g-x-aa@synthesize` 10 min 00 s, `g-x-bb@synthesize` 10 min 00 s" in table
     assert "| `g` | c | 3 |" in table  # the breakdown: the three cells only
+
+
+def test_answer_status_states_an_outcome_only_when_every_declared_cell_ran(tmp_path, monkeypatch):
+    """The README's answer: with one declared cell missing, "not settled" and no outcome; with all of them, each
+    shifted split's pooled outcome with its effect, CI, MDE and heterogeneity, and the per-language outcomes."""
+    import pandas as pd
+
+    from pipeline import paths
+    from pipeline.experiments import docs, grid, results
+
+    cells = grid.declared_cells(grid.designs()["decisive"])
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "results").mkdir()
+    (tmp_path / "benchmarks").mkdir()
+    shutil.copy(ROOT / "reports" / "power.json", tmp_path / "reports")
+    (tmp_path / "benchmarks" / "grid_times.json").write_text(json.dumps({"tasks": []}))
+    answer = pd.read_csv(ROOT / "reports" / "decisive_answer.csv")
+    outcomes = ["backtranslation better", "equivalent within ±0.02"] + ["inconclusive"] * (len(answer) - 2)
+    answer.assign(outcome=outcomes).to_csv(tmp_path / "reports" / "decisive_answer.csv", index=False)
+    monkeypatch.setattr(paths, "REPORTS_DIR", tmp_path / "reports")
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(docs, "BENCHMARK_RESULTS", tmp_path / "benchmarks")
+    for name in list(cells)[1:]:
+        (tmp_path / "results" / f"{name}.json").write_text("{}")
+    text = docs.answer_status()
+    assert "**Not settled yet**" in text and "better**" not in text and f"{len(cells) - 1} of the {len(cells)}" in text
+    (tmp_path / "results" / f"{next(iter(cells))}.json").write_text("{}")
+    text = docs.answer_status()
+    assert "Not settled" not in text and f"{len(cells)} of the {len(cells)} declared cells" in text
+    genre, register = answer[answer["pooled"]].itertuples()
+    assert f"- **shifted_genre: backtranslation better** — pooled over `{genre.languages}`" in text
+    assert f"Δ AP {genre.delta:+.4f} [{genre.ci_low:+.4f}, {genre.ci_high:+.4f}]" in text
+    assert f"MDE {genre.mde:.4f}" in text and f"Q = {genre.Q:.1f} on {int(genre.Q_df)} df" in text
+    assert "- **shifted_register: equivalent within ±0.02**" in text
+    assert "inconclusive (MDE" in text  # a per-language null states what it could have detected

@@ -556,16 +556,13 @@ def answer_status() -> str:
     design = grid.designs()["decisive"]
     cells = grid.declared_cells(design)
     ran = [name for name in cells if (Path(results.RESULTS_DIR) / f"{name}.json").exists()]
-    lines = []
     answer_csv = paths.REPORTS_DIR / f"{design.report}_answer.csv"
-    if answer_csv.exists() and len(ran) == len(cells):  # an outcome only from the whole declared design
-        answer = pd.read_csv(answer_csv)
-        for r in answer[answer["pooled"]].itertuples():
-            lines.append(
-                f"- **{r.split}: {r.outcome}** — pooled over `{r.languages}`: Δ AP {r.delta:+.4f} "
-                f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}], Holm p {r.p_holm:.3g}, TOST p {r.p_equivalence_holm:.3g}, "
-                f"MDE {r.mde:.4f} ({int(r.seeds) if pd.notna(r.seeds) else '?'} seeds per language)."
-            )
+    complete = answer_csv.exists() and len(ran) == len(cells)  # an outcome only from the whole declared design
+    lines = (
+        [_answer_outcomes(pd.read_csv(answer_csv), design.margin), ""]
+        if complete
+        else ["**Not settled yet**: no outcome is stated before the declared cells have run.", ""]
+    )
     power_json = read_json(paths.REPORTS_DIR / "power.json")
     power_rows = pd.DataFrame(power_json["designs"])
     earlier = power_rows[(power_rows["seeds"] == 3) & ~power_rows["lang"].str.startswith("pooled")]
@@ -575,11 +572,7 @@ def answer_status() -> str:
     observed = float(measured[measured["report"] == "comparison"]["delta"].abs().median())
     lines += [
         f"- **Progress:** {len(ran)} of the {len(cells)} declared cells (report `{design.report}`) are in `results/`"
-        + (
-            "."
-            if len(ran) == len(cells)
-            else "; no outcome is stated before the declared cells have run. " + _time_left(cells, ran)
-        ),
+        + ("." if len(ran) == len(cells) else ". " + _time_left(cells, ran)),
         "- **Why the earlier grids could not settle it:** with 3 seeds and 200 (genre) or 50–60 (register) queries "
         "per language, the smallest difference a per-language test detects with 80 % power is "
         + " and ".join(f"{lo:.3f}–{hi:.3f} AP on {split}" for split, (lo, hi) in spans.items())
@@ -596,10 +589,38 @@ def answer_status() -> str:
     return "\n".join(lines)
 
 
+def _answer_outcomes(answer: pd.DataFrame, margin: float) -> str:
+    """Each shifted split's declared outcome (the pooled row of ``reports/<design>_answer.csv``), with the
+    heterogeneity across the pooled languages and the per-language outcomes of the secondary family beside it."""
+    lines = []
+    for r in answer[answer["pooled"]].itertuples():
+        per_lang = answer[~answer["pooled"] & (answer["split"] == r.split) & (answer["family"] == "by language")]
+        lo, hi = int(per_lang["queries"].min()), int(per_lang["queries"].max())
+        queries = f"{lo}" if lo == hi else f"{lo}–{hi}"
+        langs = "; ".join(
+            f"`{p.languages}` {p.delta:+.4f} [{p.ci_low:+.4f}, {p.ci_high:+.4f}] {p.outcome}"
+            + (f" (MDE {p.mde:.4f})" if p.outcome == "inconclusive" else "")
+            for p in per_lang.itertuples()
+        )
+        lines.append(
+            f"- **{r.split}: {r.outcome}** — pooled over `{r.languages}` (language a fixed effect, the declared "
+            f"test): Δ AP {r.delta:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}], Holm p {r.p_holm:.3g}, TOST p "
+            f"{r.p_equivalence_holm:.3g} (±{margin} AP), MDE {r.mde:.4f}, "
+            f"{int(per_lang['seeds'].min())} seeds × {queries} queries per language. Across the languages "
+            f"Q = {r.Q:.1f} on {int(r.Q_df)} df (p {r.Q_p:.2g}), tau {r.tau:.4f}; with languages random (a "
+            f"sensitivity analysis, not the declared test) {r.re_delta:+.4f} [{r.re_ci_low:+.4f}, "
+            f"{r.re_ci_high:+.4f}]. Per language (secondary family, Holm over "
+            f"{int(per_lang['family_size'].max())}): {langs}."
+        )
+    return "\n".join(lines)
+
+
 def _time_left(cells: dict[str, dict], ran: list[str]) -> str:
     """What the declared cells not yet run cost on one machine, at the cell times ``grid run`` recorded for the
     cells that ran (``grid_times.json``): the median cell, and a language's first cell beyond it (its upstream)."""
     rows = pd.DataFrame(read_json(BENCHMARK_RESULTS / "grid_times.json")["tasks"])
+    if rows.empty:
+        return ""
     times = rows[rows["name"].isin(ran)].drop_duplicates("name", keep="last")
     if times.empty:
         return ""
