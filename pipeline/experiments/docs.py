@@ -543,6 +543,23 @@ def power_decisive() -> str:
         lines.append(
             f"| {r.split} | {r.lang} | {r.seeds} | {r.queries} | {r.se:.4f} | {r.mde:.4f} | {r.equivalence_reach:.4f} |"
         )
+    from pipeline.experiments import grid
+
+    margin = grid.designs()["decisive"].margin
+    pooled = rows[rows["lang"].str.startswith("pooled")]
+    lines += ["", "Against the declared margin of ±" + f"{margin} AP, the pooled contrast's:"]
+    for r in pooled.itertuples():
+        lines.append(
+            f"- {r.split}: MDE {r.mde:.4f} ({'within' if r.mde <= margin else 'above'} {margin}), equivalence "
+            f"reach {r.equivalence_reach:.4f}: "
+            + (
+                f"a true Δ of 0 is declared equivalent within ±{margin} with power {data['settings']['power']}."
+                if r.equivalence_reach <= margin
+                else f"even a true Δ of 0 is declared equivalent within ±{margin} with less than power "
+                f"{data['settings']['power']}, so this split ends as a difference or inconclusive unless its Δ is "
+                "close to 0."
+            )
+        )
     return "\n".join([*lines, "", _source(path)])
 
 
