@@ -187,3 +187,17 @@ def test_answer_status_states_an_outcome_only_when_every_declared_cell_ran(tmp_p
     assert f"MDE {genre.mde:.4f}" in text and f"Q = {genre.Q:.1f} on {int(genre.Q_df)} df" in text
     assert "- **shifted_register: equivalent within ±0.02**" in text
     assert "inconclusive (MDE" in text  # a per-language null states what it could have detected
+
+
+def test_time_left_once_every_language_started_counts_only_the_cells(tmp_path, monkeypatch):
+    from pipeline.experiments import docs
+
+    cells = {f"g-{aug}-{lang}": {"lang": lang} for lang in ("aa", "bb") for aug in ("x", "y")}
+    ran = ["g-x-aa", "g-y-aa", "g-x-bb"]
+    rows = [{"name": n, "baseline": "c", "started": str(i), "seconds": s, "status": "run"}
+            for i, (n, s) in enumerate(zip(ran, [1000.0, 100.0, 1080.0], strict=True))]  # fmt: skip
+    (tmp_path / "grid_times.json").write_text(json.dumps({"tasks": rows}))
+    monkeypatch.setattr(docs, "BENCHMARK_RESULTS", tmp_path)
+    text = docs._time_left(cells, ran)
+    assert text.endswith("the 1 cells left take about 0.3 h on one machine like the one they ran on "
+                         "(docs/performance.md, grid times); every language's upstream stages have run.")  # fmt: skip

@@ -656,10 +656,16 @@ def _time_left(cells: dict[str, dict], ran: list[str]) -> str:
         for lang in new_langs
         if lang in ahead_by_lang
     )
-    return (
+    left = (
         f"At the median cell time so far ({median:.0f} s over {len(times)} cells) the {len(todo)} cells left take "
         f"about {len(todo) * median / 3600:.1f} h on one machine like the one they ran on (docs/performance.md, grid "
-        f"times), plus the upstream stages of "
+        f"times)"
+    )
+    if not new_langs:
+        return left + "; every language's upstream stages have run."
+    return (
+        left
+        + ", plus the upstream stages of "
         + (
             f"the language not started ({new_langs[0]})"
             if len(new_langs) == 1
