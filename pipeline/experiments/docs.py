@@ -547,7 +547,7 @@ def power_decisive() -> str:
 
     margin = grid.designs()["decisive"].margin
     pooled = rows[rows["lang"].str.startswith("pooled")]
-    lines += ["", "Against the declared margin of ±" + f"{margin} AP, the pooled contrast's:"]
+    lines += ["", f"Against the declared margin of ±{margin} AP, the pooled contrast's:"]
     for r in pooled.itertuples():
         lines.append(
             f"- {r.split}: MDE {r.mde:.4f} ({'within' if r.mde <= margin else 'above'} {margin}), equivalence "
@@ -611,7 +611,7 @@ def _answer_outcomes(answer: pd.DataFrame, margin: float) -> str:
     heterogeneity across the pooled languages and the per-language outcomes of the secondary family beside it."""
     lines = []
     for r in answer[answer["pooled"]].itertuples():
-        per_lang = answer[~answer["pooled"] & (answer["split"] == r.split) & (answer["family"] == "by language")]
+        per_lang = answer[(answer["split"] == r.split) & (answer["family"] == "by language")]
         lo, hi = int(per_lang["queries"].min()), int(per_lang["queries"].max())
         queries = f"{lo}" if lo == hi else f"{lo}–{hi}"
         langs = "; ".join(
