@@ -167,6 +167,7 @@ def test_answer_status_states_an_outcome_only_when_every_declared_cell_ran(tmp_p
     (tmp_path / "results").mkdir()
     (tmp_path / "benchmarks").mkdir()
     shutil.copy(ROOT / "reports" / "power.json", tmp_path / "reports")
+    shutil.copy(ROOT / "reports" / "decisive_tests.csv", tmp_path / "reports")
     (tmp_path / "benchmarks" / "grid_times.json").write_text(json.dumps({"tasks": []}))
     answer = pd.read_csv(ROOT / "reports" / "decisive_answer.csv")
     outcomes = ["backtranslation better", "equivalent within ±0.02"] + ["inconclusive"] * (len(answer) - 2)
@@ -186,7 +187,57 @@ def test_answer_status_states_an_outcome_only_when_every_declared_cell_ran(tmp_p
     assert f"Δ AP {genre.delta:+.4f} [{genre.ci_low:+.4f}, {genre.ci_high:+.4f}]" in text
     assert f"MDE {genre.mde:.4f}" in text and f"Q = {genre.Q:.1f} on {int(genre.Q_df)} df" in text
     assert "- **shifted_register: equivalent within ±0.02**" in text
-    assert "inconclusive (MDE" in text  # a per-language null states what it could have detected
+    assert "inconclusive (Holm p" in text and ", MDE " in text  # a per-language null states what it could detect
+    assert "- **How far it carries:**" in text and "- **Against no augmentation**" in text
+
+
+def test_answer_scope_and_against_none_follow_the_numbers():
+    """The README's qualifiers of the pooled outcome: languages against the pooled direction, the random-effects
+    interval, and each augmentation against none after Holm (only contrasts with p (Holm) < 0.05 are named)."""
+    import pandas as pd
+
+    from pipeline.experiments import docs
+
+    row = {"family": "primary (pooled)", "languages": "aa bb", "pooled": True, "Q_p": 0.01}
+    answer = pd.DataFrame(
+        [
+            {**row, "split": "s1", "delta": 0.03, "re_ci_low": -0.01, "re_ci_high": 0.07},
+            {**row, "split": "s2", "delta": 0.02, "re_ci_low": 0.01, "re_ci_high": 0.03, "Q_p": 0.5},
+            {"family": "by language", "pooled": False, "split": "s1", "languages": "aa", "delta": 0.05},
+            {"family": "by language", "pooled": False, "split": "s1", "languages": "bb", "delta": -0.01},
+            {"family": "by language", "pooled": False, "split": "s2", "languages": "aa", "delta": 0.02},
+            {"family": "by language", "pooled": False, "split": "s2", "languages": "bb", "delta": 0.02},
+        ]
+    )
+    text = docs._answer_scope(answer)
+    assert (
+        "on s1 the languages differ beyond chance (Q p 0.01), `bb` points the other way, and with languages "
+        "random the interval includes 0" in text
+    )
+    assert (
+        "on s2 the languages differ within chance (Q p 0.5), and with languages random the interval excludes 0" in text
+    )
+    assert text.endswith("the data do not show it for low-resource languages at large.")
+    tests = pd.DataFrame(
+        [
+            {"family": "secondary", "split": "s1", "lang": "aa", "contrast": "synthetic − none", "delta": -0.04,
+             "p_holm": 0.01, "family_size": 4, "size": 1000},
+            {"family": "secondary", "split": "s1", "lang": "bb", "contrast": "synthetic − none", "delta": 0.04,
+             "p_holm": 0.2, "family_size": 4, "size": 1000},
+            {"family": "secondary", "split": "s1", "lang": "bb", "contrast": "parallel − none", "delta": 0.05,
+             "p_holm": 0.001, "family_size": 4, "size": 1000},
+            {"family": "primary", "split": "s1", "lang": "aa", "contrast": "backtranslation − synthetic",
+             "delta": 0.05, "p_holm": 0.001, "family_size": 2, "size": 1000},
+            {"family": "secondary", "split": "s2", "lang": "aa", "contrast": "synthetic − none", "delta": -0.04,
+             "p_holm": 0.3, "family_size": 4, "size": 1000},
+        ]
+    )  # fmt: skip
+    text = docs._against_none(tests, ("s1", "s2"))
+    assert "(1,000 rows; secondary family, Holm over 4;" in text
+    assert (
+        "On s1, synthetic lowers AP in `aa`; parallel raises AP in `bb`. On s2, no aug − none contrast "
+        "survives Holm." in text
+    )
 
 
 def test_time_left_once_every_language_started_counts_only_the_cells(tmp_path, monkeypatch):

@@ -515,7 +515,7 @@ def power() -> str:
 
 
 def power_decisive() -> str:
-    """The design's power re-measured on its own cells so far (``reports/power_decisive.json``: ``python -m
+    """The design's power re-measured on its own cells (``reports/power_decisive.json``: ``python -m
     pipeline.experiments.power --report decisive --seeds 5 --queries 1000 --out reports/power_decisive.md``): the
     components each language's cells give, and the MDE they imply for the declared seeds and queries."""
     path = paths.REPORTS_DIR / "power_decisive.json"
@@ -523,7 +523,7 @@ def power_decisive() -> str:
     measured = pd.DataFrame(data["measured"])
     rows = pd.DataFrame(data["designs"])
     lines = [
-        "| split | language | seeds so far | queries | Δ so far | SD seed | SD query | SD residual |",
+        "| split | language | seeds run | queries | Δ | SD seed | SD query | SD residual |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in measured.itertuples():
@@ -534,7 +534,8 @@ def power_decisive() -> str:
     lines += [
         "",
         f"What those components imply for the declared design (m = {data['settings']['family']}, power "
-        f"{data['settings']['power']}; the pooled row gives languages not yet run the mean of those measured):",
+        f"{data['settings']['power']}; a pooled row gives any pooled language not yet run the mean of those "
+        "measured):",
         "",
         "| split | language | seeds | queries | SE | MDE | equivalence reach |",
         "|---|---|---|---|---|---|---|",
@@ -576,7 +577,13 @@ def answer_status() -> str:
     answer_csv = paths.REPORTS_DIR / f"{design.report}_answer.csv"
     complete = answer_csv.exists() and len(ran) == len(cells)  # an outcome only from the whole declared design
     lines = (
-        [_answer_outcomes(pd.read_csv(answer_csv), design.margin), ""]
+        [
+            _answer_outcomes(pd.read_csv(answer_csv), design.margin),
+            _answer_scope(pd.read_csv(answer_csv)),
+            _against_none(pd.read_csv(paths.REPORTS_DIR / f"{design.report}_tests.csv"), design.splits),
+            f"- **Tables and forest plot:** `reports/{design.report}.md`, `reports/{design.report}_forest.png`.",
+            "",
+        ]
         if complete
         else ["**Not settled yet**: no outcome is stated before the declared cells have run.", ""]
     )
@@ -598,7 +605,7 @@ def answer_status() -> str:
         "",
         _source(
             paths.REPORTS_DIR / "power.json",
-            *([answer_csv] if answer_csv.exists() else []),
+            *([answer_csv, paths.REPORTS_DIR / f"{design.report}_tests.csv"] if complete else []),
             results.RESULTS_DIR,
             BENCHMARK_RESULTS / "grid_times.json",
         ),
@@ -615,8 +622,8 @@ def _answer_outcomes(answer: pd.DataFrame, margin: float) -> str:
         lo, hi = int(per_lang["queries"].min()), int(per_lang["queries"].max())
         queries = f"{lo}" if lo == hi else f"{lo}–{hi}"
         langs = "; ".join(
-            f"`{p.languages}` {p.delta:+.4f} [{p.ci_low:+.4f}, {p.ci_high:+.4f}] {p.outcome}"
-            + (f" (MDE {p.mde:.4f})" if p.outcome == "inconclusive" else "")
+            f"`{p.languages}` {p.delta:+.4f} [{p.ci_low:+.4f}, {p.ci_high:+.4f}] {p.outcome} (Holm p {p.p_holm:.2g}"
+            + (f", MDE {p.mde:.4f})" if p.outcome == "inconclusive" else ")")
             for p in per_lang.itertuples()
         )
         lines.append(
@@ -627,9 +634,62 @@ def _answer_outcomes(answer: pd.DataFrame, margin: float) -> str:
             f"Q = {r.Q:.1f} on {int(r.Q_df)} df (p {r.Q_p:.2g}), tau {r.tau:.4f}; with languages random (a "
             f"sensitivity analysis, not the declared test) {r.re_delta:+.4f} [{r.re_ci_low:+.4f}, "
             f"{r.re_ci_high:+.4f}]. Per language (secondary family, Holm over "
-            f"{int(per_lang['family_size'].max())}): {langs}."
+            f"{int(per_lang['family_size'].max())}; the 95 % CIs unadjusted): {langs}."
         )
     return "\n".join(lines)
+
+
+def _answer_scope(answer: pd.DataFrame) -> str:
+    """How far the pooled outcomes carry: the declared test is about the pooled languages; say where the languages
+    differ beyond chance, which languages point against the pooled direction, and where the random-effects
+    interval (the sensitivity analysis) includes 0."""
+    pooled = answer[answer["pooled"]]
+    per_lang = answer[answer["family"] == "by language"]
+    languages = pooled["languages"].iloc[0]
+    parts = []
+    for r in pooled.itertuples():
+        rows = per_lang[per_lang["split"] == r.split]
+        against = rows[rows["delta"] * r.delta < 0]["languages"].tolist()
+        random_zero = "includes" if r.re_ci_low <= 0 <= r.re_ci_high else "excludes"
+        parts.append(
+            f"on {r.split} the languages differ {'beyond' if r.Q_p < 0.05 else 'within'} chance (Q p {r.Q_p:.2g})"
+            + (f", `{' '.join(against)}` {'points' if len(against) == 1 else 'point'} the other way" if against else "")
+            + f", and with languages random the interval {random_zero} 0"
+        )
+    carries = not any(r.re_ci_low <= 0 <= r.re_ci_high for r in pooled.itertuples())
+    return (
+        f"- **How far it carries:** the declared test is about `{languages}`: "
+        + "; ".join(parts)
+        + (
+            ". The outcome is about these languages; the data do not show it for low-resource languages at large."
+            if not carries
+            else ". The random-effects intervals agree with the declared outcome."
+        )
+    )
+
+
+def _against_none(tests: pd.DataFrame, splits: list[str]) -> str:
+    """Each augmentation against none (the secondary family of ``reports/<design>_tests.csv``, Holm within it) on the
+    shifted splits: the languages where it raises or lowers AP after adjustment."""
+    rows = tests[(tests["family"] == "secondary") & tests["contrast"].str.endswith(" − none")]
+    parts = []
+    for split in splits:
+        at = rows[(rows["split"] == split) & (rows["p_holm"] < 0.05)]
+        found = []
+        for contrast in sorted(set(at["contrast"]), key=lambda c: (c.startswith("parallel"), c)):  # the control last
+            g = at[at["contrast"] == contrast]
+            aug = contrast.split(" − ")[0]
+            for verb, sign in (("lowers", -1), ("raises", 1)):
+                langs = sorted(g[g["delta"] * sign > 0]["lang"])
+                if langs:
+                    found.append(f"{aug} {verb} AP in `{' '.join(langs)}`")
+        parts.append(f"On {split}, " + ("; ".join(found) if found else "no aug − none contrast survives Holm") + ".")
+    family_size = int(rows["family_size"].max()) if len(rows) else 0
+    sizes = " or ".join(f"{int(n):,}" for n in sorted(rows["size"].dropna().unique()))
+    return (
+        f"- **Against no augmentation** ({sizes} rows; secondary family, Holm over {family_size}; `parallel`: the "
+        "back-translated verses with their real English): " + " ".join(parts)
+    )
 
 
 def _time_left(cells: dict[str, dict], ran: list[str]) -> str:
