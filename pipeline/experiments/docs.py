@@ -564,6 +564,39 @@ def power_decisive() -> str:
     return "\n".join([*lines, "", _source(path)])
 
 
+def design_answer() -> str:
+    """The declared design's outcome in docs/results.md: its answer rows (``reports/decisive_answer.csv``), the
+    forest plot, and student AP per language, split and ``aug`` (``reports/decisive.csv``)."""
+    from pipeline.experiments import grid
+
+    report = grid.designs()["decisive"].report
+    path = paths.REPORTS_DIR / f"{report}_answer.csv"
+    lines = [
+        "| family (m) | split | languages | seeds × queries | Δ AP [95 % CI] | p (Holm) | TOST p (Holm) | MDE "
+        "| outcome |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in pd.read_csv(path).itertuples():
+        size = "" if r.pooled else f"{int(r.seeds)} × {int(r.queries)}"
+        lines.append(
+            f"| {r.family} ({int(r.family_size)}) | {r.split} | `{r.languages}` | {size} | {r.delta:+.4f} "
+            f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}] | {r.p_holm:.3g} | {r.p_equivalence_holm:.3g} | {r.mde:.4f} "
+            f"| {r.outcome} |"
+        )
+    return "\n".join(
+        [
+            *lines,
+            "",
+            _source(path),
+            "",
+            f"![backtranslation − synthetic per language and pooled, with the equivalence margin]"
+            f"(../reports/{report}_forest.png)",
+            "",
+            aug_table(paths.REPORTS_DIR / f"{report}.csv"),
+        ]
+    )
+
+
 def answer_status() -> str:
     """The README's answer: where the declared design (``designs: decisive``) stands. Its cells in ``results/``
     against the grid's; with ``reports/decisive_answer.csv``, each shifted split's pooled outcome with its effect,
@@ -778,6 +811,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "dose-response": dose_response,
     "grid-times": grid_times,
     "power-decisive": power_decisive,
+    "design-answer": design_answer,
     "optical": optical,
     "comparison": lambda: aug_report("comparison"),
     "answer-components": answer_components,
