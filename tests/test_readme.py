@@ -215,7 +215,8 @@ def test_answer_scope_and_against_none_follow_the_numbers():
         "random the interval includes 0" in text
     )
     assert (
-        "on s2 the languages differ within chance (Q p 0.5), and with languages random the interval excludes 0" in text
+        "on s2 the languages do not differ beyond chance (Q p 0.5), and with languages random the interval "
+        "excludes 0" in text
     )
     assert text.endswith("the data do not show it for low-resource languages at large.")
     tests = pd.DataFrame(

@@ -684,8 +684,9 @@ def _answer_scope(answer: pd.DataFrame) -> str:
         rows = per_lang[per_lang["split"] == r.split]
         against = rows[rows["delta"] * r.delta < 0]["languages"].tolist()
         random_zero = "includes" if r.re_ci_low <= 0 <= r.re_ci_high else "excludes"
+        differ = "differ" if r.Q_p < 0.05 else "do not differ"
         parts.append(
-            f"on {r.split} the languages differ {'beyond' if r.Q_p < 0.05 else 'within'} chance (Q p {r.Q_p:.2g})"
+            f"on {r.split} the languages {differ} beyond chance (Q p {r.Q_p:.2g})"
             + (f", `{' '.join(against)}` {'points' if len(against) == 1 else 'point'} the other way" if against else "")
             + f", and with languages random the interval {random_zero} 0"
         )
@@ -696,7 +697,7 @@ def _answer_scope(answer: pd.DataFrame) -> str:
         + (
             ". The outcome is about these languages; the data do not show it for low-resource languages at large."
             if not carries
-            else ". The random-effects intervals agree with the declared outcome."
+            else ". With languages random the intervals exclude 0 on every split as well."
         )
     )
 
@@ -705,6 +706,8 @@ def _against_none(tests: pd.DataFrame, splits: list[str]) -> str:
     """Each augmentation against none (the secondary family of ``reports/<design>_tests.csv``, Holm within it) on the
     shifted splits: the languages where it raises or lowers AP after adjustment."""
     rows = tests[(tests["family"] == "secondary") & tests["contrast"].str.endswith(" − none")]
+    if rows.empty:
+        return "- **Against no augmentation:** the design has no aug − none contrast."
     parts = []
     for split in splits:
         at = rows[(rows["split"] == split) & (rows["p_holm"] < 0.05)]
@@ -717,7 +720,7 @@ def _against_none(tests: pd.DataFrame, splits: list[str]) -> str:
                 if langs:
                     found.append(f"{aug} {verb} AP in `{' '.join(langs)}`")
         parts.append(f"On {split}, " + ("; ".join(found) if found else "no aug − none contrast survives Holm") + ".")
-    family_size = int(rows["family_size"].max()) if len(rows) else 0
+    family_size = int(rows["family_size"].max())
     sizes = " or ".join(f"{int(n):,}" for n in sorted(rows["size"].dropna().unique()))
     return (
         f"- **Against no augmentation** ({sizes} rows; secondary family, Holm over {family_size}; `parallel`: the "
