@@ -10,11 +10,14 @@ renders the docs' performance table. The default profile takes about 20 minutes 
 ``--project DIR`` measures an existing project instead, in which ``dvc repro`` has just run from scratch (for
 example a fresh clone after the README's run command): its stage timings are read, then the switch is run there;
 ``--switch-only`` re-measures only the switch and keeps the stage rows of the results file. A switch whose stages
-DVC's run cache restored (the project made it before) is refused, not reported.
+DVC's run cache restored (the project made it before) is refused, not reported. ``--profile NAME`` other than
+``default`` applies ``profiles/NAME.yaml`` over the copy's params.yaml; a profile other than ``tiny`` writes
+``benchmarks/results/pipeline_times_NAME.json``. Every results file also holds the run's quality numbers (those of
+``benchmarks/budget_compare.py``: MT BLEU/chrF, the synthetic pass rate, teacher and student AP).
 
 Usage (from the repository root, venv active)::
 
-    python -m benchmarks.pipeline_times [--profile default|tiny] [--aug backtranslation] [--keep DIR]
+    python -m benchmarks.pipeline_times [--profile default|tiny|quick] [--aug backtranslation] [--keep DIR]
     python -m benchmarks.pipeline_times --project /tmp/fresh
 """
 
@@ -57,8 +60,22 @@ def dag_stages() -> list[str]:
 def copy_project(dest: Path, profile: str) -> None:
     """The files git sees in the working tree and the profile's params (the ``udhr`` stage fetches the UDHR)."""
     copy_working_tree(ROOT, dest)
+    if profile != "default":
+        apply_profile(dest / "profiles" / f"{profile}.yaml", dest / "params.yaml")
+
+
+def results_file(profile: str) -> Path | None:
+    """Where a profile's measurement goes: none for ``tiny`` (a smoke run)."""
     if profile == "tiny":
-        apply_profile(dest / "profiles/tiny.yaml", dest / "params.yaml")
+        return None
+    return RESULTS if profile == "default" else RESULTS.with_name(f"pipeline_times_{profile}.json")
+
+
+def quality(proj: Path) -> dict:
+    """The run's quality numbers (``benchmarks/budget_compare.py``'s columns), from its metrics files."""
+    from benchmarks.budget_compare import QUALITY, dotted
+
+    return {name: dotted(json.loads((proj / path).read_text()), key) for name, (path, key) in QUALITY.items()}
 
 
 def run(cmd: list[str], cwd: Path, env: dict) -> float:
@@ -98,7 +115,8 @@ def machine() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--profile", choices=["default", "tiny"], default="default")
+    profiles = sorted(p.stem for p in (ROOT / "profiles").glob("*.yaml"))
+    ap.add_argument("--profile", choices=["default", *profiles], default="default")
     ap.add_argument("--aug", default="backtranslation")
     ap.add_argument("--keep", help="build the copy here and keep it")
     ap.add_argument("--project", help="measure this project, where `dvc repro` has just run from scratch")
@@ -149,6 +167,9 @@ def main() -> None:
     print(f"{'whole DAG (sum)':28s} {total:8.1f}")
     noop = run(["dvc", "repro"], proj, env)
     print(f"{'no-op dvc repro':28s} {noop:8.1f}")
+    measured = quality(proj)  # before the switch, which applies its experiment's metrics to the workspace
+    for name, value in measured.items():
+        print(f"{name:28s} {value:8}")
     if args.stages_only:
         switch = json.loads(RESULTS.read_text())["switch"]
         print(f"switch kept from {RESULTS.relative_to(ROOT)}: {switch['seconds']} s (not re-measured)")
@@ -164,11 +185,13 @@ def main() -> None:
         "switch": switch,
         # the whole `dvc repro` (or the README run command around it), DVC's and Python's start-up included
         "repro_seconds": round(repro, 1) if repro else None,
+        "quality": measured,
     }
-    if args.profile == "default":
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {RESULTS.relative_to(ROOT)}")
+    out = results_file(args.profile)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {out.relative_to(ROOT)}")
     if not (args.keep or args.project):
         shutil.rmtree(proj, ignore_errors=True)
 

@@ -121,6 +121,14 @@ def test_tiny_profile_holds_only_differences():
     ]
 
 
+@pytest.mark.parametrize("profile", sorted(Path("profiles").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_profile_holds_only_valid_differences(profile):
+    """Every profile (``tiny``, ``quick``, …) names only settings of params.yaml, with values that differ from
+    params.yaml's, and gives valid params."""
+    assert redundant(raw_params(), _yaml(profile), str(profile)) == []
+    parse_params(overlay(raw_params(), _yaml(profile), str(profile)), f"params.yaml with {profile}")
+
+
 def test_overlay_merges_groups_and_replaces_values():
     base = raw_params({"synth.added_later": 7})  # a key params.yaml gains after the profile was written
     merged = overlay(base, {"augment": {"pool": {"synthetic": 5}, "filters": ["copy"]}, "prepare": {"external": {}}})
