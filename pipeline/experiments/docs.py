@@ -796,9 +796,39 @@ def budget_compare() -> str:
     return "\n".join([*lines, "", _source(path)])
 
 
+def quick_profile() -> str:
+    """The ``quick`` profile (``profiles/quick.yaml``) against the default, both measured from scratch by
+    ``benchmarks/pipeline_times.py`` (``benchmarks/results/pipeline_times_quick.json``, ``pipeline_times.json``):
+    stage seconds, the switch and the quality numbers."""
+    default_path = BENCHMARK_RESULTS / "pipeline_times.json"
+    quick_path = BENCHMARK_RESULTS / "pipeline_times_quick.json"
+    default, quick = read_json(default_path), read_json(quick_path)
+    seconds = {s["stage"]: s["seconds"] for s in quick["stages"]}
+    budget = 15 * 60
+    same = default["machine"].split(";")[0] == quick["machine"].split(";")[0]
+    lines = [
+        f"Both on {quick['machine'].split(';')[0]}."
+        if same
+        else f"Default on {default['machine'].split(';')[0]}; quick on {quick['machine'].split(';')[0]}.",
+        "",
+        "| | default | quick |",
+        "|---|---|---|",
+    ]
+    for stage in default["stages"]:
+        lines.append(f"| {stage['stage']} s | {stage['seconds']:.1f} | {seconds[stage['stage']]:.1f} |")
+    lines += [
+        f"| **stages, sum** s (the budget: {budget}) | {default['total_seconds']:.1f} | {quick['total_seconds']:.1f} |",
+        f"| `aug` switch s (the budget: 240) | {default['switch']['seconds']:.1f} | {quick['switch']['seconds']:.1f} |",
+    ]
+    for name, value in quick["quality"].items():
+        lines.append(f"| {name} | {default['quality'][name]:.4g} | {value:.4g} |")
+    return "\n".join([*lines, "", _source(default_path, quick_path)])
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     "answer-status": answer_status,
     "budget-compare": budget_compare,
+    "quick-profile": quick_profile,
     "default-run": default_run,
     "power": power,
     "mt": mt,
