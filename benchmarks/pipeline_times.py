@@ -136,6 +136,8 @@ def main() -> None:
     args = ap.parse_args()
     if (args.switch_only or args.stages_only or args.readme_seconds) and not args.project:
         ap.error("--switch-only, --stages-only and --readme-seconds need --project")
+    if (args.switch_only or args.stages_only) and results_file(args.profile) is None:
+        ap.error(f"--switch-only and --stages-only keep rows of a results file; --profile {args.profile} writes none")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     repro = args.readme_seconds
     if args.project:
@@ -148,11 +150,12 @@ def main() -> None:
             subprocess.run(cmd, cwd=proj, env=env, check=True, capture_output=True)
         repro = run(["dvc", "repro"], proj, env)
         print(f"dvc repro from scratch: {repro:.1f} s wall (DVC's own overhead included)")
+    out = results_file(args.profile)
     if args.switch_only:
-        result = json.loads(RESULTS.read_text())
+        result = json.loads(out.read_text())
         result["switch"] = measure_switch(proj, env, args.aug)
-        RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {RESULTS.relative_to(ROOT)} (switch only)")
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {out.relative_to(ROOT)} (switch only)")
         return
     done = finished_stages(0.0, proj / STAGE_TIMINGS)
     order = dag_stages()
@@ -171,8 +174,8 @@ def main() -> None:
     for name, value in measured.items():
         print(f"{name:28s} {value:8}")
     if args.stages_only:
-        switch = json.loads(RESULTS.read_text())["switch"]
-        print(f"switch kept from {RESULTS.relative_to(ROOT)}: {switch['seconds']} s (not re-measured)")
+        switch = json.loads(out.read_text())["switch"]
+        print(f"switch kept from {out.relative_to(ROOT)}: {switch['seconds']} s (not re-measured)")
     else:
         switch = measure_switch(proj, env, args.aug)
     print(f"switch / full = {switch['seconds'] / total:.2f}")
@@ -187,7 +190,6 @@ def main() -> None:
         "repro_seconds": round(repro, 1) if repro else None,
         "quality": measured,
     }
-    out = results_file(args.profile)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")

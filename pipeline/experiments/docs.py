@@ -608,18 +608,19 @@ def answer_status() -> str:
     cells = grid.declared_cells(design)
     ran = [name for name in cells if (Path(results.RESULTS_DIR) / f"{name}.json").exists()]
     answer_csv = paths.REPORTS_DIR / f"{design.report}_answer.csv"
+    tests_csv = paths.REPORTS_DIR / f"{design.report}_tests.csv"
     complete = answer_csv.exists() and len(ran) == len(cells)  # an outcome only from the whole declared design
-    lines = (
-        [
-            _answer_outcomes(pd.read_csv(answer_csv), design.margin),
-            _answer_scope(pd.read_csv(answer_csv)),
-            _against_none(pd.read_csv(paths.REPORTS_DIR / f"{design.report}_tests.csv"), design.splits),
+    if complete:
+        answer = pd.read_csv(answer_csv)
+        lines = [
+            _answer_outcomes(answer, design.margin),
+            _answer_scope(answer),
+            _against_none(pd.read_csv(tests_csv), design.splits),
             f"- **Tables and forest plot:** `reports/{design.report}.md`, `reports/{design.report}_forest.png`.",
             "",
         ]
-        if complete
-        else ["**Not settled yet**: no outcome is stated before the declared cells have run.", ""]
-    )
+    else:
+        lines = ["**Not settled yet**: no outcome is stated before the declared cells have run.", ""]
     power_json = read_json(paths.REPORTS_DIR / "power.json")
     power_rows = pd.DataFrame(power_json["designs"])
     earlier = power_rows[(power_rows["seeds"] == 3) & ~power_rows["lang"].str.startswith("pooled")]
@@ -638,7 +639,7 @@ def answer_status() -> str:
         "",
         _source(
             paths.REPORTS_DIR / "power.json",
-            *([answer_csv, paths.REPORTS_DIR / f"{design.report}_tests.csv"] if complete else []),
+            *([answer_csv, tests_csv] if complete else []),
             results.RESULTS_DIR,
             BENCHMARK_RESULTS / "grid_times.json",
         ),
@@ -679,18 +680,18 @@ def _answer_scope(answer: pd.DataFrame) -> str:
     pooled = answer[answer["pooled"]]
     per_lang = answer[answer["family"] == "by language"]
     languages = pooled["languages"].iloc[0]
-    parts = []
+    parts, carries = [], True
     for r in pooled.itertuples():
         rows = per_lang[per_lang["split"] == r.split]
         against = rows[rows["delta"] * r.delta < 0]["languages"].tolist()
-        random_zero = "includes" if r.re_ci_low <= 0 <= r.re_ci_high else "excludes"
+        includes_zero = r.re_ci_low <= 0 <= r.re_ci_high
+        carries = carries and not includes_zero
         differ = "differ" if r.Q_p < 0.05 else "do not differ"
         parts.append(
             f"on {r.split} the languages {differ} beyond chance (Q p {r.Q_p:.2g})"
             + (f", `{' '.join(against)}` {'points' if len(against) == 1 else 'point'} the other way" if against else "")
-            + f", and with languages random the interval {random_zero} 0"
+            + f", and with languages random the interval {'includes' if includes_zero else 'excludes'} 0"
         )
-    carries = not any(r.re_ci_low <= 0 <= r.re_ci_high for r in pooled.itertuples())
     return (
         f"- **How far it carries:** the declared test is about `{languages}`: "
         + "; ".join(parts)
@@ -774,6 +775,18 @@ def _time_left(cells: dict[str, dict], ran: list[str]) -> str:
     )
 
 
+def _runs_side_by_side(left: dict, right: dict, totals: tuple[tuple[str, str], ...]) -> list[str]:
+    """Table rows comparing two pipeline runs: seconds per stage (the right run's stages), the ``totals`` rows
+    (key, label) and the quality numbers. Each run: ``stages`` (stage → seconds), the totals' keys, ``quality``."""
+    lines = [
+        f"| {stage} s | {left['stages'].get(stage, float('nan')):.1f} | {secs:.1f} |"
+        for stage, secs in right["stages"].items()
+    ]
+    lines += [f"| {label} | {left[key]:.1f} | {right[key]:.1f} |" for key, label in totals]
+    lines += [f"| {name} | {left['quality'][name]:.4g} | {value:.4g} |" for name, value in right["quality"].items()]
+    return lines
+
+
 def budget_compare() -> str:
     """Two default runs side by side (``benchmarks/results/budget_compare.json``, ``benchmarks/budget_compare.py``):
     stage seconds, the switch, and the quality numbers a saving must not move."""
@@ -786,14 +799,22 @@ def budget_compare() -> str:
         f"| | before ({before['rev']}) | after ({after['rev']}) |",
         "|---|---|---|",
     ]
-    for stage, secs in after["stages"].items():
-        lines.append(f"| {stage} s | {before['stages'].get(stage, float('nan')):.1f} | {secs:.1f} |")
-    for key, label in (("total_seconds", "**stages, sum** s"), ("switch_seconds", "`aug` switch s"),
-                       ("readme_seconds", "README run, end to end s")):  # fmt: skip
-        lines.append(f"| {label} | {before[key]:.1f} | {after[key]:.1f} |")
-    for name, value in after["quality"].items():
-        lines.append(f"| {name} | {before['quality'][name]:.4g} | {value:.4g} |")
-    return "\n".join([*lines, "", _source(path)])
+    totals = (
+        ("total_seconds", "**stages, sum** s"),
+        ("switch_seconds", "`aug` switch s"),
+        ("readme_seconds", "README run, end to end s"),
+    )
+    return "\n".join([*lines, *_runs_side_by_side(before, after, totals), "", _source(path)])
+
+
+def _pipeline_run(times: dict) -> dict:
+    """A ``benchmarks/pipeline_times.py`` results file in the shape of :func:`_runs_side_by_side`'s runs."""
+    return {
+        "stages": {s["stage"]: s["seconds"] for s in times["stages"]},
+        "total_seconds": times["total_seconds"],
+        "switch_seconds": times["switch"]["seconds"],
+        "quality": times["quality"],
+    }
 
 
 def quick_profile() -> str:
@@ -803,26 +824,19 @@ def quick_profile() -> str:
     default_path = BENCHMARK_RESULTS / "pipeline_times.json"
     quick_path = BENCHMARK_RESULTS / "pipeline_times_quick.json"
     default, quick = read_json(default_path), read_json(quick_path)
-    seconds = {s["stage"]: s["seconds"] for s in quick["stages"]}
-    budget = 15 * 60
-    same = default["machine"].split(";")[0] == quick["machine"].split(";")[0]
+    cpus = default["machine"].split(";")[0], quick["machine"].split(";")[0]
     lines = [
-        f"Both on {quick['machine'].split(';')[0]}."
-        if same
-        else f"Default on {default['machine'].split(';')[0]}; quick on {quick['machine'].split(';')[0]}.",
+        f"Both on {cpus[1]}." if cpus[0] == cpus[1] else f"Default on {cpus[0]}; quick on {cpus[1]}.",
         "",
         "| | default | quick |",
         "|---|---|---|",
     ]
-    for stage in default["stages"]:
-        lines.append(f"| {stage['stage']} s | {stage['seconds']:.1f} | {seconds[stage['stage']]:.1f} |")
-    lines += [
-        f"| **stages, sum** s (the budget: {budget}) | {default['total_seconds']:.1f} | {quick['total_seconds']:.1f} |",
-        f"| `aug` switch s (the budget: 240) | {default['switch']['seconds']:.1f} | {quick['switch']['seconds']:.1f} |",
-    ]
-    for name, value in quick["quality"].items():
-        lines.append(f"| {name} | {default['quality'][name]:.4g} | {value:.4g} |")
-    return "\n".join([*lines, "", _source(default_path, quick_path)])
+    totals = (
+        ("total_seconds", f"**stages, sum** s (the budget: {15 * 60})"),
+        ("switch_seconds", "`aug` switch s (the budget: 240)"),
+    )
+    rows = _runs_side_by_side(_pipeline_run(default), _pipeline_run(quick), totals)
+    return "\n".join([*lines, *rows, "", _source(default_path, quick_path)])
 
 
 RENDERERS: dict[str, Callable[[], str]] = {
