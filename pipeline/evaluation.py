@@ -89,4 +89,7 @@ def score_run(run: trec.Run, qrels: list[tuple[str, str, int]], depth: int) -> d
 def split_metrics(split: str) -> dict:
     """Every system's scores on ``split`` as the pipeline wrote them: the baselines' metrics file merged with the
     student's (``metrics/baselines/<split>.json``, ``metrics/eval/<split>.json``, each with its info file)."""
-    return merge(read_metrics(paths.eval_metrics(split, baselines=True)), read_metrics(paths.eval_metrics(split)))
+    return merge(
+        read_metrics(paths.eval_metrics(split, baselines=True)),
+        read_metrics(paths.eval_metrics(split, baselines=False)),
+    )

@@ -103,19 +103,27 @@ def split_timings(obj):
 #: metrics (diagnostics, filter counts, names, signatures, hashes) goes to the info file beside it.
 HEADLINE = {
     "udhr": ["*"],
-    "prepare": ["splits.*.queries", "train.bitext_source", "train.mono_target_genre"],
+    "prepare": [
+        "splits.*.queries",
+        "splits.*.docs",
+        "splits.*.relevant_per_query_mean",
+        "train.bitext_source",
+        "train.mono_target_genre",
+    ],
     "encoder": ["n_params"],
     "mt": ["epochs", "dev_*.bleu", "dev_*.chrf"],
     "backtranslate": ["sentences", "degenerate_rate", "parallel_rows"],
-    "translate_docs": ["splits.*.degenerate_rate"],
+    "translate_docs": ["distinct_docs", "splits.*.degenerate_rate"],
     "llm": ["vocab_size"],
     "synthesize": ["prompts", "generated", "kept", "pass_rate", "quality_kept.word_validity"],
     "bitext": ["rows", "rows_by_origin.*", "augmentation.*.kept_in_pool"],
     "teacher": ["dev_en_en.*.AP"],
     "distill": ["final_loss", "dev_en_xx.student.AP", "plan.iterations_mean"],
-    "baselines/*": ["*.AP", "*.nDCG@10", "*.R@100"],
-    "eval/*": ["student.AP", "student.nDCG@10", "student.R@100"],
-    "report": ["AP.*", "robustness.student.*"],  # the baselines' robustness does not change with the bitext
+    "baselines/*": ["*.AP"],  # <system>.<query form>.AP: 10 numbers; their nDCG@10 and R@100 in the info file
+    "eval/*": ["student.*.AP", "student.*.nDCG@10", "student.*.R@100"],  # student.<query form>.<measure>
+    # AP.<split> and robustness with title queries (the primary form), AP_desc.<split> with desc queries; the
+    # baselines' robustness does not change with the bitext
+    "report": ["AP.*", "AP_*", "robustness.student.*"],
 }
 
 

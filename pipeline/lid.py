@@ -4,7 +4,7 @@ No maintained offline detector covers Swahili, Tagalog and Chichewa together wit
 registry package, so the pipeline trains one: TF-IDF over character 1–4-grams (within word boundaries) and a
 multinomial naive Bayes classifier, on Bible verses of every language whose registry entry has ``lid: true``
 (labelled with its code) plus English (WEB). Only
-non-test books are read (:data:`~pipeline.data.splits.TEST_BOOKS` never are), and a held-out slice of those
+non-test books are read (:data:`~pipeline.data.books.TEST_BOOKS` never are), and a held-out slice of those
 verses gives the accuracy reported in the metrics.
 """
 
@@ -18,7 +18,7 @@ from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import make_pipeline
 
 from pipeline.data import bible, languages
-from pipeline.data.splits import SOURCE_TRAIN_BOOKS, TARGET_GENRE_POOL_BOOKS, TEST_BOOKS
+from pipeline.data.books import SOURCE_TRAIN_BOOKS, TARGET_GENRE_POOL_BOOKS, TEST_BOOKS
 
 ENGLISH = languages.english().code
 LID_BOOKS = (SOURCE_TRAIN_BOOKS | TARGET_GENRE_POOL_BOOKS) - TEST_BOOKS

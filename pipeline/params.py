@@ -19,9 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipeline.data import languages
 from pipeline.errors import PipelineError
-from pipeline.paths import AUG_ORIGINS, PARAMS_FILE, SPLITS  # noqa: F401  (re-exported: SPLITS moves to pipeline.paths)
+from pipeline.paths import AUG_ORIGINS, COLLECTIONS, PARAMS_FILE, SPLITS  # noqa: F401  (SPLITS re-exported)
 
 Aug = Literal[tuple(AUG_ORIGINS)]  # the values of aug: pipeline.paths.AUG_ORIGINS
+TestCollectionKind = Literal[tuple(COLLECTIONS)]  # the values of prepare.collection: pipeline.paths.COLLECTIONS
 #: The optional augmentation filters (``pipeline/augment.py``); empty sides and test text are always removed.
 AugFilter = Literal["degenerate", "length_ratio", "copy", "en_language", "duplicate"]
 
@@ -44,7 +45,7 @@ class UdhrParams(_Strict):
 class PrepareParams(_Strict):
     """Corpora, splits and test collections (see ``pipeline/data/splits.py``)."""
 
-    query_form: Literal["desc", "title"]
+    collection: TestCollectionKind  # topical | known_item (docs/data.md)
     title_words: int = Field(ge=1, le=20)
     queries_in_domain: int = Field(ge=1)
     queries_shifted_genre: int = Field(ge=1)

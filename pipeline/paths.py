@@ -7,8 +7,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-#: The evaluation splits, in report order (``evaluate@<split>``).
-SPLITS = ("in_domain", "shifted_genre", "shifted_register")
+#: The evaluation splits, in report order (``evaluate`` scores each; docs/data.md). ``topics`` exists only on the
+#: topical test (``prepare.collection: topical``).
+SPLITS = ("in_domain", "shifted_genre", "shifted_register", "topics")
+#: The splits under domain shift: robustness = their AP / in-domain AP.
+SHIFTED = ("shifted_genre", "shifted_register")
+#: The query forms every split is evaluated with, the primary (reported first) first: ``title``, a few content words
+#: of the English text (for ``topics``: the article title, its only form); ``desc``, the whole verse or paragraph.
+QUERY_FORMS = ("title", "desc")
+#: The tests ``prepare`` builds (``prepare.collection``; docs/data.md): ``topical`` (distractor documents, graded
+#: cross-reference judgments, the ``topics`` split) and ``known_item`` (one aligned verse per query, the earlier test).
+COLLECTIONS = ("topical", "known_item")
 
 #: The values of ``aug``, in report order, and the augmentation pools (origins) each draws from: the one list
 #: that the params schema, the bitext draw, the comparison and the docs read (``both``: half from each pool).
@@ -62,11 +71,16 @@ def metrics_file(stage: str) -> Path:
     return METRICS_DIR / f"{stage}.json"
 
 
-def eval_metrics(split: str, *, baselines: bool = False) -> Path:
+def eval_metrics(split: str, *, baselines: bool) -> Path:
     """``metrics/eval/<split>.json`` (every system) or ``metrics/baselines/<split>.json``."""
     return METRICS_DIR / ("baselines" if baselines else "eval") / f"{split}.json"
 
 
-def runs_dir(split: str, *, baselines: bool = False) -> Path:
-    """``runs/<split>`` (the student) or ``runs/baselines/<split>``."""
-    return (RUNS_DIR / "baselines" / split) if baselines else (RUNS_DIR / split)
+def runs_dir(*, baselines: bool) -> Path:
+    """``runs/student`` or ``runs/baselines``: one TREC run per ``<split>/<query form>/<system>.run``."""
+    return RUNS_DIR / ("baselines" if baselines else "student")
+
+
+def run_file(split: str, form: str, system: str) -> Path:
+    """The TREC run of ``system`` on ``split`` with ``form`` queries (:func:`runs_dir`)."""
+    return runs_dir(baselines=system != "student") / split / form / f"{system}.run"

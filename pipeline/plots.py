@@ -57,11 +57,12 @@ def grouped_bars(
 
 
 def ap_bar_chart(table: pd.DataFrame, splits: list[str], title: str, path: Path) -> None:
-    """AP by split, one bar per system (``table``: system, split, AP)."""
+    """AP by split, one bar per system (``table``: system, split, AP); ``splits``: the groups, in order."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    fig, ax = plt.subplots(figsize=(max(7.5, 1.5 * len(splits)), 3.8))
     systems = list(dict.fromkeys(table["system"]))
     grouped_bars(ax, table, splits, systems, group_col="split", series_col="system", value="AP")
+    ax.tick_params(axis="x", labelsize=8)
     ax.set_ylabel("AP")
     ax.set_ylim(0, 1)
     ax.set_title(title)

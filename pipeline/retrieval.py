@@ -68,7 +68,8 @@ def search(query_emb: np.ndarray, doc_emb: np.ndarray, qids: list[str], doc_ids:
     if len(qids) != len(query_emb) or len(doc_ids) != len(doc_emb):
         raise ValueError("ids and embeddings differ in length")
     scores = query_emb @ doc_emb.T
-    return {qid: trec.rank_documents(scores[i], doc_ids, depth) for i, qid in enumerate(qids)}
+    ranker = trec.Ranker(doc_ids)
+    return {qid: ranker.rank(scores[i], depth) for i, qid in enumerate(qids)}
 
 
 def maxsim_scores(query_tokens: list[np.ndarray], doc_tokens: list[np.ndarray], chunk: int = 256) -> np.ndarray:
@@ -98,7 +99,8 @@ def late_interaction_search(
     query_tokens: list[np.ndarray], doc_tokens: list[np.ndarray], qids: list[str], doc_ids: list[str], depth: int
 ) -> trec.Run:
     scores = maxsim_scores(query_tokens, doc_tokens)
-    return {qid: trec.rank_documents(scores[i], doc_ids, depth) for i, qid in enumerate(qids)}
+    ranker = trec.Ranker(doc_ids)
+    return {qid: ranker.rank(scores[i], depth) for i, qid in enumerate(qids)}
 
 
 def bm25_search(
@@ -119,13 +121,13 @@ def bm25_search(
     tokenize = partial(bm25s.tokenize, stopwords="en", stemmer=stemmer, show_progress=False)
     corpus = tokenize(docs)
     if not corpus.vocab:  # every document is empty after stopwording (e.g. output of a failed MT model)
-        return {qid: trec.rank_documents(np.zeros(len(docs)), doc_ids, depth) for qid in qids}
+        return {qid: trec.Ranker(doc_ids).rank(np.zeros(len(docs)), depth) for qid in qids}
     retriever = bm25s.BM25(k1=k1, b=b)
     retriever.index(corpus, show_progress=False)
     query_tokens = tokenize(queries, return_ids=False)
+    ranker = trec.Ranker(doc_ids)
     return {
-        qid: trec.rank_documents(retriever.get_scores(tokens), doc_ids, depth)
-        for qid, tokens in zip(qids, query_tokens, strict=True)
+        qid: ranker.rank(retriever.get_scores(tokens), depth) for qid, tokens in zip(qids, query_tokens, strict=True)
     }
 
 
@@ -155,70 +157,121 @@ def dev_ap(query_encoder: Encoder, doc_encoder: Encoder, dev, doc_column: str, d
 
 
 #: The systems that do not use the bitext (``evaluate_baselines``); ``student`` is added by ``evaluate``.
-BASELINES = ("zeroshot", "teacher", "nmt_bm25", "nmt_teacher")
+BASELINES = ("zeroshot", "teacher", "teacher_en", "nmt_bm25", "nmt_teacher")
 SYSTEMS = (*BASELINES, "student")
+
+
+@dataclass
+class SplitTexts:
+    """What the systems search on one split: English queries per form, target-language documents and, where they
+    exist, the documents' English originals (``teacher_en``) and their machine translations (``nmt_*``)."""
+
+    queries: dict[str, list[tuple[str, str]]]  # query form -> (qid, text)
+    docs: list[tuple[str, str]]
+    docs_en: list[tuple[str, str]] | None = None
+    nmt_docs: list[tuple[str, str]] | None = None
+
+
+class Representations:
+    """Each model represents each distinct text once, whichever splits and query forms hold it (the splits of the
+    topical test share their distractor documents): :meth:`add` every text first, then :meth:`encode`."""
+
+    def __init__(self, model_dirs: Mapping[str, Path], *, scoring: str, batch_size: int, max_length: int):
+        if scoring not in SCORINGS:
+            raise ValueError(f"unknown scoring {scoring!r}; expected one of {SCORINGS}")
+        self.model_dirs, self.scoring = model_dirs, scoring
+        self.batch_size, self.max_length = batch_size, max_length
+        self._texts: dict[tuple[str, str], dict[str, int]] = {}  # (model, prefix) -> text -> row
+        self._reps: dict[tuple[str, str], object] = {}
+
+    def add(self, model: str, prefix: str, texts: list[str]) -> None:
+        index = self._texts.setdefault((model, prefix), {})
+        for text in texts:
+            index.setdefault(text, len(index))
+
+    def encode(self) -> dict[str, int]:
+        """Encode every added text, one model at a time (each loaded once); returns the texts encoded per model."""
+        counts: dict[str, int] = {}
+        for model in dict.fromkeys(m for m, _ in self._texts):
+            loaded, tokenizer = load_encoder(self.model_dirs[model])
+            encoder = Encoder(loaded, tokenizer, self.batch_size, self.max_length)
+            for (name, prefix), index in self._texts.items():
+                if name == model:
+                    what = "queries" if prefix == QUERY_PREFIX else "documents"
+                    self._reps[name, prefix] = encoder.represent(list(index), prefix, self.scoring, f"{model} {what}")
+                    counts[model] = counts.get(model, 0) + len(index)
+            del loaded, encoder
+        return counts
+
+    def get(self, model: str, prefix: str, texts: list[str]):
+        """The representations of ``texts`` (dense rows or per-token arrays), in their order."""
+        rows = [self._texts[model, prefix][t] for t in texts]
+        reps = self._reps[model, prefix]
+        return reps[rows] if isinstance(reps, np.ndarray) else [reps[i] for i in rows]
+
+
+def _pairs(splits: Mapping[str, SplitTexts], systems: tuple[str, ...], models: Mapping[str, Path]):
+    """(split, system, query model, document model, documents) of every dense system to run."""
+    for split, texts in splits.items():
+        sides = {
+            "zeroshot": ("encoder", "encoder", texts.docs),
+            "teacher": ("teacher", "teacher", texts.docs),
+            "teacher_en": ("teacher", "teacher", texts.docs_en),
+            "student": ("teacher", "student", texts.docs),
+            "nmt_teacher": ("teacher", "teacher", texts.nmt_docs),
+        }
+        for system, (query_model, doc_model, docs) in sides.items():
+            if system in systems and docs is not None and doc_model in models:
+                yield split, system, query_model, doc_model, docs
 
 
 def system_runs(
     model_dirs: Mapping[str, Path],
-    queries: list[tuple[str, str]],
-    docs: list[tuple[str, str]],
-    nmt_docs: list[tuple[str, str]] | None,
+    splits: Mapping[str, SplitTexts],
     *,
     scoring: str,
     depth: int,
     batch_size: int,
     max_length: int,
-    systems: tuple[str, ...] = SYSTEMS,
-) -> dict[str, trec.Run]:
-    """One TREC run per system (each model is loaded once and encodes each text set once).
+    systems: tuple[str, ...],
+) -> tuple[dict[str, dict[str, dict[str, trec.Run]]], dict[str, int]]:
+    """One TREC run per split × query form × system, and the texts each model encoded (each once).
 
-    =========== ============================ ===========================================
-    system      English queries encoded by   documents
-    =========== ============================ ===========================================
-    zeroshot    encoder                      target language, encoder
-    teacher     teacher                      target language, teacher
-    student     teacher                      target language, student (OPTICAL)
-    nmt_bm25    BM25 (English analyzer)      translated into English by the MT model
-    nmt_teacher teacher                      translated into English, teacher
-    =========== ============================ ===========================================
+    ============ ============================ ===================================================
+    system       English queries encoded by   documents
+    ============ ============================ ===================================================
+    zeroshot     encoder                      target language, encoder
+    teacher      teacher                      target language, teacher (zero-shot cross-lingual)
+    teacher_en   teacher                      their English originals, teacher (the monolingual ceiling)
+    student      teacher                      target language, student (OPTICAL)
+    nmt_bm25     BM25 (English analyzer)      translated into English by the MT model
+    nmt_teacher  teacher                      translated into English, teacher
+    ============ ============================ ===================================================
 
-    ``model_dirs`` maps ``encoder``/``teacher``/``student`` to model directories; a system whose model is not
-    in it (``student`` for a language without bitext) is left out, and so are the ``nmt_*`` systems when
-    ``nmt_docs`` is None (no MT model). ``scoring``: ``dense`` (cosine of mean-pooled embeddings) or ``maxsim``.
+    ``model_dirs`` maps ``encoder``/``teacher``/``student`` to model directories; a system whose model or documents
+    are missing (``student`` for a language without bitext, ``teacher_en`` for documents without English, ``nmt_*``
+    without translations) is left out. ``scoring``: ``dense`` (cosine of mean-pooled embeddings) or ``maxsim``.
+    Returns ``runs[split][form][system]``.
     """
-    if scoring not in SCORINGS:
-        raise ValueError(f"unknown scoring {scoring!r}; expected one of {SCORINGS}")
-    qids, qtexts = map(list, zip(*queries, strict=True))
-    doc_ids, dtexts = map(list, zip(*docs, strict=True))
+    reps = Representations(model_dirs, scoring=scoring, batch_size=batch_size, max_length=max_length)
+    pairs = list(_pairs(splits, systems, model_dirs))
+    for split, _, query_model, doc_model, docs in pairs:
+        for rows in splits[split].queries.values():
+            reps.add(query_model, QUERY_PREFIX, [t for _, t in rows])
+        reps.add(doc_model, PASSAGE_PREFIX, [t for _, t in docs])
+    encoded = reps.encode()
     run_search = search if scoring == "dense" else late_interaction_search
-    encoders: dict[str, Encoder] = {}
-
-    def represent(model_name: str, texts: list[str], prefix: str, what: str):
-        if model_name not in encoders:
-            model, tokenizer = load_encoder(model_dirs[model_name])
-            encoders[model_name] = Encoder(model, tokenizer, batch_size, max_length)
-        return encoders[model_name].represent(texts, prefix, scoring, f"{model_name} {what}")
-
-    teacher_q = represent("teacher", qtexts, QUERY_PREFIX, "queries")
-    runs = {}
-    if "zeroshot" in systems:
-        runs["zeroshot"] = run_search(
-            represent("encoder", qtexts, QUERY_PREFIX, "queries"),
-            represent("encoder", dtexts, PASSAGE_PREFIX, "documents"),
-            qids,
-            doc_ids,
-            depth,
-        )
-    if "teacher" in systems:
-        teacher_d = represent("teacher", dtexts, PASSAGE_PREFIX, "documents")
-        runs["teacher"] = run_search(teacher_q, teacher_d, qids, doc_ids, depth)
-    if "student" in systems and "student" in model_dirs:
-        student_d = represent("student", dtexts, PASSAGE_PREFIX, "documents")
-        runs["student"] = run_search(teacher_q, student_d, qids, doc_ids, depth)
-    if nmt_docs is not None and "nmt_bm25" in systems:
-        nmt_ids, nmt_texts = map(list, zip(*nmt_docs, strict=True))
-        runs["nmt_bm25"] = bm25_search(qtexts, nmt_texts, qids, nmt_ids, depth)
-        nmt_d = represent("teacher", nmt_texts, PASSAGE_PREFIX, "translated documents")
-        runs["nmt_teacher"] = run_search(teacher_q, nmt_d, qids, nmt_ids, depth)
-    return runs
+    runs: dict[str, dict[str, dict[str, trec.Run]]] = {s: {f: {} for f in t.queries} for s, t in splits.items()}
+    for split, system, query_model, doc_model, docs in pairs:
+        doc_ids, doc_texts = map(list, zip(*docs, strict=True))
+        d = reps.get(doc_model, PASSAGE_PREFIX, doc_texts)
+        for form, rows in splits[split].queries.items():
+            qids, qtexts = map(list, zip(*rows, strict=True))
+            runs[split][form][system] = run_search(reps.get(query_model, QUERY_PREFIX, qtexts), d, qids, doc_ids, depth)
+    for split, texts in splits.items():
+        if "nmt_bm25" in systems and texts.nmt_docs is not None:
+            nmt_ids, nmt_texts = map(list, zip(*texts.nmt_docs, strict=True))
+            for form, rows in texts.queries.items():
+                qids, qtexts = map(list, zip(*rows, strict=True))
+                runs[split][form]["nmt_bm25"] = bm25_search(qtexts, nmt_texts, qids, nmt_ids, depth)
+    return runs, encoded

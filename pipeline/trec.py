@@ -1,7 +1,7 @@
 """TREC run and qrels files.
 
 * run:   ``qid Q0 docid rank score tag`` — trec_eval ignores ``rank`` and re-sorts by score, breaking ties
-  by docid, so :func:`rank_documents` writes strictly decreasing scores with ties broken here,
+  by docid, so :class:`Ranker` writes strictly decreasing scores with ties broken here,
   deterministically (by docid, ascending), and :func:`write_run` refuses non-decreasing scores.
 * qrels: ``qid 0 docid rel``.
 """
@@ -20,27 +20,39 @@ Run = dict[str, list[tuple[str, float]]]  # qid -> [(docid, score)] in rank orde
 Qrels = dict[str, dict[str, int]]  # qid -> {docid: rel}
 
 
-def rank_documents(scores: np.ndarray, doc_ids: list[str], depth: int) -> list[tuple[str, float]]:
-    """Top-``depth`` documents for one query's score vector, ties broken by docid (ascending).
+class Ranker:
+    """Ranks the documents of one collection by score, ties broken by docid (ascending).
 
-    Scores are made strictly decreasing (tied documents get their score minus a tiny, rank-ordered
-    epsilon), so any TREC tool ranks them in exactly this order.
+    The docid order is computed once per collection, not once per query. Scores are made strictly decreasing
+    (tied documents get their score minus a tiny, rank-ordered epsilon), so any TREC tool ranks them in exactly
+    this order.
     """
-    if len(scores) != len(doc_ids):
-        raise ValueError(f"{len(scores)} scores for {len(doc_ids)} documents")
-    scores = np.asarray(scores, dtype=np.float64)
-    # lexsort: last key is primary → sort by -score, then by docid rank.
-    docid_rank = np.argsort(np.argsort(np.array(doc_ids, dtype=object)))
-    order = np.lexsort((docid_rank, -scores))[:depth]
-    ranked: list[tuple[str, float]] = []
-    previous = np.inf
-    for i in order:
-        score = round(float(scores[i]), 6)
-        if score >= previous:
-            score = round(previous - 1e-6, 6)
-        ranked.append((doc_ids[i], score))
-        previous = score
-    return ranked
+
+    def __init__(self, doc_ids: list[str]):
+        self.doc_ids = list(doc_ids)
+        self._docid_rank = np.argsort(np.argsort(np.array(self.doc_ids, dtype=object)))
+
+    def rank(self, scores: np.ndarray, depth: int) -> list[tuple[str, float]]:
+        """Top-``depth`` documents for one query's score vector."""
+        if len(scores) != len(self.doc_ids):
+            raise ValueError(f"{len(scores)} scores for {len(self.doc_ids)} documents")
+        scores = np.asarray(scores, dtype=np.float64)
+        # lexsort: last key is primary → sort by -score, then by docid rank.
+        order = np.lexsort((self._docid_rank, -scores))[:depth]
+        ranked: list[tuple[str, float]] = []
+        previous = np.inf
+        for i, raw in zip(order.tolist(), scores[order].tolist(), strict=True):
+            score = round(raw, 6)
+            if score >= previous:
+                score = round(previous - 1e-6, 6)
+            ranked.append((self.doc_ids[i], score))
+            previous = score
+        return ranked
+
+
+def rank_documents(scores: np.ndarray, doc_ids: list[str], depth: int) -> list[tuple[str, float]]:
+    """Top-``depth`` documents for one query's score vector, ties broken by docid (:class:`Ranker`)."""
+    return Ranker(doc_ids).rank(scores, depth)
 
 
 def write_run(path: Path | str, run: Mapping[str, list[tuple[str, float]]], tag: str) -> None:

@@ -2,7 +2,7 @@
 
 The schema has no defaults of its own (``params.yaml`` is the one place they live), so a test that needs
 ``lang: som`` takes the repository's params and changes that key: ``params_with(lang="som")`` or, for nested
-keys, ``params_with({"prepare.query_form": "title"})``.
+keys, ``params_with({"prepare.collection": "known_item"})``.
 """
 
 from __future__ import annotations

@@ -105,7 +105,7 @@ def test_aug_none_ignores_the_size_and_counts_once():
     rows = _exp_show(_exp("n400", "none", 0, 0.5), _exp("n0", "none", 0, 0.5, size=0))
     kept = select(parse_exp_show(rows), {})
     assert [e.name for e in kept] == ["base"]  # base, n400 and n0 are one cell: none, 0 rows, seed 0
-    assert compare.summary_table(kept)["size"].unique().tolist() == [0]
+    assert compare.summary_table(kept, "desc")["size"].unique().tolist() == [0]
 
 
 def test_a_setting_may_differ_between_languages_but_not_within_one():
@@ -120,7 +120,7 @@ def test_a_setting_may_differ_between_languages_but_not_within_one():
         {"lang": "nya", "synth.model": "smollm2"},
         {"lang": "swh", "synth.model": "gemma3-270m"},
     ]
-    table = compare.summary_table(kept)
+    table = compare.summary_table(kept, "desc")
     text = compare.render(table, compare.grouped(table), pd.DataFrame(), compare.robustness(table), settings)
     assert "# Settings per stratum" in text
     with pytest.raises(CompareError, match=r"synth.model \(lang nya, root_seed 13\)"):
@@ -174,7 +174,7 @@ def test_contrasts_pair_seeds_and_queries_and_adjust_per_family():
         ("bk1", "backtranslation", 1, 1.0, {"size": 1000}),
     ]
     exps = _results_fixture(runs, specs)
-    table = compare.summary_table(exps)
+    table = compare.summary_table(exps, "desc")
     tests = compare.contrasts(table, {e.name: e for e in exps})
     by = {(r.family, r.split, r.contrast, r.size): r for r in tests.itertuples()}
     # primary: bt − synthetic at 400 rows on the two shifted splits only (no synthetic at 1000)
@@ -247,7 +247,7 @@ def test_main_from_exp_show_and_from_results_agree(tmp_path, monkeypatch):
     record = json.loads((out / "bt1.json").read_text())
     assert record["params"]["distill.seed"] == 1 and record["baseline"] == "rev-base"  # the commit it ran on
     assert results.load(out)[1].baseline == "rev-base"
-    assert record["per_query_ap"]["in_domain"] == {"q1": 1.0, "q2": 1.0, "q3": 1.0, "q4": 1.0}
+    assert record["per_query_ap"]["in_domain"] == {"desc": {"q1": 1.0, "q2": 1.0, "q3": 1.0, "q4": 1.0}}
     assert record["metrics"]["metrics/eval/in_domain.json"]["student"] == {"AP": 0.9, "signature": {"run": "rev-bt1"}}
     before = {p: p.stat().st_mtime_ns for p in out.iterdir()}
     results.main(["--exp-json", str(exp_json), "--out", str(out)])
@@ -317,7 +317,7 @@ def test_each_language_is_charted_at_its_own_augmentation_size(tmp_path, monkeyp
         _exp("n", "backtranslation", 0, 0.4, lang="nya", size=100),
         _exp("n0", "none", 0, 0.3, lang="nya"),
     ]
-    table = compare.summary_table(select(parse_exp_show(_exp_show(*exps)), {}))
+    table = compare.summary_table(select(parse_exp_show(_exp_show(*exps)), {}), "desc")
     assert compare.plot(table, compare.grouped(table), tmp_path / "c.png") == [tmp_path / "c.png"]
     bars = seen["bars"]
     assert sorted(set(zip(bars["lang"], bars["aug"].astype(str), bars["size"], strict=True))) == [
@@ -360,8 +360,8 @@ def _design_exps(shift: dict[str, float], noise: float, rng) -> list:
                           "distill.loss": "ot", "evaluate.scoring": "dense"}  # fmt: skip
                 metrics = {f"metrics/eval/{s}.json": {"available": True, "student": {"AP": float(ap.mean())}}
                            for s in ("shifted_genre", "shifted_register")}  # fmt: skip
-                exps.append(Experiment(f"d-{lang}-{aug}-{seed}", "rev", params, metrics,
-                                       {s: per_query for s in ("shifted_genre", "shifted_register")}))  # fmt: skip
+                ap_by_split = {s: {"desc": per_query} for s in ("shifted_genre", "shifted_register")}
+                exps.append(Experiment(f"d-{lang}-{aug}-{seed}", "rev", params, metrics, ap_by_split))
     return exps
 
 
@@ -380,7 +380,7 @@ def test_design_answer_pools_languages_and_ends_in_one_of_four_outcomes():
     ):
         exps = _design_exps(shift, noise, rng)
         by_name = {e.name: e for e in exps}
-        answer = compare.design_answer(compare.summary_table(exps), by_name, design)
+        answer = compare.design_answer(compare.summary_table(exps, "desc"), by_name, design)
         pooled = answer[answer["pooled"]]
         assert list(pooled["split"]) == ["shifted_genre", "shifted_register"]
         assert set(pooled["outcome"]) == {want}, (want, pooled[["delta", "p_holm", "p_equivalence_holm"]])
@@ -388,7 +388,7 @@ def test_design_answer_pools_languages_and_ends_in_one_of_four_outcomes():
         mine = answer[~answer["pooled"]]
         assert len(mine) == 6 and (mine["family_size"] == 6).all()
         # the pooled row is pooled_test over the per-language crossed tests
-        table = compare.summary_table(exps)
+        table = compare.summary_table(exps, "desc")
         parts = []
         for lang in ("swh", "tgl", "nya"):
             sub = table[(table["lang"] == lang) & (table["split"] == "shifted_genre")]
@@ -415,13 +415,13 @@ def test_design_report_is_interim_until_every_declared_cell_ran():
     design = Design("d", "d", "backtranslation", "synthetic", ("shifted_genre",), ("swh",), 0.02, 0.05, 0.8,
                     0.02, 4, 100)  # fmt: skip
     exps = _design_exps({"swh": 0.05}, 0.05, np.random.default_rng(6))
-    answer = compare.design_answer(compare.summary_table(exps), {e.name: e for e in exps}, design)
+    answer = compare.design_answer(compare.summary_table(exps, "desc"), {e.name: e for e in exps}, design)
     assert "Interim: 8 of the 20 declared cells" in compare.render_answer(answer, design, 8, 20)
     assert set(compare.interim(answer, 8, 20)["outcome"]) == {"interim"}  # no outcome before every cell ran
     assert compare.interim(answer, 20, 20)["outcome"].equals(answer["outcome"])
     assert "Interim" not in compare.render_answer(answer, design, 20, 20)
     assert compare.crossed_t(np.zeros((1, 5)), np.ones((1, 5)), 0) is None
     one_seed = [e for e in exps if e.params["distill.seed"] == 0]
-    table = compare.summary_table(one_seed)
+    table = compare.summary_table(one_seed, "desc")
     tests = compare.contrasts(table, {e.name: e for e in one_seed}, compare.crossed_t)
     assert tests.empty

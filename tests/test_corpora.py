@@ -48,6 +48,7 @@ def test_fixture_corpus_reads_and_is_checked():
     assert list(corpus.collections) == ["in_domain"] and set(corpus.missing_splits) == {
         "shifted_genre",
         "shifted_register",
+        "topics",
     }
 
 
@@ -93,11 +94,13 @@ def test_prepare_runs_on_file_corpora(tiny_project):
     assert "split shifted_genre not built" in run.stderr
 
     metrics = read_metrics(proj / "metrics/prepare.json")
-    assert metrics["lang"] == "rus" and metrics["unavailable"] == ["shifted_genre"]
+    assert metrics["lang"] == "rus" and metrics["unavailable"] == ["shifted_genre", "topics"]
     assert metrics["splits"]["in_domain"] | {"query_words_mean": 0, "doc_words_mean": 0} == {
         "queries": 6,
         "docs": 14,
         "qrels": 6,
+        "relevant_per_query_mean": 1.0,
+        "queries_with_rel1": 6,
         "judged_queries": 6,
         "query_words_mean": 0,
         "doc_words_mean": 0,
@@ -136,4 +139,6 @@ def test_prepare_runs_on_file_corpora(tiny_project):
         df = store.read_file(name, data)
         assert not df.isin([leaked_text]).any().any(), name
     assert store.read_file("mono", data)["id"].str.startswith("mono:ps").all()
-    assert list(store.read_collection("in_domain", data).docs["docid"])[:2] == ["jhn1.1", "jhn1.2"]
+    in_domain = store.read_collection("in_domain", data)
+    assert list(in_domain.docs["docid"])[:2] == ["jhn1.1", "jhn1.2"]
+    assert list(in_domain.queries) == ["title", "desc"] and in_domain.docs_en is None  # titles drawn from the queries

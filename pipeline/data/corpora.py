@@ -14,7 +14,7 @@ A user with their own corpora (OPUS bitext, news text, a CIRAL-style test collec
 The TSV files are UTF-8 with a header line; other columns are ignored; ids must be unique per file. Ids are
 written as ``<file>:<id>`` (``bitext:17``, ``mono:17``, ``genre_dev:17``) so that they never look like the
 ids of a test item (``bible:…``, ``udhr:…``). A test collection is used whole, as ``prepare.external`` ones
-are (``queries_*`` and ``query_form`` apply to the Bible and UDHR splits only).
+are (``queries_*`` and ``collection`` apply to the Bible and UDHR splits only; their queries are the ``desc`` form).
 
 How :func:`pipeline.data.splits.prepare` turns this into the prepared files:
 

@@ -86,15 +86,15 @@ def _collection(split, queries, docs, qrels, info) -> Collection:
     _no_duplicates(split, "query", [q for q, _ in queries])
     _no_duplicates(split, "document", [d for d, _ in docs])
     judged = {q for q, _, r in qrels if r > 0}
-    coll = Collection(split, queries, docs, qrels, {**info, "judged_queries": len(judged)})
+    coll = Collection(split, {"desc": queries}, docs, qrels, {**info, "judged_queries": len(judged)})
     try:
         coll.validate()
     except ValueError as exc:
         raise DataFileError(f"external collection {info['source']}: {exc}") from None
     # Queries without a relevant document cannot score AP: evaluate only those with one, as TREC does.
-    coll.queries = [(q, t) for q, t in queries if q in judged]
+    coll.queries = {"desc": [(q, t) for q, t in queries if q in judged]}
     coll.qrels = [r for r in qrels if r[0] in judged]
-    if not coll.queries:
+    if not coll.queries["desc"]:
         raise DataFileError(f"external collection {info['source']}: no query has a relevant document")
     return coll
 

@@ -1,29 +1,21 @@
-"""Domains, splits and test collections (the data contract of the whole pipeline).
+"""Splits and test collections of a language, and the leakage guard (the data contract of the whole pipeline).
 
-Domains (book numbers 1–66, Protestant order):
+Which Bible books serve which purpose is :mod:`pipeline.data.books`; the Bible collections of each test
+(``prepare.collection``: ``topical`` or ``known_item``) are built by :mod:`pipeline.data.bible_collections`.
 
-=====================  ==============================  ===============================================
-part                   books                           used for
-=====================  ==============================  ===============================================
-source domain          1–17, 40–44 minus test books    seed bitext, MT training, teacher pairs, dev sets
-in_domain test         Ruth 8, Esther 17, John 43      test collection only
-shifted_genre test     Proverbs 20, Ecclesiastes 21    test collection only
-target-genre pool      18, 19, 22–39                   target-language monolingual text (augmentation)
-shifted_register test  the UDHR                        test collection only (+ in_domain-test distractors)
-unused                 45–66                           nothing
-=====================  ==============================  ===============================================
+Queries are English from the Bible in Basic English (BBE); the English side of bitext and teacher passages is the
+World English Bible (WEB), so a query is never the same string as aligned English text. Every split is evaluated with
+both query forms (:data:`pipeline.paths.QUERY_FORMS`): a collection from files has its queries as ``desc``, and its
+``title`` form is drawn from them like the Bible's.
 
-Queries are English from the Bible in Basic English (BBE); the English side of bitext and teacher
-passages is the World English Bible (WEB), so a query is never the same string as aligned English text.
+That is the layout for a language whose registry entry (:mod:`pipeline.data.languages`) has ``corpus: bible``. With
+``corpus: files`` the seed bitext, the pool, the dev sets and any test collections come from
+``data/external/corpora/<code>/`` instead (:mod:`pipeline.data.corpora`); with no corpus (UDHR only) only
+``shifted_register`` exists. The English teacher data is the English Bible's in every case, and the leakage guard
+(:func:`drop_test_duplicates`, :func:`check_no_leakage`) runs on every language.
 
-That is the layout for a language whose registry entry (:mod:`pipeline.data.languages`) has
-``corpus: bible``. With ``corpus: files`` the seed bitext, the pool, the dev sets and any test collections
-come from ``data/external/corpora/<code>/`` instead (:mod:`pipeline.data.corpora`); with no corpus (UDHR
-only) only ``shifted_register`` exists. The English teacher data is the English Bible's in every case, and
-the leakage guard (:func:`drop_test_duplicates`, :func:`check_no_leakage`) runs on every language.
-
-:func:`prepare` takes the ``prepare`` params section (any object with the attributes of
-:class:`PrepareSettings`), the root seed and the registry entry: this module does not read params.
+:func:`prepare` takes the ``prepare`` params section (any object with the attributes of :class:`PrepareSettings`),
+the root seed and the registry entry: this module does not read params.
 """
 
 from __future__ import annotations
@@ -36,36 +28,39 @@ from pathlib import Path
 from typing import Protocol
 
 from pipeline import seeds
-from pipeline.data import bible, corpora, udhr
-from pipeline.data.bible import VerseKey, verse_id
+from pipeline.data import articles, bible, corpora, udhr
+from pipeline.data.bible import verse_id
+from pipeline.data.bible_collections import (
+    BibleCorpus,
+    EnglishBible,
+    SplitUnavailable,
+    known_item_collection,
+    sample_queries,
+    split_off,
+    topical_collection,
+    topics_collection,
+)
+from pipeline.data.books import DISTRACTOR_BOOKS, TARGET_GENRE_POOL_BOOKS, TEST_BOOKS
 from pipeline.data.collection import Collection
 from pipeline.data.external import load_external
 from pipeline.data.languages import Language
+from pipeline.data.queries import both_forms
 from pipeline.io import DataFileError
 from pipeline.paths import CORPORA_DIR
 
-SOURCE_BOOKS = frozenset(range(1, 18)) | frozenset(range(40, 45))
-IN_DOMAIN_TEST_BOOKS = frozenset({8, 17, 43})
-SHIFTED_GENRE_TEST_BOOKS = frozenset({20, 21})
-TARGET_GENRE_POOL_BOOKS = frozenset({18, 19}) | frozenset(range(22, 40))
-TEST_BOOKS = IN_DOMAIN_TEST_BOOKS | SHIFTED_GENRE_TEST_BOOKS
-SOURCE_TRAIN_BOOKS = SOURCE_BOOKS - TEST_BOOKS
-USED_BOOKS = SOURCE_BOOKS | SHIFTED_GENRE_TEST_BOOKS | TARGET_GENRE_POOL_BOOKS
+__all__ = ["SplitUnavailable", "prepare", "check_no_leakage", "drop_test_duplicates", "is_test_id"]
 
 BITEXT_COLUMNS = ("id", "en", "xx", "origin", "domain")
 #: Attributes of :class:`Prepared` that hold non-test text (id first, then text columns).
 NON_TEST_FILES = ("bitext", "english_pairs", "english_dev", "source_dev", "genre_dev", "mono", "mono_en")
-MIN_QUERY_WORDS = 3
-
-
-class SplitUnavailable(ValueError):
-    """The target language has no text for this split (e.g. a UDHR-only language and a Bible split)."""
+#: Id prefixes of test items that are no Bible verse: UDHR paragraphs, topics.
+TEST_ID_PREFIXES = ("udhr:", "topic:")
 
 
 class PrepareSettings(Protocol):
     """What :func:`prepare` reads of the ``prepare`` params section (``pipeline.params.PrepareParams``)."""
 
-    query_form: str
+    collection: str
     title_words: int
     queries_in_domain: int
     queries_shifted_genre: int
@@ -79,104 +74,28 @@ class PrepareSettings(Protocol):
     external: Mapping[str, str]
 
 
-def title_query(text: str, n_words: int, rng) -> str:
-    """A few content words of ``text``, in their original order (a TREC-'title'-like short query)."""
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # here: sklearn takes a second to import
-
-    words = [w.strip(".,;:!?\"'()[]") for w in text.split()]
-    content = [i for i, w in enumerate(words) if w and w.lower() not in ENGLISH_STOP_WORDS and len(w) > 2]
-    if len(content) <= n_words:
-        return " ".join(words[i] for i in content) or text
-    chosen = sorted(rng.choice(content, size=n_words, replace=False).tolist())
-    return " ".join(words[i] for i in chosen)
-
-
-def _make_query(text: str, cfg: PrepareSettings, rng) -> str:
-    if cfg.query_form == "title":
-        return title_query(text, cfg.title_words, rng)
-    return text
-
-
-class EnglishBible:
-    """WEB (document-side English) and BBE (query-side English) verses of every used book."""
-
-    def __init__(self) -> None:
-        self.web = bible.read_bible("eng_web", USED_BOOKS)
-        self.bbe = bible.read_bible("eng_bbe", USED_BOOKS)
-
-    def source_split(self, cfg: PrepareSettings, seed: int) -> tuple[list[VerseKey], list[VerseKey]]:
-        """Source-domain training / dev verses, independent of the target language.
-
-        The teacher trains on the same English pairs whatever ``lang`` is; a target language only
-        restricts the bitext to the verses it aligns.
-        """
-        keys = sorted(
-            k
-            for k in self.web
-            if k[0] in SOURCE_TRAIN_BOOKS
-            and len(self.bbe.get(k, "").split()) >= MIN_QUERY_WORDS
-            and len(self.web[k]) >= cfg.min_chars
-        )
-        return _split_off(keys, cfg.source_dev_size, seeds.rng(seed, "prepare", "source_dev"))
-
-
-class BibleCorpus:
-    """Aligned WEB / BBE / target-language verses of every book the pipeline uses."""
-
-    def __init__(self, language: Language, cfg: PrepareSettings, english: EnglishBible | None = None):
-        if not language.has_bible:
-            raise SplitUnavailable(
-                f"lang {language.code!r} has no Bible text (Bible languages: {sorted(bible.BIBLE_LANGS)})"
-            )
-        self.lang = language.code
-        english = english or EnglishBible()
-        self.web, self.bbe = english.web, english.bbe
-        self.xx = bible.read_bible(language.code, USED_BOOKS)
-        keys, self.report = bible.align(
-            self.web,
-            self.xx,
-            shift_margin=cfg.shift_margin,
-            min_dev=cfg.min_shift_dev,
-            min_chars=cfg.min_chars,
-        )
-        self.keys = sorted(keys)
-
-    def in_books(self, books: frozenset[int]) -> list[VerseKey]:
-        return [k for k in self.keys if k[0] in books]
-
-    def has_query(self, key: VerseKey) -> bool:
-        return len(self.bbe.get(key, "").split()) >= MIN_QUERY_WORDS
-
-
-def bible_collection(
-    name: str, corpus: BibleCorpus, books: frozenset[int], n_queries: int, cfg: PrepareSettings, seed: int
-) -> Collection:
-    """Documents = every aligned target verse of ``books``; queries = BBE text of sampled verses (rel 1)."""
-    keys = corpus.in_books(books)
-    candidates = [k for k in keys if corpus.has_query(k)]
-    rng = seeds.rng(seed, "prepare", name, "queries")
-    n = min(n_queries, len(candidates))
-    picked = sorted(candidates[i] for i in rng.choice(len(candidates), size=n, replace=False))
-    queries = [(verse_id(k), _make_query(corpus.bbe[k], cfg, rng)) for k in picked]
-    docs = [(verse_id(k), corpus.xx[k]) for k in keys]
-    qrels = [(verse_id(k), verse_id(k), 1) for k in picked]
-    coll = Collection(name, queries, docs, qrels, {"books": sorted(books), "sampled_from": len(candidates)})
-    coll.validate()
-    return coll
+#: A document that may serve as a distractor of the UDHR split: id, target text, English text (None if unknown).
+Distractor = tuple[str, str, str | None]
 
 
 def udhr_collection(
-    lang: str, distractor_pool: list[tuple[str, str]], cfg: PrepareSettings, seed: int, udhr_root: Path
+    lang: str,
+    distractor_pool: list[Distractor],
+    verse_distractors: list[Distractor],
+    cfg: PrepareSettings,
+    seed: int,
+    udhr_root: Path,
 ) -> Collection:
-    """UDHR paragraphs as documents (+ in_domain-test distractor documents); English paragraphs as queries.
+    """UDHR paragraphs as documents, plus distractors; English paragraphs as queries (``desc``, and ``title``).
 
-    Graded qrels: the aligned paragraph is rel 2, the other paragraphs of the same article rel 1. The
-    distractors are a seeded sample of ``distractor_pool`` (the in_domain test documents, in their order).
+    Graded qrels: the aligned paragraph is rel 2, the other paragraphs of the same article rel 1. The distractors
+    are a seeded sample of ``distractor_pool`` (the in_domain test books' documents, in their order) and every
+    document of ``verse_distractors`` (the distractor books' verses, on the topical test).
     """
     pairs, skipped = udhr.align_declaration(lang, udhr_root)
     rng = seeds.rng(seed, "prepare", "shifted_register", "queries")
-    queries = [(p.doc_id, _make_query(p.en, cfg, rng)) for p in pairs]
-    docs = [(p.doc_id, p.xx) for p in pairs]
+    queries = both_forms([(p.doc_id, p.en) for p in pairs], cfg.title_words, rng)
+    docs: list[Distractor] = [(p.doc_id, p.xx, p.en) for p in pairs]
     by_article: dict[int, list[str]] = {}
     for p in pairs:
         by_article.setdefault(p.article, []).append(p.doc_id)
@@ -187,13 +106,12 @@ def udhr_collection(
         n_distractors = min(cfg.udhr_distractors, len(distractor_pool))
         picked = sorted(drng.choice(len(distractor_pool), size=n_distractors, replace=False).tolist())
         docs += [distractor_pool[i] for i in picked]
-    coll = Collection(
-        "shifted_register",
-        queries,
-        docs,
-        qrels,
-        {"udhr_articles_skipped": skipped, "udhr_paragraphs": len(pairs), "distractors": n_distractors},
-    )
+    docs += verse_distractors
+    info = {"udhr_articles_skipped": skipped, "udhr_paragraphs": len(pairs), "distractors": n_distractors}
+    if verse_distractors:
+        info["verse_distractors"] = len(verse_distractors)
+    docs_en = [(d, en) for d, _, en in docs] if all(en is not None for *_, en in docs) else None
+    coll = Collection("shifted_register", queries, [(d, xx) for d, xx, _ in docs], qrels, info, docs_en)
     coll.validate()
     return coll
 
@@ -217,13 +135,6 @@ class Prepared:
     mono_en: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _split_off(keys: list[VerseKey], n: int, rng) -> tuple[list[VerseKey], list[VerseKey]]:
-    """Seeded held-out sample of ``n`` keys → (rest, held_out), both sorted."""
-    n = min(n, len(keys) // 2)
-    held = set(rng.choice(len(keys), size=n, replace=False).tolist())
-    return [k for i, k in enumerate(keys) if i not in held], [k for i, k in enumerate(keys) if i in held]
-
-
 def prepare(
     cfg: PrepareSettings,
     seed: int,
@@ -240,18 +151,25 @@ def prepare(
     train, dev = english.source_split(cfg, seed)
     english_pairs = [(verse_id(k), english.bbe[k], english.web[k]) for k in train]
     english_dev = [(verse_id(k), english.bbe[k], english.web[k]) for k in dev]
+    verse_distractors: list[Distractor] = []
     if language.corpus == "bible":
-        prepared = _bible_part(language, cfg, seed, english, train, dev)
+        prepared, verse_distractors = _bible_part(language, cfg, seed, english, train, dev)
     elif language.corpus == "files":
         prepared = _files_part(language, cfg, seed, corpora_root)
     else:
         reason = f"lang {lang!r} is UDHR-only: it has no Bible text, so only shifted_register exists"
         prepared = Prepared(lang, {}, {"in_domain": reason, "shifted_genre": reason}, [], [], [], [], [], [])
+    if cfg.collection == "known_item":
+        prepared.unavailable.setdefault("topics", "the known_item test (prepare.collection) has no topics split")
+    elif "topics" not in prepared.collections:
+        prepared.unavailable.setdefault("topics", f"lang {lang!r} has no Bible text: the topics are Bible verses")
     prepared.english_pairs, prepared.english_dev = english_pairs, english_dev
     if "shifted_register" not in prepared.collections:
         if language.has_udhr:
-            distractors = prepared.collections["in_domain"].docs if "in_domain" in prepared.collections else []
-            prepared.collections["shifted_register"] = udhr_collection(lang, distractors, cfg, seed, udhr_root)
+            pool = _register_distractor_pool(prepared.collections.get("in_domain"))
+            prepared.collections["shifted_register"] = udhr_collection(
+                lang, pool, verse_distractors, cfg, seed, udhr_root
+            )
             prepared.unavailable.pop("shifted_register", None)
         else:
             prepared.unavailable.setdefault("shifted_register", f"lang {lang!r} has no UDHR text")
@@ -260,44 +178,62 @@ def prepare(
         prepared.unavailable.pop(split, None)
     if not prepared.collections:
         raise DataFileError(f"lang {lang!r} has no test collection: {prepared.unavailable}")
+    for split, coll in prepared.collections.items():
+        if "title" not in coll.queries:  # a collection from files: its queries are the desc form
+            coll.queries = both_forms(
+                coll.queries["desc"], cfg.title_words, seeds.rng(seed, "prepare", split, "titles")
+            )
     prepared.alignment["dropped_test_duplicates"] = drop_test_duplicates(prepared)
     check_no_leakage(prepared)
     return prepared
 
 
+def _register_distractor_pool(in_domain: Collection | None) -> list[Distractor]:
+    """The documents the UDHR split draws its ``prepare.udhr_distractors`` from: the in_domain collection's, less
+    the distractor-book verses of the topical test (the UDHR split takes all of those)."""
+    if in_domain is None:
+        return []
+    english = dict(in_domain.docs_en or [])
+    return [(d, text, english.get(d)) for d, text in in_domain.docs if not _is_distractor_verse(d)]
+
+
+def _is_distractor_verse(doc_id: str) -> bool:
+    return doc_id.startswith("bible:") and bible.parse_verse_id(doc_id)[0] in DISTRACTOR_BOOKS
+
+
 def _bible_part(
     language: Language, cfg: PrepareSettings, seed: int, english: EnglishBible, train: list, dev: list
-) -> Prepared:
-    """Bible splits, seed bitext, dev sets and target-genre pool of a ``corpus: bible`` language."""
-    corpus = BibleCorpus(language, cfg, english)
+) -> tuple[Prepared, list[Distractor]]:
+    """Bible splits, seed bitext, dev sets and target-genre pool of a ``corpus: bible`` language, and the verses that
+    are distractors of its UDHR split (the distractor books' on the topical test, none on the known-item test)."""
+    topical = cfg.collection == "topical"
+    corpus = BibleCorpus(language, cfg, english, distractors=topical)
     aligned = set(corpus.keys)
-    collections = {
-        "in_domain": bible_collection("in_domain", corpus, IN_DOMAIN_TEST_BOOKS, cfg.queries_in_domain, cfg, seed),
-        "shifted_genre": bible_collection(
-            "shifted_genre", corpus, SHIFTED_GENRE_TEST_BOOKS, cfg.queries_shifted_genre, cfg, seed
-        ),
-    }
+    links = bible.read_cross_references() if topical else {}
+    collections = {}
+    for split, n_queries in (("in_domain", cfg.queries_in_domain), ("shifted_genre", cfg.queries_shifted_genre)):
+        sample = sample_queries(split, corpus, n_queries, cfg, seed)
+        if topical:
+            collections[split] = topical_collection(split, corpus, sample, links)
+        else:
+            collections[split] = known_item_collection(split, corpus, sample)
+    if topical:
+        collections["topics"] = topics_collection(corpus, articles.read_articles())
     bitext = [(verse_id(k), corpus.web[k], corpus.xx[k], "seed", "source") for k in train if k in aligned]
-    pool, gdev = _split_off(
+    pool, gdev = split_off(
         corpus.in_books(TARGET_GENRE_POOL_BOOKS), cfg.genre_dev_size, seeds.rng(seed, "prepare", "genre_dev")
     )
     mono = [(verse_id(k), corpus.xx[k]) for k in pool]
     mono_en = [(verse_id(k), corpus.web[k]) for k in pool]
     genre_dev = [(verse_id(k), corpus.web[k], corpus.xx[k]) for k in gdev]
     source_dev = [(verse_id(k), corpus.bbe[k], corpus.web[k], corpus.xx[k]) for k in dev if k in aligned]
-    return Prepared(
-        language.code,
-        collections,
-        {},
-        bitext,
-        [],
-        [],
-        source_dev,
-        genre_dev,
-        mono,
-        corpus.report.as_dict(),
-        mono_en=mono_en,
+    alignment = corpus.report.as_dict()
+    if topical:
+        alignment["distractor_books"] = corpus.distractor_report
+    prepared = Prepared(
+        language.code, collections, {}, bitext, [], [], source_dev, genre_dev, mono, alignment, mono_en=mono_en
     )
+    return prepared, [(verse_id(k), corpus.xx[k], corpus.web[k]) for k in corpus.distractor_keys]
 
 
 def _files_part(language: Language, cfg: PrepareSettings, seed: int, corpora_root: Path) -> Prepared:
@@ -305,7 +241,7 @@ def _files_part(language: Language, cfg: PrepareSettings, seed: int, corpora_roo
     corpus = corpora.read_file_corpus(
         language.code, corpora_root, min_chars=cfg.min_chars, max_ratio=cfg.pair_length_ratio
     )
-    rest, held = _split_off(corpus.bitext, cfg.source_dev_size, seeds.rng(seed, "prepare", "source_dev"))
+    rest, held = split_off(corpus.bitext, cfg.source_dev_size, seeds.rng(seed, "prepare", "source_dev"))
     bitext = [(i, en, xx, "seed", "source") for i, en, xx in rest]
     source_dev = [(i, en, en, xx) for i, en, xx in held]  # the English side serves as the query
     genre_dev = corpus.genre_dev
@@ -350,9 +286,10 @@ def test_texts(prepared: Prepared) -> tuple[set[str], set[str]]:
     ids: set[str] = set()
     texts: set[str] = set()
     for coll in prepared.collections.values():
-        for qid, text in coll.queries:
-            ids.add(qid)
-            texts.add(normalise(text))
+        for rows in coll.queries.values():
+            for qid, text in rows:
+                ids.add(qid)
+                texts.add(normalise(text))
         for docid, text in coll.docs:
             ids.add(docid)
             texts.add(normalise(text))
@@ -364,8 +301,9 @@ def normalise(text: str) -> str:
 
 
 def is_test_id(doc_id: str) -> bool:
-    """True for ids of test books and UDHR paragraphs, whatever was sampled into a collection."""
-    if doc_id.startswith("udhr:"):
+    """True for ids of test books (distractor books included), UDHR paragraphs and topics, whatever was sampled
+    into a collection."""
+    if doc_id.startswith(TEST_ID_PREFIXES):
         return True
     if doc_id.startswith("bible:"):
         return bible.parse_verse_id(doc_id)[0] in TEST_BOOKS

@@ -6,9 +6,11 @@ Two DVC outs under a data root (default ``data/``), each written atomically as a
       english_pairs.tsv             `lang` does not retrain it.   id, query (BBE), passage (WEB)
       english_dev.tsv               held-out source-domain dev    id, query, en
     prepared/                       everything that depends on `lang`
-      manifest.json                 lang, available / unavailable splits (with reasons), files
-      <split>/queries.tsv           qid, text         (English)
+      manifest.json                 lang, available / unavailable splits (with reasons), query forms, files
+      <split>/queries/<form>.tsv    qid, text         (English; a file per query form: title, desc)
       <split>/docs.tsv              docid, text       (target language)
+      <split>/docs_en.tsv           docid, text       (the documents' English originals, where the source has
+                                                       them: the English–English ceiling only)
       <split>/qrels.txt             TREC qrels
       train/bitext_source.tsv       id, en, xx, origin, domain   (source domain, seed bitext pool)
       dev/source.tsv                id, query, en, xx            (the English dev verses the language aligns)
@@ -35,6 +37,7 @@ from pipeline.io import (
     write_json,
     write_tsv,
 )
+from pipeline.paths import QUERY_FORMS
 
 DATA_ROOT = Path("data")
 
@@ -55,8 +58,11 @@ def write_prepared(prepared: Prepared, root: Path = DATA_ROOT) -> None:
     with atomic_path(root / "english", is_dir=True) as english, atomic_path(root / "prepared", is_dir=True) as tmp:
         dirs = {"english": english, "prepared": tmp}
         for split, coll in prepared.collections.items():
-            write_tsv(tmp / split / "queries.tsv", coll.queries, ("qid", "text"))
+            for form, rows in coll.queries.items():
+                write_tsv(tmp / split / "queries" / f"{form}.tsv", rows, ("qid", "text"))
             write_tsv(tmp / split / "docs.tsv", coll.docs, ("docid", "text"))
+            if coll.docs_en is not None:
+                write_tsv(tmp / split / "docs_en.tsv", coll.docs_en, ("docid", "text"))
             trec.write_qrels(tmp / split / "qrels.txt", coll.qrels)
         written = []
         for attr, (out, rel_path, columns) in FILES.items():
@@ -70,6 +76,9 @@ def write_prepared(prepared: Prepared, root: Path = DATA_ROOT) -> None:
                 "lang": prepared.lang,
                 "splits": sorted(prepared.collections),
                 "unavailable": prepared.unavailable,
+                "query_forms": {
+                    split: [f for f in QUERY_FORMS if f in coll.queries] for split, coll in prepared.collections.items()
+                },
                 "files": sorted(written),
             },
         )
@@ -97,30 +106,36 @@ def read_file(name: str, root: Path = DATA_ROOT) -> pd.DataFrame:
 @dataclass
 class TestCollection:
     name: str
-    queries: pd.DataFrame  # qid, text
+    queries: dict[str, pd.DataFrame]  # query form -> qid, text
     docs: pd.DataFrame  # docid, text
     qrels_path: Path
+    docs_en: pd.DataFrame | None = None  # docid, text: the documents' English, where the source has it
 
 
 def read_collection(split: str, root: Path = DATA_ROOT) -> TestCollection:
-    """Read one split; checks that every judged document and query exists in the collection."""
+    """Read one split; checks that every judged document and query exists in the collection, in every form."""
     info = manifest(root)
     if split not in info["splits"]:
         reason = info["unavailable"].get(split, f"split {split!r} was not prepared")
         raise DataFileError(reason)
     base = Path(root) / "prepared" / split
-    queries = read_tsv(base / "queries.tsv", ("qid", "text"))
+    queries = {form: read_tsv(base / "queries" / f"{form}.tsv", ("qid", "text")) for form in info["query_forms"][split]}
     docs = read_tsv(base / "docs.tsv", ("docid", "text"))
+    docs_en = read_tsv(base / "docs_en.tsv", ("docid", "text")) if (base / "docs_en.tsv").exists() else None
+    if docs_en is not None and list(docs_en["docid"]) != list(docs["docid"]):
+        raise DataFileError(f"{base / 'docs_en.tsv'}: document ids differ from {base / 'docs.tsv'}")
     qrels_path = base / "qrels.txt"
     qrels = trec.read_qrels(qrels_path)
-    doc_ids, query_ids = set(docs["docid"]), set(queries["qid"])
-    for qid, judged in qrels.items():
-        if qid not in query_ids:
-            raise DataFileError(f"{qrels_path}: query {qid!r} is not in {base / 'queries.tsv'}")
-        missing = sorted(set(judged) - doc_ids)
-        if missing:
-            raise DataFileError(f"{qrels_path}: document {missing[0]!r} is not in {base / 'docs.tsv'}")
-    return TestCollection(split, queries, docs, qrels_path)
+    doc_ids = set(docs["docid"])
+    for form, rows in queries.items():
+        query_ids = set(rows["qid"])
+        for qid, judged in qrels.items():
+            if qid not in query_ids:
+                raise DataFileError(f"{qrels_path}: query {qid!r} is not in {base / 'queries' / f'{form}.tsv'}")
+            missing = sorted(set(judged) - doc_ids)
+            if missing:
+                raise DataFileError(f"{qrels_path}: document {missing[0]!r} is not in {base / 'docs.tsv'}")
+    return TestCollection(split, queries, docs, qrels_path, docs_en)
 
 
 def test_texts(root: Path = DATA_ROOT) -> set[str]:
@@ -129,5 +144,6 @@ def test_texts(root: Path = DATA_ROOT) -> set[str]:
     for split in manifest(root)["splits"]:
         coll = read_collection(split, root)
         texts.update(coll.docs["text"].map(normalise))
-        texts.update(coll.queries["text"].map(normalise))
+        for rows in coll.queries.values():
+            texts.update(rows["text"].map(normalise))
     return texts

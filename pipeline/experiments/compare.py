@@ -54,7 +54,7 @@ from pipeline.experiments.stats import (
     two_level_bootstrap,
 )
 from pipeline.io import atomic_path, write_text
-from pipeline.paths import AUG_ORIGINS, SPLITS
+from pipeline.paths import AUG_ORIGINS, QUERY_FORMS, SHIFTED, SPLITS
 from pipeline.plots import dose_response_chart, forest_plot, panels_bar_chart
 
 #: Table column -> the param it comes from. A condition is (aug, size, loss, marginals, scoring).
@@ -88,7 +88,6 @@ class Contrast:
         return f"{self.a} − {self.b}"
 
 
-SHIFTED = ("shifted_genre", "shifted_register")
 #: The families, declared before the grid ran (issue 14); Holm adjusts within each family over every contrast of
 #: it that the selected experiments allow (a wider selection: a larger family, a more conservative adjustment).
 CONTRASTS = (
@@ -195,11 +194,31 @@ def stratum_settings(exps: list[Experiment]) -> pd.DataFrame:
     return table.reindex(columns=[*shown, *keys])
 
 
-def summary_table(exps: list[Experiment]) -> pd.DataFrame:
-    """One row per experiment × split: strata, condition, replicate seed and the student's AP."""
+def report_form(exps: list[Experiment]) -> str:
+    """The query form a report compares: the first of :data:`~pipeline.paths.QUERY_FORMS` (``title``, then
+    ``desc``) with which every selected experiment was evaluated on every split it has (experiments from before
+    both forms were evaluated have ``desc`` only)."""
+    for form in QUERY_FORMS:
+        if all(form in e.forms(split) for e in exps for split in e.splits() if split != "topics"):
+            return form
+    raise CompareError(f"the selected experiments share no query form on their splits (forms: {QUERY_FORMS})")
+
+
+def test_line(table: pd.DataFrame) -> str:
+    """The sentence that opens every report: the test and the query form all its numbers are on."""
+    collections = ", ".join(f"`{c}`" for c in sorted(set(table["collection"])))
+    form = table["form"].iloc[0]
+    return f"All numbers below: student AP on the {collections} test (`prepare.collection`), `{form}` queries.\n\n"
+
+
+def summary_table(exps: list[Experiment], form: str) -> pd.DataFrame:
+    """One row per experiment × split evaluated with ``form`` queries: strata, condition, replicate seed, the test
+    and the student's AP."""
     rows = []
     for e in exps:
         for split in e.splits():
+            if form not in e.forms(split):
+                continue
             rows.append(
                 {
                     "exp": e.name,
@@ -208,17 +227,19 @@ def summary_table(exps: list[Experiment]) -> pd.DataFrame:
                     **condition(e.params),
                     "seed": e.params.get(REPLICATE),
                     "split": split,
-                    "AP": e.eval(split)["student"]["AP"],
+                    "collection": e.collection,
+                    "form": form,
+                    "AP": e.student(split, form)["AP"],
                 }
             )
     if not rows:
-        raise CompareError("no selected experiment has student AP in metrics/eval/*.json")
+        raise CompareError(f"no selected experiment has student AP with {form} queries in metrics/eval/*.json")
     return pd.DataFrame(rows)
 
 
 def seed_query_matrix(table: pd.DataFrame, exps: dict[str, Experiment], split: str) -> pd.DataFrame:
-    """Per-query AP of the rows of ``table`` (one condition): replicate seeds × queries."""
-    rows = {r.seed: pd.Series(exps[r.exp].query_ap[split]) for r in table.itertuples()}
+    """Per-query AP of the rows of ``table`` (one condition, one query form): replicate seeds × queries."""
+    rows = {r.seed: pd.Series(exps[r.exp].query_ap[split][r.form]) for r in table.itertuples()}
     return pd.DataFrame(rows).T.sort_index()
 
 
@@ -404,7 +425,7 @@ def robustness(table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for key, g in wide.groupby(keys, sort=True):
         row = {**dict(zip(keys, key, strict=True)), "seeds": len(g)}
-        for split in SPLITS[1:]:
+        for split in SHIFTED:
             if split in g:
                 ratio = g[split] / g["in_domain"]
                 row[f"{split} / in_domain"] = (
@@ -502,11 +523,12 @@ def plot(table: pd.DataFrame, groups: pd.DataFrame, path: Path) -> list[Path]:
     panel = bars["lang"].astype(str)
     if bars["root_seed"].nunique() > 1:
         panel = panel + ", root seed " + bars["root_seed"].astype(str)
-    panels_bar_chart(bars.assign(panel=panel), "panel", list(SPLITS), list(AUG_ORIGINS), "student AP", path)
+    splits = [s for s in SPLITS if s in set(table["split"])]
+    panels_bar_chart(bars.assign(panel=panel), "panel", splits, list(AUG_ORIGINS), "student AP", path)
     augmented = table[table["aug"] != "none"]
     if (augmented.groupby(strata)["size"].nunique() > 1).any():
         written.append(path.with_name(path.stem + "_by_size.png"))
-        dose_response_chart(groups, list(SPLITS), list(AUG_ORIGINS), written[-1])
+        dose_response_chart(groups, splits, list(AUG_ORIGINS), written[-1])
     return written
 
 
@@ -541,6 +563,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--all-commits", action="store_true", help="live refs: also earlier commits (dvc exp show -A)")
     ap.add_argument("--grid-file", type=Path, default=grid.GRID_FILE, help="where the reports are declared")
+    ap.add_argument("--query-form", choices=QUERY_FORMS, help="compare this form (default: report_form's choice)")
     args = ap.parse_args(list(argv) if argv is not None else None)
     if args.results and not args.where and not args.report:
         args.report = DEFAULT_REPORT  # all of results/ mixes grids that must not be compared with each other
@@ -558,7 +581,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     by_name = {e.name: results.with_query_ap(e) for e in exps}
     if len(by_name) != len(exps):
         raise CompareError("two selected experiments have the same name")
-    table = summary_table(exps)
+    table = summary_table(exps, args.query_form or report_form(exps))
     design = next((d for d in grid.designs(args.grid_file).values() if d.report == args.report), None)
     groups = grouped(table)
     tests = contrasts(table, by_name, crossed_t if design else bootstrap_test)
@@ -571,6 +594,7 @@ def main(argv: Iterable[str] | None = None) -> None:
         done = len(declared & {e.name for e in exps})
         answer = interim(design_answer(table, by_name, design), done, len(declared))
         text = render_answer(answer, design, done, len(declared)) + text
+        answer = answer.assign(collection=", ".join(sorted(set(table["collection"]))), form=table["form"].iloc[0])
         with atomic_path(out.with_name(out.stem + "_answer.csv")) as tmp:
             answer.to_csv(tmp, index=False, float_format="%.6g")
         if not answer.empty:
@@ -581,11 +605,13 @@ def main(argv: Iterable[str] | None = None) -> None:
             ]
             labels = answer.assign(label=label)
             forest_plot(labels, design.margin, f"{design.a} − {design.b} (AP)", out.with_name(out.stem + "_forest.png"))
-    write_text(out, text)
+    write_text(out, test_line(table) + text)
     with atomic_path(out.with_suffix(".csv")) as tmp:
         table.to_csv(tmp, index=False)
     with atomic_path(out.with_name(out.stem + "_tests.csv")) as tmp:
-        tests.to_csv(tmp, index=False, float_format="%.6g")
+        tests.assign(collection=", ".join(sorted(set(table["collection"]))), form=table["form"].iloc[0]).to_csv(
+            tmp, index=False, float_format="%.6g"
+        )
     written = plot(table, groups, out.with_suffix(".png"))
     print(f"wrote {out} and its CSVs, {', '.join(map(str, written))} ({len(exps)} experiments)")
 

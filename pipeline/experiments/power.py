@@ -55,9 +55,10 @@ CALIBRATION_RESAMPLES = 200
 
 def measured_components(exps: list[results.Experiment]) -> pd.DataFrame:
     """Per language × augmentation size × shifted split: seeds, queries, the observed effect and the three variance
-    components of the primary contrast, from the cells both arms share (seeds and queries)."""
+    components of the primary contrast, from the cells both arms share (seeds and queries), with the test and query
+    form they were measured on."""
     by_name = {e.name: results.with_query_ap(e) for e in exps}
-    table = compare.summary_table(exps)
+    table = compare.summary_table(exps, compare.report_form(exps))
     rows = []
     for (lang, size, split), sub in table.groupby(["lang", "size", "split"], sort=True):
         if split not in PRIMARY.splits:
@@ -71,7 +72,8 @@ def measured_components(exps: list[results.Experiment]) -> pd.DataFrame:
         d = ma - mb
         comp = Crossed.of(d).components()
         rows.append({"lang": lang, "size": int(size), "split": split, "seeds": d.shape[0], "queries": d.shape[1],
-                     "delta": float(d.mean()), **{f"var_{k}": comp[k] for k in COMPONENTS}})  # fmt: skip
+                     "delta": float(d.mean()), **{f"var_{k}": comp[k] for k in COMPONENTS},
+                     "collection": ", ".join(sorted(set(sub["collection"]))), "form": sub["form"].iloc[0]})  # fmt: skip
     if not rows:
         raise compare.CompareError("no language × shifted split has both arms of the primary contrast with >= 2 seeds")
     return pd.DataFrame(rows)

@@ -8,9 +8,17 @@ reads every experiment of the current commit (``dvc exp show --json``; ``--all-c
 commits themselves are not experiments and are left out) and writes ``results/<name>.json`` per experiment: its
 name, commit, the commit it ran on (``baseline``), every param (dotted keys, as declared: ``auto`` stays ``auto``),
 every metrics file merged with the info file beside it (signatures, what precision ran), and the student's
-per-query AP on each available split (read from the experiment's ``runs/<split>/student.run`` and qrels through
-``dvc.api``, rounded to 6 decimals). ``python -m pipeline.experiments.compare --results results/`` then needs no
-experiment refs. A file is rewritten only when its content changes, so collecting twice is a no-op.
+per-query AP on each available split and query form (read from the experiment's
+``runs/student/<split>/<form>/student.run`` and qrels through ``dvc.api``, rounded to 6 decimals:
+``per_query_ap.<split>.<form>``).
+
+Every number of a record is on one test: ``prepare.collection`` (``topical`` or ``known_item``; records from before the
+param ran on ``known_item``, and :func:`ran_params` says so) with the query form it is filed under. Records from
+before both forms were evaluated hold one form, ``prepare.query_form``'s, flat: ``per_query_ap.<split>`` and
+``metrics/eval/<split>.json: student.AP``; :func:`from_record` and :meth:`Experiment.student` read both layouts.
+
+``python -m pipeline.experiments.compare --results results/`` then needs no experiment refs. A file is rewritten only
+when its content changes, so collecting twice is a no-op.
 """
 
 from __future__ import annotations
@@ -29,11 +37,14 @@ from pipeline.errors import PipelineError
 from pipeline.evaluation import per_query_ap
 from pipeline.hardware import AUTO
 from pipeline.io import info_file, merge, write_text
-from pipeline.paths import SPLITS
+from pipeline.paths import QUERY_FORMS, SPLITS, run_file
 
 RESULTS_DIR = Path("results")
 #: The precision params that may be ``auto``, and where a run's metrics say what ran.
 RAN = {"train.precision": ("metrics/distill.json", "precision"), "synth.dtype": ("metrics/synthesize.json", "dtype")}
+#: Params that commits before them did not have, and the value those commits ran with: the test they evaluated on,
+#: and the one query form they evaluated.
+BEFORE = {"prepare.collection": "known_item", "prepare.query_form": "desc"}
 
 
 class ResultsError(PipelineError):
@@ -46,7 +57,7 @@ class Experiment:
     rev: str
     params: dict  # flattened, dotted keys
     metrics: dict  # metrics file path -> its data
-    query_ap: dict[str, dict[str, float]] = field(default_factory=dict)  # split -> query -> student AP
+    query_ap: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # split -> form -> query -> AP
     baseline: str = ""  # the commit the experiment ran on (empty for a commit, and in results collected before it)
 
     def eval(self, split: str) -> dict:
@@ -55,6 +66,25 @@ class Experiment:
     def splits(self) -> list[str]:
         """Splits where the student was evaluated."""
         return [s for s in SPLITS if self.eval(s).get("available") and "student" in self.eval(s)]
+
+    def forms(self, split: str) -> list[str]:
+        """The query forms the student was evaluated with on ``split`` (one, flat, before both forms were)."""
+        student = self.eval(split).get("student") or {}
+        if "AP" in student:
+            return [self.params.get("prepare.query_form", BEFORE["prepare.query_form"])]
+        return [f for f in QUERY_FORMS if f in student]
+
+    def student(self, split: str, form: str) -> dict:
+        """The student's measures on ``split`` with ``form`` queries."""
+        if form not in self.forms(split):
+            raise ResultsError(f"{self.name}: no {form} queries on {split} (it has {self.forms(split)})")
+        student = self.eval(split)["student"]
+        return student if "AP" in student else student[form]
+
+    @property
+    def collection(self) -> str:
+        """The test its numbers are on (``prepare.collection``)."""
+        return self.params.get("prepare.collection", BEFORE["prepare.collection"])
 
 
 def flatten(d: dict, prefix: str = "") -> dict:
@@ -110,13 +140,17 @@ def _read_rev(path: str, rev: str) -> str:
         raise FileNotFoundError(path) from exc
 
 
-def per_query(rev: str, split: str, reader=None) -> dict[str, float]:
-    """Per-query AP of the student of one experiment (commit ``rev``) on one split."""
+def per_query(rev: str, split: str, form: str, reader=None) -> dict[str, float]:
+    """Per-query AP of the student of one experiment (commit ``rev``) on one split with ``form`` queries (a commit
+    from before both forms were evaluated: its one run, ``runs/<split>/student.run``)."""
     reader = reader or _read_rev
     with tempfile.TemporaryDirectory() as tmp:
         qrels, run = Path(tmp) / "qrels.txt", Path(tmp) / "student.run"
         qrels.write_text(reader(f"data/prepared/{split}/qrels.txt", rev))
-        run.write_text(reader(f"runs/{split}/student.run", rev))
+        try:
+            run.write_text(reader(str(run_file(split, form, "student")), rev))
+        except FileNotFoundError:
+            run.write_text(reader(f"runs/{split}/student.run", rev))
         return per_query_ap(qrels, run)
 
 
@@ -136,8 +170,10 @@ def with_info(exp: Experiment, reader=None) -> Experiment:
 
 def ran_params(exp: Experiment) -> Experiment:
     """``exp`` with every ``auto`` precision param replaced by what ran (its stage's metrics say), so that cells are
-    grouped by what ran, never by the word ``auto``; an error naming the experiment if its metrics do not say."""
-    ran = dict(exp.params)
+    grouped by what ran, never by the word ``auto``, and with the test it ran on (``prepare.collection``, which
+    commits before the param did not have: :data:`BEFORE`); an error naming the experiment if its metrics do not
+    say what ran."""
+    ran = {"prepare.collection": exp.collection, **exp.params}
     for key, (metrics_file, field_name) in RAN.items():
         if ran.get(key) == AUTO:
             value = (exp.metrics.get(metrics_file) or {}).get(field_name)
@@ -148,10 +184,11 @@ def ran_params(exp: Experiment) -> Experiment:
 
 
 def with_query_ap(exp: Experiment, reader=None) -> Experiment:
-    """``exp`` with the per-query AP of every split it was evaluated on (read from its commit)."""
+    """``exp`` with the per-query AP of every split and query form it was evaluated on (read from its commit)."""
     for split in exp.splits():
-        if split not in exp.query_ap:
-            exp.query_ap[split] = per_query(exp.rev, split, reader)
+        for form in exp.forms(split):
+            if form not in exp.query_ap.get(split, {}):
+                exp.query_ap.setdefault(split, {})[form] = per_query(exp.rev, split, form, reader)
     return exp
 
 
@@ -162,7 +199,10 @@ def to_record(exp: Experiment) -> dict:
         **({"baseline": exp.baseline} if exp.baseline else {}),
         "params": dict(sorted(exp.params.items())),
         "metrics": exp.metrics,
-        "per_query_ap": {s: {q: round(v, 6) for q, v in sorted(exp.query_ap[s].items())} for s in exp.splits()},
+        "per_query_ap": {
+            s: {f: {q: round(v, 6) for q, v in sorted(exp.query_ap[s][f].items())} for f in exp.forms(s)}
+            for s in exp.splits()
+        },
     }
 
 
@@ -170,10 +210,13 @@ def from_record(record: dict, source: str) -> Experiment:
     missing = [k for k in ("name", "rev", "params", "metrics", "per_query_ap") if k not in record]
     if missing:
         raise ResultsError(f"{source}: missing key(s) {missing}")
-    return Experiment(
-        record["name"], record["rev"], record["params"], record["metrics"], record["per_query_ap"],
-        record.get("baseline", ""),
-    )  # fmt: skip
+    exp = Experiment(
+        record["name"], record["rev"], record["params"], record["metrics"], baseline=record.get("baseline", "")
+    )
+    for split, ap in record["per_query_ap"].items():
+        flat = any(not isinstance(v, dict) for v in ap.values())  # one form, from before both were evaluated
+        exp.query_ap[split] = {exp.forms(split)[0]: ap} if flat else ap
+    return exp
 
 
 def load(directory: Path | str) -> list[Experiment]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pipeline import paths, seeds
 from pipeline.data import bible
-from pipeline.data.splits import TARGET_GENRE_POOL_BOOKS
+from pipeline.data.books import TARGET_GENRE_POOL_BOOKS
 from pipeline.io import write_metrics
 from pipeline.llm.acquire import materialise
 from pipeline.params import load_params

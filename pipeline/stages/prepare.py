@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from pipeline.data import splits, store
+from pipeline.data.collection import Collection
 from pipeline.data.splits import mean_words
 from pipeline.io import write_metrics
 from pipeline.params import load_params
@@ -16,14 +17,34 @@ from pipeline.stages import run_stage
 log = logging.getLogger(__name__)
 
 
-def metrics(prepared: splits.Prepared) -> dict:
-    out: dict = {"lang": prepared.lang, "splits": {}, "unavailable": sorted(prepared.unavailable)}
+def judgments(coll: Collection) -> dict:
+    """How many documents are relevant per query (mean), and how many queries have a rel-1 document (a verse
+    cross-referenced with the query's, another paragraph of its UDHR article, a topic's listed verse)."""
+    relevant: dict[str, int] = {}
+    rel1: set[str] = set()
+    for qid, _, rel in coll.qrels:
+        if rel > 0:
+            relevant[qid] = relevant.get(qid, 0) + 1
+        if rel == 1:
+            rel1.add(qid)
+    n = len(coll.query_ids())
+    return {"relevant_per_query_mean": round(sum(relevant.values()) / n, 3), "queries_with_rel1": len(rel1)}
+
+
+def metrics(prepared: splits.Prepared, collection: str) -> dict:
+    out: dict = {
+        "lang": prepared.lang,
+        "collection": collection,
+        "splits": {},
+        "unavailable": sorted(prepared.unavailable),
+    }
     for name, coll in prepared.collections.items():
         out["splits"][name] = {
-            "queries": len(coll.queries),
+            "queries": len(coll.query_ids()),
             "docs": len(coll.docs),
             "qrels": len(coll.qrels),
-            "query_words_mean": mean_words(t for _, t in coll.queries),
+            **judgments(coll),
+            "query_words_mean": {form: mean_words(t for _, t in rows) for form, rows in coll.queries.items()},
             "doc_words_mean": mean_words(t for _, t in coll.docs),
             **{k: v for k, v in coll.info.items() if k != "books"},
         }
@@ -48,7 +69,7 @@ def main() -> None:
     for split, reason in prepared.unavailable.items():
         log.warning("split %s not built: %s", split, reason)
     store.write_prepared(prepared)
-    write_metrics("metrics/prepare.json", metrics(prepared))
+    write_metrics("metrics/prepare.json", metrics(prepared, params.prepare.collection))
 
 
 if __name__ == "__main__":
