@@ -26,7 +26,7 @@ def run_stage(main: Callable[[], None]) -> None:
     """Run a stage's ``main``: bad input is one ``error:`` line and exit code 2; a bug keeps its traceback.
 
     A finished stage records its wall time and peak memory in ``timings/stages/<stage>.json`` (git-ignored;
-    the stage name is DVC's ``DVC_STAGE``, e.g. ``evaluate@in_domain``), which ``benchmarks/pipeline_times.py``
+    the stage name is DVC's ``DVC_STAGE``, e.g. ``evaluate_baselines``), which ``benchmarks/pipeline_times.py``
     reads.
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
