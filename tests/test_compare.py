@@ -425,3 +425,58 @@ def test_design_report_is_interim_until_every_declared_cell_ran():
     table = compare.summary_table(one_seed, "desc")
     tests = compare.contrasts(table, {e.name: e for e in one_seed}, compare.crossed_t)
     assert tests.empty
+
+
+def _topical_record(name: str, aug: str, seed: int, title_ap: float, desc_ap: float) -> dict:
+    """A results record in the layout of both query forms: metrics and per-query AP per split and form."""
+    ap = {"title": title_ap, "desc": desc_ap}
+    metrics = {
+        f"metrics/eval/{s}.json": {
+            "available": True,
+            "collection": "topical",
+            "student": {f: {"AP": ap[f]} for f in (("title",) if s == "topics" else ("title", "desc"))},
+        }
+        for s in ("in_domain", "shifted_genre", "shifted_register", "topics")
+    }
+    per_query = {
+        s: {f: {"q1": ap[f], "q2": ap[f]} for f in (("title",) if s == "topics" else ("title", "desc"))}
+        for s in ("in_domain", "shifted_genre", "shifted_register", "topics")
+    }
+    params = {"seed": 13, "lang": "swh", "aug": aug, "augment.size": 400, "distill.seed": seed, "distill.loss": "ot",
+              "evaluate.scoring": "dense", "prepare.collection": "topical"}  # fmt: skip
+    return {"name": name, "rev": f"rev-{name}", "params": params, "metrics": metrics, "per_query_ap": per_query}
+
+
+def test_records_carry_their_test_and_query_form_and_reports_say_which(tmp_path):
+    """A record of both query forms reads per form; one from before (flat, desc only, no prepare.collection) reads as
+    the known-item test's desc; a report compares title where every experiment has it, and says so first."""
+    new = results.from_record(_topical_record("t0", "none", 0, 0.3, 0.6), "t0")
+    assert new.forms("shifted_genre") == ["title", "desc"] and new.forms("topics") == ["title"]
+    assert new.student("shifted_genre", "desc") == {"AP": 0.6} and new.collection == "topical"
+    assert new.query_ap["shifted_genre"]["title"] == {"q1": 0.3, "q2": 0.3}
+    with pytest.raises(results.ResultsError, match="no desc queries on topics"):
+        new.student("topics", "desc")
+    flat = {"name": "o", "rev": "r", "params": {"prepare.query_form": "desc"},
+            "metrics": {"metrics/eval/in_domain.json": {"available": True, "student": {"AP": 0.5}}},
+            "per_query_ap": {"in_domain": {"q1": 0.5}}}  # fmt: skip
+    old = results.from_record(flat, "o")
+    assert old.forms("in_domain") == ["desc"] and old.query_ap == {"in_domain": {"desc": {"q1": 0.5}}}
+    assert old.collection == "known_item" and results.ran_params(old).params["prepare.collection"] == "known_item"
+    assert results.to_record(new)["per_query_ap"] == _topical_record("t0", "none", 0, 0.3, 0.6)["per_query_ap"]
+
+    directory = tmp_path / "results"
+    directory.mkdir()
+    for seed in (0, 1):
+        for aug, ap in (("none", 0.3), ("backtranslation", 0.4)):
+            record = _topical_record(f"{aug}-{seed}", aug, seed, ap + 0.01 * seed, 0.6)
+            (directory / f"{aug}-{seed}.json").write_text(json.dumps(record))
+    out = tmp_path / "reports" / "x.md"
+    compare.main(["--results", str(directory), "--where", "lang=swh", "--out", str(out)])
+    assert out.read_text().startswith("All numbers below: student AP on the `topical` test")
+    assert "`title` queries" in out.read_text().splitlines()[0]
+    table = pd.read_csv(out.with_suffix(".csv"))
+    assert set(table["form"]) == {"title"} and set(table["split"]) == {"in_domain", "shifted_genre",
+                                                                        "shifted_register", "topics"}  # fmt: skip
+    compare.main(["--results", str(directory), "--where", "lang=swh", "--out", str(out), "--query-form", "desc"])
+    assert set(pd.read_csv(out.with_suffix(".csv"))["form"]) == {"desc"}
+    assert compare.report_form([old]) == "desc" and compare.report_form([new]) == "title"

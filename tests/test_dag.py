@@ -392,6 +392,13 @@ def test_bad_inputs_fail_stages_with_one_clear_line(tiny_project):
     assert res.returncode == 2
     assert "unknown key 'prepare.queries_in_domian'" in res.stderr and "Traceback" not in res.stderr
     assert not (proj / "data/prepared").exists()
+    # More queries than a split holds (as a new user would ask for "all of them"): one error with the count, not a
+    # silent cut to what there is.
+    _set_params(proj, prepare={**tiny_prepare, "queries_shifted_genre": 100000})
+    res = _stage(proj, env, "prepare")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "prepare.queries_shifted_genre=100000" in res.stderr and "at most 1136" in res.stderr, res.stderr
+    assert not (proj / "data/prepared").exists()
 
     _set_params(proj, prepare=tiny_prepare)
     assert _stage(proj, env, "prepare").returncode == 0

@@ -1,6 +1,8 @@
 """Corpora, alignment, the test collections and the leakage guard (real data from the installed packages)."""
 
+import re
 import sqlite3
+from pathlib import Path
 
 import pytest
 from params_helper import params_with, prepare_with
@@ -363,3 +365,15 @@ def test_english_training_data_does_not_depend_on_lang():
     som = prepare_with(lang="som")
     assert swh.english_pairs == som.english_pairs and swh.english_dev == som.english_dev
     assert {r[0] for r in swh.source_dev} <= {r[0] for r in swh.english_dev}
+
+
+def test_the_query_examples_in_the_docs_are_the_default_queries(topical_swh):
+    """docs/data.md shows what a query looks like: each example row is a query of the default test, in both forms."""
+    text = (Path(__file__).resolve().parents[1] / "docs/data.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^  \| ((?:bible|udhr|topic):[\d.]+) \| (.+?) \| (.+?) \|$", text, re.M)
+    assert len(rows) >= 5
+    for qid, title, desc in rows:
+        split = next(s for s, c in topical_swh.collections.items() if qid in c.query_ids())
+        queries = topical_swh.collections[split].queries
+        assert dict(queries["title"])[qid] == title, qid
+        assert dict(queries["desc"])[qid] == desc if "desc" in queries else desc == "(none)", qid

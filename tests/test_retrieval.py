@@ -59,3 +59,38 @@ def test_encoded_tokens_are_unit_content_tokens_and_score_like_the_reference():
         n_content = len(tokenizer(text, add_special_tokens=False)["input_ids"])
         assert abs(len(d) - n_content) <= 1  # no <s>, </s> or prefix tokens (a lone "▁" may be dropped)
     np.testing.assert_allclose(maxsim_scores(queries, docs), brute_force(queries, docs), atol=1e-5)
+
+
+def test_each_model_encodes_each_distinct_text_once_across_splits_and_forms(monkeypatch):
+    """Two splits that share documents, both query forms: every model represents every distinct text once, and the
+    runs are those of searching each split and form on its own."""
+    from pipeline import retrieval
+
+    calls: list[tuple[str, str, int]] = []
+
+    def fake_load(path):
+        return str(path), None
+
+    def fake_represent(self, texts, prefix, scoring, desc):
+        calls.append((self.model, prefix, len(texts)))
+        assert len(set(texts)) == len(texts)
+        rows = np.array([[hash((self.model, t)) % 97 + 1.0, len(t), 1.0] for t in texts], dtype=np.float32)
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    monkeypatch.setattr(retrieval, "load_encoder", fake_load)
+    monkeypatch.setattr(retrieval.Encoder, "represent", fake_represent)
+    shared = [(f"d{i}", f"shared document {i}") for i in range(5)]
+    splits = {
+        "a": retrieval.SplitTexts({"title": [("q1", "one"), ("q2", "two")], "desc": [("q1", "one x"), ("q2", "two")]},
+                                  [("a1", "only in a"), *shared], docs_en=[("a1", "en a"), *shared]),
+        "b": retrieval.SplitTexts({"title": [("q3", "three")]}, [*shared, ("b1", "only in b")]),
+    }  # fmt: skip
+    models = {"encoder": "enc", "teacher": "tea", "student": "stu"}
+    kw = {"scoring": "dense", "depth": 10, "batch_size": 4, "max_length": 16}
+    runs, encoded = retrieval.system_runs(models, splits, systems=("zeroshot", "teacher_en", "student"), **kw)
+    assert encoded == {"encoder": 4 + 7, "teacher": 4 + 6, "student": 7}  # queries (distinct texts) + documents
+    assert sorted(runs) == ["a", "b"] and sorted(runs["a"]) == ["desc", "title"] and list(runs["b"]) == ["title"]
+    assert "teacher_en" in runs["a"]["title"] and "teacher_en" not in runs["b"]["title"]  # b has no English docs
+    calls.clear()
+    alone, _ = retrieval.system_runs(models, {"b": splits["b"]}, systems=("zeroshot", "teacher_en", "student"), **kw)
+    assert alone["b"] == runs["b"]
