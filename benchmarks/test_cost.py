@@ -36,7 +36,7 @@ from pathlib import Path
 import yaml
 
 from pipeline.hardware import auto_summary, cpu_model
-from pipeline.io import copy_working_tree, read_json, write_json
+from pipeline.io import copy_working_tree, read_metrics, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks/results/test_cost.json"
@@ -93,7 +93,7 @@ def project(dest: Path, old_rev: str | None, collection: str | None) -> Path:
 
 def sizes(proj: Path) -> dict:
     """Queries, documents per split and distinct documents of a prepared project (from its prepare metrics)."""
-    splits = read_json(proj / "metrics/prepare.json")["splits"]
+    splits = read_metrics(proj / "metrics/prepare.json")["splits"]
     docs = set()
     for split in splits:
         lines = (proj / "data/prepared" / split / "docs.tsv").read_text(encoding="utf-8").splitlines()[1:]

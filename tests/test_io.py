@@ -85,8 +85,11 @@ def test_metrics_files_hold_the_headline_numbers_and_info_files_the_rest(tmp_pat
     }
     assert read_metrics("metrics/mt.json") == written
     # A split's file: its pattern is per folder (metrics/eval/*, metrics/baselines/*).
-    write_metrics("metrics/eval/in_domain.json", {"student": {"AP": 0.5, "signature": {"run": "ab12"}}, "lang": "swh"})
-    assert json.loads((tmp_path / "metrics/eval/in_domain.json").read_text()) == {"student": {"AP": 0.5}}
+    student = {"title": {"AP": 0.5, "signature": {"run": "ab12"}}, "desc": {"AP": 0.7, "nDCG@10": 0.8}}
+    write_metrics("metrics/eval/in_domain.json", {"student": student, "lang": "swh"})
+    assert json.loads((tmp_path / "metrics/eval/in_domain.json").read_text()) == {
+        "student": {"title": {"AP": 0.5}, "desc": {"AP": 0.7, "nDCG@10": 0.8}}
+    }
 
 
 def test_every_declared_metrics_file_has_headline_patterns():
@@ -99,7 +102,7 @@ def test_every_declared_metrics_file_has_headline_patterns():
     declared = [
         next(iter(m)) if isinstance(m, dict) else m for stage in stages.values() for m in stage.get("metrics", [])
     ]
-    assert len(declared) == 14
+    assert len(declared) == 20
     for path in declared:
         assert headline(path.replace("${item.split}", "in_domain")), path
 

@@ -26,7 +26,7 @@ def test_readme_run_command_finishes_in_a_plain_shell(readme_run):
     result = readme_run.result
     assert result.returncode == 0, f"README run command failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     assert "Running stage 'report'" in result.stdout
-    assert sorted(readme_run.evals) == ["in_domain", "shifted_genre", "shifted_register"]
+    assert sorted(readme_run.evals) == ["in_domain", "shifted_genre", "shifted_register", "topics"]
     assert all(json.loads(text)["available"] for text in readme_run.evals.values())
     assert json.loads(readme_run.status) == {}, readme_run.status  # everything up to date afterwards
 

@@ -272,7 +272,8 @@ def front_door_times() -> str:
     return (
         f"Measured on {t['machine']} (`benchmarks/results/pipeline_times.json`): {whole}the stages of the whole DAG "
         f"take {minutes(t['total_seconds'])} together ({_verdict(t['total_seconds'], STAGES_BUDGET_SECONDS)}), "
-        f"an `aug` switch (`dvc exp run -S aug={t['switch']['aug']}`) {minutes(t['switch']['seconds'])}."
+        f"an `aug` switch (`dvc exp run -S aug={t['switch']['aug']}`) {minutes(t['switch']['seconds'])}. "
+        + tests.cost_since(t)
     )
 
 

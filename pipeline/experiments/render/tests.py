@@ -212,9 +212,24 @@ def test_cost() -> str:
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in rest.items())
     lines += [
         "",
-        f"Medians of {d['repeats']} runs per stage process (imports included), the variants in turn; {d['machine']}. "
+        f"Medians of {d['repeats']} run{'s' if d['repeats'] != 1 else ''} per stage process (imports included), the "
+        f"variants in turn; {d['machine']}. "
         f"The rest of a cell ({stages}: each stage's own time) as the `{TESTS_GRID}` grid's topical cell recorded "
         f"it on the same machine in float32. The topical test adds {growth:+.1%} to a grid cell, {verdict} the "
         f"{CELL_GROWTH_LIMIT:.0%} allowed. " + source(COST_FILE, GRID_TIMES),
     ]
     return "\n".join(lines)
+
+
+def cost_since(pipeline_times: dict) -> str:
+    """A sentence for the README's time line: what the topical test adds to the evaluation stages and to an ``aug``
+    switch, by ``benchmarks/test_cost.py``, where the pipeline was measured before it (its stage names say so)."""
+    if "evaluate" in {s["stage"] for s in pipeline_times["stages"]}:
+        return ""  # measured with the topical test's stages
+    v = read_json(COST_FILE)["variants"]
+    delta = {s: v["topical"]["median_seconds"][s] - v["before"]["median_seconds"][s] for s in v["topical"]["seconds"]}
+    return (
+        f"Those were measured before the topical test, which adds {sum(delta.values()):.0f} s to the evaluation "
+        f"stages ({delta['evaluate']:+.0f} s to a switch) on the machine of `{COST_FILE}` "
+        "([docs/performance.md](docs/performance.md#what-the-test-costs-benchmarkstest_costpy))."
+    )
