@@ -204,11 +204,18 @@ def report_form(exps: list[Experiment]) -> str:
     raise CompareError(f"the selected experiments share no query form on their splits (forms: {QUERY_FORMS})")
 
 
+def test_of(table: pd.DataFrame) -> dict[str, str]:
+    """The test (``prepare.collection``, several joined by commas) and the query form of a summary table's numbers."""
+    return {"collection": ", ".join(sorted(set(table["collection"]))), "form": table["form"].iloc[0]}
+
+
 def test_line(table: pd.DataFrame) -> str:
     """The sentence that opens every report: the test and the query form all its numbers are on."""
-    collections = ", ".join(f"`{c}`" for c in sorted(set(table["collection"])))
-    form = table["form"].iloc[0]
-    return f"All numbers below: student AP on the {collections} test (`prepare.collection`), `{form}` queries.\n\n"
+    test = test_of(table)
+    collections = ", ".join(f"`{c}`" for c in test["collection"].split(", "))
+    return (
+        f"All numbers below: student AP on the {collections} test (`prepare.collection`), `{test['form']}` queries.\n\n"
+    )
 
 
 def summary_table(exps: list[Experiment], form: str) -> pd.DataFrame:
@@ -594,7 +601,7 @@ def main(argv: Iterable[str] | None = None) -> None:
         done = len(declared & {e.name for e in exps})
         answer = interim(design_answer(table, by_name, design), done, len(declared))
         text = render_answer(answer, design, done, len(declared)) + text
-        answer = answer.assign(collection=", ".join(sorted(set(table["collection"]))), form=table["form"].iloc[0])
+        answer = answer.assign(**test_of(table))
         with atomic_path(out.with_name(out.stem + "_answer.csv")) as tmp:
             answer.to_csv(tmp, index=False, float_format="%.6g")
         if not answer.empty:
@@ -609,9 +616,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     with atomic_path(out.with_suffix(".csv")) as tmp:
         table.to_csv(tmp, index=False)
     with atomic_path(out.with_name(out.stem + "_tests.csv")) as tmp:
-        tests.assign(collection=", ".join(sorted(set(table["collection"]))), form=table["form"].iloc[0]).to_csv(
-            tmp, index=False, float_format="%.6g"
-        )
+        tests.assign(**test_of(table)).to_csv(tmp, index=False, float_format="%.6g")
     written = plot(table, groups, out.with_suffix(".png"))
     print(f"wrote {out} and its CSVs, {', '.join(map(str, written))} ({len(exps)} experiments)")
 
