@@ -25,6 +25,10 @@ Aug = Literal[tuple(AUG_ORIGINS)]  # the values of aug: pipeline.paths.AUG_ORIGI
 TestCollectionKind = Literal[tuple(COLLECTIONS)]  # the values of prepare.collection: pipeline.paths.COLLECTIONS
 #: The optional augmentation filters (``pipeline/augment.py``); empty sides and test text are always removed.
 AugFilter = Literal["degenerate", "length_ratio", "copy", "en_language", "duplicate"]
+#: What decodes the fairseq MT model (``mt.engine``; pipeline.mt.translate.load_translator) and in which CTranslate2
+#: compute type (``mt.compute_type``; auto: pipeline.mt.ct2.resolve_compute_type).
+MTEngine = Literal["ctranslate2", "fairseq"]
+MTComputeType = Literal["auto", "float32", "int8", "int8_float32", "int16"]
 
 
 class ParamsError(PipelineError):
@@ -106,6 +110,8 @@ class MTParams(_Strict):
     batch_size: int = Field(ge=1)  # sentences per translation batch
     beam: int = Field(ge=1)  # beam width for MT dev scoring and for translating test documents (NMT baselines)
     no_repeat_ngram_size: int = Field(ge=0)  # every translation: ban repeating a target n-gram of this size
+    engine: MTEngine  # what decodes the fairseq model: CTranslate2 (converted by train_mt) or fairseq itself
+    compute_type: MTComputeType  # CTranslate2's weights and arithmetic while decoding
 
 
 class PoolParams(_Strict):

@@ -33,7 +33,8 @@ from pipeline.mt import (
     score_translations,
     train_mt,
 )
-from pipeline.mt.config import CHECKPOINT, MT_JSON, SPM_MODEL
+from pipeline.mt.config import CHECKPOINT, CT2_DIR, MT_JSON, SPM_MODEL
+from pipeline.mt.ct2 import CTranslate2Translator, convert, resolve_compute_type
 from pipeline.mt.text import BLANK
 from pipeline.params import load_params
 
@@ -85,9 +86,9 @@ def translator(tiny_model):
 DEC = {"beam": 2, "no_repeat_ngram_size": 0, "batch_size": 4}
 
 
-def _mt_params(name: str) -> SimpleNamespace:
+def _mt_params(name: str, engine: str = "fairseq") -> SimpleNamespace:
     """The part of the ``mt`` params section that :func:`load_translator` reads."""
-    return SimpleNamespace(name=name, src_lang=None, tgt_lang="eng_Latn")
+    return SimpleNamespace(name=name, engine=engine, compute_type="auto", src_lang=None, tgt_lang="eng_Latn")
 
 
 # --------------------------------------------------------------------------
@@ -175,8 +176,88 @@ def test_missing_or_truncated_checkpoint_is_a_clear_error(tiny_model, tmp_path):
         FairseqTranslator.load(tmp_path / "nowhere")
 
 
-def test_load_translator_picks_fairseq_local(tiny_model):
+def test_load_translator_picks_fairseq_local(tiny_model, converted):
     assert isinstance(load_translator(_mt_params("fairseq-local"), tiny_model[0]), FairseqTranslator)
+    ct2 = load_translator(_mt_params("fairseq-local", "ctranslate2"), converted)
+    assert isinstance(ct2, CTranslate2Translator) and ct2.compute_type == "float32"
+    with pytest.raises(ValueError, match="mt.engine.*'marian'"):
+        load_translator(_mt_params("fairseq-local", "marian"), converted)
+
+
+# --------------------------------------------------------------------------
+# CTranslate2: the converted model decodes as fairseq does
+# --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def converted(tiny_model, tmp_path_factory):
+    """A copy of the tiny model directory with its CTranslate2 conversion."""
+    model_dir = tmp_path_factory.mktemp("ct2") / "model"
+    shutil.copytree(tiny_model[0], model_dir)
+    convert(model_dir)
+    return model_dir
+
+
+def test_conversion_is_the_same_bytes_every_time(converted, tmp_path):
+    again = tmp_path / "model"
+    shutil.copytree(converted, again)
+    convert(again)
+    for path in (converted / CT2_DIR).iterdir():
+        assert path.read_bytes() == (again / CT2_DIR / path.name).read_bytes(), path.name
+
+
+def test_ctranslate2_scores_and_greedy_lines_match_fairseq(translator, converted, tiny_model):
+    """The same model on two engines: fairseq's greedy translations of 20 held-out verses, scored token by token by
+    CTranslate2, get fairseq's log-probabilities within 1e-4 (float32 rounding), and greedy decoding gives the same
+    lines on both engines (no n-gram block: its tie-breaking is the engines' own)."""
+    ct2 = CTranslate2Translator.load(converted, "float32")
+    sources = [xx for xx, _ in tiny_model[3]]
+    tokens = [translator._encode(s)[0] for s in sources]
+    with torch.inference_mode():
+        hypos = translator.hub.generate(tokens, beam=1, max_len_a=2.0, max_len_b=10)
+    for source, hypo in zip(sources, hypos, strict=True):
+        target = [translator.hub.tgt_dict[int(i)] for i in hypo[0]["tokens"][:-1]]  # EOS: CTranslate2 adds it
+        scored = ct2.translator.score_batch([ct2._encode(source)[0]], [target])[0]
+        np.testing.assert_allclose(scored.log_probs, hypo[0]["positional_scores"].numpy(), atol=1e-4)
+    greedy = {"beam": 1, "no_repeat_ngram_size": 0, "batch_size": 4}
+    assert (
+        ct2.translate(sources, "beam", **greedy, progress=False)[0]
+        == translator.translate(sources, "beam", **greedy, progress=False)[0]
+    )
+
+
+@pytest.mark.parametrize("method", ["beam", "sampling", "noised"])
+def test_ctranslate2_runs_every_method_and_seeds_its_sampling(converted, tiny_model, method):
+    ct2 = CTranslate2Translator.load(converted, "auto")
+    sources = ["", *[xx for xx, _ in tiny_model[3][:5]], " ".join([tiny_model[3][0][0]] * 40)]
+    a, stats = ct2.translate(sources, method, **DEC, topk=10, seed=7, progress=False)
+    assert len(a) == 7 and a[0] == "" and all(isinstance(h, str) for h in a)
+    assert stats["truncated"] == 1 and stats["empty"] == 1
+    assert a == ct2.translate(sources, method, **DEC, topk=10, seed=7, progress=False)[0]
+
+
+def test_missing_stale_or_corrupt_conversion_is_one_clear_error(converted, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(converted, broken)
+    (broken / CT2_DIR / "model.bin").write_bytes(b"not a model")
+    with pytest.raises(MTError, match=r"broken/ctranslate2 is corrupt.*dvc repro train_mt"):
+        CTranslate2Translator.load(broken, "auto")
+    ckpt = broken / CHECKPOINT
+    ckpt.write_bytes(ckpt.read_bytes() + b"\0")
+    with pytest.raises(MTError, match=r"broken/ctranslate2 is stale.*dvc repro train_mt"):
+        CTranslate2Translator.load(broken, "auto")
+    shutil.rmtree(broken / CT2_DIR)
+    with pytest.raises(MTError, match=r"broken/ctranslate2 is missing.*dvc repro train_mt"):
+        CTranslate2Translator.load(broken, "auto")
+    convert(broken)  # what train_mt does after training: the model loads again
+    assert CTranslate2Translator.load(broken, "auto").translate(["Mungu"], "beam", **DEC, progress=False)[0]
+
+
+def test_a_compute_type_the_cpu_lacks_is_an_error_naming_the_key(monkeypatch):
+    import ctranslate2
+
+    monkeypatch.setattr(ctranslate2, "get_supported_compute_types", lambda device: {"float32", "int8"})
+    assert resolve_compute_type("auto") == "float32" and resolve_compute_type("int8") == "int8"
+    with pytest.raises(ValueError, match="mt.compute_type: 'int16'"):
+        resolve_compute_type("int16")
 
 
 # --------------------------------------------------------------------------

@@ -56,6 +56,9 @@ def test_lang_is_a_registry_code():
         ({"evaluate": {"depth": -5}}, "evaluate.depth"),
         ({"augment": {"filters": ["loops"]}}, "augment.filters"),
         ({"augment": {"pool": {"synthetic": 0}}}, "augment.pool.synthetic"),
+        ({"mt": {"engine": "marian"}}, "mt.engine"),
+        ({"mt": {"compute_type": "fp8"}}, "mt.compute_type"),
+        ({"synth": {"backend": "llama"}}, "synth.backend"),
     ],
 )
 def test_bad_params_name_the_key(raw, key):

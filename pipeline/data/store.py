@@ -127,14 +127,14 @@ def read_collection(split: str, root: Path = DATA_ROOT) -> TestCollection:
     qrels_path = base / "qrels.txt"
     qrels = trec.read_qrels(qrels_path)
     doc_ids = set(docs["docid"])
+    for judged in qrels.values():
+        missing = sorted(set(judged) - doc_ids)
+        if missing:
+            raise DataFileError(f"{qrels_path}: document {missing[0]!r} is not in {base / 'docs.tsv'}")
     for form, rows in queries.items():
-        query_ids = set(rows["qid"])
-        for qid, judged in qrels.items():
-            if qid not in query_ids:
-                raise DataFileError(f"{qrels_path}: query {qid!r} is not in {base / 'queries' / f'{form}.tsv'}")
-            missing = sorted(set(judged) - doc_ids)
-            if missing:
-                raise DataFileError(f"{qrels_path}: document {missing[0]!r} is not in {base / 'docs.tsv'}")
+        absent = sorted(set(qrels) - set(rows["qid"]))
+        if absent:
+            raise DataFileError(f"{qrels_path}: query {absent[0]!r} is not in {base / 'queries' / f'{form}.tsv'}")
     return TestCollection(split, queries, docs, qrels_path, docs_en)
 
 

@@ -7,6 +7,8 @@ monolingual target-genre verses gives synthetic (xx, en) bitext for distillation
 - :mod:`pipeline.mt.train`: :func:`train_mt`, SentencePiece + fairseq training on CPU;
 - :mod:`pipeline.mt.translate`: :class:`Translator` (beam, sampling, noised) with its fairseq and
   Hugging Face subclasses, and :func:`load_translator`;
+- :mod:`pipeline.mt.ct2`: the trained model converted for CTranslate2 and :class:`CTranslate2Translator` (the
+  default engine, ``mt.engine``);
 - :mod:`pipeline.mt.backtranslate`: back-translation into bitext rows, and its metrics;
 - :mod:`pipeline.mt.text`: noise and degenerate-output heuristics;
 - :mod:`pipeline.mt.score`: sacreBLEU BLEU / chrF.
@@ -14,6 +16,7 @@ monolingual target-genre verses gives synthetic (xx, en) bitext for distillation
 
 from pipeline.mt.backtranslate import backtranslate_rows, backtranslation_metrics
 from pipeline.mt.config import MTConfig
+from pipeline.mt.ct2 import CTranslate2Translator
 from pipeline.mt.score import score_translations
 from pipeline.mt.text import add_noise, is_degenerate, length_ratio, translation_stats
 from pipeline.mt.train import train_mt
@@ -29,6 +32,7 @@ from pipeline.mt.translate import (
 
 __all__ = [
     "FAIRSEQ_LOCAL",
+    "CTranslate2Translator",
     "METHODS",
     "FairseqTranslator",
     "HFTranslator",

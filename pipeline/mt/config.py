@@ -13,6 +13,8 @@ MT_JSON = "mt.json"
 SPM_MODEL = "sentencepiece.bpe.model"
 CHECKPOINT = "checkpoint.pt"
 DICTS = (f"dict.{SRC_LANG}.txt", f"dict.{TGT_LANG}.txt")
+#: The checkpoint converted for CTranslate2 (:func:`pipeline.mt.ct2.convert`), a folder of the model directory.
+CT2_DIR = "ctranslate2"
 
 
 @dataclass(frozen=True)

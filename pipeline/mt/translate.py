@@ -1,5 +1,8 @@
 """xx→en translation with the fairseq model of :func:`pipeline.mt.train_mt` or a Hugging Face seq2seq model.
 
+The fairseq model decodes on CTranslate2 (``mt.engine: ctranslate2``, :mod:`pipeline.mt.ct2`) or on fairseq's own
+Python beam search (``mt.engine: fairseq``, :class:`FairseqTranslator`); :func:`load_translator` picks.
+
 Decoding follows Edunov et al. (2018), "Understanding Back-Translation at Scale": ``beam`` search,
 ``sampling`` (unrestricted, or top-k) and ``noised`` beam output (:func:`add_noise`: word deletion,
 filler replacement and a bounded local shuffle). :class:`Translator` does the steps shared by both
@@ -16,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import torch
 from tqdm.auto import tqdm
@@ -25,9 +28,16 @@ from pipeline.io import DataFileError, read_json
 from pipeline.mt.config import CHECKPOINT, DICTS, MT_JSON, SPM_MODEL, MTConfig
 from pipeline.mt.text import add_noise, clean, translation_stats
 from pipeline.mt.train import quiet_fairseq
+from pipeline.params import MTEngine
 
 #: The fairseq model's name for :func:`load_translator`; any other name is a Hugging Face model.
 FAIRSEQ_LOCAL = "fairseq-local"
+#: What decodes the fairseq model (``mt.engine``): its values in pipeline.params.
+ENGINES = get_args(MTEngine)
+#: generation length limit of both engines: ``MAX_LEN_A * source_tokens + MAX_LEN_B`` target tokens (also capped by
+#: the model's max positions; fairseq's max_len_a / max_len_b); keeps decoding loops short.
+MAX_LEN_A = 2.0
+MAX_LEN_B = 10
 #: Decoding methods after Edunov et al. (2018).
 METHODS = ("beam", "sampling", "noised")
 
@@ -62,6 +72,10 @@ class Translator(ABC):
     ) -> list[str]:
         """One English translation per item of ``batch`` (at most ``batch_size`` items from :meth:`_encode`);
         ``no_repeat_ngram_size`` > 0 forbids repeating any target n-gram of that size (0: no constraint)."""
+
+    def _seed(self, seed: int) -> None:
+        """Seed what :meth:`_generate` samples with (torch's generator; an engine with its own overrides this)."""
+        torch.manual_seed(seed)
 
     def translate(
         self,
@@ -104,7 +118,7 @@ class Translator(ABC):
                 truncated += cut
         order = sorted(items, key=lengths.__getitem__)  # similar lengths batch together
         if seed is not None:
-            torch.manual_seed(seed)
+            self._seed(seed)
         with (
             torch.inference_mode(),
             tqdm(total=len(order), desc=f"translate ({method})", unit="sent", disable=not progress) as bar,
@@ -157,11 +171,6 @@ def _working_ngram_block():
 
 class FairseqTranslator(Translator):
     """A fairseq model directory written by :func:`pipeline.mt.train_mt`, loaded for translation on CPU."""
-
-    #: generation length limit: ``max_len_a * source_tokens + max_len_b`` target tokens (also capped
-    #: by the model's max positions); keeps decoding loops short.
-    max_len_a: float = 2.0
-    max_len_b: int = 10
 
     def __init__(self, hub, model_dir: Path, config: MTConfig) -> None:
         self.hub = hub
@@ -221,7 +230,7 @@ class FairseqTranslator(Translator):
         self.hub.cfg.dataset.batch_size = len(batch)  # the whole batch in one fairseq batch
         self.hub.cfg.dataset.max_tokens = None
         with quiet_fairseq(), _working_ngram_block():
-            hypos = self.hub.generate(batch, max_len_a=self.max_len_a, max_len_b=self.max_len_b, **gen)
+            hypos = self.hub.generate(batch, max_len_a=MAX_LEN_A, max_len_b=MAX_LEN_B, **gen)
         return [self.hub.decode(h[0]["tokens"]) for h in hypos]
 
 
@@ -281,10 +290,18 @@ class HFTranslator(Translator):
 
 
 def load_translator(mt: Any, model_dir: Path | str) -> Translator:
-    """The model the stages translate with, from the ``mt`` params section (``.name``, ``.src_lang``, ``.tgt_lang``).
+    """The model the stages translate with, from the ``mt`` params section (``.name``, ``.engine``,
+    ``.compute_type``, ``.src_lang``, ``.tgt_lang``).
 
-    ``mt.name == "fairseq-local"``: the fairseq model in ``model_dir``; any other name is a Hugging Face model.
+    ``mt.name == "fairseq-local"``: the fairseq model in ``model_dir``, decoded by ``mt.engine`` (CTranslate2 in
+    ``mt.compute_type``, or fairseq); any other name is a Hugging Face model.
     """
     if mt.name == FAIRSEQ_LOCAL:
-        return FairseqTranslator.load(model_dir)
+        if mt.engine not in ENGINES:
+            raise ValueError(f"mt.engine: unknown engine {mt.engine!r}; expected one of {list(ENGINES)}")
+        if mt.engine == "fairseq":
+            return FairseqTranslator.load(model_dir)
+        from pipeline.mt.ct2 import CTranslate2Translator
+
+        return CTranslate2Translator.load(model_dir, mt.compute_type)
     return HFTranslator(mt.name, src_lang=mt.src_lang, tgt_lang=mt.tgt_lang)

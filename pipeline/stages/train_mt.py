@@ -1,5 +1,8 @@
 """Stage ``train_mt``: the target→English MT model used for back-translation and the NMT baselines.
 
+fairseq trains it; the stage converts it for CTranslate2 (``models/mt/ctranslate2``), and scores the dev sets with the
+engine every decoding stage uses (``mt.engine``, ``mt.compute_type``).
+
 Trained on source-domain bitext only (never the test books, never the monolingual pool's English side),
 validated on the held-out source dev set. Writes ``models/mt/``, ``metrics/mt.json`` (sacreBLEU BLEU and
 chrF with their signatures on the source dev set and on the target-genre dev sample) and ``dvclive/mt``
@@ -9,6 +12,7 @@ chrF with their signatures on the source dev set and on the target-genre dev sam
 from __future__ import annotations
 
 import logging
+import time
 
 from dvclive import Live
 from pipeline import paths, seeds
@@ -21,6 +25,7 @@ from pipeline.mt import (
     score_translations,
     train_mt,
 )
+from pipeline.mt.ct2 import convert
 from pipeline.params import Params, load_params
 from pipeline.stages import live_logger, run_stage, skipped_without_bitext
 
@@ -60,6 +65,9 @@ def main() -> None:
                 MTConfig.from_params(params.mt, seeds.derive(params.seed, "train_mt")),
                 log=live_logger(live),
             )
+        started = time.perf_counter()
+        convert(MT_DIR)  # for CTranslate2 (mt.engine); the same folder serves either engine
+        result["convert_seconds"] = round(time.perf_counter() - started, 1)
         result.update(
             train_pairs=len(bitext),
             epochs=info["epochs"],
@@ -72,6 +80,7 @@ def main() -> None:
             write_text(tmp / "HF_MODEL", params.mt.name + "\n")
         LIVE_DIR.mkdir(parents=True, exist_ok=True)
     model = load_translator(params.mt, MT_DIR)
+    result["decoder"] = {"engine": type(model).__name__, "compute_type": getattr(model, "compute_type", None)}
     result["dev_source"] = dev_scores(model, params, "source_dev")
     result["dev_target_genre"] = dev_scores(model, params, "genre_dev")
     log.info(
