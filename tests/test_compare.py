@@ -443,7 +443,7 @@ def _topical_record(name: str, aug: str, seed: int, title_ap: float, desc_ap: fl
         for s in ("in_domain", "shifted_genre", "shifted_register", "topics")
     }
     params = {"seed": 13, "lang": "swh", "aug": aug, "augment.size": 400, "distill.seed": seed, "distill.loss": "ot",
-              "evaluate.scoring": "dense", "prepare.collection": "topical"}  # fmt: skip
+              "evaluate.scoring": "dense", "prepare.collection": "topical", "mt.engine": "ctranslate2"}  # fmt: skip
     return {"name": name, "rev": f"rev-{name}", "params": params, "metrics": metrics, "per_query_ap": per_query}
 
 
@@ -462,6 +462,7 @@ def test_records_carry_their_test_and_query_form_and_reports_say_which(tmp_path)
     old = results.from_record(flat, "o")
     assert old.forms("in_domain") == ["desc"] and old.query_ap == {"in_domain": {"desc": {"q1": 0.5}}}
     assert old.collection == "known_item" and results.ran_params(old).params["prepare.collection"] == "known_item"
+    assert old.mt_engine == "fairseq" and new.mt_engine == "ctranslate2"  # records from before CTranslate2: fairseq
     assert results.to_record(new)["per_query_ap"] == _topical_record("t0", "none", 0, 0.3, 0.6)["per_query_ap"]
 
     directory = tmp_path / "results"
@@ -473,7 +474,7 @@ def test_records_carry_their_test_and_query_form_and_reports_say_which(tmp_path)
     out = tmp_path / "reports" / "x.md"
     compare.main(["--results", str(directory), "--where", "lang=swh", "--out", str(out)])
     assert out.read_text().startswith("All numbers below: student AP on the `topical` test")
-    assert "`title` queries" in out.read_text().splitlines()[0]
+    assert "`title` queries; MT decoded by `ctranslate2` (`mt.engine`)" in out.read_text().splitlines()[0]
     table = pd.read_csv(out.with_suffix(".csv"))
     assert set(table["form"]) == {"title"} and set(table["split"]) == {"in_domain", "shifted_genre",
                                                                         "shifted_register", "topics"}  # fmt: skip

@@ -205,16 +205,23 @@ def report_form(exps: list[Experiment]) -> str:
 
 
 def test_of(table: pd.DataFrame) -> dict[str, str]:
-    """The test (``prepare.collection``, several joined by commas) and the query form of a summary table's numbers."""
-    return {"collection": ", ".join(sorted(set(table["collection"]))), "form": table["form"].iloc[0]}
+    """The test (``prepare.collection``, several joined by commas), the query form of a summary table's numbers and
+    the engine(s) that decoded its generators' MT (``mt.engine``)."""
+    return {
+        "collection": ", ".join(sorted(set(table["collection"]))),
+        "form": table["form"].iloc[0],
+        "mt_engine": ", ".join(sorted(set(table["mt_engine"]))),
+    }
 
 
 def test_line(table: pd.DataFrame) -> str:
     """The sentence that opens every report: the test and the query form all its numbers are on."""
     test = test_of(table)
     collections = ", ".join(f"`{c}`" for c in test["collection"].split(", "))
+    engines = ", ".join(f"`{e}`" for e in test["mt_engine"].split(", "))
     return (
-        f"All numbers below: student AP on the {collections} test (`prepare.collection`), `{test['form']}` queries.\n\n"
+        f"All numbers below: student AP on the {collections} test (`prepare.collection`), `{test['form']}` queries; "
+        f"MT decoded by {engines} (`mt.engine`).\n\n"
     )
 
 
@@ -236,6 +243,7 @@ def summary_table(exps: list[Experiment], form: str) -> pd.DataFrame:
                     "split": split,
                     "collection": e.collection,
                     "form": form,
+                    "mt_engine": e.mt_engine,
                     "AP": e.student(split, form)["AP"],
                 }
             )

@@ -44,7 +44,7 @@ RESULTS_DIR = Path("results")
 RAN = {"train.precision": ("metrics/distill.json", "precision"), "synth.dtype": ("metrics/synthesize.json", "dtype")}
 #: Params that commits before them did not have, and the value those commits ran with: the test they evaluated on,
 #: and the one query form they evaluated.
-BEFORE = {"prepare.collection": "known_item", "prepare.query_form": "desc"}
+BEFORE = {"prepare.collection": "known_item", "prepare.query_form": "desc", "mt.engine": "fairseq"}
 
 
 class ResultsError(PipelineError):
@@ -85,6 +85,11 @@ class Experiment:
     def collection(self) -> str:
         """The test its numbers are on (``prepare.collection``)."""
         return self.params.get("prepare.collection", BEFORE["prepare.collection"])
+
+    @property
+    def mt_engine(self) -> str:
+        """What decoded its MT model's translations (``mt.engine``; fairseq before CTranslate2 was the default)."""
+        return self.params.get("mt.engine", BEFORE["mt.engine"])
 
 
 def flatten(d: dict, prefix: str = "") -> dict:
