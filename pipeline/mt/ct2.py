@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,14 +72,22 @@ def resolve_compute_type(value: str) -> str:
 
 
 class CTranslate2Translator(Translator):
-    """The converted fairseq model of a model directory, decoded by CTranslate2 on the CPU's cores."""
+    """The converted fairseq model of a model directory, decoded by CTranslate2 on the CPU's cores.
+
+    Beam search decodes as many batches side by side as there are cores, one core each (for a model this small that
+    is about twice as fast as one batch at a time on every core: benchmarks/mt_engines.py); a batch's translations do
+    not depend on which thread decodes it. Sampling runs one batch at a time on one decoding thread, so that its
+    draws follow the seed alone (CTranslate2 seeds each decoding thread's generator when the thread first samples).
+    """
 
     def __init__(self, sp: Any, model_dir: Path, config: MTConfig, compute_type: str) -> None:
-        self.translator = self._open(model_dir, compute_type)
-        self.sp = sp
+        self.cores = len(os.sched_getaffinity(0))
         self.model_dir = model_dir
-        self.config = config
         self.compute_type = compute_type
+        self.translator = self._open(inter_threads=self.cores, intra_threads=1)
+        self.sampler: Any = None  # opened by _seed
+        self.sp = sp
+        self.config = config
         self.max_source_tokens = config.max_positions  # EOS included, as in fairseq
 
     @classmethod
@@ -108,23 +117,23 @@ class CTranslate2Translator(Translator):
         except (RuntimeError, OSError, ValueError) as exc:
             raise MTError(f"converted MT model {converted} is corrupt ({type(exc).__name__}: {exc}); {again}") from exc
 
-    @staticmethod
-    def _open(model_dir: Path, compute_type: str) -> Any:
+    def _open(self, *, inter_threads: int, intra_threads: int) -> Any:
         import ctranslate2
 
-        threads = len(os.sched_getaffinity(0))
         return ctranslate2.Translator(
-            str(model_dir / CT2_DIR), device="cpu", compute_type=compute_type, intra_threads=threads
+            str(self.model_dir / CT2_DIR),
+            device="cpu",
+            compute_type=self.compute_type,
+            inter_threads=inter_threads,
+            intra_threads=intra_threads,
         )
 
     def _seed(self, seed: int) -> None:
-        """CTranslate2 seeds a decoding thread's generator once, when the thread first samples: a new translator
-        (new threads, milliseconds for this model) after ``set_random_seed`` makes the samples depend on ``seed``
-        alone."""
+        """A new one-thread sampler after ``set_random_seed`` (milliseconds for this model)."""
         import ctranslate2
 
         ctranslate2.set_random_seed(seed)
-        self.translator = self._open(self.model_dir, self.compute_type)
+        self.sampler = self._open(inter_threads=1, intra_threads=self.cores)
 
     def _encode(self, sentence: str) -> tuple[list[str], int, bool]:
         """SentencePiece pieces (CTranslate2 appends EOS), cut to the model's max source positions; length with EOS."""
@@ -133,17 +142,37 @@ class CTranslate2Translator(Translator):
             return pieces, len(pieces) + 1, False
         return pieces[: self.max_source_tokens - 1], self.max_source_tokens, True
 
-    def _generate(
-        self, batch: list[list[str]], method: str, beam: int, topk: int | None, no_repeat_ngram_size: int
-    ) -> list[str]:
+    def _options(self, batch: list[list[str]], method: str, beam: int, topk: int | None, no_repeat: int) -> dict:
         # fairseq's limit: MAX_LEN_A x the batch's longest source (EOS included) + MAX_LEN_B, below max positions
         longest = max(len(pieces) for pieces in batch) + 1
         limit = min(int(MAX_LEN_A * longest + MAX_LEN_B), self.config.max_positions - 1)
+        options = {"max_decoding_length": limit, "no_repeat_ngram_size": no_repeat}
         if method == "sampling":
-            gen: dict[str, Any] = {"beam_size": 1, "sampling_topk": topk if topk > 0 else 0}
-        else:
-            gen = {"beam_size": beam}
-        results = self.translator.translate_batch(
-            batch, max_decoding_length=limit, no_repeat_ngram_size=no_repeat_ngram_size, **gen
-        )
-        return ["".join(r.hypotheses[0]).replace("\u2581", " ").strip() for r in results]
+            return options | {"beam_size": 1, "sampling_topk": topk if topk > 0 else 0}
+        return options | {"beam_size": beam}
+
+    @staticmethod
+    def _text(result: Any) -> str:
+        return "".join(result.hypotheses[0]).replace("\u2581", " ").strip()
+
+    def _generate(
+        self, batch: list[list[str]], method: str, beam: int, topk: int | None, no_repeat_ngram_size: int
+    ) -> list[str]:
+        translator = self.sampler if method == "sampling" else self.translator
+        results = translator.translate_batch(batch, **self._options(batch, method, beam, topk, no_repeat_ngram_size))
+        return [self._text(r) for r in results]
+
+    def _generate_all(
+        self, batches: list[list[list[str]]], method: str, beam: int, topk: int | None, no_repeat_ngram_size: int
+    ) -> Iterator[list[str]]:
+        if method == "sampling":
+            yield from super()._generate_all(batches, method, beam, topk, no_repeat_ngram_size)
+            return
+        pending = [
+            self.translator.translate_batch(
+                batch, asynchronous=True, **self._options(batch, method, beam, topk, no_repeat_ngram_size)
+            )
+            for batch in batches
+        ]
+        for results in pending:
+            yield [self._text(r.result()) for r in results]

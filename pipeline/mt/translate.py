@@ -16,7 +16,7 @@ import os
 import random
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, get_args
@@ -73,6 +73,13 @@ class Translator(ABC):
         """One English translation per item of ``batch`` (at most ``batch_size`` items from :meth:`_encode`);
         ``no_repeat_ngram_size`` > 0 forbids repeating any target n-gram of that size (0: no constraint)."""
 
+    def _generate_all(
+        self, batches: list[list[Any]], method: str, beam: int, topk: int | None, no_repeat_ngram_size: int
+    ) -> Iterator[list[str]]:
+        """:meth:`_generate` for each batch, in order (an engine that decodes batches side by side overrides this)."""
+        for batch in batches:
+            yield self._generate(batch, method, beam, topk, no_repeat_ngram_size)
+
     def _seed(self, seed: int) -> None:
         """Seed what :meth:`_generate` samples with (torch's generator; an engine with its own overrides this)."""
         torch.manual_seed(seed)
@@ -123,13 +130,12 @@ class Translator(ABC):
             torch.inference_mode(),
             tqdm(total=len(order), desc=f"translate ({method})", unit="sent", disable=not progress) as bar,
         ):
-            for start in range(0, len(order), batch_size):
-                chunk = order[start : start + batch_size]
-                for i, text in zip(
-                    chunk,
-                    self._generate([items[i] for i in chunk], method, beam, topk, no_repeat_ngram_size),
-                    strict=True,
-                ):
+            chunks = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+            batches = [[items[i] for i in chunk] for chunk in chunks]
+            for chunk, texts in zip(
+                chunks, self._generate_all(batches, method, beam, topk, no_repeat_ngram_size), strict=True
+            ):
+                for i, text in zip(chunk, texts, strict=True):
                     outputs[i] = text
                 bar.update(len(chunk))
         if method == "noised":
