@@ -13,11 +13,12 @@ example a fresh clone after the README's run command): its stage timings are rea
 DVC's run cache restored (the project made it before) is refused, not reported. ``--profile NAME`` other than
 ``default`` applies ``profiles/NAME.yaml`` over the copy's params.yaml; a profile other than ``tiny`` writes
 ``benchmarks/results/pipeline_times_NAME.json``. Every results file also holds the run's quality numbers (those of
-``benchmarks/budget_compare.py``: MT BLEU/chrF, the synthetic pass rate, teacher and student AP).
+``benchmarks/budget_compare.py``: MT BLEU/chrF, the synthetic pass rate, teacher and student AP). ``--isa avx2`` caps
+the libraries at AVX2 on a CPU that has more (``benchmarks/isa.py``; the machine line says so).
 
 Usage (from the repository root, venv active)::
 
-    python -m benchmarks.pipeline_times [--profile default|tiny|quick] [--aug backtranslation] [--keep DIR]
+    python -m benchmarks.pipeline_times [--profile default|tiny|quick] [--aug backtranslation] [--keep DIR] [--isa avx2]
     python -m benchmarks.pipeline_times --project /tmp/fresh
 """
 
@@ -35,6 +36,7 @@ from pathlib import Path
 
 import yaml
 
+from benchmarks.isa import ISA_ENV, describe
 from pipeline.experiments.grid import STAGE_TIMINGS, finished_stages
 from pipeline.hardware import auto_summary, cpu_model
 from pipeline.io import copy_working_tree
@@ -107,10 +109,11 @@ def measure_switch(proj: Path, env: dict, aug: str) -> dict:
     return {"aug": aug, "seconds": round(seconds, 1), "peak_rss_gb": peak, "stages": sorted(switched)}
 
 
-def machine() -> str:
-    """The CPU model, cores, memory and what precision ``auto`` picks there (every timing is this machine's)."""
+def machine(isa: str) -> str:
+    """The CPU model, cores, memory, what precision ``auto`` picks there and the instruction-set cap, if any (every
+    timing is this machine's)."""
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
-    return f"{cpu_model()}, {os.cpu_count()} CPU cores, {mem:.0f} GB, no GPU; {auto_summary()}"
+    return f"{cpu_model()}, {os.cpu_count()} CPU cores, {mem:.0f} GB, no GPU; {auto_summary()}{describe(isa)}"
 
 
 def main() -> None:
@@ -133,12 +136,13 @@ def main() -> None:
         type=float,
         help="with --project: the wall time you measured for the README's run command there (recorded as is)",
     )
+    ap.add_argument("--isa", choices=sorted(ISA_ENV), default="native", help="cap the libraries' instruction set")
     args = ap.parse_args()
     if (args.switch_only or args.stages_only or args.readme_seconds) and not args.project:
         ap.error("--switch-only, --stages-only and --readme-seconds need --project")
     if (args.switch_only or args.stages_only) and results_file(args.profile) is None:
         ap.error(f"--switch-only and --stages-only keep rows of a results file; --profile {args.profile} writes none")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **ISA_ENV[args.isa]}
     repro = args.readme_seconds
     if args.project:
         proj = Path(args.project).resolve()
@@ -181,7 +185,7 @@ def main() -> None:
     print(f"switch / full = {switch['seconds'] / total:.2f}")
     result = {
         "profile": args.profile,
-        "machine": machine(),
+        "machine": machine(args.isa),
         "stages": stages,
         "total_seconds": round(total, 1),
         "noop_seconds": round(noop, 1),

@@ -455,7 +455,10 @@ def test_malformed_inputs_are_one_clear_error_per_stage(tiny_project):
     (prepared / "in_domain/docs.tsv").write_bytes(b"docid\ttext\nd1\tcaf\xe9\n")
     fails("evaluate", "--baselines", expect="docs.tsv is not UTF-8", outs=["runs/baselines", *BASELINE_METRICS])
     (prepared / "shifted_genre/qrels.txt").write_bytes(b"q1 0 nowhere 1\n")
-    fails("evaluate", "--baselines", expect="qrels.txt: query 'q1' is not in", outs=["runs/baselines"])
+    fails("evaluate", "--baselines", expect="qrels.txt: document 'nowhere' is not in", outs=["runs/baselines"])
+    a_doc = (prepared / "shifted_genre/docs.tsv").read_text().splitlines()[1].split("\t")[0]
+    (prepared / "shifted_genre/qrels.txt").write_text(f"no-such-query 0 {a_doc} 1\n")
+    fails("evaluate", "--baselines", expect="qrels.txt: query 'no-such-query' is not in", outs=["runs/baselines"])
     (proj / "data/nmt").mkdir(parents=True)
     (proj / "data/nmt/in_domain.tsv").write_text("docid\ttext\nnot-a-doc\tThe words\n")
     fails("evaluate", "--baselines", expect="document ids differ from in_domain/docs.tsv", outs=["runs/baselines"])

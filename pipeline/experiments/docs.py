@@ -25,7 +25,7 @@ import pandas as pd
 from pipeline import paths
 from pipeline.errors import PipelineError
 from pipeline.experiments import results
-from pipeline.experiments.render import source, tests
+from pipeline.experiments.render import engines, source, tests
 from pipeline.io import read_json, read_metrics, write_text
 from pipeline.params import load_params
 
@@ -267,7 +267,7 @@ def front_door_times() -> str:
         f"Measured on {t['machine']} (`benchmarks/results/pipeline_times.json`): {whole}the stages of the whole DAG "
         f"take {minutes(t['total_seconds'])} together ({_verdict(t['total_seconds'], STAGES_BUDGET_SECONDS)}), "
         f"an `aug` switch (`dvc exp run -S aug={t['switch']['aug']}`) {minutes(t['switch']['seconds'])}. "
-        + tests.cost_since(t)
+        + " ".join(filter(None, (tests.cost_since(t), engines.front_door())))
     )
 
 
@@ -823,6 +823,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "power": power,
     "mt": mt,
     "mt-decoding": mt_decoding,
+    "mt-engines": engines.mt_engines,
     "mt-tradeoff": mt_tradeoff,
     "ot-plan": ot_plan,
     "ot-convergence": ot_convergence,
