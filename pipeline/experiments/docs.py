@@ -26,6 +26,7 @@ from pipeline import paths
 from pipeline.errors import PipelineError
 from pipeline.experiments import results
 from pipeline.experiments.render import engines, source, tests
+from pipeline.experiments.render.synthesis import synth_waste
 from pipeline.io import read_json, read_metrics, write_text
 from pipeline.params import load_params
 
@@ -828,6 +829,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "ot-plan": ot_plan,
     "ot-convergence": ot_convergence,
     "synthesis": synthesis,
+    "synth-waste": synth_waste,
     "cpu-precision": cpu_precision,
     "pipeline-times": pipeline_times,
     "pipeline-times-bf16": lambda: pipeline_times("pipeline_times_bf16"),

@@ -1,0 +1,189 @@
+"""Where synthesis throws its lines away, and what a setting changes: per filter, on generated and on real text.
+
+The ``synthesize`` stage keeps a generated line only if it passes every filter (length, loops, test text, copies,
+word validity against the pool's vocabulary, language ID). For one language's prepared data (run
+``dvc repro prepare llm`` with its ``lang`` first), this script
+
+1. passes **real** held-out target-genre verses (``genre_dev``, never in the pool) through the same filters: the share
+   of real text each filter rejects is its false-rejection rate, the filter's own quality figure;
+2. generates ``--rows`` continuations per setting and repeat with the stage's loop (:func:`pipeline.synth.synthesize`,
+   test texts blocked) and counts what each filter removed, the pass rate, seconds per kept line, the time
+   3,000 kept lines would take at that rate, and the kept lines' quality (word validity, language-ID pass rate,
+   distinct-2, 4-gram novelty).
+
+A setting is ``name`` or ``name:key=value;key=value`` over the ``synth`` params (decoding: ``temperature``,
+``top_p``, ``max_new_tokens``, ``repetition_penalty``, ``no_repeat_ngram_size``; prompts: ``shots``; filters:
+``min_word_validity``, ``min_words``, ``max_words``, ``max_copy_overlap``). Settings are interleaved per repeat, the
+same seeded prompts for each. Writes ``benchmarks/results/synth_waste_<lang>.json``.
+
+Usage (repository root or a project copy with that language prepared, venv active)::
+
+    python -m benchmarks.synth_waste [--settings "today,cool:temperature=0.6"] [--rows 128] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.synth_budget import summarise
+from pipeline import hardware, paths
+from pipeline.data import store
+from pipeline.hardware import cpu_model
+from pipeline.lid import train_bible_lid
+from pipeline.llm.generate import LocalLM
+from pipeline.params import load_params
+from pipeline.synth import FilterConfig, LineFilter, build_prompt, quality, synthesize
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DECODING = ("temperature", "top_p", "max_new_tokens", "repetition_penalty", "no_repeat_ngram_size")
+FILTERS = ("min_word_validity", "min_words", "max_words", "max_copy_overlap")
+#: What 3,000 kept lines would take at a setting's rate (the size the issue's budget names).
+LINES = 3000
+
+
+def parse_settings(text: str) -> list[tuple[str, dict]]:
+    """``today,cool:temperature=0.6;shots=8`` → [(name, {key: value})]; a key outside the known ones is an error."""
+    out = []
+    for item in text.split(","):
+        name, _, spec = item.partition(":")
+        changes = {}
+        for pair in filter(None, spec.split(";")):
+            key, _, value = pair.partition("=")
+            if key not in (*DECODING, *FILTERS, "shots"):
+                raise SystemExit(f"setting {name!r}: unknown key {key!r}; known: {[*DECODING, *FILTERS, 'shots']}")
+            changes[key] = float(value) if "." in value else int(value)
+        out.append((name, changes))
+    return out
+
+
+def real_text(real: list[str], pool, lang, config: FilterConfig, lid, test) -> dict:
+    """What the filters do to real target-genre verses: pass rate and rejections per filter."""
+    line_filter = LineFilter(pool, lang, config, lid, blocked=test)
+    verdicts = line_filter.apply(real, [()] * len(real))
+    removed = {k: v for k, v in sorted(line_filter.counts.items()) if k != "passed"}
+    return {"lines": len(real), "pass_rate": round(verdicts.count(None) / len(real), 4), "removed": removed}
+
+
+def generate(lm, name, changes, rows, repeat, params, pool, test, lid) -> dict:
+    cfg, lang = params.synth, params.lang
+    config = replace(FilterConfig.from_params(cfg), **{k: v for k, v in changes.items() if k in FILTERS})
+    decoding = {k: changes.get(k, getattr(cfg, k)) for k in DECODING}
+    line_filter = LineFilter(pool, lang, config, lid, blocked=test)
+    started_cpu = time.process_time()
+    res = synthesize(
+        lm,
+        pool,
+        lang,
+        target=10**9,  # no early stop: every setting generates `rows` continuations
+        max_prompts=rows // cfg.samples_per_prompt,
+        shots=changes.get("shots", cfg.shots),
+        batch_size=cfg.batch_size,
+        samples_per_prompt=cfg.samples_per_prompt,
+        line_filter=line_filter,
+        rng=np.random.default_rng(repeat),
+        seed=1000 * repeat,
+        checkpoint=None,
+        domain=cfg.domain,
+        **decoding,
+    )
+    lines, kept = [r.text for r in res.records], [r.text for r in res.kept]
+    q = quality(kept, line_filter, lid, lang)
+    row = {
+        "config": name,
+        "batch_size": cfg.batch_size,
+        "samples_per_prompt": cfg.samples_per_prompt,
+        "repeat": repeat,
+        "seconds": round(res.seconds, 1),
+        "cpu_seconds": round(time.process_time() - started_cpu, 1),
+        "prompts": res.prompts,
+        "continuations": res.prompts * cfg.samples_per_prompt,
+        "new_tokens": res.tokens,
+        "generated": len(lines),
+        "kept": len(kept),
+        "seconds_per_kept_line": round(res.seconds / max(1, len(kept)), 3),
+        "word_validity_kept": q.get("word_validity", 0.0),
+        "lid_pass_rate_kept": q.get("lid_pass_rate", 0.0),
+        "distinct_2_kept": q.get("distinct_2", 0.0),
+        "novelty_4gram_kept": q.get("novelty_4gram", 0.0),
+        "word_validity_generated": quality(lines, line_filter)["word_validity"],
+        "removed": {k: v for k, v in sorted(line_filter.counts.items()) if k != "passed"},
+    }
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--settings", default="today")
+    ap.add_argument("--rows", type=int, default=128, help="continuations per setting and repeat")
+    ap.add_argument("--repeats", type=int, default=2)
+    args = ap.parse_args()
+    settings = parse_settings(args.settings)
+    params = load_params()
+    cfg = params.synth
+    pool = list(store.read_file("mono")["xx"])
+    real = list(store.read_file("genre_dev")["xx"])
+    test = store.test_texts()
+    lid, lid_info = train_bible_lid(cfg.lid_verses, np.random.default_rng(0)) if cfg.lid else (None, {})
+    started = time.perf_counter()
+    lm = LocalLM(paths.LLM_DIR)
+    if cfg.trim_vocab:
+        lm.trim([*pool, build_prompt([], params.lang, cfg.domain)])
+    dtype = hardware.resolve("synth.dtype", cfg.dtype)
+    lm.cast(dtype)
+    load_seconds = round(time.perf_counter() - started, 1)
+    filters = {
+        name: real_text(
+            real,
+            pool,
+            params.lang,
+            replace(FilterConfig.from_params(cfg), **{k: v for k, v in ch.items() if k in FILTERS}),
+            lid,
+            test,
+        )
+        for name, ch in settings
+    }
+    print(json.dumps({"real_text": filters}), flush=True)
+    rows = [
+        generate(lm, name, changes, args.rows, repeat, params, pool, test, lid)
+        for repeat in range(args.repeats)
+        for name, changes in settings
+    ]
+    summary = summarise(rows)
+    for s in summary:
+        mine = [r for r in rows if r["config"] == s["config"]]
+        s["removed"] = {
+            k: sum(r["removed"].get(k, 0) for r in mine) for k in sorted({k for r in mine for k in r["removed"]})
+        }
+        s["word_validity_generated"] = round(float(np.mean([r["word_validity_generated"] for r in mine])), 4)
+        s[f"seconds_for_{LINES}_kept"] = round(s["seconds_per_kept_line"] * LINES)
+    result = {
+        "cpu": cpu_model(),
+        "dtype": dtype,
+        "lang": params.lang,
+        "pool_lines": len(pool),
+        "lid": lid_info,
+        "lm_load_and_trim_seconds": load_seconds,
+        "synth": {k: getattr(cfg, k) for k in (*DECODING, *FILTERS, "shots", "batch_size", "samples_per_prompt")},
+        "settings": dict(settings),
+        "rows_per_setting_and_repeat": args.rows,
+        "real_text": filters,
+        "summary": summary,
+        "runs": rows,
+    }
+    out = RESULTS / f"synth_waste_{params.lang}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    for s in summary:
+        print(json.dumps(s))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
