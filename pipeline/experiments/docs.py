@@ -242,16 +242,29 @@ def pipeline_times(name: str = "pipeline_times") -> str:
     )
     lines += [
         "",
-        f"The switch costs {sw['seconds'] / t['total_seconds']:.2f} of the whole DAG. "
+        f"The switch costs {sw['seconds'] / t['total_seconds']:.2f} of the whole DAG. {_budget_gap(t)}"
         + source(BENCHMARK_RESULTS / f"{name}.json"),
     ]
     return "\n".join(lines)
 
 
+def _budget_gap(t: dict) -> str:
+    """Where a run over the stages' budget is over: by how much, and its largest stages (empty within budget)."""
+    over = t["total_seconds"] - STAGES_BUDGET_SECONDS
+    if over <= 0:
+        return ""
+    largest = sorted(t["stages"], key=lambda s: -s["seconds"])[:5]
+    named = ", ".join(f"`{s['stage']}` {s['seconds']:.0f} s" for s in largest)
+    return (
+        f"The stages are {over:.0f} s ({over / STAGES_BUDGET_SECONDS:.0%}) over {STAGES_BUDGET_SECONDS // 60} "
+        f"minutes; the five largest: {named}. "
+    )
+
+
 #: The default's time budgets on a 2-core machine: the DAG's stages on the measuring machine (so that a newcomer's
-#: machine 1.35x slower stays within the end-to-end budget), and a fresh clone's README run end to end.
+#: machine 1.35x slower stays within the end-to-end budget), and an `aug` switch.
 STAGES_BUDGET_SECONDS = 15 * 60
-BUDGET_SECONDS = 20 * 60
+SWITCH_BUDGET_SECONDS = 4 * 60
 
 
 def _verdict(seconds: float, budget: int) -> str:
@@ -267,7 +280,8 @@ def front_door_times() -> str:
     return (
         f"Measured on {t['machine']} (`benchmarks/results/pipeline_times.json`): {whole}the stages of the whole DAG "
         f"take {minutes(t['total_seconds'])} together ({_verdict(t['total_seconds'], STAGES_BUDGET_SECONDS)}), "
-        f"an `aug` switch (`dvc exp run -S aug={t['switch']['aug']}`) {minutes(t['switch']['seconds'])}. "
+        f"an `aug` switch (`dvc exp run -S aug={t['switch']['aug']}`) {minutes(t['switch']['seconds'])} "
+        f"({_verdict(t['switch']['seconds'], SWITCH_BUDGET_SECONDS)}). "
         + " ".join(filter(None, (tests.cost_since(t), engines.front_door())))
     )
 
