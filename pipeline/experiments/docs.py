@@ -839,6 +839,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "mt": mt,
     "mt-decoding": mt_decoding,
     "mt-engines": engines.mt_engines,
+    "encoder-engines": engines.encoder_engines,
     "mt-tradeoff": mt_tradeoff,
     "ot-plan": ot_plan,
     "ot-convergence": ot_convergence,

@@ -73,3 +73,30 @@ def front_door() -> str:
         f"search ({seconds['ct2']:.0f} s against {seconds['fairseq']:.0f} s for both dev sets and the back-translation "
         f"pool{capped}; genre-dev BLEU {bleu:+.2f}; `{MT_ENGINES}`)."
     )
+
+
+ENCODER_ENGINES = Path("benchmarks/results/encoder_engines.json")
+
+
+def encoder_engines() -> str:
+    """Per instruction set and engine: the seconds to encode the test collections' documents with the teacher, the
+    speed-up over PyTorch and the smallest cosine to PyTorch's vectors."""
+    data = read_json(ENCODER_ENGINES)
+    torch_seconds = {r["isa"]: r["seconds"] for r in data["rows"] if r["engine"] == "torch"}
+    lines = [
+        f"Measured on {data['machine']}, {data['cores']} cores; `{data['lang']}`, {data['rows'][0]['documents']:,} "
+        f"documents, `{data['model']}`, CTranslate2 {data['ctranslate2']} {data['compute_type']}; batches of "
+        f"{data['batch_size']}, at most {data['max_length']} tokens; median of {data['repeats']} runs per engine, "
+        "engines in turn.",
+        "",
+        "| ISA | engine | seconds (runs) | documents/s | speed-up | smallest cosine to PyTorch | load s | peak MB |",
+        "|---" * 8 + "|",
+    ]
+    for r in data["rows"]:
+        runs = ", ".join(f"{s:.1f}" for s in r["seconds_by_repeat"])
+        lines.append(
+            f"| {r['isa']} | {r['engine']} | {r['seconds']:.1f} ({runs}) | {r['documents'] / r['seconds']:.0f} | "
+            f"{torch_seconds[r['isa']] / r['seconds']:.2f}x | {r['min_cosine_to_torch']:.6f} | "
+            f"{r['load_seconds']:.1f} | {r['peak_rss_mb']} |"
+        )
+    return "\n".join([*lines, "", source(ENCODER_ENGINES)])
