@@ -32,17 +32,17 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.synth_budget import summarise
-from pipeline import hardware, paths
 from pipeline.data import store
 from pipeline.hardware import cpu_model
 from pipeline.lid import train_bible_lid
-from pipeline.llm.generate import LocalLM
 from pipeline.params import load_params
-from pipeline.synth import FilterConfig, LineFilter, build_prompt, quality, synthesize
+from pipeline.stages.synthesize import make_backend
+from pipeline.synth import FilterConfig, LineFilter, quality, synthesize
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DECODING = ("temperature", "top_p", "max_new_tokens", "repetition_penalty", "no_repeat_ngram_size")
 FILTERS = ("min_word_validity", "min_words", "max_words", "max_copy_overlap")
+KEYS = (*DECODING, *FILTERS, "shots", "finetune_steps")
 #: What 3,000 kept lines would take at a setting's rate (the size the issue's budget names).
 LINES = 3000
 
@@ -55,10 +55,27 @@ def parse_settings(text: str) -> list[tuple[str, dict]]:
         changes = {}
         for pair in filter(None, spec.split(";")):
             key, _, value = pair.partition("=")
-            if key not in (*DECODING, *FILTERS, "shots"):
-                raise SystemExit(f"setting {name!r}: unknown key {key!r}; known: {[*DECODING, *FILTERS, 'shots']}")
+            if key not in KEYS:
+                raise SystemExit(f"setting {name!r}: unknown key {key!r}; known: {list(KEYS)}")
             changes[key] = float(value) if "." in value else int(value)
         out.append((name, changes))
+    return out
+
+
+def steps(changes: dict, cfg) -> int:
+    """The fine-tuning steps a setting runs with."""
+    return int(changes.get("finetune_steps", cfg.finetune_steps))
+
+
+def language_models(params, pool: list[str], settings) -> dict[int, tuple]:
+    """One LM per fine-tuning length the settings ask for, set up by the stage's own ``make_backend`` (load, trim,
+    fine-tune on the pool, cast): ``{steps: (lm, info, seconds)}``."""
+    out = {}
+    for n in dict.fromkeys(steps(changes, params.synth) for _, changes in settings):
+        started = time.perf_counter()
+        tuned = params.model_copy(update={"synth": params.synth.model_copy(update={"finetune_steps": n})})
+        lm, info = make_backend(tuned, pool)
+        out[n] = (lm, info, round(time.perf_counter() - started, 1))
     return out
 
 
@@ -131,13 +148,7 @@ def main() -> None:
     real = list(store.read_file("genre_dev")["xx"])
     test = store.test_texts()
     lid, lid_info = train_bible_lid(cfg.lid_verses, np.random.default_rng(0)) if cfg.lid else (None, {})
-    started = time.perf_counter()
-    lm = LocalLM(paths.LLM_DIR)
-    if cfg.trim_vocab:
-        lm.trim([*pool, build_prompt([], params.lang, cfg.domain)])
-    dtype = hardware.resolve("synth.dtype", cfg.dtype)
-    lm.cast(dtype)
-    load_seconds = round(time.perf_counter() - started, 1)
+    models = language_models(params, pool, settings)
     filters = {
         name: real_text(
             real,
@@ -151,7 +162,7 @@ def main() -> None:
     }
     print(json.dumps({"real_text": filters}), flush=True)
     rows = [
-        generate(lm, name, changes, args.rows, repeat, params, pool, test, lid)
+        generate(models[steps(changes, cfg)][0], name, changes, args.rows, repeat, params, pool, test, lid)
         for repeat in range(args.repeats)
         for name, changes in settings
     ]
@@ -162,15 +173,17 @@ def main() -> None:
             k: sum(r["removed"].get(k, 0) for r in mine) for k in sorted({k for r in mine for k in r["removed"]})
         }
         s["word_validity_generated"] = round(float(np.mean([r["word_validity_generated"] for r in mine])), 4)
-        s[f"seconds_for_{LINES}_kept"] = round(s["seconds_per_kept_line"] * LINES)
+        setup = models[steps(dict(settings)[s["config"]], cfg)][1]
+        s["finetune_seconds"] = setup.get("finetune_seconds", 0.0)
+        s[f"seconds_for_{LINES}_kept"] = round(s["seconds_per_kept_line"] * LINES + s["finetune_seconds"])
     result = {
         "cpu": cpu_model(),
-        "dtype": dtype,
+        "dtype": next(iter(models.values()))[1]["dtype"],
         "lang": params.lang,
         "pool_lines": len(pool),
         "lid": lid_info,
-        "lm_load_and_trim_seconds": load_seconds,
-        "synth": {k: getattr(cfg, k) for k in (*DECODING, *FILTERS, "shots", "batch_size", "samples_per_prompt")},
+        "lm_setup_seconds": {f"finetune_steps={k}": v[2] for k, v in models.items()},
+        "synth": {k: getattr(cfg, k) for k in (*KEYS, "batch_size", "samples_per_prompt")},
         "settings": dict(settings),
         "rows_per_setting_and_repeat": args.rows,
         "real_text": filters,
