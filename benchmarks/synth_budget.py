@@ -35,6 +35,8 @@ from pipeline.synth import FilterConfig, LineFilter, build_prompt, quality, synt
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "synth_budget.json"
+#: The ``synth`` params that steer sampling (what :func:`pipeline.synth.synthesize` takes as decoding settings).
+DECODING = ("max_new_tokens", "temperature", "top_p", "repetition_penalty", "no_repeat_ngram_size")
 
 
 def parse_configs(text: str) -> list[tuple[str, int, int]]:
@@ -47,35 +49,31 @@ def parse_configs(text: str) -> list[tuple[str, int, int]]:
     return out
 
 
-def run(lm, name, batch, samples, rows, repeat, params, pool, test, lid) -> dict:
-    cfg, lang = params.synth, params.lang
-    line_filter = LineFilter(pool, lang, FilterConfig.from_params(cfg), lid, blocked=test)
-    load = os.getloadavg()[0]
+def measure(lm, name, pool, line_filter, lid, params, *, rows, repeat, batch, samples, shots, decoding):
+    """Generate ``rows`` continuations with the stage's loop (no early stop, no checkpoint; the same seeded prompts
+    for every setting of a repeat) and count them: returns the row every synthesis benchmark records and the
+    :class:`pipeline.synth.SynthesisResult`."""
     started_cpu = time.process_time()
     res = synthesize(
         lm,
         pool,
-        lang,
+        params.lang,
         target=10**9,  # no early stop: every setting generates `rows` continuations
         max_prompts=rows // samples,
-        shots=cfg.shots,
+        shots=shots,
         batch_size=batch,
         samples_per_prompt=samples,
         line_filter=line_filter,
         rng=np.random.default_rng(repeat),  # the same prompts for every setting of a repeat
         seed=1000 * repeat,
         checkpoint=None,  # a measurement generates every batch
-        domain=cfg.domain,
-        max_new_tokens=cfg.max_new_tokens,
-        temperature=cfg.temperature,
-        top_p=cfg.top_p,
-        repetition_penalty=cfg.repetition_penalty,
-        no_repeat_ngram_size=cfg.no_repeat_ngram_size,
+        domain=params.synth.domain,
+        **decoding,
     )
     cpu = time.process_time() - started_cpu
     lines = [r.text for r in res.records]
     kept = [r.text for r in res.kept]
-    q = quality(kept, line_filter, lid, lang)
+    q = quality(kept, line_filter, lid, params.lang)
     row = {
         "config": name,
         "batch_size": batch,
@@ -83,7 +81,6 @@ def run(lm, name, batch, samples, rows, repeat, params, pool, test, lid) -> dict
         "repeat": repeat,
         "seconds": round(res.seconds, 1),
         "cpu_seconds": round(cpu, 1),
-        "load_average_1min_at_start": round(load, 2),
         "tokens_per_second": round(res.tokens / res.seconds, 2),
         "prompts": res.prompts,
         "continuations": res.prompts * samples,
@@ -92,15 +89,37 @@ def run(lm, name, batch, samples, rows, repeat, params, pool, test, lid) -> dict
         "kept": len(kept),
         "pass_rate": round(len(kept) / max(1, len(lines)), 4),
         "seconds_per_kept_line": round(res.seconds / max(1, len(kept)), 3),
-        "stage_generation_seconds_at_this_rate": round(
-            res.seconds / max(1, len(kept)) * params.augment.pool.synthetic, 1
-        ),
         "word_validity_kept": q.get("word_validity", 0.0),
         "lid_pass_rate_kept": q.get("lid_pass_rate", 0.0),
         "distinct_2_kept": q.get("distinct_2", 0.0),
         "novelty_4gram_kept": q.get("novelty_4gram", 0.0),
         "removed": {k: v for k, v in sorted(line_filter.counts.items()) if k != "passed"},
     }
+    return row, res
+
+
+def run(lm, name, batch, samples, rows, repeat, params, pool, test, lid) -> dict:
+    cfg = params.synth
+    line_filter = LineFilter(pool, params.lang, FilterConfig.from_params(cfg), lid, blocked=test)
+    load = os.getloadavg()[0]
+    decoding = {k: getattr(cfg, k) for k in DECODING}
+    row, res = measure(
+        lm,
+        name,
+        pool,
+        line_filter,
+        lid,
+        params,
+        rows=rows,
+        repeat=repeat,
+        batch=batch,
+        samples=samples,
+        shots=cfg.shots,
+        decoding=decoding,
+    )
+    row["load_average_1min_at_start"] = round(load, 2)
+    per_kept = res.seconds / max(1, row["kept"])
+    row["stage_generation_seconds_at_this_rate"] = round(per_kept * params.augment.pool.synthetic, 1)
     print(json.dumps(row), flush=True)
     return row
 

@@ -31,16 +31,15 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.synth_budget import summarise
+from benchmarks.synth_budget import DECODING, measure, summarise
 from pipeline.data import store
 from pipeline.hardware import cpu_model
 from pipeline.lid import train_bible_lid
 from pipeline.params import load_params
 from pipeline.stages.synthesize import make_backend
-from pipeline.synth import FilterConfig, LineFilter, quality, synthesize
+from pipeline.synth import FilterConfig, LineFilter, quality
 
 RESULTS = Path(__file__).resolve().parent / "results"
-DECODING = ("temperature", "top_p", "max_new_tokens", "repetition_penalty", "no_repeat_ngram_size")
 FILTERS = ("min_word_validity", "min_words", "max_words", "max_copy_overlap")
 KEYS = (*DECODING, *FILTERS, "shots", "finetune_steps")
 #: What 3,000 kept lines would take at a setting's rate (the size the issue's budget names).
@@ -88,49 +87,24 @@ def real_text(real: list[str], pool, lang, config: FilterConfig, lid, test) -> d
 
 
 def generate(lm, name, changes, rows, repeat, params, pool, test, lid) -> dict:
-    cfg, lang = params.synth, params.lang
+    cfg = params.synth
     config = replace(FilterConfig.from_params(cfg), **{k: v for k, v in changes.items() if k in FILTERS})
-    decoding = {k: changes.get(k, getattr(cfg, k)) for k in DECODING}
-    line_filter = LineFilter(pool, lang, config, lid, blocked=test)
-    started_cpu = time.process_time()
-    res = synthesize(
+    line_filter = LineFilter(pool, params.lang, config, lid, blocked=test)
+    row, res = measure(
         lm,
+        name,
         pool,
-        lang,
-        target=10**9,  # no early stop: every setting generates `rows` continuations
-        max_prompts=rows // cfg.samples_per_prompt,
+        line_filter,
+        lid,
+        params,
+        rows=rows,
+        repeat=repeat,
+        batch=cfg.batch_size,
+        samples=cfg.samples_per_prompt,
         shots=changes.get("shots", cfg.shots),
-        batch_size=cfg.batch_size,
-        samples_per_prompt=cfg.samples_per_prompt,
-        line_filter=line_filter,
-        rng=np.random.default_rng(repeat),
-        seed=1000 * repeat,
-        checkpoint=None,
-        domain=cfg.domain,
-        **decoding,
+        decoding={k: changes.get(k, getattr(cfg, k)) for k in DECODING},
     )
-    lines, kept = [r.text for r in res.records], [r.text for r in res.kept]
-    q = quality(kept, line_filter, lid, lang)
-    row = {
-        "config": name,
-        "batch_size": cfg.batch_size,
-        "samples_per_prompt": cfg.samples_per_prompt,
-        "repeat": repeat,
-        "seconds": round(res.seconds, 1),
-        "cpu_seconds": round(time.process_time() - started_cpu, 1),
-        "prompts": res.prompts,
-        "continuations": res.prompts * cfg.samples_per_prompt,
-        "new_tokens": res.tokens,
-        "generated": len(lines),
-        "kept": len(kept),
-        "seconds_per_kept_line": round(res.seconds / max(1, len(kept)), 3),
-        "word_validity_kept": q.get("word_validity", 0.0),
-        "lid_pass_rate_kept": q.get("lid_pass_rate", 0.0),
-        "distinct_2_kept": q.get("distinct_2", 0.0),
-        "novelty_4gram_kept": q.get("novelty_4gram", 0.0),
-        "word_validity_generated": quality(lines, line_filter)["word_validity"],
-        "removed": {k: v for k, v in sorted(line_filter.counts.items()) if k != "passed"},
-    }
+    row["word_validity_generated"] = quality([r.text for r in res.records], line_filter)["word_validity"]
     print(json.dumps(row), flush=True)
     return row
 
