@@ -67,13 +67,21 @@ def convert(model_dir: Path, out: Path) -> None:
     TransformersConverter(str(copy)).convert(str(out), force=True)
 
 
-def ct2_encode(model_dir: Path, tokenizer, texts: list[str], prefix: str, batch_size: int, max_length: int):
+def ct2_load(converted: Path):
+    """The converted encoder, batches side by side on one core each, and the saved model's tokenizer (what
+    :func:`pipeline.encoder.load_encoder` loads, without the PyTorch weights)."""
     import ctranslate2
+    from transformers import AutoTokenizer
 
     cores = os.cpu_count() or 1
     encoder = ctranslate2.Encoder(
-        str(model_dir), device="cpu", compute_type="float32", inter_threads=cores, intra_threads=1
+        str(converted), device="cpu", compute_type="float32", inter_threads=cores, intra_threads=1
     )
+    return encoder, AutoTokenizer.from_pretrained(paths.TEACHER_DIR, local_files_only=True)
+
+
+def ct2_encode(encoder, tokenizer, texts: list[str], prefix: str, batch_size: int, max_length: int):
+    cores = os.cpu_count() or 1  # the inter_threads ct2_load gave the encoder
     ids = tokenizer([prefix + t for t in texts], truncation=True, max_length=max_length)["input_ids"]
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
@@ -97,14 +105,14 @@ def worker(engine: str, converted: Path, out: Path) -> None:
     params = load_params()
     texts = documents()
     started = time.perf_counter()
-    model, tokenizer = load_encoder(paths.TEACHER_DIR)
+    model, tokenizer = load_encoder(paths.TEACHER_DIR) if engine == "torch" else ct2_load(converted)
     load = time.perf_counter() - started
     started = time.perf_counter()
     settings = dict(prefix=PASSAGE_PREFIX, batch_size=params.encoder.batch_size, max_length=params.encoder.max_length)
     if engine == "torch":
         vectors = encode(model, tokenizer, texts, progress=False, **settings)
     else:
-        vectors = ct2_encode(converted, tokenizer, texts, **settings)
+        vectors = ct2_encode(model, tokenizer, texts, **settings)
     seconds = time.perf_counter() - started
     np.save(out / f"{engine}.npy", vectors)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
