@@ -14,23 +14,27 @@ word validity against the pool's vocabulary, language ID). For one language's pr
 A setting is ``name`` or ``name:key=value;key=value`` over the ``synth`` params (decoding: ``temperature``,
 ``top_p``, ``max_new_tokens``, ``repetition_penalty``, ``no_repeat_ngram_size``; prompts: ``shots``; filters:
 ``min_word_validity``, ``min_words``, ``max_words``, ``max_copy_overlap``). Settings are interleaved per repeat, the
-same seeded prompts for each. Writes ``benchmarks/results/synth_waste_<lang>.json``.
+same seeded prompts for each. ``--isa avx2`` runs the process with its libraries capped at AVX2
+(:mod:`benchmarks.isa`). Writes ``benchmarks/results/synth_waste_<lang>.json`` (``_<lang>_avx2.json`` capped).
 
 Usage (repository root or a project copy with that language prepared, venv active)::
 
-    python -m benchmarks.synth_waste [--settings "today,cool:temperature=0.6"] [--rows 128] [--repeats 2]
+    python -m benchmarks.synth_waste [--settings "today,cool:temperature=0.6"] [--rows 128] [--repeats 2] [--isa avx2]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.isa import ISA_ENV, describe
 from benchmarks.synth_budget import DECODING, measure, summarise
 from pipeline.data import store
 from pipeline.hardware import cpu_model
@@ -114,7 +118,11 @@ def main() -> None:
     ap.add_argument("--settings", default="today")
     ap.add_argument("--rows", type=int, default=128, help="continuations per setting and repeat")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--isa", default="native", choices=sorted(ISA_ENV))
     args = ap.parse_args()
+    if any(os.environ.get(k) != v for k, v in ISA_ENV[args.isa].items()):  # the caps act only from process start
+        os.execve(sys.executable, [sys.executable, "-m", "benchmarks.synth_waste", *sys.argv[1:]],
+                  {**os.environ, **ISA_ENV[args.isa]})  # fmt: skip
     settings = parse_settings(args.settings)
     params = load_params()
     cfg = params.synth
@@ -151,7 +159,8 @@ def main() -> None:
         s["finetune_seconds"] = setup.get("finetune_seconds", 0.0)
         s[f"seconds_for_{LINES}_kept"] = round(s["seconds_per_kept_line"] * LINES + s["finetune_seconds"])
     result = {
-        "cpu": cpu_model(),
+        "cpu": cpu_model() + describe(args.isa),
+        "isa": args.isa,
         "dtype": next(iter(models.values()))[1]["dtype"],
         "lang": params.lang,
         "pool_lines": len(pool),
@@ -164,7 +173,7 @@ def main() -> None:
         "summary": summary,
         "runs": rows,
     }
-    out = RESULTS / f"synth_waste_{params.lang}.json"
+    out = RESULTS / f"synth_waste_{params.lang}{'' if args.isa == 'native' else '_' + args.isa}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     for s in summary:

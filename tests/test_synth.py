@@ -313,6 +313,47 @@ def test_samples_continue_from_one_shared_prompt_encoding(tiny_lm):
     assert len(sampled) == 6 and sampled == lm.generate(prompts, samples=2, **{**kw, "temperature": 0.8, "top_p": 0.95})
 
 
+def test_an_ended_continuation_leaves_the_batch_and_the_others_decode_as_in_transformers(tiny_lm):
+    """Greedy: every row of decode_pruned equals transformers' generate up to its end, though ended rows leave."""
+    from transformers import LogitsProcessorList, SuppressTokensLogitsProcessor
+
+    from pipeline.llm.common import pad_batch
+    from pipeline.llm.generate import ContinuationRepetitionControl, decode_pruned, shared_prefill
+
+    path, lines = tiny_lm
+    lm = LocalLM(path)
+    prompts = [build_prompt(lines[i : i + n], "swh") for i, n in ((0, 1), (5, 3), (20, 2), (40, 1))]
+    ids, mask = pad_batch([lm.encode(p) for p in prompts], lm.pad_id, left=True)
+    width, steps = ids.shape[1], 16
+
+    def processors():  # the tiny model ends every row at once: its own end token is never drawn here
+        return [ContinuationRepetitionControl(width, 1.2, 3), SuppressTokensLogitsProcessor(lm.eos_ids)]
+
+    def transformers_generate(ends):
+        out = lm.model.generate(
+            input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=steps, top_k=None, top_p=None,
+            logits_processor=LogitsProcessorList(processors()), eos_token_id=ends, pad_token_id=lm.pad_id,
+        )  # fmt: skip
+        return out[:, width:].tolist()
+
+    free = transformers_generate(lm.eos_ids)
+    assert all(len(row) == steps for row in free)
+
+    def lengths_if_it_ends(token):
+        return [row.index(token) + 1 if token in row else steps for row in free]
+
+    # an end token that rows meet at different steps (none in its first two): the batch shrinks step by step
+    candidates = sorted({t for row in free for t in row if all(t not in r[:2] for r in free)})
+    ends = [max(candidates, key=lambda t: len(set(lengths_if_it_ends(t))))]
+    reference = transformers_generate(ends)
+    cache = shared_prefill(lm.model, ids, mask, 1)
+    pruned = decode_pruned(lm.model, ids, mask, cache, processors(), set(ends), steps, sample=False)
+    lengths = [len(row) for row in pruned]
+    assert lengths == lengths_if_it_ends(ends[0]) and len(set(lengths)) > 1  # rows left while others went on
+    assert all(len(row) == steps or row[-1] in ends for row in pruned)
+    assert [ref[: len(row)] for ref, row in zip(reference, pruned, strict=True)] == pruned
+
+
 def test_bfloat16_generation_is_seeded_and_close_to_float32(tiny_lm):
     path, lines = tiny_lm
     lm = LocalLM(path)

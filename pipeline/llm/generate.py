@@ -4,7 +4,8 @@ Two backends share ``generate(prompts, ...) -> list[Generation]``:
 
 - :class:`LocalLM`: any Hugging Face causal-LM directory (``models/llm``, written by :mod:`pipeline.llm.acquire`).
   Generation is batched with left padding; the ``samples`` continuations of a prompt share one encoding of it
-  (:func:`shared_prefill`: a five-shot prompt is longer than what is generated from it).
+  (:func:`shared_prefill`: a five-shot prompt is longer than what is generated from it), and a continuation that
+  ends leaves the batch (:func:`decode_pruned`).
 - :class:`OpenAIBackend`: any OpenAI-compatible ``/completions`` or ``/chat/completions`` endpoint (vLLM,
   Ollama, a hosted model), with timeouts, retries and one clear error when it is unreachable or malformed.
 
@@ -234,40 +235,30 @@ class LocalLM:
         ``result[i * samples : (i + 1) * samples]``.
 
         With ``samples > 1`` the prompts are encoded once (one prefill) and every sample continues from a copy of
-        that key/value cache, so a prompt's cost is shared by its samples (see :func:`shared_prefill`).
+        that key/value cache, so a prompt's cost is shared by its samples (see :func:`shared_prefill`). A
+        continuation that ends leaves the batch (:func:`decode_pruned`).
         """
-        from transformers import LogitsProcessorList
-
         rows = [self.to_new(self.encode(p)) for p in prompts]
         ids, mask = pad_batch(rows, int(self.new_of_old[self.pad_id]), left=True)
-        cache = {}
-        if samples > 1:
-            cache["cache"] = shared_prefill(self.model, ids, mask, samples)
-            ids, mask = ids.repeat_interleave(samples, dim=0), mask.repeat_interleave(samples, dim=0)
+        cache = shared_prefill(self.model, ids, mask, samples)
+        ids, mask = ids.repeat_interleave(samples, dim=0), mask.repeat_interleave(samples, dim=0)
         eos_new = [
             int(self.new_of_old[e]) for e in self.eos_ids if e < len(self.new_of_old) and self.new_of_old[e] >= 0
         ]
         newline = [int(self.new_of_old[i]) for i in self.tokenizer("\n", add_special_tokens=False)["input_ids"]]
-        control = ContinuationRepetitionControl(
-            ids.shape[1], repetition_penalty, no_repeat_ngram_size, [*eos_new, *newline]
-        )
+        processors = [
+            ContinuationRepetitionControl(ids.shape[1], repetition_penalty, no_repeat_ngram_size, [*eos_new, *newline])
+        ]
+        if temperature > 0:
+            from transformers import TemperatureLogitsWarper, TopPLogitsWarper
+
+            processors += [TemperatureLogitsWarper(temperature), TopPLogitsWarper(top_p)]
         torch.manual_seed(seed)
-        out = self.model.generate(
-            input_ids=ids,
-            attention_mask=mask,
-            do_sample=temperature > 0,
-            temperature=temperature if temperature > 0 else None,
-            top_p=top_p if temperature > 0 else None,
-            top_k=0 if temperature > 0 else None,
-            max_new_tokens=max_new_tokens,
-            logits_processor=LogitsProcessorList([control]),
-            eos_token_id=eos_new,
-            pad_token_id=int(self.new_of_old[self.pad_id]),
-            **cache,
+        continuations = decode_pruned(
+            self.model, ids, mask, cache, processors, set(eos_new), max_new_tokens, sample=temperature > 0
         )
         results = []
-        for row in out[:, ids.shape[1] :]:
-            new = row.tolist()
+        for new in continuations:
             finished = any(t in eos_new for t in new)
             if finished:
                 new = new[: min(new.index(t) for t in eos_new if t in new)]
@@ -301,6 +292,60 @@ def shared_prefill(model, ids: torch.Tensor, mask: torch.Tensor, samples: int):
         )
     cache.batch_repeat_interleave(samples)
     return cache
+
+
+def decode_pruned(
+    model,
+    ids: torch.Tensor,
+    mask: torch.Tensor,
+    cache,
+    processors: Sequence,
+    eos: set[int],
+    max_new_tokens: int,
+    *,
+    sample: bool,
+) -> list[list[int]]:
+    """Continue the left-padded rows ``ids`` (their ``cache`` holds all but each row's last token) for at most
+    ``max_new_tokens`` tokens each; returns every row's new tokens, its end token included where it ended.
+
+    The step is Hugging Face's sampling loop (``processors`` on the scores, then a multinomial draw, or argmax
+    when not ``sample``), except that a row that has ended leaves the batch and its key/value cache
+    (``DynamicCache.batch_select_indices``). ``generate`` keeps decoding a finished row with padding until the
+    batch's longest continuation ends; after fine-tuning, when most continuations end early, that was most of
+    the compute (docs/performance.md, "Where synthesis throws its lines away").
+    """
+    rows = list(range(len(ids)))
+    new: list[list[int]] = [[] for _ in rows]
+    step = ids[:, -1:]
+    for _ in range(max_new_tokens):
+        positions = mask.sum(-1, keepdim=True) - 1
+        logits = (
+            model(input_ids=step, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True)
+            .logits[:, -1]
+            .float()
+        )
+        scores = logits
+        for processor in processors:
+            scores = processor(ids, scores)
+        if sample:
+            tokens = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
+        else:
+            tokens = scores.argmax(-1)
+        ended = []
+        for row, token in zip(rows, tokens.tolist(), strict=True):
+            new[row].append(token)
+            ended.append(token in eos)
+        ids = torch.cat([ids, tokens[:, None]], dim=1)
+        mask = torch.cat([mask, mask.new_ones((len(mask), 1))], dim=1)
+        step = tokens[:, None]
+        if any(ended):
+            keep = torch.tensor([i for i, e in enumerate(ended) if not e], dtype=torch.long)
+            if len(keep) == 0:
+                break
+            cache.batch_select_indices(keep)
+            ids, mask, step = ids[keep], mask[keep], step[keep]
+            rows = [rows[i] for i in keep.tolist()]
+    return new
 
 
 def _decoder_layers(model) -> torch.nn.ModuleList:
