@@ -33,6 +33,6 @@ fi
 git config user.email >/dev/null || git config user.email "pipeline@localhost"
 git config user.name >/dev/null || git config user.name "pipeline"
 # 7. What precision `auto` (synth.dtype, train.precision) runs on this machine: bf16 where PyTorch has bf16 kernels
-#    for the CPU (AVX-512 BF16, AMX) or CUDA bf16, float32 elsewhere (pipeline/hardware.py, docs/performance.md).
-python -m pipeline.hardware
+#    for the CPU (AVX-512 BF16, AMX) or CUDA bf16, float32 elsewhere (pipeline/config/hardware.py, docs/performance.md).
+python -m pipeline.config.hardware
 echo "setup done: . .venv/bin/activate puts dvc and the pipeline's python on the PATH"

@@ -1,13 +1,13 @@
 """What bfloat16 costs on this CPU: the default's ``synth.dtype: bfloat16`` and ``train.precision: bf16``.
 
 bf16 is fast only where PyTorch has bf16 kernels for the CPU (oneDNN on AVX-512 or AMX:
-``pipeline.hardware.cpu_bf16_kernels``); elsewhere (an AVX2-only CPU) a bf16 matmul falls back to a slow
+``pipeline.config.hardware.cpu_bf16_kernels``); elsewhere (an AVX2-only CPU) a bf16 matmul falls back to a slow
 generic kernel. This measures, in float32 and in bfloat16, on shapes of the default models:
 
 - matmul throughput (GFLOP/s) at the LLM's decode and prefill shapes (Gemma 3 270M: hidden 640, MLP 2048, a batch
   of 16 prompts) and the encoder's feed-forward shape (hidden 384, FFN 1536, 32 rows x 64 tokens);
 - one training step (forward + backward + AdamW) of a 6-layer encoder of the default's size, in fp32 and under bf16
-  autocast as ``train.precision: bf16`` runs it (``pipeline/distributed.py``).
+  autocast as ``train.precision: bf16`` runs it (``pipeline/training/runtime.py``).
 
 One row per CPU (model name and PyTorch's capability) goes to ``benchmarks/results/cpu_precision.json``, replacing
 an earlier row of the same CPU, so machines of different kinds sit side by side (rendered in docs/performance.md
@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from pipeline.hardware import cpu_bf16_kernels
+from pipeline.config.hardware import cpu_bf16_kernels
 from pipeline.io import write_text
 
 RESULTS = Path("benchmarks/results/cpu_precision.json")

@@ -6,7 +6,7 @@ distinct target-language document of the prepared splits with the committed teac
 BERT-style encoder like the student and the zero-shot encoder), ``passage:`` prefix, ``encoder.max_length`` and
 ``encoder.batch_size``, batches sorted by length, mean-pooled and L2-normalised:
 
-* ``torch``: :func:`pipeline.model.encode`, the stages' own code;
+* ``torch``: :func:`pipeline.retrieval.embed.encode`, the stages' own code;
 * ``ctranslate2``: the same model converted by ``ctranslate2.converters.TransformersConverter`` (into a temporary
   folder; this benchmark only), batches run side by side on one core each like the MT decoder.
 
@@ -37,9 +37,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.isa import ISA_ENV
-from pipeline import paths
-from pipeline.hardware import cpu_model
-from pipeline.params import load_params
+from pipeline.config import paths
+from pipeline.config.hardware import cpu_model
+from pipeline.config.params import load_params
 
 RESULTS = Path("benchmarks/results/encoder_engines.json")
 
@@ -69,7 +69,7 @@ def convert(model_dir: Path, out: Path) -> None:
 
 def ct2_load(converted: Path):
     """The converted encoder, batches side by side on one core each, and the saved model's tokenizer (what
-    :func:`pipeline.encoder.load_encoder` loads, without the PyTorch weights)."""
+    :func:`pipeline.retrieval.encoders.load_encoder` loads, without the PyTorch weights)."""
     import ctranslate2
     from transformers import AutoTokenizer
 
@@ -99,8 +99,8 @@ def ct2_encode(encoder, tokenizer, texts: list[str], prefix: str, batch_size: in
 
 def worker(engine: str, converted: Path, out: Path) -> None:
     """Load one engine, encode every document, save the vectors and the timings under ``out``."""
-    from pipeline.encoder import load_encoder
-    from pipeline.model import PASSAGE_PREFIX, encode
+    from pipeline.retrieval.embed import PASSAGE_PREFIX, encode
+    from pipeline.retrieval.encoders import load_encoder
 
     params = load_params()
     texts = documents()

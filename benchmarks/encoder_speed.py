@@ -18,8 +18,8 @@ import time
 import torch
 
 from pipeline.data import store
-from pipeline.encoder import load_encoder
-from pipeline.model import PASSAGE_PREFIX, encode, encode_tokens
+from pipeline.retrieval.embed import PASSAGE_PREFIX, encode, encode_tokens
+from pipeline.retrieval.encoders import load_encoder
 
 
 def main() -> None:

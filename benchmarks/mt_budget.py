@@ -61,10 +61,10 @@ def child(name: str) -> dict:
     """One setting, in this process; returns its row."""
     import torch
 
-    from pipeline import seeds
+    from pipeline.config import seeds
+    from pipeline.config.params import load_params
     from pipeline.data import store
     from pipeline.mt import MTConfig, load_translator, train_mt
-    from pipeline.params import load_params
     from pipeline.stages.train_mt import dev_scores
 
     setting = SETTINGS[name]

@@ -19,10 +19,10 @@ import json
 import time
 from pathlib import Path
 
-from pipeline import paths
+from pipeline.config import paths
+from pipeline.config.params import load_params
 from pipeline.data import store
 from pipeline.mt import is_degenerate, load_translator, score_translations
-from pipeline.params import load_params
 
 RESULTS = Path("benchmarks/results/mt_decoding.json")
 

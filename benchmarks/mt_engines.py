@@ -32,9 +32,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from benchmarks.isa import ISA_ENV
-from pipeline import paths
-from pipeline.hardware import cpu_model
-from pipeline.params import load_params
+from pipeline.config import paths
+from pipeline.config.hardware import cpu_model
+from pipeline.config.params import load_params
 
 RESULTS = Path("benchmarks/results/mt_engines.json")
 INPUTS = ("source_dev", "genre_dev", "pool")

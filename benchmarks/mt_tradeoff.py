@@ -25,10 +25,10 @@ from pathlib import Path
 
 import torch
 
-from pipeline import seeds
+from pipeline.config import seeds
+from pipeline.config.params import load_params
 from pipeline.io import read_tsv, write_text
 from pipeline.mt import FairseqTranslator, MTConfig, score_translations, train_mt
-from pipeline.params import load_params
 
 PREPARED = Path("data/prepared")
 

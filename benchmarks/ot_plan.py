@@ -24,13 +24,13 @@ from pathlib import Path
 
 import torch
 
-from pipeline import paths
+from pipeline.config import paths
+from pipeline.config.params import load_params
 from pipeline.data.splits import BITEXT_COLUMNS
-from pipeline.encoder import load_encoder
 from pipeline.io import read_tsv, write_text
 from pipeline.losses import OTAlignmentLoss
-from pipeline.model import PASSAGE_PREFIX, token_states
-from pipeline.params import load_params
+from pipeline.retrieval.embed import PASSAGE_PREFIX, token_states
+from pipeline.retrieval.encoders import load_encoder
 
 RESULTS = Path("benchmarks/results/ot_plan.json")
 #: (label, iteration cap, tolerance): the old default, the new default, and around them.

@@ -37,8 +37,8 @@ from pathlib import Path
 import yaml
 
 from benchmarks.isa import ISA_ENV, describe
+from pipeline.config.hardware import auto_summary, cpu_model
 from pipeline.experiments.grid import STAGE_TIMINGS, finished_stages
-from pipeline.hardware import auto_summary, cpu_model
 from pipeline.io import copy_working_tree
 from pipeline.profile import apply_profile
 

@@ -1,8 +1,8 @@
 """Where the ``synthesize`` stage's time goes, and generation settings old against new, on the default data.
 
 Times the parts of the stage apart (language-ID training, loading and trimming the LM), then runs the stage's
-generation loop (:func:`pipeline.synth.synthesize`, the stage's filters with the test texts blocked) under each
-setting ``name=BATCHxSAMPLES`` (prompts per batch x ``synth.samples_per_prompt``; every other setting from
+generation loop (:func:`pipeline.augment.synthesis.synthesize`, the stage's filters with the test texts blocked)
+under each setting ``name=BATCHxSAMPLES`` (prompts per batch x ``synth.samples_per_prompt``; every other setting from
 params.yaml's ``synth`` section, ``synth.dtype`` resolved for this CPU). Every setting generates the same number
 of continuations (``--rows``) from the same seeded prompts, so they do the same decoding work and differ in how
 many prompts they encode. Settings are interleaved (A B A B, ``--repeats``) so that other work on a shared
@@ -25,17 +25,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline import hardware, paths
+from pipeline.augment.lid import train_bible_lid
+from pipeline.augment.synthesis import FilterConfig, LineFilter, build_prompt, quality, synthesize
+from pipeline.config import hardware, paths
+from pipeline.config.hardware import cpu_model
+from pipeline.config.params import load_params
 from pipeline.data import store
-from pipeline.hardware import cpu_model
-from pipeline.lid import train_bible_lid
 from pipeline.llm.generate import LocalLM
-from pipeline.params import load_params
-from pipeline.synth import FilterConfig, LineFilter, build_prompt, quality, synthesize
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "synth_budget.json"
-#: The ``synth`` params that steer sampling (what :func:`pipeline.synth.synthesize` takes as decoding settings).
+#: The ``synth`` params that steer sampling (:func:`pipeline.augment.synthesis.synthesize`'s decoding settings).
 DECODING = ("max_new_tokens", "temperature", "top_p", "repetition_penalty", "no_repeat_ngram_size")
 
 
@@ -52,7 +52,7 @@ def parse_configs(text: str) -> list[tuple[str, int, int]]:
 def measure(lm, name, pool, line_filter, lid, params, *, rows, repeat, batch, samples, shots, decoding):
     """Generate ``rows`` continuations with the stage's loop (no early stop, no checkpoint; the same seeded prompts
     for every setting of a repeat) and count them: returns the row every synthesis benchmark records and the
-    :class:`pipeline.synth.SynthesisResult`."""
+    :class:`pipeline.augment.synthesis.SynthesisResult`."""
     started_cpu = time.process_time()
     res = synthesize(
         lm,

@@ -33,11 +33,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pipeline.augment.lid import train_bible_lid
+from pipeline.augment.synthesis import FilterConfig, LineFilter, build_prompt, finetune_documents, quality, synthesize
+from pipeline.config.params import load_params
 from pipeline.data import store
-from pipeline.lid import train_bible_lid
 from pipeline.llm.generate import LocalLM
-from pipeline.params import load_params
-from pipeline.synth import FilterConfig, LineFilter, build_prompt, finetune_documents, quality, synthesize
 
 ROOT = Path(__file__).resolve().parents[1]
 

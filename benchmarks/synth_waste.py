@@ -6,10 +6,10 @@ word validity against the pool's vocabulary, language ID). For one language's pr
 
 1. passes **real** held-out target-genre verses (``genre_dev``, never in the pool) through the same filters: the share
    of real text each filter rejects is its false-rejection rate, the filter's own quality figure;
-2. generates ``--rows`` continuations per setting and repeat with the stage's loop (:func:`pipeline.synth.synthesize`,
-   test texts blocked) and counts what each filter removed, the pass rate, seconds per kept line, the time
-   3,000 kept lines would take at that rate, and the kept lines' quality (word validity, language-ID pass rate,
-   distinct-2, 4-gram novelty).
+2. generates ``--rows`` continuations per setting and repeat with the stage's loop
+   (:func:`pipeline.augment.synthesis.synthesize`, test texts blocked) and counts what each filter removed, the pass
+   rate, seconds per kept line, the time 3,000 kept lines would take at that rate, and the kept lines' quality (word
+   validity, language-ID pass rate, distinct-2, 4-gram novelty).
 
 A setting is ``name`` or ``name:key=value;key=value`` over the ``synth`` params (decoding: ``temperature``,
 ``top_p``, ``max_new_tokens``, ``repetition_penalty``, ``no_repeat_ngram_size``; prompts: ``shots``; filters:
@@ -36,12 +36,12 @@ import numpy as np
 
 from benchmarks.isa import ISA_ENV, describe
 from benchmarks.synth_budget import DECODING, measure, summarise
+from pipeline.augment.lid import train_bible_lid
+from pipeline.augment.synthesis import FilterConfig, LineFilter, quality
+from pipeline.config.hardware import cpu_model
+from pipeline.config.params import load_params
 from pipeline.data import store
-from pipeline.hardware import cpu_model
-from pipeline.lid import train_bible_lid
-from pipeline.params import load_params
 from pipeline.stages.synthesize import make_backend
-from pipeline.synth import FilterConfig, LineFilter, quality
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FILTERS = ("min_word_validity", "min_words", "max_words", "max_copy_overlap")

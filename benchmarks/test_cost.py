@@ -35,7 +35,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.hardware import auto_summary, cpu_model
+from pipeline.config.hardware import auto_summary, cpu_model
 from pipeline.io import copy_working_tree, read_metrics, write_json
 
 ROOT = Path(__file__).resolve().parents[1]

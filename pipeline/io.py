@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline import paths
+from pipeline.config import paths
 from pipeline.errors import PipelineError
 
 

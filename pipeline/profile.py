@@ -2,7 +2,7 @@
 
 A profile (``profiles/tiny.yaml``) holds only what it changes, so it keeps working when ``params.yaml`` gains
 a setting. Applying it rewrites ``params.yaml`` with the profile's values in place, its comments and layout
-kept, and checks the result with the schema (:mod:`pipeline.params`)::
+kept, and checks the result with the schema (:mod:`pipeline.config.params`)::
 
     python -m pipeline.profile profiles/tiny.yaml     # then `dvc repro`; `git checkout params.yaml` undoes it
 
@@ -25,8 +25,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.representer import RoundTripRepresenter
 
+from pipeline.config.params import PARAMS_FILE, Params, ParamsError, parse_params
 from pipeline.io import write_text
-from pipeline.params import PARAMS_FILE, Params, ParamsError, parse_params
 
 
 def _group(model: type[BaseModel] | None, key: str) -> type[BaseModel] | None:

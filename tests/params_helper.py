@@ -16,8 +16,8 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.config.params import Params, parse_params
 from pipeline.data import splits
-from pipeline.params import Params, parse_params
 
 PARAMS_YAML = Path(__file__).resolve().parents[1] / "params.yaml"
 
@@ -53,7 +53,7 @@ def prepare_with(overrides: dict | None = None, /, **kw) -> splits.Prepared:
 def prepare_new_language(proj: Path, env: dict, code: str, entry: str) -> subprocess.CompletedProcess:
     """In the throw-away project ``proj``: append ``entry`` (one line) to the language registry, set ``lang`` to
     ``code`` and run the ``prepare`` stage; returns the finished process."""
-    with open(proj / "pipeline/data/languages.yaml", "a", encoding="utf-8") as fh:
+    with open(proj / "pipeline/config/languages.yaml", "a", encoding="utf-8") as fh:
         fh.write(entry)
     params = proj / "params.yaml"
     params.write_text(re.sub(r"(?m)^lang: \w+", f"lang: {code}", params.read_text(encoding="utf-8")), encoding="utf-8")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.experiments import compare, grid, results
+from pipeline.experiments import cells, compare, grid, results
 from pipeline.experiments.compare import CompareError, select
 from pipeline.experiments.results import parse_exp_show
 from pipeline.experiments.stats import holm
@@ -393,7 +393,7 @@ def test_design_answer_pools_languages_and_ends_in_one_of_four_outcomes():
         for lang in ("swh", "tgl", "nya"):
             sub = table[(table["lang"] == lang) & (table["split"] == "shifted_genre")]
             a, b = (
-                compare.seed_query_matrix(sub[sub["aug"] == x], by_name, "shifted_genre")
+                cells.seed_query_matrix(sub[sub["aug"] == x], by_name, "shifted_genre")
                 for x in ("backtranslation", "synthetic")
             )
             parts.append(crossed_test(a.to_numpy(), b.to_numpy(), margin=0.02))

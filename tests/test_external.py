@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from params_helper import prepare_with, raw_params
 
+from pipeline.config.params import ParamsError, parse_params
 from pipeline.data import store
 from pipeline.data.external import collection_from_ir_datasets, load_external, read_trec_collection
 from pipeline.io import DataFileError
-from pipeline.params import ParamsError, parse_params
 
 FIXTURE = Path(__file__).parent / "fixtures/trec_collection"
 

@@ -1,13 +1,13 @@
-"""pipeline.hardware: what precision `auto` runs, and the note for CPUs on which bf16 is slow."""
+"""pipeline.config.hardware: what precision `auto` runs, and the note for CPUs on which bf16 is slow."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from pipeline import hardware
-from pipeline.distributed import init_runtime
-from pipeline.hardware import bf16_note, resolve, uses_bf16
+from pipeline.config import hardware
+from pipeline.config.hardware import bf16_note, resolve, uses_bf16
+from pipeline.training.runtime import init_runtime
 
 
 @pytest.mark.parametrize(

@@ -5,11 +5,12 @@ import json
 import pytest
 from params_helper import prepare_new_language
 
-from pipeline.data import bible, languages, udhr
+from pipeline.augment.synthesis import build_prompt
+from pipeline.config import languages
+from pipeline.config.languages import LanguageError, load_registry
+from pipeline.data import bible, udhr
 from pipeline.data.bible import SourceError
-from pipeline.data.languages import LanguageError, load_registry
 from pipeline.io import read_metrics
-from pipeline.synth import build_prompt
 
 BUILT_IN = ["swh", "tgl", "nya", "ben", "fra", "deu", "spa", "som", "yor", "hau", "amh", "zul"]
 

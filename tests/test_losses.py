@@ -13,8 +13,8 @@ import ot
 import pytest
 import torch
 
+from pipeline.config.conditions import DISTILL_LOSSES
 from pipeline.losses import (
-    DISTILL_LOSSES,
     DistillLoss,
     NonFiniteLossError,
     OTAlignmentLoss,
@@ -259,7 +259,7 @@ def _ot(**batch) -> torch.Tensor:
 
 
 def _pooled(**batch) -> torch.Tensor:
-    return PooledDistillationLoss()(**batch)
+    return PooledDistillationLoss("mse")(**batch)
 
 
 def _break(batch: dict, case: str) -> dict:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.config.paths import SPLITS
 from pipeline.io import HEADLINE, headline, split_info
-from pipeline.paths import SPLITS
 
 ROOT = Path(__file__).resolve().parents[1]
 

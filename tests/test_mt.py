@@ -16,6 +16,7 @@ import sacrebleu
 import torch
 import yaml
 
+from pipeline.config.params import load_params
 from pipeline.data import bible
 from pipeline.io import read_json
 from pipeline.mt import (
@@ -36,7 +37,6 @@ from pipeline.mt import (
 from pipeline.mt.config import CHECKPOINT, CT2_DIR, MT_JSON, SPM_MODEL
 from pipeline.mt.ct2 import CTranslate2Translator, convert, resolve_compute_type
 from pipeline.mt.text import BLANK
-from pipeline.params import load_params
 
 TINY = MTConfig(
     vocab_size=300,

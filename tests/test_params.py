@@ -7,7 +7,7 @@ import pytest
 import yaml
 from params_helper import params_with, raw_params
 
-from pipeline.params import ParamsError, load_params, parse_params
+from pipeline.config.params import ParamsError, load_params, parse_params
 from pipeline.profile import apply_profile, overlay, redundant
 
 TINY = Path("profiles/tiny.yaml")
@@ -34,7 +34,7 @@ def test_params_yaml_is_the_only_source_of_defaults():
 
 
 def test_lang_is_a_registry_code():
-    from pipeline.data import languages
+    from pipeline.config import languages
 
     assert params_with(lang="som").language.corpus is None
     with pytest.raises(ParamsError, match=r"bad value for 'lang'.*registry.*'swh'.*got 'xyz'"):

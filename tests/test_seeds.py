@@ -1,4 +1,4 @@
-from pipeline import seeds
+from pipeline.config import seeds
 
 
 def test_derived_seeds_depend_on_name_not_order():

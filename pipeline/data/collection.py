@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipeline.paths import QUERY_FORMS
+from pipeline.config.paths import QUERY_FORMS
 
 
 @dataclass
 class Collection:
     """One test collection: English queries in one or more forms, target-language documents, graded TREC qrels.
 
-    ``queries`` maps a query form (:data:`pipeline.paths.QUERY_FORMS`: ``title``, a few content words; ``desc``, the
-    whole text) to ``(qid, text)`` rows; every form has the same query ids. ``docs_en`` holds the documents' English
-    originals where the source has them (Bible verses, UDHR paragraphs): the input of the English–English ceiling.
+    ``queries`` maps a query form (:data:`pipeline.config.paths.QUERY_FORMS`: ``title``, a few content words;
+    ``desc``, the whole text) to ``(qid, text)`` rows; every form has the same query ids. ``docs_en`` holds the
+    documents' English originals where the source has them (Bible verses, UDHR paragraphs): the input of the
+    English–English ceiling.
     """
 
     name: str

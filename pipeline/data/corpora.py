@@ -1,7 +1,7 @@
 """A language's corpora from files, for a registry entry with ``corpus: files``.
 
 A user with their own corpora (OPUS bitext, news text, a CIRAL-style test collection) puts them under
-``data/external/corpora/<code>/`` (:data:`pipeline.paths.CORPORA_DIR`) and the same DAG runs on them::
+``data/external/corpora/<code>/`` (:data:`pipeline.config.paths.CORPORA_DIR`) and the same DAG runs on them::
 
     bitext.tsv          id, en, xx     source-domain seed bitext: the bitext pool and the MT training data
     mono.tsv            id, xx         target-genre monolingual pool (augmentation: back-translation, prompts)
@@ -36,10 +36,10 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.config.paths import CORPORA_DIR, SPLITS
 from pipeline.data.collection import Collection
 from pipeline.data.external import read_trec_collection
 from pipeline.io import DataFileError, read_tsv
-from pipeline.paths import CORPORA_DIR, SPLITS
 
 BITEXT_FILE = "bitext.tsv"
 MONO_FILE = "mono.tsv"

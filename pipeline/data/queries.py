@@ -1,4 +1,4 @@
-"""English queries in the forms every split is evaluated with (:data:`pipeline.paths.QUERY_FORMS`).
+"""English queries in the forms every split is evaluated with (:data:`pipeline.config.paths.QUERY_FORMS`).
 
 ``desc`` is the whole English text (a BBE verse, a UDHR paragraph, an external collection's query); ``title`` is a
 few of its content words in their original order, the short keyword query of CLEF/NeuCLIR title topics and of

@@ -5,10 +5,10 @@ Which Bible books serve which purpose is :mod:`pipeline.data.books`; the Bible c
 
 Queries are English from the Bible in Basic English (BBE); the English side of bitext and teacher passages is the
 World English Bible (WEB), so a query is never the same string as aligned English text. Every split is evaluated with
-both query forms (:data:`pipeline.paths.QUERY_FORMS`): a collection from files has its queries as ``desc``, and its
-``title`` form is drawn from them like the Bible's.
+both query forms (:data:`pipeline.config.paths.QUERY_FORMS`): a collection from files has its queries as
+``desc``, and its ``title`` form is drawn from them like the Bible's.
 
-That is the layout for a language whose registry entry (:mod:`pipeline.data.languages`) has ``corpus: bible``. With
+That is the layout for a language whose registry entry (:mod:`pipeline.config.languages`) has ``corpus: bible``. With
 ``corpus: files`` the seed bitext, the pool, the dev sets and any test collections come from
 ``data/external/corpora/<code>/`` instead (:mod:`pipeline.data.corpora`); with no corpus (UDHR only) only
 ``shifted_register`` exists. The English teacher data is the English Bible's in every case, and the leakage guard
@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from pipeline import seeds
+from pipeline.config import seeds
+from pipeline.config.languages import Language
+from pipeline.config.paths import CORPORA_DIR
 from pipeline.data import articles, bible, corpora, udhr
 from pipeline.data.bible import verse_id
 from pipeline.data.bible_collections import (
@@ -43,10 +45,8 @@ from pipeline.data.bible_collections import (
 from pipeline.data.books import DISTRACTOR_BOOKS, TARGET_GENRE_POOL_BOOKS, TEST_BOOKS
 from pipeline.data.collection import Collection
 from pipeline.data.external import load_external
-from pipeline.data.languages import Language
 from pipeline.data.queries import both_forms
 from pipeline.io import DataFileError
-from pipeline.paths import CORPORA_DIR
 
 __all__ = ["SplitUnavailable", "prepare", "check_no_leakage", "drop_test_duplicates", "is_test_id"]
 
@@ -58,7 +58,7 @@ TEST_ID_PREFIXES = ("udhr:", "topic:")
 
 
 class PrepareSettings(Protocol):
-    """What :func:`prepare` reads of the ``prepare`` params section (``pipeline.params.PrepareParams``)."""
+    """What :func:`prepare` reads of the ``prepare`` params section (``pipeline.config.params.PrepareParams``)."""
 
     collection: str
     title_words: int

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline import trec
+from pipeline.config.paths import QUERY_FORMS
 from pipeline.data.splits import BITEXT_COLUMNS, Prepared, normalise
 from pipeline.io import (
     DataFileError,
@@ -37,7 +37,7 @@ from pipeline.io import (
     write_json,
     write_tsv,
 )
-from pipeline.paths import QUERY_FORMS
+from pipeline.retrieval import trec
 
 DATA_ROOT = Path("data")
 

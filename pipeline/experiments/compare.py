@@ -16,362 +16,62 @@ queries, so contrasts are made within one root seed). Anything else would confou
 names the key. A param that differs between strata (languages, root seeds) but is constant within each is listed
 as a setting per stratum (e.g. a language or a root seed run in float32 while others ran in bf16).
 
-Statistics (docs/results.md, "How the tests work"; computed by :mod:`pipeline.experiments.stats`): for each
-contrast A − B the per-query AP difference is taken on the same queries and the same replicate seeds
-(``distill.seed`` also draws the seed bitext, so seed k of A and seed k of B share it); the effect is the mean
-difference, its 95 % confidence interval and its p-value come from a two-level bootstrap (resample seeds, then
-queries, :func:`~pipeline.experiments.stats.two_level_bootstrap`), and p-values are Holm-adjusted within each
-declared family (:data:`CONTRASTS`, :func:`~pipeline.experiments.stats.holm`). A declared report (``--report
-NAME``) is a selection that ``grid.yaml``'s ``reports:`` names, beside the grids it reads. Writes
-``reports/comparison.md``, a CSV of every experiment's AP per split (one row per replicate seed), a CSV of the
-tests and a bar chart; with several ``augment.size`` values also the dose–response line chart ``*_by_size.png``.
+Statistics (docs/results.md, "How the tests work"; computed by :mod:`pipeline.experiments.stats`): for each contrast A
+− B the per-query AP difference is taken on the same queries and the same replicate seeds (``distill.seed`` also draws
+the seed bitext, so seed k of A and seed k of B share it); the effect is the mean difference, its 95 % confidence
+interval and its p-value come from a two-level bootstrap (resample seeds, then queries,
+:func:`~pipeline.experiments.stats.two_level_bootstrap`), and p-values are Holm-adjusted within each declared family
+(:data:`~pipeline.experiments.contrasts.CONTRASTS`, :func:`~pipeline.experiments.stats.holm`). A declared report
+(``--report NAME``) is a selection that ``grid.yaml``'s ``reports:`` names, beside the grids it reads. Writes
+``reports/comparison.md``, a CSV of every experiment's AP per split (one row per replicate seed), a CSV of the tests
+and a bar chart; with several ``augment.size`` values also the dose–response line chart ``*_by_size.png``.
+
+The cells are selected by :mod:`pipeline.experiments.cells` and tested by :mod:`pipeline.experiments.contrasts`;
+this module writes the reports and is the command line.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from pipeline import seeds as seeds_
 from pipeline.cli import run_command
-from pipeline.errors import PipelineError
+from pipeline.config.conditions import AUG_ORIGINS
+from pipeline.config.paths import QUERY_FORMS, SHIFTED, SPLITS
 from pipeline.experiments import grid, results
+from pipeline.experiments.cells import (
+    CONDITION,
+    DEFAULT_REPORT,
+    STRATA,
+    CompareError,
+    declared_reports,
+    report_form,
+    select,
+    stratum_settings,
+    summary_table,
+)
+from pipeline.experiments.contrasts import (
+    CONTRASTS,
+    FAMILIES,
+    bootstrap_test,
+    contrasts,
+    crossed_t,
+    design_answer,
+    interim,
+    test_line,
+    test_of,
+)
 from pipeline.experiments.results import Experiment
 from pipeline.experiments.stats import (
-    OUTCOMES,
     RESAMPLES,
-    crossed_test,
-    equivalence_reach,
-    holm,
-    mde,
-    outcome,
-    pooled_test,
-    two_level_bootstrap,
 )
 from pipeline.io import atomic_path, write_text
-from pipeline.paths import AUG_ORIGINS, QUERY_FORMS, SHIFTED, SPLITS
 from pipeline.plots import dose_response_chart, forest_plot, panels_bar_chart
 
-#: Table column -> the param it comes from. A condition is (aug, size, loss, marginals, scoring).
-CONDITION = {
-    "aug": "aug",
-    "size": "augment.size",
-    "loss": "distill.loss",
-    "marginals": "distill.marginals",
-    "scoring": "evaluate.scoring",
-}
-#: Condition params that older commits did not have, and the value those commits behaved as.
-BEFORE_PARAM = {"distill.marginals": "uniform"}
-STRATA = {"lang": "lang", "root_seed": "seed"}
-REPLICATE = "distill.seed"
-ALLOWED_TO_VARY = {*CONDITION.values(), *STRATA.values(), REPLICATE}
 OUT = Path("reports/comparison.md")
-
-
-@dataclass(frozen=True)
-class Contrast:
-    """A − B: the condition with ``axis`` = ``a`` against the same condition with ``axis`` = ``b``."""
-
-    family: str
-    axis: str
-    a: str
-    b: str
-    splits: tuple[str, ...] = tuple(SPLITS)
-
-    @property
-    def label(self) -> str:
-        return f"{self.a} − {self.b}"
-
-
-#: The families, declared before the grid ran (issue 14); Holm adjusts within each family over every contrast of
-#: it that the selected experiments allow (a wider selection: a larger family, a more conservative adjustment).
-CONTRASTS = (
-    # primary: the research question, under domain shift, per language
-    Contrast("primary", "aug", "backtranslation", "synthetic", SHIFTED),
-    # secondary: does each augmentation help at all
-    Contrast("secondary", "aug", "backtranslation", "none"),
-    Contrast("secondary", "aug", "synthetic", "none"),
-    Contrast("secondary", "aug", "both", "none"),
-    Contrast("secondary", "aug", "parallel", "none"),
-    # controls: the oracle English side, and the question in-domain
-    Contrast("control", "aug", "parallel", "backtranslation"),
-    Contrast("control", "aug", "backtranslation", "synthetic", ("in_domain",)),
-    # OPTICAL: the token alignment against plain pooled KD, and the scoring it is meant to serve
-    Contrast("optical", "loss", "ot", "pooled"),
-    Contrast("optical", "loss", "ot+pooled", "pooled"),
-    Contrast("optical", "marginals", "idf", "uniform"),
-    Contrast("optical", "scoring", "maxsim", "dense"),
-)
-FAMILIES = list(dict.fromkeys(c.family for c in CONTRASTS))
-
-
-#: What ``--results DIR`` alone writes: the answer, ``reports/comparison.*`` (declared in grid.yaml's ``reports:``).
-DEFAULT_REPORT = "comparison"
-
-
-class CompareError(PipelineError):
-    pass
-
-
-def _varying(exps: list[Experiment]) -> set[str]:
-    """Param keys with more than one value among ``exps`` (a key missing from some, added by a later commit,
-    varies only if its values differ)."""
-    keys = set().union(*(e.params for e in exps))
-    return {k for k in keys if len({repr(e.params[k]) for e in exps if k in e.params}) > 1}
-
-
-def aug_rows(params: dict) -> int:
-    """Augmentation rows in the bitext: ``augment.size``, or 0 for ``aug: none`` (which ignores the size)."""
-    return 0 if params.get("aug") == "none" else int(params.get("augment.size", 0))
-
-
-def condition(params: dict) -> dict:
-    """The condition columns of an experiment's params (``size``: :func:`aug_rows`)."""
-    return {k: aug_rows(params) if k == "size" else params.get(p, BEFORE_PARAM.get(p)) for k, p in CONDITION.items()}
-
-
-def _key(e: Experiment) -> tuple:
-    return (*(e.params.get(p) for p in STRATA.values()), *condition(e.params).values(), e.params.get(REPLICATE))
-
-
-def _value(e: Experiment, key: str) -> str:
-    """A param's value as text; ``grid``: the grid that named the experiment (``experiments.grid``: NAME-values)."""
-    return e.name.split("-", 1)[0] if key == "grid" else str(e.params.get(key))
-
-
-def select(exps: list[Experiment], where: dict[str, str], *more: dict[str, str]) -> list[Experiment]:
-    """The experiments matching ``where`` (or any of ``more``); an error if a param other than the comparison's
-    axes varies within a stratum (a language and root seed). A param may differ between strata (every contrast is
-    within one): such settings are listed by :func:`stratum_settings`. The same cell twice (an experiment and its
-    commit) counts once, and ``augment.size`` is ignored where ``aug`` is none. A value ``a|b`` matches either."""
-    wheres = [where, *more]
-    unknown = sorted({k for w in wheres for k in w} - {"grid"} - set().union(*(e.params for e in exps)))
-    if unknown:
-        raise CompareError(f"selection key(s) {unknown}: no param of any experiment (nor `grid`)")
-    keep = [e for e in exps if any(all(_value(e, k) in v.split("|") for k, v in w.items()) for w in wheres)]
-    if not keep:
-        raise CompareError(f"no experiment matches {' or '.join(map(str, wheres))}")
-    strata: dict[tuple, list[Experiment]] = {}
-    for e in keep:
-        strata.setdefault(_stratum(e), []).append(e)
-    within = {k: stratum for stratum, group in strata.items() for k in _varying(group)}
-    extra = sorted(set(within) - ALLOWED_TO_VARY)
-    if extra:
-        label = {k: ", ".join(f"{s} {v}" for s, v in zip(STRATA, within[k], strict=True)) for k in extra}
-        where_ = ", ".join(f"{k} ({label[k]})" for k in extra)
-        raise CompareError(
-            f"these params differ among the selected experiments of one language and root seed, which would "
-            f"confound the comparison: {where_}; narrow the selection with --where key=value"
-        )
-    seen: set[tuple] = set()
-    unique = []
-    for e in keep:
-        if _key(e) not in seen:
-            seen.add(_key(e))
-            unique.append(e)
-    return unique
-
-
-def _stratum(e: Experiment) -> tuple[str, ...]:
-    """The experiment's language and root seed: contrasts never cross them."""
-    return tuple(str(e.params.get(p)) for p in STRATA.values())
-
-
-def stratum_settings(exps: list[Experiment]) -> pd.DataFrame:
-    """Params that differ between strata (languages, root seeds) but are constant within each, as :func:`select`
-    checks: one row per stratum, with the root seed only where it varies."""
-    keys = sorted(_varying(exps) - ALLOWED_TO_VARY)
-    rows = {}
-    for e in exps:
-        rows.setdefault(_stratum(e), {k: e.params.get(k) for k in keys})
-    table = pd.DataFrame([dict(zip(STRATA, s, strict=True)) | v for s, v in sorted(rows.items())])
-    shown = [name for name in STRATA if name == "lang" or table[name].nunique() > 1]
-    return table.reindex(columns=[*shown, *keys])
-
-
-def report_form(exps: list[Experiment]) -> str:
-    """The query form a report compares: the first of :data:`~pipeline.paths.QUERY_FORMS` (``title``, then
-    ``desc``) with which every selected experiment was evaluated on every split it has (experiments from before
-    both forms were evaluated have ``desc`` only)."""
-    for form in QUERY_FORMS:
-        if all(form in e.forms(split) for e in exps for split in e.splits() if split != "topics"):
-            return form
-    raise CompareError(f"the selected experiments share no query form on their splits (forms: {QUERY_FORMS})")
-
-
-def test_of(table: pd.DataFrame) -> dict[str, str]:
-    """The test (``prepare.collection``, several joined by commas), the query form of a summary table's numbers and
-    the engine(s) that decoded its generators' MT (``mt.engine``)."""
-    return {
-        "collection": ", ".join(sorted(set(table["collection"]))),
-        "form": table["form"].iloc[0],
-        "mt_engine": ", ".join(sorted(set(table["mt_engine"]))),
-    }
-
-
-def test_line(table: pd.DataFrame) -> str:
-    """The sentence that opens every report: the test and the query form all its numbers are on."""
-    test = test_of(table)
-    collections = ", ".join(f"`{c}`" for c in test["collection"].split(", "))
-    engines = ", ".join(f"`{e}`" for e in test["mt_engine"].split(", "))
-    return (
-        f"All numbers below: student AP on the {collections} test (`prepare.collection`), `{test['form']}` queries; "
-        f"MT decoded by {engines} (`mt.engine`).\n\n"
-    )
-
-
-def summary_table(exps: list[Experiment], form: str) -> pd.DataFrame:
-    """One row per experiment × split evaluated with ``form`` queries: strata, condition, replicate seed, the test
-    and the student's AP."""
-    rows = []
-    for e in exps:
-        for split in e.splits():
-            if form not in e.forms(split):
-                continue
-            rows.append(
-                {
-                    "exp": e.name,
-                    "rev": e.rev,
-                    **{k: e.params.get(p) for k, p in STRATA.items()},
-                    **condition(e.params),
-                    "seed": e.params.get(REPLICATE),
-                    "split": split,
-                    "collection": e.collection,
-                    "form": form,
-                    "mt_engine": e.mt_engine,
-                    "AP": e.student(split, form)["AP"],
-                }
-            )
-    if not rows:
-        raise CompareError(f"no selected experiment has student AP with {form} queries in metrics/eval/*.json")
-    return pd.DataFrame(rows)
-
-
-def seed_query_matrix(table: pd.DataFrame, exps: dict[str, Experiment], split: str) -> pd.DataFrame:
-    """Per-query AP of the rows of ``table`` (one condition, one query form): replicate seeds × queries."""
-    rows = {r.seed: pd.Series(exps[r.exp].query_ap[split][r.form]) for r in table.itertuples()}
-    return pd.DataFrame(rows).T.sort_index()
-
-
-def paired_matrices(
-    cell_a: pd.DataFrame, cell_b: pd.DataFrame, exps: dict[str, Experiment], split: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-query AP of two conditions on the replicate seeds and queries both have (seeds × queries each)."""
-    ma, mb = seed_query_matrix(cell_a, exps, split), seed_query_matrix(cell_b, exps, split)
-    seeds, queries = ma.index.intersection(mb.index), ma.columns.intersection(mb.columns)
-    return ma.loc[seeds, queries].to_numpy(), mb.loc[seeds, queries].to_numpy()
-
-
-def bootstrap_test(a: np.ndarray, b: np.ndarray, seed: int) -> dict:
-    """The reports' test without a declared design: the two-level bootstrap."""
-    return two_level_bootstrap(a, b, seed=seed)
-
-
-def crossed_t(a: np.ndarray, b: np.ndarray, seed: int) -> dict | None:
-    """The test of a declared design (:func:`~pipeline.experiments.stats.crossed_test`): effect, CI and p from
-    one t distribution; no resampling, so ``seed`` is unused. None with fewer than 2 seeds (no seed variance)."""
-    if a.shape[0] < 2:
-        return None
-    res = crossed_test(a, b)
-    return {k: res[k] for k in ("delta", "ci_low", "ci_high", "p", "se", "df", "seeds", "queries")}
-
-
-def contrasts(table: pd.DataFrame, exps: dict[str, Experiment], test=bootstrap_test) -> pd.DataFrame:
-    """Every declared contrast the table allows, per stratum × split × the rest of the condition; Holm per family.
-    ``test(a, b, seed)``: :func:`bootstrap_test`, or :func:`crossed_t` for a report with a declared design."""
-    cond = list(CONDITION)
-    out = []
-    for (lang, root, split), sub in table.groupby(["lang", "root_seed", "split"], sort=True):
-        cells = {tuple(k): g for k, g in sub.groupby(cond, sort=True)}
-        for c in CONTRASTS:
-            if split not in c.splits:
-                continue
-            for key, cell_a in cells.items():
-                a = dict(zip(cond, key, strict=True))
-                if str(a[c.axis]) != c.a:
-                    continue
-                b = {**a, c.axis: c.b} | ({"size": 0} if (c.axis, c.b) == ("aug", "none") else {})
-                cell_b = cells.get(tuple(b[k] for k in cond))
-                if cell_b is None:
-                    continue
-                ma, mb = paired_matrices(cell_a, cell_b, exps, split)
-                if ma.shape[0] == 0 or ma.shape[1] < 2:
-                    continue
-                res = test(ma, mb, seeds_.derive(0, "compare", str(lang), str(root), split, c.label, repr(key)))
-                if res is None:
-                    continue
-                out.append({"family": c.family, "lang": lang, "root_seed": root, "split": split, **a,
-                            "contrast": c.label, **res})  # fmt: skip
-    tests = pd.DataFrame(out)
-    if tests.empty:
-        return tests
-    tests["p_holm"] = np.nan
-    for idx in tests.groupby("family").groups.values():
-        tests.loc[idx, "p_holm"] = holm(tests.loc[idx, "p"])
-        tests.loc[idx, "family_size"] = len(idx)
-    tests["family"] = pd.Categorical(tests["family"], FAMILIES, ordered=True)
-    return tests.sort_values(
-        ["family", "lang", "root_seed", "split", "size", "loss", "marginals", "scoring", "contrast"]
-    ).reset_index(drop=True)
-
-
-def design_answer(table: pd.DataFrame, exps: dict[str, Experiment], design: grid.Design) -> pd.DataFrame:
-    """The declared design's answer: per split, ``design.a − design.b`` per pooled language (crossed seeds ×
-    queries test) and pooled over the languages present (equal weights, Q and tau). Holm over the splits for the
-    pooled rows (the primary family), over languages × splits for the per-language rows (secondary), for the
-    difference and for TOST within ``design.margin``; each row's MDE from its own SE and df at the family's size,
-    and its outcome (:func:`~pipeline.experiments.stats.outcome`)."""
-    names = {OUTCOMES[0]: f"{design.a} better", OUTCOMES[1]: f"{design.b} better",
-             OUTCOMES[2]: f"equivalent within ±{design.margin}", OUTCOMES[3]: "inconclusive"}  # fmt: skip
-    rows = []
-    for split in design.splits:
-        parts = []
-        for lang in design.pooled:
-            sub = table[(table["lang"] == lang) & (table["split"] == split)]
-            arms = [sub[sub["aug"] == arm] for arm in (design.a, design.b)]
-            if any(arm.empty for arm in arms):
-                continue
-            ma, mb = paired_matrices(*arms, exps, split)
-            if ma.shape[0] < 2 or ma.shape[1] < 2:
-                continue
-            res = crossed_test(ma, mb, alpha=design.alpha, margin=design.margin)
-            parts.append(res)
-            rows.append({"split": split, "languages": lang, "pooled": False, **res})
-        if parts:
-            languages = " ".join(r["languages"] for r in rows if r["split"] == split and not r["pooled"])
-            pooled = pooled_test(parts, alpha=design.alpha, margin=design.margin)
-            rows.append({"split": split, "pooled": True, **pooled, "languages": languages})
-    out = pd.DataFrame(rows)
-    if out.empty:
-        return out
-    out = out.drop(columns=["terms"])
-    for mask in (out["pooled"], ~out["pooled"]):
-        m = int(mask.sum())
-        out.loc[mask, "family_size"] = m
-        out.loc[mask, "p_holm"] = holm(out.loc[mask, "p"]) if m else []
-        out.loc[mask, "p_equivalence_holm"] = holm(out.loc[mask, "p_equivalence"]) if m else []
-    out["family_size"] = out["family_size"].astype(int)
-    kw = {"alpha": design.alpha, "power": design.power}
-    sizes = list(zip(out["se"], out["df"], out["family_size"], strict=True))
-    out["mde"] = [mde(se**2, df, family=m, **kw) for se, df, m in sizes]
-    out["equivalence_reach"] = [equivalence_reach(se**2, df, family=m, **kw) for se, df, m in sizes]
-    out["outcome"] = [
-        names[outcome(d, p, q, design.alpha)]
-        for d, p, q in zip(out["delta"], out["p_holm"], out["p_equivalence_holm"], strict=True)
-    ]
-    out.insert(0, "family", np.where(out["pooled"], "primary (pooled)", "by language"))
-    return out.sort_values(["pooled", "split"], ascending=[False, True], kind="stable").reset_index(drop=True)
-
-
-def interim(answer: pd.DataFrame, done: int, declared: int) -> pd.DataFrame:
-    """The answer with no outcome while ``done`` < ``declared`` cells have run: each row's outcome is
-    ``interim`` (its effect, CI and p stay, for the record; the families' Holm sizes are not yet final)."""
-    return answer.assign(outcome="interim") if done < declared and not answer.empty else answer
 
 
 def render_answer(answer: pd.DataFrame, design: grid.Design, done: int, declared: int) -> str:
@@ -545,15 +245,6 @@ def plot(table: pd.DataFrame, groups: pd.DataFrame, path: Path) -> list[Path]:
         written.append(path.with_name(path.stem + "_by_size.png"))
         dose_response_chart(groups, splits, list(AUG_ORIGINS), written[-1])
     return written
-
-
-def declared_reports(grid_file: Path = grid.GRID_FILE) -> dict[str, tuple[dict[str, str], ...]]:
-    """The reports ``grid_file`` declares (``reports:``): name -> its selections (an experiment matching any of
-    them enters ``reports/NAME.*``); :data:`DEFAULT_REPORT` among them."""
-    declared = grid.reports(grid_file)
-    if DEFAULT_REPORT not in declared:
-        raise CompareError(f"{grid_file}: reports: no {DEFAULT_REPORT!r} (the report --results alone writes)")
-    return declared
 
 
 def load(args) -> list[Experiment]:

@@ -60,12 +60,12 @@ from pathlib import Path
 
 import yaml
 
-from pipeline import paths
 from pipeline.cli import run_command
+from pipeline.config import paths
+from pipeline.config.hardware import bf16_note, uses_bf16
 from pipeline.errors import PipelineError
 from pipeline.experiments.results import RESULTS_DIR, exp_show, flatten, parse_exp_show
 from pipeline.experiments.results import load as load_results
-from pipeline.hardware import bf16_note, uses_bf16
 from pipeline.io import read_json, write_json
 from pipeline.profile import apply_profile
 

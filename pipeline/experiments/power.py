@@ -32,9 +32,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline import seeds
 from pipeline.cli import run_command
-from pipeline.experiments import compare, grid, results
+from pipeline.config import seeds
+from pipeline.experiments import cells, grid, results
+from pipeline.experiments.contrasts import CONTRASTS
 from pipeline.experiments.stats import (
     Crossed,
     crossed_test,
@@ -45,7 +46,7 @@ from pipeline.experiments.stats import (
 )
 from pipeline.io import write_text
 
-PRIMARY = compare.CONTRASTS[0]
+PRIMARY = CONTRASTS[0]
 OUT = Path("reports/power.md")
 COMPONENTS = ("seed", "query", "residual")
 #: Bootstrap samples per simulated data set when measuring the bootstrap's type-I error (its p has a resolution of
@@ -58,7 +59,7 @@ def measured_components(exps: list[results.Experiment]) -> pd.DataFrame:
     components of the primary contrast, from the cells both arms share (seeds and queries), with the test and query
     form they were measured on."""
     by_name = {e.name: results.with_query_ap(e) for e in exps}
-    table = compare.summary_table(exps, compare.report_form(exps))
+    table = cells.summary_table(exps, cells.report_form(exps))
     rows = []
     for (lang, size, split), sub in table.groupby(["lang", "size", "split"], sort=True):
         if split not in PRIMARY.splits:
@@ -66,7 +67,7 @@ def measured_components(exps: list[results.Experiment]) -> pd.DataFrame:
         arms = [sub[sub["aug"] == arm] for arm in (PRIMARY.a, PRIMARY.b)]
         if any(a.empty for a in arms):
             continue
-        ma, mb = compare.paired_matrices(*arms, by_name, split)
+        ma, mb = cells.paired_matrices(*arms, by_name, split)
         if ma.shape[0] < 2 or ma.shape[1] < 2:
             continue
         d = ma - mb
@@ -75,7 +76,7 @@ def measured_components(exps: list[results.Experiment]) -> pd.DataFrame:
                      "delta": float(d.mean()), **{f"var_{k}": comp[k] for k in COMPONENTS},
                      "collection": ", ".join(sorted(set(sub["collection"]))), "form": sub["form"].iloc[0]})  # fmt: skip
     if not rows:
-        raise compare.CompareError("no language × shifted split has both arms of the primary contrast with >= 2 seeds")
+        raise cells.CompareError("no language × shifted split has both arms of the primary contrast with >= 2 seeds")
     return pd.DataFrame(rows)
 
 
@@ -221,11 +222,11 @@ def main(argv: Iterable[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(list(argv) if argv is not None else None)
     design = grid.designs()[args.design]
-    declared = compare.declared_reports()
+    declared = cells.declared_reports()
     loaded = [results.ran_params(e) for e in results.load(args.results)]
     reports = args.report or ["comparison", "dose_response"]
     measured = pd.concat(
-        [measured_components(compare.select(loaded, *declared[name])).assign(report=name) for name in reports],
+        [measured_components(cells.select(loaded, *declared[name])).assign(report=name) for name in reports],
         ignore_index=True,
     )
     settings = {"design": design.name, "pooled": " ".join(design.pooled), "family": len(design.splits),

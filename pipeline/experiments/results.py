@@ -33,11 +33,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline.cli import run_command
+from pipeline.config.hardware import AUTO
+from pipeline.config.paths import QUERY_FORMS, SPLITS, run_file
 from pipeline.errors import PipelineError
-from pipeline.evaluation import per_query_ap
-from pipeline.hardware import AUTO
 from pipeline.io import info_file, merge, write_text
-from pipeline.paths import QUERY_FORMS, SPLITS, run_file
+from pipeline.retrieval.evaluation import per_query_ap
 
 RESULTS_DIR = Path("results")
 #: The precision params that may be ``auto``, and where a run's metrics say what ran.

@@ -1,6 +1,6 @@
 """Distillation losses: OPTICAL's OT token alignment, the pooled KD baseline, and ``distill.loss`` over them."""
 
-from .distill import DISTILL_LOSSES, DistillLoss
+from .distill import DistillLoss
 from .ot_alignment import (
     NonFiniteLossError,
     OTAlignmentLoss,
@@ -13,7 +13,6 @@ from .ot_alignment import (
 from .pooled import PooledDistillationLoss, pooled_distillation_loss
 
 __all__ = [
-    "DISTILL_LOSSES",
     "DistillLoss",
     "NonFiniteLossError",
     "OTAlignmentLoss",

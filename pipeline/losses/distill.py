@@ -23,13 +23,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from pipeline.config.conditions import DISTILL_LOSSES
+
 from .ot_alignment import OTAlignmentLoss
 from .pooled import PooledDistillationLoss
 
-__all__ = ["DISTILL_LOSSES", "DistillLoss"]
+__all__ = ["DistillLoss"]
 
 #: the values of ``distill.loss``: the terms, joined by ``+``
-DISTILL_LOSSES = ("ot", "pooled", "ot+pooled")
 
 
 class DistillLoss(nn.Module):

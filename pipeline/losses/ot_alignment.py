@@ -441,18 +441,3 @@ class OTAlignmentLoss(nn.Module):
             f"differentiable_plan={self.differentiable_plan}, "
             f"detach_teacher={self.detach_teacher}"
         )
-
-    @property
-    def citation(self) -> str:
-        return (
-            "@inproceedings{huang2023optical,\n"
-            "  title={Improving Cross-lingual Information Retrieval on Low-Resource "
-            "Languages via Optimal Transport Distillation},\n"
-            "  author={Huang, Zhiqi and Yu, Puxuan and Allan, James},\n"
-            "  booktitle={Proceedings of the Sixteenth ACM International Conference on "
-            "Web Search and Data Mining (WSDM)},\n"
-            "  year={2023},\n"
-            "  eprint={2301.12566},\n"
-            "  archivePrefix={arXiv}\n"
-            "}"
-        )

@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pipeline.model import mean_pool
+from pipeline.retrieval.embed import mean_pool
 
 from .ot_alignment import (
     NonFiniteLossError,
@@ -71,7 +71,7 @@ def pooled_distillation_loss(
     a: Tensor | None = None,
     b: Tensor | None = None,
     *,
-    kind: PoolKind = "mse",
+    kind: PoolKind,
     detach_teacher: bool = True,
     batch_id: Any = None,
 ) -> Tensor:
@@ -101,7 +101,7 @@ def pooled_distillation_loss(
 class PooledDistillationLoss(nn.Module):
     """Mean-pooled teacher/student distillation; ``forward`` returns the batch mean."""
 
-    def __init__(self, kind: PoolKind = "mse", detach_teacher: bool = True) -> None:
+    def __init__(self, kind: PoolKind, detach_teacher: bool = True) -> None:
         super().__init__()
         if kind not in _KINDS:
             raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")

@@ -5,8 +5,8 @@ monolingual target-genre verses gives synthetic (xx, en) bitext for distillation
 
 - :mod:`pipeline.mt.config`: :class:`MTConfig` (from params.yaml) and the model directory's files;
 - :mod:`pipeline.mt.train`: :func:`train_mt`, SentencePiece + fairseq training on CPU;
-- :mod:`pipeline.mt.translate`: :class:`Translator` (beam, sampling, noised) with its fairseq and
-  Hugging Face subclasses, and :func:`load_translator`;
+- :mod:`pipeline.mt.base`: :class:`Translator`, what every engine shares (beam, sampling, noised; the length limit);
+- :mod:`pipeline.mt.translate`: its fairseq and Hugging Face subclasses, and :func:`load_translator`;
 - :mod:`pipeline.mt.ct2`: the trained model converted for CTranslate2 and :class:`CTranslate2Translator` (the
   default engine, ``mt.engine``);
 - :mod:`pipeline.mt.backtranslate`: back-translation into bitext rows, and its metrics;
@@ -15,20 +15,13 @@ monolingual target-genre verses gives synthetic (xx, en) bitext for distillation
 """
 
 from pipeline.mt.backtranslate import backtranslate_rows, backtranslation_metrics
+from pipeline.mt.base import METHODS, MTError, Translator
 from pipeline.mt.config import MTConfig
 from pipeline.mt.ct2 import CTranslate2Translator
 from pipeline.mt.score import score_translations
 from pipeline.mt.text import add_noise, is_degenerate, length_ratio, translation_stats
 from pipeline.mt.train import train_mt
-from pipeline.mt.translate import (
-    FAIRSEQ_LOCAL,
-    METHODS,
-    FairseqTranslator,
-    HFTranslator,
-    MTError,
-    Translator,
-    load_translator,
-)
+from pipeline.mt.translate import FAIRSEQ_LOCAL, FairseqTranslator, HFTranslator, load_translator
 
 __all__ = [
     "FAIRSEQ_LOCAL",

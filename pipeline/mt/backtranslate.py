@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.data.splits import mean_words
+from pipeline.mt.base import Translator
 from pipeline.mt.text import length_ratio
-from pipeline.mt.translate import Translator
 
 #: A bitext row: ``(id, en, xx, origin, domain)``.
 Row = tuple[str, str, str, str, str]

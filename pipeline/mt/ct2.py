@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.io import DataFileError, atomic_path, read_json, write_json
+from pipeline.mt.base import MAX_LEN_A, MAX_LEN_B, MTError, Translator
 from pipeline.mt.config import CHECKPOINT, CT2_DIR, DICTS, MT_JSON, SPM_MODEL, SRC_LANG, TGT_LANG, MTConfig
 from pipeline.mt.train import quiet_fairseq
-from pipeline.mt.translate import MAX_LEN_A, MAX_LEN_B, MTError, Translator
 
 #: The file in ``ctranslate2/`` naming the checkpoint it was converted from.
 SOURCE_JSON = "converted_from.json"

@@ -194,6 +194,63 @@ def _fairseq_train_args(cfg: MTConfig, data_bin: Path, save_dir: Path) -> list[s
     ]  # fmt: skip
 
 
+def _encode_splits(
+    train_pairs: list[tuple[str, str]], valid_pairs: list[tuple[str, str]], work: Path, cfg: MTConfig
+) -> tuple[Any, Path, dict[str, int]]:
+    """Train SentencePiece on the cleaned training pairs and write both splits, encoded, to ``work/text``
+    (pairs with an empty side or more than ``cfg.max_positions - 1`` pieces dropped). Returns the processor, its
+    model file and the pair counts."""
+    import sentencepiece as spm
+
+    texts = [t for xx, en in train_pairs for t in (clean(xx), clean(en)) if t]
+    spm_file = _train_sentencepiece(texts, work / "spm", cfg.vocab_size)
+    sp = spm.SentencePieceProcessor(model_file=str(spm_file))
+    max_len = cfg.max_positions - 1  # fairseq appends EOS
+    train_enc, train_empty, train_long = _encode_pairs(sp, train_pairs, max_len)
+    valid_enc, valid_empty, valid_long = _encode_pairs(sp, valid_pairs, max_len)
+    if not train_enc or not valid_enc:
+        raise ValueError(
+            f"train_mt: no usable {'training' if not train_enc else 'validation'} pairs left after dropping "
+            f"empty and over-long (> {max_len} pieces) ones"
+        )
+    (work / "text").mkdir()
+    _write_split(train_enc, work / "text" / "train")
+    _write_split(valid_enc, work / "text" / "valid")
+    counts = {
+        "train_pairs": len(train_enc),
+        "valid_pairs": len(valid_enc),
+        "dropped_empty": train_empty,
+        "dropped_long": train_long,
+        "valid_dropped_empty": valid_empty,
+        "valid_dropped_long": valid_long,
+    }
+    return sp, spm_file, counts
+
+
+def _preprocessing_args(text_dir: Path, data_bin: Path):
+    """fairseq-preprocess's arguments: the encoded splits in ``text_dir`` binarised into ``data_bin`` with one
+    joined dictionary."""
+    from fairseq import options
+
+    return options.get_preprocessing_parser().parse_args(
+        [
+            "--source-lang",
+            SRC_LANG,
+            "--target-lang",
+            TGT_LANG,
+            "--trainpref",
+            str(text_dir / "train"),
+            "--validpref",
+            str(text_dir / "valid"),
+            "--destdir",
+            str(data_bin),
+            "--joined-dictionary",
+            "--workers",
+            "1",
+        ]  # fmt: skip
+    )
+
+
 def train_mt(
     train_pairs: list[tuple[str, str]],
     valid_pairs: list[tuple[str, str]],
@@ -208,7 +265,6 @@ def train_mt(
     ``cfg.max_positions - 1`` pieces are dropped and counted. Returns ``train_seconds`` (fairseq
     training only), ``epochs``, the per-epoch ``train_loss``/``valid_loss`` lists and the counts.
     """
-    import sentencepiece as spm
     from fairseq import options
     from fairseq.data import Dictionary
     from fairseq.dataclass.utils import convert_namespace_to_omegaconf
@@ -224,39 +280,9 @@ def train_mt(
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mt-train-") as work_str, atomic_path(out_dir, is_dir=True) as tmp:
         work = Path(work_str)
-        texts = [t for xx, en in train_pairs for t in (clean(xx), clean(en)) if t]
-        spm_file = _train_sentencepiece(texts, work / "spm", cfg.vocab_size)
-        sp = spm.SentencePieceProcessor(model_file=str(spm_file))
-        max_len = cfg.max_positions - 1  # fairseq appends EOS
-        train_enc, train_empty, train_long = _encode_pairs(sp, train_pairs, max_len)
-        valid_enc, valid_empty, valid_long = _encode_pairs(sp, valid_pairs, max_len)
-        if not train_enc or not valid_enc:
-            raise ValueError(
-                f"train_mt: no usable {'training' if not train_enc else 'validation'} pairs left after dropping "
-                f"empty and over-long (> {max_len} pieces) ones"
-            )
-        (work / "text").mkdir()
-        _write_split(train_enc, work / "text" / "train")
-        _write_split(valid_enc, work / "text" / "valid")
-
+        sp, spm_file, counts = _encode_splits(train_pairs, valid_pairs, work, cfg)
         data_bin = work / "bin"
-        pre_args = options.get_preprocessing_parser().parse_args(
-            [
-                "--source-lang",
-                SRC_LANG,
-                "--target-lang",
-                TGT_LANG,
-                "--trainpref",
-                str(work / "text" / "train"),
-                "--validpref",
-                str(work / "text" / "valid"),
-                "--destdir",
-                str(data_bin),
-                "--joined-dictionary",
-                "--workers",
-                "1",
-            ]  # fmt: skip
-        )
+        pre_args = _preprocessing_args(work / "text", data_bin)
         handler = _EpochStats(log)
         with _fairseq_logging(handler), _no_new_handlers("fairseq_cli.preprocess"):
             fs_preprocess.main(pre_args)
@@ -284,12 +310,7 @@ def train_mt(
             "epochs": len(epochs),
             "train_loss": [handler.epochs[e].get("train_loss", float("nan")) for e in epochs],
             "valid_loss": [handler.epochs[e].get("valid_loss", float("nan")) for e in epochs],
-            "train_pairs": len(train_enc),
-            "valid_pairs": len(valid_enc),
-            "dropped_empty": train_empty,
-            "dropped_long": train_long,
-            "valid_dropped_empty": valid_empty,
-            "valid_dropped_long": valid_long,
+            **counts,
             "vocab_size": sp.get_piece_size(),
             "dictionary_size": len(Dictionary.load(str(data_bin / DICTS[0]))),
         }

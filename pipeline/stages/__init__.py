@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from pipeline import paths
+from pipeline.config import paths
 from pipeline.errors import PipelineError
 from pipeline.io import atomic_path, write_json, write_metrics, write_text, write_tsv
 

@@ -5,7 +5,7 @@ Samples ``augment.pool.backtranslation`` verses (seeded) from the target-genre m
 ``backtranslate.method``, and writes ``data/aug/backtranslation.tsv`` (real target side, synthetic English side).
 The same verses with their real (WEB) English side are the ``parallel`` control, ``data/aug/parallel.tsv``: what
 back-translation would give with a perfect MT model (no rows for a file corpus, which has no English for its
-pool). Both files have the columns of :data:`pipeline.augment.POOL_COLUMNS`: ``en_lang`` is the language ID's
+pool). Both files have the columns of :data:`pipeline.augment.pools.POOL_COLUMNS`: ``en_lang`` is the language ID's
 label for the English side, trained here with ``augment.lid_verses`` verses per language. ``bitext`` filters the
 pools and samples ``augment.size`` rows, so a change of ``augment.size`` does not re-run this stage. Also writes
 ``metrics/backtranslate.json``.
@@ -13,13 +13,13 @@ pools and samples ``augment.size`` rows, so a change of ``augment.size`` does no
 
 from __future__ import annotations
 
-from pipeline import paths, seeds
-from pipeline.augment import POOL_COLUMNS, sample, write_pools
+from pipeline.augment.pools import POOL_COLUMNS, sample, write_pools
+from pipeline.config import paths, seeds
+from pipeline.config.params import ParamsError, load_params
 from pipeline.data import store
 from pipeline.data.splits import is_test_id
 from pipeline.io import write_metrics
 from pipeline.mt import backtranslate_rows, load_translator
-from pipeline.params import ParamsError, load_params
 from pipeline.stages import run_stage, skipped_without_bitext
 
 OUT_PATH = paths.AUG_FILES["backtranslation"]
@@ -63,7 +63,7 @@ def main() -> None:
         seed=params.seed,
     )
     write_metrics(
-        "metrics/backtranslate.json",
+        paths.metrics_file("backtranslate"),
         {**written["translation"], "parallel_rows": len(parallel), "lid": written["lid"]},
     )
 

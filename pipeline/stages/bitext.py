@@ -2,10 +2,10 @@
 
 ``aug``: ``none`` · ``backtranslation`` · ``synthetic`` · ``both`` (half of ``augment.size`` from each of those
 two) · ``parallel`` (the back-translation pool's verses with their real English: the oracle control). Each pool
-goes through the filters of :mod:`pipeline.augment`; ``augment.size`` rows are drawn from those that pass, seeded
+goes through the filters of :mod:`pipeline.augment.pools`; ``augment.size`` rows are drawn from those that pass, seeded
 by ``seed`` and ``distill.seed``, so replicate seeds resample the augmentation. The pools are always built and
 cached, so switching ``aug``, ``augment.size`` (within the pool) or a filter re-runs only this stage and the ones
-after it. ``bitext.tag`` prefixes :data:`pipeline.augment.TAG` to the target side of augmentation rows (tagged
+after it. ``bitext.tag`` prefixes :data:`pipeline.augment.pools.TAG` to the target side of augmentation rows (tagged
 back-translation); only ``distill`` reads this file, so the tag never reaches evaluation.
 
 Writes ``data/bitext/train.tsv`` (``id, en, xx, origin, domain``) and ``metrics/bitext.json``: the seed rows'
@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline import paths, seeds
-from pipeline.augment import AugmentFilter, draw_augmentation, filter_bitext, sample, tag_augmentation
+from pipeline.augment.pools import AugmentFilter, draw_augmentation, filter_bitext, sample, tag_augmentation
+from pipeline.config import paths, seeds
+from pipeline.config.params import load_params
 from pipeline.data import splits, store
 from pipeline.data.splits import BITEXT_COLUMNS, mean_words, normalise
 from pipeline.io import DataFileError, write_metrics, write_tsv
-from pipeline.params import load_params
 from pipeline.stages import run_stage, skipped_without_bitext
 
 BITEXT_PATH = paths.BITEXT_FILE
@@ -64,7 +64,7 @@ def main() -> None:
         df = tag_augmentation(df)
     write_tsv(BITEXT_PATH, df[list(BITEXT_COLUMNS)].itertuples(index=False, name=None), BITEXT_COLUMNS)
     write_metrics(
-        "metrics/bitext.json",
+        paths.metrics_file("bitext"),
         {
             "aug": params.aug,
             "tag": params.bitext.tag,

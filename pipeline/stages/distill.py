@@ -11,17 +11,17 @@ With ``train.nproc > 1`` it re-launches itself under torchrun; rank 0 evaluates 
 
 from __future__ import annotations
 
-from pipeline import paths, seeds
+from pipeline.config import paths, seeds
+from pipeline.config.params import load_params
 from pipeline.data import store
 from pipeline.data.splits import BITEXT_COLUMNS
-from pipeline.distributed import Runtime, run_training
-from pipeline.encoder import load_encoder, save_encoder
 from pipeline.io import read_tsv, write_metrics
 from pipeline.losses import DistillLoss
-from pipeline.params import load_params
-from pipeline.retrieval import Encoder, dev_ap
+from pipeline.retrieval.encoders import load_encoder, save_encoder
+from pipeline.retrieval.search import Encoder, dev_ap
 from pipeline.stages import live_logger, main_process_live, run_stage, skipped_without_bitext
-from pipeline.training import TokenIdf, TrainConfig, train_student
+from pipeline.training.loops import TokenIdf, TrainConfig, train_student
+from pipeline.training.runtime import Runtime, run_training
 
 STUDENT_DIR = paths.STUDENT_DIR
 LIVE_DIR = paths.LIVE_DIRS["distill"]
@@ -73,7 +73,7 @@ def train(params, runtime: Runtime) -> None:
     save_encoder(student.cpu(), tokenizer, STUDENT_DIR)
     tail = losses[-10:]
     write_metrics(
-        "metrics/distill.json",
+        paths.metrics_file("distill"),
         {
             "loss": cfg.loss,
             "marginals": cfg.marginals,

@@ -7,17 +7,17 @@ Writes ``models/encoder/`` and ``metrics/encoder.json``.
 
 from __future__ import annotations
 
-from pipeline import paths
-from pipeline.encoder import build_encoder
+from pipeline.config import paths
+from pipeline.config.params import load_params
 from pipeline.io import write_metrics
-from pipeline.params import load_params
+from pipeline.retrieval.encoders import build_encoder
 from pipeline.stages import run_stage
 
 
 def main() -> None:
     params = load_params()
     info = build_encoder(params.encoder.name, params.encoder.layers, paths.ENCODER_DIR)
-    write_metrics("metrics/encoder.json", info)
+    write_metrics(paths.metrics_file("encoder"), info)
 
 
 if __name__ == "__main__":

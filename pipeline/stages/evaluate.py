@@ -3,7 +3,7 @@
 Systems: ``zeroshot`` (the encoder on both sides), ``teacher`` (the English teacher on both sides), ``teacher_en``
 (the teacher on the documents' English originals: the monolingual ceiling), ``student`` (teacher queries, student
 documents), and the NMT baselines ``nmt_bm25`` / ``nmt_teacher`` over documents translated into English (see
-:func:`pipeline.retrieval.system_runs`); ``evaluate.scoring`` is ``dense`` (cosine of mean-pooled embeddings) or
+:func:`pipeline.retrieval.search.system_runs`); ``evaluate.scoring`` is ``dense`` (cosine of mean-pooled embeddings) or
 ``maxsim`` (ColBERT-style late interaction over token states).
 
 One run covers every split and both query forms (``title``, ``desc``): each model encodes each distinct document
@@ -24,12 +24,13 @@ from __future__ import annotations
 import argparse
 import logging
 
-from pipeline import paths, trec
+from pipeline.config import paths
+from pipeline.config.params import load_params
 from pipeline.data import store
-from pipeline.evaluation import evaluate_run
 from pipeline.io import DataFileError, atomic_path, read_tsv, write_metrics, write_text
-from pipeline.params import load_params
-from pipeline.retrieval import BASELINES, SplitTexts, system_runs
+from pipeline.retrieval import trec
+from pipeline.retrieval.evaluation import evaluate_run
+from pipeline.retrieval.search import BASELINES, SplitTexts, system_runs
 from pipeline.stages import SKIPPED, run_stage
 
 log = logging.getLogger(__name__)

@@ -8,12 +8,12 @@ machine that has it cached), copied as is. Depends only on ``synth.model``/``syn
 
 from __future__ import annotations
 
-from pipeline import paths, seeds
+from pipeline.config import paths, seeds
+from pipeline.config.params import load_params
 from pipeline.data import bible
 from pipeline.data.books import TARGET_GENRE_POOL_BOOKS
 from pipeline.io import write_metrics
 from pipeline.llm.acquire import materialise
-from pipeline.params import load_params
 from pipeline.stages import run_stage, write_skipped
 
 
@@ -28,10 +28,10 @@ def main() -> None:
     cfg = params.synth
     if cfg.backend != "local":
         write_skipped(f"synth.backend={cfg.backend}: the model is served at {cfg.endpoint}", paths.LLM_DIR)
-        write_metrics("metrics/llm.json", {"model": cfg.endpoint_model, "backend": cfg.backend})
+        write_metrics(paths.metrics_file("llm"), {"model": cfg.endpoint_model, "backend": cfg.backend})
         return
     info = materialise(cfg.model, paths.LLM_DIR, tiny_lines=tiny_lines, seed=seeds.derive(params.seed, "llm", "tiny"))
-    write_metrics("metrics/llm.json", {**info, "backend": "local"})
+    write_metrics(paths.metrics_file("llm"), {**info, "backend": "local"})
 
 
 if __name__ == "__main__":

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import logging
 
+from pipeline.config import paths
+from pipeline.config.params import load_params
 from pipeline.data import splits, store
 from pipeline.data.collection import Collection
 from pipeline.data.splits import mean_words
 from pipeline.io import write_metrics
-from pipeline.params import load_params
 from pipeline.stages import run_stage
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def main() -> None:
     for split, reason in prepared.unavailable.items():
         log.warning("split %s not built: %s", split, reason)
     store.write_prepared(prepared)
-    write_metrics("metrics/prepare.json", metrics(prepared, params.prepare.collection))
+    write_metrics(paths.metrics_file("prepare"), metrics(prepared, params.prepare.collection))
 
 
 if __name__ == "__main__":

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline import paths
-from pipeline.evaluation import MEASURE_NAMES, robustness, split_metrics
+from pipeline.config import paths
+from pipeline.config.params import load_params
 from pipeline.io import write_metrics, write_text
-from pipeline.params import load_params
 from pipeline.plots import ap_bar_chart, training_curves
+from pipeline.retrieval.evaluation import MEASURE_NAMES, robustness, split_metrics
 from pipeline.stages import run_stage
 
 
@@ -86,7 +86,7 @@ def main() -> None:
         numbers[form_key("robustness", form)] = {
             system: entry["robustness"][form] for system, entry in report.items() if entry["robustness"].get(form)
         }
-    write_metrics("metrics/report.json", numbers)
+    write_metrics(paths.metrics_file("report"), numbers)
     write_text("reports/summary.md", summary_text(params, table, report))
     labelled = table.assign(split=table["split"] + ", " + table["form"])
     student = labelled[labelled["system"] == "student"]

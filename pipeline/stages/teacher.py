@@ -8,15 +8,15 @@ writes, every rank trains.
 
 from __future__ import annotations
 
-from pipeline import paths, seeds
+from pipeline.config import paths, seeds
+from pipeline.config.params import load_params
 from pipeline.data import store
-from pipeline.distributed import Runtime, run_training
-from pipeline.encoder import load_encoder, save_encoder
 from pipeline.io import write_metrics
-from pipeline.params import load_params
-from pipeline.retrieval import Encoder, dev_ap
+from pipeline.retrieval.encoders import load_encoder, save_encoder
+from pipeline.retrieval.search import Encoder, dev_ap
 from pipeline.stages import live_logger, main_process_live, run_stage
-from pipeline.training import TrainConfig, train_teacher
+from pipeline.training.loops import TrainConfig, train_teacher
+from pipeline.training.runtime import Runtime, run_training
 
 LIVE_DIR = paths.LIVE_DIRS["teacher"]
 
@@ -52,7 +52,7 @@ def train(params, runtime: Runtime) -> None:
     after = dev_ap(encoder, encoder, dev, "en", params.evaluate.depth) if losses else before
     save_encoder(model.cpu(), tokenizer, paths.TEACHER_DIR)
     write_metrics(
-        "metrics/teacher.json",
+        paths.metrics_file("teacher"),
         {
             "precision": runtime.precision,  # what ran (train.precision auto resolved)
             "steps": cfg.steps,

@@ -15,7 +15,8 @@ import logging
 import time
 
 from dvclive import Live
-from pipeline import paths, seeds
+from pipeline.config import paths, seeds
+from pipeline.config.params import Params, load_params
 from pipeline.data import store
 from pipeline.io import atomic_path, write_metrics, write_text
 from pipeline.mt import (
@@ -26,7 +27,6 @@ from pipeline.mt import (
     train_mt,
 )
 from pipeline.mt.ct2 import convert
-from pipeline.params import Params, load_params
 from pipeline.stages import live_logger, run_stage, skipped_without_bitext
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def main() -> None:
     log.info(
         "BLEU source dev %.2f, target-genre dev %.2f", result["dev_source"]["bleu"], result["dev_target_genre"]["bleu"]
     )
-    write_metrics("metrics/mt.json", result)
+    write_metrics(paths.metrics_file("mt"), result)
 
 
 if __name__ == "__main__":

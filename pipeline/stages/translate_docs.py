@@ -8,11 +8,11 @@ topical test's splits share the distractor books). Writes ``data/nmt/<split>.tsv
 
 from __future__ import annotations
 
-from pipeline import paths
+from pipeline.config import paths
+from pipeline.config.params import load_params
 from pipeline.data import store
 from pipeline.io import atomic_path, write_metrics, write_tsv
 from pipeline.mt import load_translator, translation_stats
-from pipeline.params import load_params
 from pipeline.stages import run_stage, skipped_without_bitext
 
 

@@ -8,9 +8,10 @@ or from the shared cache instead of the network.
 
 from __future__ import annotations
 
-from pipeline import fetch, paths
+from pipeline import fetch
+from pipeline.config import paths
+from pipeline.config.params import load_params
 from pipeline.io import write_metrics
-from pipeline.params import load_params
 from pipeline.stages import run_stage
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from pipeline.experiments.render import source
+from pipeline.experiments.render import BENCHMARK_RESULTS, source
 from pipeline.io import read_json
 
-MT_ENGINES = Path("benchmarks/results/mt_engines.json")
+MT_ENGINES = BENCHMARK_RESULTS / "mt_engines.json"
 #: The inputs of the benchmark, in the order the table gives them.
 INPUTS = {"source_dev": "source dev", "genre_dev": "genre dev", "pool": "pool"}
 
@@ -75,7 +73,7 @@ def front_door() -> str:
     )
 
 
-ENCODER_ENGINES = Path("benchmarks/results/encoder_engines.json")
+ENCODER_ENGINES = BENCHMARK_RESULTS / "encoder_engines.json"
 
 
 def encoder_engines() -> str:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.experiments.render import source
+from pipeline.experiments.render import BENCHMARK_RESULTS, source, stage_metrics
 from pipeline.io import read_json
 
-RESULTS = Path("benchmarks/results")
 PATTERN = "synth_waste_*.json"
 
 
@@ -64,8 +63,34 @@ def _language(path: Path) -> list[str]:
 def synth_waste() -> str:
     """One table per language measured: false rejections on real text, then per setting what was generated and
     kept, the time per kept line (and for 3,000), the kept lines' quality and which filters removed the rest."""
-    files = sorted(RESULTS.glob(PATTERN))
+    files = sorted(BENCHMARK_RESULTS.glob(PATTERN))
     if not files:
-        return f"No results yet: `python -m benchmarks.synth_waste` writes `{RESULTS / PATTERN}`."
+        return f"No results yet: `python -m benchmarks.synth_waste` writes `{BENCHMARK_RESULTS / PATTERN}`."
     body = [line for path in files for line in _language(path)]
     return "\n".join([*body, source(*files)])
+
+
+def synthesis() -> str:
+    """The default run's LLM synthesis: lines generated and kept, what each filter removed, quality."""
+    s = stage_metrics("synthesize")
+    removed = ", ".join(f"`{k}` {v}" for k, v in sorted(s["removed"].items(), key=lambda kv: -kv[1]) if v)
+    gen, kept = s["quality_generated"], s["quality_kept"]
+    rows = [
+        ("model / backend", f"`{s['model']}` / {s['backend']}"),
+        (
+            "prompts / lines generated / kept",
+            f"{s['prompts']} / {s['generated']:,} / {s['kept']} (pass rate {s['pass_rate']:.2f})",
+        ),
+        ("removed, by first failing filter", removed or "none"),
+    ]
+    for key, label in (
+        ("word_validity", "word validity"),
+        ("lid_pass_rate", "LID pass rate"),
+        ("novelty_4gram", "4-gram novelty"),
+    ):
+        if key in gen:
+            rows.append((f"{label}: generated → kept", f"{gen[key]:.2f} → {kept[key]:.2f}"))
+    bt = s["translation"]
+    rows.append(("back-translations of the kept lines", f"{bt['degenerate_rate']:.0%} degenerate (n-gram loop)"))
+    lines = ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
+    return "\n".join([*lines, "", source("metrics/synthesize.json")])

@@ -6,18 +6,17 @@ two records (``results/tests-topical.json``, ``results/tests-known_item.json``: 
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from pipeline import paths
-from pipeline.evaluation import split_metrics
+from pipeline.config import paths
+from pipeline.config.conditions import COLLECTIONS
 from pipeline.experiments import results
-from pipeline.experiments.render import source
+from pipeline.experiments.render import BENCHMARK_RESULTS, source
 from pipeline.io import merge, read_json, read_metrics
-from pipeline.retrieval import SYSTEMS
+from pipeline.retrieval.evaluation import split_metrics
+from pipeline.retrieval.search import SYSTEMS
 
 #: The grid whose cells are the default run on each test (grid.yaml), and the order the docs give the tests in.
 TESTS_GRID = "tests"
-TESTS = ("known_item", "topical")
+TESTS = COLLECTIONS[::-1]  # the earlier test (known_item) first
 #: What each test is, in a few words (docs/data.md, "The tests", says it in full).
 TEST_WORDS = {
     "known_item": "a query's one relevant document is its own verse, among its test books' verses",
@@ -164,8 +163,8 @@ def test_collections() -> str:
     return "\n".join([*lines, "", note + " " + source("metrics/prepare.json")])
 
 
-COST_FILE = Path("benchmarks/results/test_cost.json")
-GRID_TIMES = Path("benchmarks/results/grid_times.json")
+COST_FILE = BENCHMARK_RESULTS / "test_cost.json"
+GRID_TIMES = BENCHMARK_RESULTS / "grid_times.json"
 #: The stages of a grid cell besides ``evaluate``: the same work on either test.
 CELL_REST = ("bitext", "distill", "report")
 #: The most the topical test may add to a grid cell over the known-item test on the earlier code.

@@ -15,20 +15,6 @@ SHIFTED = ("shifted_genre", "shifted_register")
 #: The query forms every split is evaluated with, the primary (reported first) first: ``title``, a few content words
 #: of the English text (for ``topics``: the article title, its only form); ``desc``, the whole verse or paragraph.
 QUERY_FORMS = ("title", "desc")
-#: The tests ``prepare`` builds (``prepare.collection``; docs/data.md): ``topical`` (distractor documents, graded
-#: cross-reference judgments, the ``topics`` split) and ``known_item`` (one aligned verse per query, the earlier test).
-COLLECTIONS = ("topical", "known_item")
-
-#: The values of ``aug``, in report order, and the augmentation pools (origins) each draws from: the one list
-#: that the params schema, the bitext draw, the comparison and the docs read (``both``: half from each pool).
-AUG_ORIGINS: dict[str, tuple[str, ...]] = {
-    "none": (),
-    "backtranslation": ("backtranslation",),
-    "synthetic": ("synthetic",),
-    "both": ("backtranslation", "synthetic"),
-    "parallel": ("parallel",),  # the oracle control: the back-translation pool's verses with their real English
-}
-
 PARAMS_FILE = Path("params.yaml")
 
 # data

@@ -14,8 +14,9 @@ from pathlib import Path
 import ir_measures
 from ir_measures import AP, R, nDCG
 
-from pipeline import paths, trec
+from pipeline.config import paths
 from pipeline.io import merge, read_metrics
+from pipeline.retrieval import trec
 
 MEASURES = (AP, nDCG @ 10, R @ 100)
 #: Names used as metric keys (stable, readable in ``dvc metrics show``).

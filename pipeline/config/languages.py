@@ -1,4 +1,4 @@
-"""The language registry (``pipeline/data/languages.yaml``): languages are data.
+"""The language registry (``pipeline/config/languages.yaml``): languages are data.
 
 One entry per target language says what the pipeline knows about it: its name (for LLM prompts), script,
 where its corpus comes from (``bible``, ``files`` under ``data/external/corpora/<code>/``, or none: UDHR

@@ -6,7 +6,7 @@ AVX512-BF16 oneDNN still offers bf16 kernels but emulates them: the default run'
 2.7-3.5x as long in bf16 as in float32 there (docs/performance.md). So ``auto`` (the default of both params) is
 bf16 on a CUDA device with bf16 support or a CPU with native bf16 kernels, and float32 elsewhere; the stages write what
 ran into their metrics' info files and ``results/`` records keep it.
-``setup.sh`` (``python -m pipeline.hardware``) says what ``auto`` picks here, and ``pipeline.experiments.grid
+``setup.sh`` (``python -m pipeline.config.hardware``) says what ``auto`` picks here, and ``pipeline.experiments.grid
 run|queue`` prints :func:`bf16_note` before a grid that declares bf16 on a machine without the kernels.
 """
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.data import languages
+from pipeline.config import languages
 from pipeline.data.splits import normalise
 from pipeline.mt import is_degenerate
 

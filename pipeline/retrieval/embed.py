@@ -15,11 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+
+from pipeline.config.conditions import SCORINGS
 
 QUERY_PREFIX = "query: "
 PASSAGE_PREFIX = "passage: "
@@ -175,3 +178,43 @@ def encode_tokens(
             for row, i in enumerate(idx):
                 out[i] = hidden[row][content[row]].float().cpu().numpy()
     return out
+
+
+@dataclass
+class Encoder:
+    """A loaded encoder with its tokenizer and encoding settings."""
+
+    model: object
+    tokenizer: object
+    batch_size: int
+    max_length: int
+
+    def encode(self, texts: list[str], prefix: str, desc: str) -> np.ndarray:
+        return encode(
+            self.model,
+            self.tokenizer,
+            texts,
+            prefix=prefix,
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            desc=desc,
+        )
+
+    def encode_tokens(self, texts: list[str], prefix: str, desc: str) -> list[np.ndarray]:
+        return encode_tokens(
+            self.model,
+            self.tokenizer,
+            texts,
+            prefix=prefix,
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            desc=desc,
+        )
+
+    def represent(self, texts: list[str], prefix: str, scoring: str, desc: str):
+        """Pooled embeddings (``dense``) or per-token states (``maxsim``)."""
+        if scoring == "dense":
+            return self.encode(texts, prefix, desc)
+        if scoring == "maxsim":
+            return self.encode_tokens(texts, prefix, desc)
+        raise ValueError(f"unknown scoring {scoring!r}; expected one of {SCORINGS}")

@@ -13,7 +13,7 @@ Only rank 0 evaluates, logs and writes outputs; the other ranks train and exit.
 Past one host (``train.nnodes > 1``) the same torchrun runs on every host with a static rendezvous at
 ``train.rdzv_endpoint`` (``host:port`` of node 0): node 0 is the host that runs ``dvc repro`` (it holds global
 rank 0, which writes the outputs); every other host, with the stage's inputs pulled (``dvc pull``), joins with
-``python -m pipeline.distributed join <teacher|distill> --node-rank R`` (docs/usage.md). Batches are split over
+``python -m pipeline.training.runtime join <teacher|distill> --node-rank R`` (docs/usage.md). Batches are split over
 all ``nnodes × nproc`` processes.
 """
 
@@ -31,7 +31,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from pipeline import hardware
+from pipeline.config import hardware
 from pipeline.errors import PipelineError
 
 DEVICES = ("cpu", "cuda", "auto")
@@ -171,7 +171,7 @@ def relaunch(nproc: int, module: str, *, nnodes: int = 1, endpoint: str | None =
 
 def init_runtime(device: str, precision: str) -> Runtime:
     """This process's :class:`Runtime`; joins the process group when started by torchrun. ``precision``
-    ``auto`` is resolved here (:func:`pipeline.hardware.resolve`): the runtime holds what runs."""
+    ``auto`` is resolved here (:func:`pipeline.config.hardware.resolve`): the runtime holds what runs."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown train.precision {precision!r}; expected one of {PRECISIONS}")
     dev = resolve_device(device)
@@ -209,12 +209,12 @@ def run_training(params, module: str, train: Callable[[object, Runtime], None]) 
 
 
 def join(argv: list[str] | None = None) -> None:
-    """``python -m pipeline.distributed join STAGE --node-rank R``: this host's share of a multi-node stage."""
+    """``python -m pipeline.training.runtime join STAGE --node-rank R``: this host's share of a multi-node stage."""
     import argparse
 
-    from pipeline.params import load_params
+    from pipeline.config.params import load_params
 
-    ap = argparse.ArgumentParser(prog="python -m pipeline.distributed", description=join.__doc__)
+    ap = argparse.ArgumentParser(prog="python -m pipeline.training.runtime", description=join.__doc__)
     ap.add_argument("action", choices=["join"])
     ap.add_argument("stage", choices=STAGES)
     ap.add_argument("--node-rank", type=int, required=True, help="1 .. train.nnodes-1 (node 0 runs dvc repro)")

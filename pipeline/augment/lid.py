@@ -17,7 +17,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import make_pipeline
 
-from pipeline.data import bible, languages
+from pipeline.config import languages
+from pipeline.data import bible
 from pipeline.data.books import SOURCE_TRAIN_BOOKS, TARGET_GENRE_POOL_BOOKS, TEST_BOOKS
 
 ENGLISH = languages.english().code

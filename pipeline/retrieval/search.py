@@ -13,52 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import trec
-from pipeline.encoder import load_encoder
-from pipeline.evaluation import score_run
-from pipeline.model import PASSAGE_PREFIX, QUERY_PREFIX, encode, encode_tokens
-
-SCORINGS = ("dense", "maxsim")
-
-
-@dataclass
-class Encoder:
-    """A loaded encoder with its tokenizer and encoding settings."""
-
-    model: object
-    tokenizer: object
-    batch_size: int
-    max_length: int
-
-    def encode(self, texts: list[str], prefix: str, desc: str) -> np.ndarray:
-        return encode(
-            self.model,
-            self.tokenizer,
-            texts,
-            prefix=prefix,
-            batch_size=self.batch_size,
-            max_length=self.max_length,
-            desc=desc,
-        )
-
-    def encode_tokens(self, texts: list[str], prefix: str, desc: str) -> list[np.ndarray]:
-        return encode_tokens(
-            self.model,
-            self.tokenizer,
-            texts,
-            prefix=prefix,
-            batch_size=self.batch_size,
-            max_length=self.max_length,
-            desc=desc,
-        )
-
-    def represent(self, texts: list[str], prefix: str, scoring: str, desc: str):
-        """Pooled embeddings (``dense``) or per-token states (``maxsim``)."""
-        if scoring == "dense":
-            return self.encode(texts, prefix, desc)
-        if scoring == "maxsim":
-            return self.encode_tokens(texts, prefix, desc)
-        raise ValueError(f"unknown scoring {scoring!r}; expected one of {SCORINGS}")
+from pipeline.config.conditions import SCORINGS
+from pipeline.retrieval import trec
+from pipeline.retrieval.embed import PASSAGE_PREFIX, QUERY_PREFIX, Encoder
+from pipeline.retrieval.encoders import load_encoder
+from pipeline.retrieval.evaluation import score_run
 
 
 def search(query_emb: np.ndarray, doc_emb: np.ndarray, qids: list[str], doc_ids: list[str], depth: int) -> trec.Run:

@@ -6,7 +6,7 @@ silently *adds* a key to ``params.yaml`` instead of failing.
 
 One source of defaults: ``params.yaml``. The schema below holds constraints only, no default values, so a
 missing key is an error naming it too. ``lang`` is any code of the language registry
-(:mod:`pipeline.data.languages`); the stages pass their own section of the params to the library code.
+(:mod:`pipeline.config.languages`); the stages pass their own section of the params to the library code.
 """
 
 from __future__ import annotations
@@ -17,14 +17,23 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pipeline.data import languages
+from pipeline.config import languages
+from pipeline.config.conditions import (
+    AUG_FILTERS,
+    AUG_FILTERS_ALWAYS,
+    AUG_ORIGINS,
+    COLLECTIONS,
+    DISTILL_LOSSES,
+    SCORINGS,
+)
+from pipeline.config.paths import PARAMS_FILE, SPLITS  # noqa: F401  (SPLITS re-exported)
 from pipeline.errors import PipelineError
-from pipeline.paths import AUG_ORIGINS, COLLECTIONS, PARAMS_FILE, SPLITS  # noqa: F401  (SPLITS re-exported)
 
-Aug = Literal[tuple(AUG_ORIGINS)]  # the values of aug: pipeline.paths.AUG_ORIGINS
-TestCollectionKind = Literal[tuple(COLLECTIONS)]  # the values of prepare.collection: pipeline.paths.COLLECTIONS
-#: The optional augmentation filters (``pipeline/augment.py``); empty sides and test text are always removed.
-AugFilter = Literal["degenerate", "length_ratio", "copy", "en_language", "duplicate"]
+Aug = Literal[tuple(AUG_ORIGINS)]
+TestCollectionKind = Literal[tuple(COLLECTIONS)]
+AugFilter = Literal[tuple(f for f in AUG_FILTERS if f not in AUG_FILTERS_ALWAYS)]  # empty and test text: always
+DistillLoss = Literal[tuple(DISTILL_LOSSES)]
+Scoring = Literal[tuple(SCORINGS)]
 #: What decodes the fairseq MT model (``mt.engine``; pipeline.mt.translate.load_translator) and in which CTranslate2
 #: compute type (``mt.compute_type``; auto: pipeline.mt.ct2.resolve_compute_type).
 MTEngine = Literal["ctranslate2", "fairseq"]
@@ -79,7 +88,7 @@ class EncoderParams(_Strict):
 
 class EvaluateParams(_Strict):
     depth: int = Field(ge=1)
-    scoring: Literal["dense", "maxsim"]
+    scoring: Scoring
 
 
 class BitextParams(_Strict):
@@ -126,7 +135,7 @@ class AugmentParams(_Strict):
 
     size: int = Field(ge=2)
     pool: PoolParams
-    filters: list[AugFilter]  # applied to every origin, in pipeline/augment.py's order
+    filters: list[AugFilter]  # applied to every origin, in pipeline/augment/pools.py's order
     max_len_ratio: float = Field(ge=1)  # length_ratio filter: word-count ratio (either way) above this
     lid_verses: int = Field(ge=10)  # en_language filter: LID training verses per language
 
@@ -146,7 +155,7 @@ class BacktranslateParams(_Strict):
 
 
 class SynthParams(_Strict):
-    """LLM synthesis of target-genre text (see pipeline/synth.py for the prompt and the filters)."""
+    """LLM synthesis of target-genre text (see pipeline/augment/synthesis.py for the prompt and the filters)."""
 
     model: str  # gemma3-270m (packaged GGUF) | smollm2 | tiny-random (smoke tests) | HF dir/name
     backend: Literal["local", "openai"]
@@ -165,7 +174,9 @@ class SynthParams(_Strict):
     repetition_penalty: float = Field(ge=1)
     no_repeat_ngram_size: int = Field(ge=0)
     trim_vocab: bool  # keep only the sub-words of the pool (local backend)
-    dtype: Literal["auto", "float32", "bfloat16"]  # local backend while generating; auto: pipeline.hardware.resolve
+    dtype: Literal[
+        "auto", "float32", "bfloat16"
+    ]  # local backend while generating; auto: pipeline.config.hardware.resolve
     finetune_steps: int = Field(ge=0)  # causal-LM adaptation on the pool before sampling (local backend)
     finetune_layers: int = Field(ge=1)
     finetune_lr: float = Field(gt=0)
@@ -203,7 +214,7 @@ class TeacherParams(_Strict):
 class DistillParams(_Strict):
     """OPTICAL student: token-level OT alignment of student (target) to teacher (English) states."""
 
-    loss: Literal["ot", "pooled", "ot+pooled"]
+    loss: DistillLoss
     epsilon: float = Field(gt=0)
     sinkhorn_iters: int = Field(ge=1)  # the cap
     marginals: Literal["uniform", "idf"]  # token masses of the OT plan: uniform, or idf from the training bitext
@@ -220,7 +231,7 @@ class DistillParams(_Strict):
 
 
 class TrainParams(_Strict):
-    """Where ``teacher`` and ``distill`` train (``pipeline/distributed.py``)."""
+    """Where ``teacher`` and ``distill`` train (``pipeline/training/runtime.py``)."""
 
     nproc: int = Field(ge=1)  # > 1: data-parallel processes under torchrun (gloo on CPU, nccl on CUDA)
     nnodes: int = Field(ge=1)  # hosts of one training run: nproc processes on each (docs/usage.md)
@@ -231,7 +242,7 @@ class TrainParams(_Strict):
 
 class Params(_Strict):
     seed: int = Field(ge=0)
-    lang: str  # a code of the language registry (pipeline/data/languages.yaml)
+    lang: str  # a code of the language registry (pipeline/config/languages.yaml)
     aug: Aug
     udhr: UdhrParams
     prepare: PrepareParams

@@ -3,7 +3,7 @@
 Both loops are seeded and deterministic on CPU (same params → same weights → same metrics), report the loss
 of every step through an optional ``log(step, values)`` callback (the stages send it to DVCLive), and train
 only what the config leaves trainable (word embeddings frozen and/or only the top N layers). A
-:class:`~pipeline.distributed.Runtime` says where they run (device, mixed precision, data-parallel
+:class:`~pipeline.training.runtime.Runtime` says where they run (device, mixed precision, data-parallel
 processes); the default, one CPU process in fp32, is the reference the others are tested against.
 """
 
@@ -19,9 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from pipeline.distributed import Runtime
 from pipeline.losses import DistillLoss
-from pipeline.model import PASSAGE_PREFIX, QUERY_PREFIX, mean_pool, token_states
+from pipeline.retrieval.embed import PASSAGE_PREFIX, QUERY_PREFIX, mean_pool, token_states
+from pipeline.training.runtime import Runtime
 
 LogFn = Callable[[int, dict[str, float]], None]
 
@@ -104,7 +104,7 @@ def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor, scaler: torch.
 
 
 def pooled_embeddings(model, tokenizer, texts: list[str], prefix: str, max_length: int) -> torch.Tensor:
-    """L2-normalised mean-pooled embeddings with gradients (the same pooling as :func:`pipeline.model.encode`)."""
+    """L2-normalised mean-pooled embeddings with gradients (the pooling of :func:`pipeline.retrieval.embed.encode`)."""
     hidden, attention_mask, _ = token_states(model, tokenizer, texts, prefix=prefix, max_length=max_length)
     return F.normalize(mean_pool(hidden, attention_mask), dim=-1)
 
@@ -182,7 +182,7 @@ class TokenIdf:
 
     @staticmethod
     def weights(table: torch.Tensor, tokenizer, texts: list[str], max_length: int) -> torch.Tensor:
-        """[B, L] weights aligned with :func:`pipeline.model.token_states` of the same texts (same tokenisation)."""
+        """[B, L] weights aligned with :func:`pipeline.retrieval.embed.token_states` of the same texts."""
         texts = [PASSAGE_PREFIX + t for t in texts]
         batch = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
         return table[batch["input_ids"]]
@@ -191,7 +191,7 @@ class TokenIdf:
 class FrozenStates:
     """Token states (and content masks) of a frozen model for ``texts``, computed the first time a row is drawn
     and kept: the teacher's English side of the bitext, which distillation draws every epoch. A batch is its rows
-    right-padded to the longest (what :func:`pipeline.model.token_states` returns for the same rows)."""
+    right-padded to the longest (what :func:`pipeline.retrieval.embed.token_states` returns for the same rows)."""
 
     def __init__(self, model, tokenizer, texts: Sequence[str], max_length: int):
         self.model, self.tokenizer, self.texts, self.max_length = model, tokenizer, texts, max_length

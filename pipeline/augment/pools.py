@@ -1,7 +1,7 @@
 """Augmentation, in one place: the pools, their filters, the draw into the training bitext, the tag and the metrics.
 
 The training bitext is a seeded sample of the source-domain seed bitext (:func:`sample`, :func:`filter_bitext`)
-plus the rows that ``aug`` draws from the augmentation pools (:data:`pipeline.paths.AUG_ORIGINS`; ``both``: half
+plus the rows that ``aug`` draws from the augmentation pools (:data:`pipeline.config.AUG_ORIGINS`; ``both``: half
 of ``augment.size`` from each). Rows are ``id, en, xx, origin, domain``; ``origin`` is ``seed`` or a pool's name.
 
 Each augmentation stage writes a *pool* larger than what is used (:func:`write_pools`; :data:`POOL_COLUMNS`:
@@ -24,7 +24,7 @@ augmentation rows and every replicate seed on a different sample. The filters ar
 
 ``empty`` and ``test_text`` are always on: an empty side cannot be trained on and test text must never be.
 The others are ``augment.filters``. Every check here costs milliseconds, so changing a filter re-runs only
-``bitext``; the language ID (:func:`pipeline.lid.train_bible_lid`, ``augment.lid_verses`` verses per language),
+``bitext``; the language ID (:func:`pipeline.augment.lid.train_bible_lid`, ``augment.lid_verses`` verses per language),
 which takes seconds to train, labels the English side once, in the stage that writes the pool, with the same
 seed in every pool stage, so every origin is judged by the same model.
 """
@@ -40,22 +40,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline import paths, seeds
-from pipeline.data import languages
+from pipeline.augment.lid import train_bible_lid
+from pipeline.config import languages, paths, seeds
+from pipeline.config.conditions import AUG_FILTERS, AUG_FILTERS_ALWAYS, AUG_ORIGINS
 from pipeline.data.splits import BITEXT_COLUMNS, normalise
 from pipeline.io import DataFileError, read_tsv, write_tsv
-from pipeline.lid import train_bible_lid
 from pipeline.mt.backtranslate import backtranslation_metrics
 from pipeline.mt.text import is_degenerate
 
 #: Columns of an augmentation pool file.
 POOL_COLUMNS = (*BITEXT_COLUMNS, "en_lang")
-#: The pools (origins), in the order of :data:`pipeline.paths.AUG_ORIGINS`; ``both`` enters them in this order.
-ORIGINS = tuple(dict.fromkeys(o for picks in paths.AUG_ORIGINS.values() for o in picks))
-#: The stage that writes each pool (to :data:`pipeline.paths.AUG_FILES`).
+#: The pools (origins), in the order of :data:`pipeline.config.AUG_ORIGINS`; ``both`` enters them in this order.
+ORIGINS = tuple(dict.fromkeys(o for picks in AUG_ORIGINS.values() for o in picks))
+#: The stage that writes each pool (to :data:`pipeline.config.paths.AUG_FILES`).
 POOL_STAGE = {"backtranslation": "backtranslate", "synthetic": "synthesize", "parallel": "backtranslate"}
-ALWAYS = ("empty", "test_text")
-FILTERS = ("empty", "test_text", "degenerate", "length_ratio", "copy", "en_language", "duplicate")
 #: ``copy``: share of the English side's words found in the target side.
 COPY_SHARE = 0.5
 #: Tagged back-translation (Caswell et al., 2019): prefixed to the target side of augmentation rows in training only.
@@ -165,9 +163,9 @@ class AugmentFilter:
     seed_targets: frozenset[str] = frozenset()  # normalised target sides of the seed bitext
 
     def __post_init__(self) -> None:
-        unknown = set(self.active) - set(FILTERS)
+        unknown = set(self.active) - set(AUG_FILTERS)
         if unknown:
-            raise ValueError(f"unknown augmentation filter(s) {sorted(unknown)}; expected some of {FILTERS}")
+            raise ValueError(f"unknown augmentation filter(s) {sorted(unknown)}; expected some of {AUG_FILTERS}")
 
     def reason(self, en: str, xx: str, en_lang: str, seen: set[str]) -> str | None:
         """The first filter that rejects the row, or None; ``seen`` holds the target sides already kept."""
@@ -225,7 +223,7 @@ def draw_augmentation(
     :data:`ORIGINS` order), drawn among the rows ``filters`` keep with the seed stream ``(seed, "bitext", origin,
     replicate)``. Every pool that has rows is counted (:func:`pool_metrics`), whichever ``aug`` is.
     """
-    origins = paths.AUG_ORIGINS[aug]
+    origins = AUG_ORIGINS[aug]
     parts, metrics = [], {}
     for origin in ORIGINS:
         if origin not in origins and not has_rows(origin):
@@ -252,7 +250,7 @@ def tag_augmentation(df: pd.DataFrame, tag: str = TAG) -> pd.DataFrame:
 def pool_metrics(filters: AugmentFilter, verdicts: Sequence[str], entered: pd.DataFrame) -> dict:
     """Pool size, rows removed per filter (those that are on), rows kept, rows entered and their loop rate."""
     counts = Counter(verdicts)
-    on = [f for f in FILTERS if f in ALWAYS or f in filters.active]
+    on = [f for f in AUG_FILTERS if f in AUG_FILTERS_ALWAYS or f in filters.active]
     return {
         "pool": len(verdicts),
         "removed": {f: counts.get(f, 0) for f in on},

@@ -1,0 +1,193 @@
+"""The contrasts a comparison tests, in families declared before the grids ran, and their tests: effect, 95 % CI and
+p per contrast and language, Holm-adjusted within each family (:mod:`pipeline.experiments.stats` computes them),
+and a declared design's answer (pooled over languages, with its equivalence margin and stopping rule).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pipeline.config import seeds as seeds_
+from pipeline.config.paths import SHIFTED, SPLITS
+from pipeline.experiments import grid
+from pipeline.experiments.cells import CONDITION, paired_matrices
+from pipeline.experiments.results import Experiment
+from pipeline.experiments.stats import (
+    OUTCOMES,
+    crossed_test,
+    equivalence_reach,
+    holm,
+    mde,
+    outcome,
+    pooled_test,
+    two_level_bootstrap,
+)
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """A − B: the condition with ``axis`` = ``a`` against the same condition with ``axis`` = ``b``."""
+
+    family: str
+    axis: str
+    a: str
+    b: str
+    splits: tuple[str, ...] = tuple(SPLITS)
+
+    @property
+    def label(self) -> str:
+        return f"{self.a} − {self.b}"
+
+
+#: The families, declared before the grid ran (issue 14); Holm adjusts within each family over every contrast of
+#: it that the selected experiments allow (a wider selection: a larger family, a more conservative adjustment).
+CONTRASTS = (
+    # primary: the research question, under domain shift, per language
+    Contrast("primary", "aug", "backtranslation", "synthetic", SHIFTED),
+    # secondary: does each augmentation help at all
+    Contrast("secondary", "aug", "backtranslation", "none"),
+    Contrast("secondary", "aug", "synthetic", "none"),
+    Contrast("secondary", "aug", "both", "none"),
+    Contrast("secondary", "aug", "parallel", "none"),
+    # controls: the oracle English side, and the question in-domain
+    Contrast("control", "aug", "parallel", "backtranslation"),
+    Contrast("control", "aug", "backtranslation", "synthetic", ("in_domain",)),
+    # OPTICAL: the token alignment against plain pooled KD, and the scoring it is meant to serve
+    Contrast("optical", "loss", "ot", "pooled"),
+    Contrast("optical", "loss", "ot+pooled", "pooled"),
+    Contrast("optical", "marginals", "idf", "uniform"),
+    Contrast("optical", "scoring", "maxsim", "dense"),
+)
+
+FAMILIES = list(dict.fromkeys(c.family for c in CONTRASTS))
+
+
+def test_of(table: pd.DataFrame) -> dict[str, str]:
+    """The test (``prepare.collection``, several joined by commas), the query form of a summary table's numbers and
+    the engine(s) that decoded its generators' MT (``mt.engine``)."""
+    return {
+        "collection": ", ".join(sorted(set(table["collection"]))),
+        "form": table["form"].iloc[0],
+        "mt_engine": ", ".join(sorted(set(table["mt_engine"]))),
+    }
+
+
+def test_line(table: pd.DataFrame) -> str:
+    """The sentence that opens every report: the test and the query form all its numbers are on."""
+    test = test_of(table)
+    collections = ", ".join(f"`{c}`" for c in test["collection"].split(", "))
+    engines = ", ".join(f"`{e}`" for e in test["mt_engine"].split(", "))
+    return (
+        f"All numbers below: student AP on the {collections} test (`prepare.collection`), `{test['form']}` queries; "
+        f"MT decoded by {engines} (`mt.engine`).\n\n"
+    )
+
+
+def bootstrap_test(a: np.ndarray, b: np.ndarray, seed: int) -> dict:
+    """The reports' test without a declared design: the two-level bootstrap."""
+    return two_level_bootstrap(a, b, seed=seed)
+
+
+def crossed_t(a: np.ndarray, b: np.ndarray, seed: int) -> dict | None:
+    """The test of a declared design (:func:`~pipeline.experiments.stats.crossed_test`): effect, CI and p from
+    one t distribution; no resampling, so ``seed`` is unused. None with fewer than 2 seeds (no seed variance)."""
+    if a.shape[0] < 2:
+        return None
+    res = crossed_test(a, b)
+    return {k: res[k] for k in ("delta", "ci_low", "ci_high", "p", "se", "df", "seeds", "queries")}
+
+
+def contrasts(table: pd.DataFrame, exps: dict[str, Experiment], test=bootstrap_test) -> pd.DataFrame:
+    """Every declared contrast the table allows, per stratum × split × the rest of the condition; Holm per family.
+    ``test(a, b, seed)``: :func:`bootstrap_test`, or :func:`crossed_t` for a report with a declared design."""
+    cond = list(CONDITION)
+    out = []
+    for (lang, root, split), sub in table.groupby(["lang", "root_seed", "split"], sort=True):
+        cells = {tuple(k): g for k, g in sub.groupby(cond, sort=True)}
+        for c in CONTRASTS:
+            if split not in c.splits:
+                continue
+            for key, cell_a in cells.items():
+                a = dict(zip(cond, key, strict=True))
+                if str(a[c.axis]) != c.a:
+                    continue
+                b = {**a, c.axis: c.b} | ({"size": 0} if (c.axis, c.b) == ("aug", "none") else {})
+                cell_b = cells.get(tuple(b[k] for k in cond))
+                if cell_b is None:
+                    continue
+                ma, mb = paired_matrices(cell_a, cell_b, exps, split)
+                if ma.shape[0] == 0 or ma.shape[1] < 2:
+                    continue
+                res = test(ma, mb, seeds_.derive(0, "compare", str(lang), str(root), split, c.label, repr(key)))
+                if res is None:
+                    continue
+                out.append({"family": c.family, "lang": lang, "root_seed": root, "split": split, **a,
+                            "contrast": c.label, **res})  # fmt: skip
+    tests = pd.DataFrame(out)
+    if tests.empty:
+        return tests
+    tests["p_holm"] = np.nan
+    for idx in tests.groupby("family").groups.values():
+        tests.loc[idx, "p_holm"] = holm(tests.loc[idx, "p"])
+        tests.loc[idx, "family_size"] = len(idx)
+    tests["family"] = pd.Categorical(tests["family"], FAMILIES, ordered=True)
+    return tests.sort_values(
+        ["family", "lang", "root_seed", "split", "size", "loss", "marginals", "scoring", "contrast"]
+    ).reset_index(drop=True)
+
+
+def design_answer(table: pd.DataFrame, exps: dict[str, Experiment], design: grid.Design) -> pd.DataFrame:
+    """The declared design's answer: per split, ``design.a − design.b`` per pooled language (crossed seeds ×
+    queries test) and pooled over the languages present (equal weights, Q and tau). Holm over the splits for the
+    pooled rows (the primary family), over languages × splits for the per-language rows (secondary), for the
+    difference and for TOST within ``design.margin``; each row's MDE from its own SE and df at the family's size,
+    and its outcome (:func:`~pipeline.experiments.stats.outcome`)."""
+    names = {OUTCOMES[0]: f"{design.a} better", OUTCOMES[1]: f"{design.b} better",
+             OUTCOMES[2]: f"equivalent within ±{design.margin}", OUTCOMES[3]: "inconclusive"}  # fmt: skip
+    rows = []
+    for split in design.splits:
+        parts = []
+        for lang in design.pooled:
+            sub = table[(table["lang"] == lang) & (table["split"] == split)]
+            arms = [sub[sub["aug"] == arm] for arm in (design.a, design.b)]
+            if any(arm.empty for arm in arms):
+                continue
+            ma, mb = paired_matrices(*arms, exps, split)
+            if ma.shape[0] < 2 or ma.shape[1] < 2:
+                continue
+            res = crossed_test(ma, mb, alpha=design.alpha, margin=design.margin)
+            parts.append(res)
+            rows.append({"split": split, "languages": lang, "pooled": False, **res})
+        if parts:
+            languages = " ".join(r["languages"] for r in rows if r["split"] == split and not r["pooled"])
+            pooled = pooled_test(parts, alpha=design.alpha, margin=design.margin)
+            rows.append({"split": split, "pooled": True, **pooled, "languages": languages})
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    out = out.drop(columns=["terms"])
+    for mask in (out["pooled"], ~out["pooled"]):
+        m = int(mask.sum())
+        out.loc[mask, "family_size"] = m
+        out.loc[mask, "p_holm"] = holm(out.loc[mask, "p"]) if m else []
+        out.loc[mask, "p_equivalence_holm"] = holm(out.loc[mask, "p_equivalence"]) if m else []
+    out["family_size"] = out["family_size"].astype(int)
+    kw = {"alpha": design.alpha, "power": design.power}
+    sizes = list(zip(out["se"], out["df"], out["family_size"], strict=True))
+    out["mde"] = [mde(se**2, df, family=m, **kw) for se, df, m in sizes]
+    out["equivalence_reach"] = [equivalence_reach(se**2, df, family=m, **kw) for se, df, m in sizes]
+    out["outcome"] = [
+        names[outcome(d, p, q, design.alpha)]
+        for d, p, q in zip(out["delta"], out["p_holm"], out["p_equivalence_holm"], strict=True)
+    ]
+    out.insert(0, "family", np.where(out["pooled"], "primary (pooled)", "by language"))
+    return out.sort_values(["pooled", "split"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def interim(answer: pd.DataFrame, done: int, declared: int) -> pd.DataFrame:
+    """The answer with no outcome while ``done`` < ``declared`` cells have run: each row's outcome is
+    ``interim`` (its effect, CI and p stay, for the record; the families' Holm sizes are not yet final)."""
+    return answer.assign(outcome="interim") if done < declared and not answer.empty else answer
