@@ -12,9 +12,7 @@ import yaml
 
 from pipeline.augment.lid import train_bible_lid
 from pipeline.augment.pools import (
-    ALWAYS,
     ENGLISH,
-    FILTERS,
     ORIGINS,
     POOL_COLUMNS,
     POOL_STAGE,
@@ -29,6 +27,7 @@ from pipeline.augment.pools import (
     write_pools,
 )
 from pipeline.config import paths, seeds
+from pipeline.config.conditions import AUG_FILTERS, AUG_FILTERS_ALWAYS
 from pipeline.data.splits import BITEXT_COLUMNS, normalise
 from pipeline.io import DataFileError, read_tsv, write_tsv
 from pipeline.mt import backtranslation_metrics
@@ -60,7 +59,7 @@ def _pool(origin: str = "backtranslation", rows=ROWS) -> pd.DataFrame:
     )
 
 
-def _filter(active=FILTERS) -> AugmentFilter:
+def _filter(active=AUG_FILTERS) -> AugmentFilter:
     return AugmentFilter(
         frozenset(active), 3.0, blocked=frozenset({normalise(TEST_QUERY)}), seed_targets=frozenset({normalise(SEED_XX)})
     )
@@ -92,7 +91,7 @@ def test_empty_and_test_text_are_always_on_the_rest_switch_off():
     verdicts = _filter(active=()).verdicts(_pool())
     assert [v for v in verdicts if v != "kept"] == ["empty", "test_text"]
     metrics = pool_metrics(_filter(active=()), verdicts, _pool().iloc[:1])
-    assert list(metrics["removed"]) == list(ALWAYS) and metrics["kept_in_pool"] == 9
+    assert list(metrics["removed"]) == list(AUG_FILTERS_ALWAYS) and metrics["kept_in_pool"] == 9
     only_loops = _filter(active=("degenerate",)).verdicts(_pool())
     assert only_loops.count("degenerate") == 1 and only_loops.count("kept") == 8
     with pytest.raises(ValueError, match="unknown augmentation filter"):

@@ -1,4 +1,5 @@
-"""What a person reads: `dvc metrics show` holds numbers only, and the documented `dvc exp show` fits 120 columns."""
+"""What a person reads: `dvc metrics show` holds numbers only, and the documented `dvc exp show` and the README's
+`dvc metrics` command fit 120 columns."""
 
 import json
 import os
@@ -55,9 +56,9 @@ def _documented(name: str) -> str:
     return block.group(1)
 
 
-def test_documented_exp_show_fits_120_columns(tmp_path):
-    """A few experiments that vary `aug` and `distill.seed`: the docs' `dvc exp show` shows exactly those params
-    and the student's AP per split, every line within 120 columns, nothing cut ('…')."""
+def _metrics_project(tmp_path: Path):
+    """A git + DVC project in 120 columns that holds the committed metrics files, declared as its metrics (no
+    stages: nothing to run), and params.yaml, committed; returns it and a function that runs a command in it."""
     proj = tmp_path / "project"
     proj.mkdir()
     env = {**os.environ, "COLUMNS": "120", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -72,13 +73,20 @@ def test_documented_exp_show_fits_120_columns(tmp_path):
     run("git", "config", "user.name", "test")
     run("dvc", "init", "-q")
     files = _declared_metrics()
-    for path in files:  # the committed metrics, declared as the project's metrics (no stages: nothing to run)
+    for path in files:
         (proj / path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / path, proj / path)
     shutil.copy(ROOT / "params.yaml", proj / "params.yaml")
     (proj / "dvc.yaml").write_text(yaml.safe_dump({"metrics": files}))
     run("git", "add", "-A")
     run("git", "commit", "-qm", "baseline")
+    return proj, run
+
+
+def test_documented_exp_show_fits_120_columns(tmp_path):
+    """A few experiments that vary `aug` and `distill.seed`: the docs' `dvc exp show` shows exactly those params
+    and the student's AP per split, every line within 120 columns, nothing cut ('…')."""
+    proj, run = _metrics_project(tmp_path)
     params = (proj / "params.yaml").read_text()
     report = json.loads((proj / "metrics/report.json").read_text())
     for i, (aug, seed) in enumerate([("backtranslation", 0), ("synthetic", 0), ("backtranslation", 1), ("both", 1)]):
@@ -101,3 +109,26 @@ def test_documented_exp_show_fits_120_columns(tmp_path):
         "cell-1",
         "cell-0",
     ]  # sorted by AP under genre shift, best first
+
+
+def _readme_metrics_command() -> str:
+    """The README's `dvc metrics ...` line of "Commands you will use most", without its comment."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split("## Commands you will use most", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    lines = [line.split("#")[0].strip() for line in block.splitlines() if line.startswith("dvc metrics")]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_readme_metrics_command_fits_120_columns(tmp_path):
+    """The README's metrics command on the committed metrics: one number a line, every line within 120 columns,
+    nothing cut, the student's AP per split among them."""
+    _, run = _metrics_project(tmp_path)
+    out = run(*_readme_metrics_command().split())
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 120, out
+    assert "…" not in out, out
+    numbers = sum(len(list(_leaves(json.loads((ROOT / path).read_text())))) for path in _declared_metrics())
+    assert len(lines) == numbers + 1, f"{len(lines) - 1} rows for {numbers} numbers"  # the header, a row each
+    report = [line.split() for line in lines if line.startswith("metrics/report.json")]
+    assert [row[1] for row in report if row[1].startswith("AP.")] == [f"AP.{s}" for s in SPLITS]
