@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.config.paths import SPLITS
 from pipeline.experiments import cells, compare, grid, results
 from pipeline.experiments.compare import CompareError, select
 from pipeline.experiments.results import parse_exp_show
@@ -342,6 +343,31 @@ def test_reports_are_read_from_the_grid_file(tmp_path):
         compare.declared_reports(path)
     with pytest.raises(CompareError, match=r"grid.yaml: no report 'nope' in reports: \(declared: \["):
         compare.main(["--report", "nope", "--out", str(tmp_path / "x.md")])
+
+
+def test_contrasts_are_read_from_the_grid_file(tmp_path):
+    """grid.yaml declares the contrast families; the first contrast is the primary one, on the shifted splits; a
+    malformed entry is one error naming it."""
+    from pipeline.experiments.contrasts import declared_contrasts, families
+
+    declared = declared_contrasts()
+    assert families(declared) == ["primary", "secondary", "control", "optical"]
+    primary = declared[0]
+    assert (primary.axis, primary.a, primary.b, primary.splits) == (
+        "aug", "backtranslation", "synthetic", ("shifted_genre", "shifted_register"),
+    )  # fmt: skip
+    assert all(c.splits == tuple(SPLITS) for c in declared if c.family == "optical")
+    path = tmp_path / "grid.yaml"
+    for body, match in [
+        ("", r"grid.yaml: no contrasts:"),
+        ("contrasts:\n  f: {aug: a - b}\n", r"contrasts.f: expected a non-empty list of mappings"),
+        ("contrasts:\n  f:\n    - {size: 1 - 2}\n", r"contrasts.f\[0\]: expected one axis of \['aug', 'loss'"),
+        ("contrasts:\n  f:\n    - {aug: a-b}\n", r"contrasts.f\[0\].aug: expected 'A - B', got 'a-b'"),
+        ("contrasts:\n  f:\n    - {aug: a - b, splits: [x]}\n", r"contrasts.f\[0\].splits: expected a list of"),
+    ]:
+        path.write_text("g:\n  - {aug: none}\n" + body)
+        with pytest.raises(grid.GridError, match=match):
+            declared_contrasts(path)
 
 
 def _design_exps(shift: dict[str, float], noise: float, rng) -> list:

@@ -21,7 +21,7 @@ Statistics (docs/results.md, "How the tests work"; computed by :mod:`pipeline.ex
 the seed bitext, so seed k of A and seed k of B share it); the effect is the mean difference, its 95 % confidence
 interval and its p-value come from a two-level bootstrap (resample seeds, then queries,
 :func:`~pipeline.experiments.stats.two_level_bootstrap`), and p-values are Holm-adjusted within each declared family
-(:data:`~pipeline.experiments.contrasts.CONTRASTS`, :func:`~pipeline.experiments.stats.holm`). A declared report
+(``grid.yaml``'s ``contrasts:``, :func:`~pipeline.experiments.stats.holm`). A declared report
 (``--report NAME``) is a selection that ``grid.yaml``'s ``reports:`` names, beside the grids it reads. Writes
 ``reports/comparison.md``, a CSV of every experiment's AP per split (one row per replicate seed), a CSV of the tests
 and a bar chart; with several ``augment.size`` values also the dose–response line chart ``*_by_size.png``.
@@ -54,12 +54,12 @@ from pipeline.experiments.cells import (
     summary_table,
 )
 from pipeline.experiments.contrasts import (
-    CONTRASTS,
-    FAMILIES,
     bootstrap_test,
     contrasts,
     crossed_t,
+    declared_contrasts,
     design_answer,
+    families,
     interim,
     test_line,
     test_of,
@@ -180,6 +180,7 @@ def render(
     settings: pd.DataFrame,
     method: tuple[str, str] = BOOTSTRAP_TEXT,
 ) -> str:
+    declared = declared_contrasts()
     g = groups.copy()
     g["AP (mean ± sd)"] = [
         f"{m:.4f} ± {s:.4f}" if pd.notna(s) else f"{m:.4f}" for m, s in zip(g["mean"], g["sd"], strict=True)
@@ -209,7 +210,9 @@ def render(
         f"Δ AP = mean per-query AP difference over the paired seeds and queries; {method[1]}; p (Holm): adjusted "
         "within the family "
         "(m = its number of contrasts here). Families: "
-        + "; ".join(f"**{f}**: " + ", ".join(sorted({c.label for c in CONTRASTS if c.family == f})) for f in FAMILIES)
+        + "; ".join(
+            f"**{f}**: " + ", ".join(sorted({c.label for c in declared if c.family == f})) for f in families(declared)
+        )
         + f" (primary only on {' and '.join(SHIFTED)}).",
         "",
     ]

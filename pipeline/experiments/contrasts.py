@@ -6,12 +6,13 @@ and a declared design's answer (pooled over languages, with its equivalence marg
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from pipeline.config import seeds as seeds_
-from pipeline.config.paths import SHIFTED, SPLITS
+from pipeline.config.paths import SPLITS
 from pipeline.experiments import grid
 from pipeline.experiments.cells import CONDITION, paired_matrices
 from pipeline.experiments.results import Experiment
@@ -26,6 +27,9 @@ from pipeline.experiments.stats import (
     two_level_bootstrap,
 )
 
+#: The condition columns a contrast may vary (:data:`~pipeline.experiments.cells.CONDITION` but the size).
+AXES = tuple(k for k in CONDITION if k != "size")
+
 
 @dataclass(frozen=True)
 class Contrast:
@@ -35,34 +39,36 @@ class Contrast:
     axis: str
     a: str
     b: str
-    splits: tuple[str, ...] = tuple(SPLITS)
+    splits: tuple[str, ...]
 
     @property
     def label(self) -> str:
         return f"{self.a} − {self.b}"
 
 
-#: The families, declared before the grid ran (issue 14); Holm adjusts within each family over every contrast of
-#: it that the selected experiments allow (a wider selection: a larger family, a more conservative adjustment).
-CONTRASTS = (
-    # primary: the research question, under domain shift, per language
-    Contrast("primary", "aug", "backtranslation", "synthetic", SHIFTED),
-    # secondary: does each augmentation help at all
-    Contrast("secondary", "aug", "backtranslation", "none"),
-    Contrast("secondary", "aug", "synthetic", "none"),
-    Contrast("secondary", "aug", "both", "none"),
-    Contrast("secondary", "aug", "parallel", "none"),
-    # controls: the oracle English side, and the question in-domain
-    Contrast("control", "aug", "parallel", "backtranslation"),
-    Contrast("control", "aug", "backtranslation", "synthetic", ("in_domain",)),
-    # OPTICAL: the token alignment against plain pooled KD, and the scoring it is meant to serve
-    Contrast("optical", "loss", "ot", "pooled"),
-    Contrast("optical", "loss", "ot+pooled", "pooled"),
-    Contrast("optical", "marginals", "idf", "uniform"),
-    Contrast("optical", "scoring", "maxsim", "dense"),
-)
+def declared_contrasts(grid_file: Path = grid.GRID_FILE) -> tuple[Contrast, ...]:
+    """The contrasts the reports test, in the families ``grid.yaml``'s ``contrasts:`` declares (the first one is the
+    primary); an error names the entry that is malformed."""
+    out = []
+    for family, entries in grid.contrast_families(grid_file).items():
+        for i, entry in enumerate(entries):
+            where = f"{grid_file}: {grid.CONTRASTS_KEY}.{family}[{i}]"
+            axes = [k for k in entry if k != "splits"]
+            if len(axes) != 1 or axes[0] not in AXES:
+                raise grid.GridError(f"{where}: expected one axis of {list(AXES)} mapped to 'A - B', got {entry}")
+            a, sep, b = (part.strip() for part in str(entry[axes[0]]).partition(" - "))
+            splits = entry.get("splits", list(SPLITS))
+            if not (sep and a and b):
+                raise grid.GridError(f"{where}.{axes[0]}: expected 'A - B', got {entry[axes[0]]!r}")
+            if not isinstance(splits, list) or not splits or not set(splits) <= set(SPLITS):
+                raise grid.GridError(f"{where}.splits: expected a list of {list(SPLITS)}, got {splits!r}")
+            out.append(Contrast(family, axes[0], a, b, tuple(splits)))
+    return tuple(out)
 
-FAMILIES = list(dict.fromkeys(c.family for c in CONTRASTS))
+
+def families(declared: tuple[Contrast, ...]) -> list[str]:
+    """The families of ``declared``, in declaration order."""
+    return list(dict.fromkeys(c.family for c in declared))
 
 
 def test_of(table: pd.DataFrame) -> dict[str, str]:
@@ -104,10 +110,11 @@ def contrasts(table: pd.DataFrame, exps: dict[str, Experiment], test=bootstrap_t
     """Every declared contrast the table allows, per stratum × split × the rest of the condition; Holm per family.
     ``test(a, b, seed)``: :func:`bootstrap_test`, or :func:`crossed_t` for a report with a declared design."""
     cond = list(CONDITION)
+    declared = declared_contrasts()
     out = []
     for (lang, root, split), sub in table.groupby(["lang", "root_seed", "split"], sort=True):
         cells = {tuple(k): g for k, g in sub.groupby(cond, sort=True)}
-        for c in CONTRASTS:
+        for c in declared:
             if split not in c.splits:
                 continue
             for key, cell_a in cells.items():
@@ -133,7 +140,7 @@ def contrasts(table: pd.DataFrame, exps: dict[str, Experiment], test=bootstrap_t
     for idx in tests.groupby("family").groups.values():
         tests.loc[idx, "p_holm"] = holm(tests.loc[idx, "p"])
         tests.loc[idx, "family_size"] = len(idx)
-    tests["family"] = pd.Categorical(tests["family"], FAMILIES, ordered=True)
+    tests["family"] = pd.Categorical(tests["family"], families(declared), ordered=True)
     return tests.sort_values(
         ["family", "lang", "root_seed", "split", "size", "loss", "marginals", "scoring", "contrast"]
     ).reset_index(drop=True)

@@ -74,6 +74,7 @@ GRID_FILE = Path("grid.yaml")
 #: (:func:`designs`); every other key is a grid.
 REPORTS_KEY = "reports"
 DESIGNS_KEY = "designs"
+CONTRASTS_KEY = "contrasts"
 
 
 class GridError(PipelineError):
@@ -95,24 +96,25 @@ def _format(value) -> str:
 
 def _read(grid_file: Path) -> tuple[dict, dict]:
     """The grids of ``grid_file`` and its ``reports:`` mapping (empty where it has none)."""
-    grids, declared, _ = _read_all(grid_file)
+    grids, declared, _, _ = _read_all(grid_file)
     return grids, declared
 
 
-def _read_all(grid_file: Path) -> tuple[dict, dict, dict]:
-    """The grids of ``grid_file``, its ``reports:`` and its ``designs:`` mappings (empty where it has none)."""
+def _read_all(grid_file: Path) -> tuple[dict, dict, dict, dict]:
+    """The grids of ``grid_file``, its ``reports:``, ``designs:`` and ``contrasts:`` mappings (empty where it has
+    none)."""
     if not grid_file.exists():
         raise GridError(f"{grid_file}: no such file")
     data = yaml.safe_load(grid_file.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict):
         raise GridError(f"{grid_file}: expected a mapping of grid names to grids (and {REPORTS_KEY}:)")
     out = []
-    for key in (REPORTS_KEY, DESIGNS_KEY):
+    for key in (REPORTS_KEY, DESIGNS_KEY, CONTRASTS_KEY):
         declared = data.pop(key, None) or {}
         if not isinstance(declared, dict):
             raise GridError(f"{grid_file}: {key}: expected a mapping of names to declarations")
         out.append(declared)
-    return data, out[0], out[1]
+    return data, out[0], out[1], out[2]
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,7 @@ class Design:
 def designs(grid_file: Path = GRID_FILE) -> dict[str, Design]:
     """The declared designs (``grid.yaml``'s ``designs:``), each naming a declared report; an error names the key
     that is missing or malformed."""
-    _, declared_reports, declared = _read_all(grid_file)
+    _, declared_reports, declared, _ = _read_all(grid_file)
     fields = {"report": str, "contrast": str, "splits": list, "pooled": list, "margin": float, "alpha": float,
               "power": float, "target_mde": float, "seeds": int, "queries": int}  # fmt: skip
     out = {}
@@ -167,6 +169,18 @@ def designs(grid_file: Path = GRID_FILE) -> dict[str, Design]:
                            float(spec["margin"]), float(spec["alpha"]), float(spec["power"]),
                            float(spec["target_mde"]), spec["seeds"], spec["queries"])  # fmt: skip
     return out
+
+
+def contrast_families(grid_file: Path = GRID_FILE) -> dict[str, list[dict]]:
+    """The declared contrasts (``grid.yaml``'s ``contrasts:``): family -> its contrasts in file order, each a mapping
+    of one axis to ``"A - B"`` and, optionally, ``splits``; :mod:`pipeline.experiments.contrasts` reads them."""
+    _, _, _, declared = _read_all(grid_file)
+    if not declared:
+        raise GridError(f"{grid_file}: no {CONTRASTS_KEY}: (the families of contrasts the reports test)")
+    for family, entries in declared.items():
+        if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+            raise GridError(f"{grid_file}: {CONTRASTS_KEY}.{family}: expected a non-empty list of mappings")
+    return declared
 
 
 def reports(grid_file: Path = GRID_FILE) -> dict[str, tuple[dict[str, str], ...]]:

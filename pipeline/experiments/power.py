@@ -35,7 +35,7 @@ import pandas as pd
 from pipeline.cli import run_command
 from pipeline.config import seeds
 from pipeline.experiments import cells, grid, results
-from pipeline.experiments.contrasts import CONTRASTS
+from pipeline.experiments.contrasts import declared_contrasts
 from pipeline.experiments.stats import (
     Crossed,
     crossed_test,
@@ -46,7 +46,6 @@ from pipeline.experiments.stats import (
 )
 from pipeline.io import write_text
 
-PRIMARY = CONTRASTS[0]
 OUT = Path("reports/power.md")
 COMPONENTS = ("seed", "query", "residual")
 #: Bootstrap samples per simulated data set when measuring the bootstrap's type-I error (its p has a resolution of
@@ -60,11 +59,12 @@ def measured_components(exps: list[results.Experiment]) -> pd.DataFrame:
     form they were measured on."""
     by_name = {e.name: results.with_query_ap(e) for e in exps}
     table = cells.summary_table(exps, cells.report_form(exps))
+    primary = declared_contrasts()[0]
     rows = []
     for (lang, size, split), sub in table.groupby(["lang", "size", "split"], sort=True):
-        if split not in PRIMARY.splits:
+        if split not in primary.splits:
             continue
-        arms = [sub[sub["aug"] == arm] for arm in (PRIMARY.a, PRIMARY.b)]
+        arms = [sub[sub["aug"] == arm] for arm in (primary.a, primary.b)]
         if any(a.empty for a in arms):
             continue
         ma, mb = cells.paired_matrices(*arms, by_name, split)
@@ -182,7 +182,7 @@ def render(measured: pd.DataFrame, designs: pd.DataFrame, calib: pd.DataFrame, s
     for k in COMPONENTS:
         m[f"sd_{k}"] = np.sqrt(m.pop(f"var_{k}"))
     lines = [
-        f"# Power of the primary contrast ({PRIMARY.label})",
+        f"# Power of the primary contrast ({declared_contrasts()[0].label})",
         "",
         "Settings: " + ", ".join(f"{k} = {v}" for k, v in settings.items()) + ".",
         "",
