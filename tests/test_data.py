@@ -37,12 +37,16 @@ def test_shifted_chapter_is_detected():
     assert not bible.check_chapter(en, aligned[:-1], 0.1, shift_margin=0.6, min_dev=0.25)  # counts differ
 
 
+#: prepare.shift_margin / min_shift_dev / min_chars as params.yaml has them
+ALIGN = {"shift_margin": 0.6, "min_dev": 0.25, "min_chars": 2}
+
+
 def test_align_drops_and_counts():
     ref = {(1, 1, v): "x" * n for v, n in enumerate([40, 120, 60, 200, 80, 150], start=1)}
     ref[(1, 2, 1)] = "an English verse with no partner"
     tgt = {(1, 1, v): "y" * n for v, n in enumerate([30, 40, 120, 60, 200, 80], start=1)}  # shifted
     tgt[(1, 3, 1)] = "target only"
-    keys, report = bible.align(ref, tgt)
+    keys, report = bible.align(ref, tgt, **ALIGN)
     assert keys == set()
     assert report.chapters_dropped == 1 and report.verses_unmatched == 2
 
@@ -51,7 +55,7 @@ def test_french_psalm_13_is_dropped_as_misaligned():
     web = bible.read_bible("eng_web", {19})
     fra = bible.read_bible("fra", {19})
     assert not any("(51:" in t for t in fra.values())
-    _, report = bible.align(web, fra)
+    _, report = bible.align(web, fra, **ALIGN)
     assert "19.13" in report.dropped_chapters
 
 

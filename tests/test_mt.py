@@ -84,11 +84,15 @@ def translator(tiny_model):
 
 #: Decoding settings for the tests' translate calls (Translator.translate has no defaults for them: params.yaml has).
 DEC = {"beam": 2, "no_repeat_ngram_size": 0, "batch_size": 4}
+#: backtranslate.p_drop / p_blank / max_shuffle as params.yaml has them (add_noise has no defaults)
+NOISE = {"p_drop": 0.1, "p_blank": 0.1, "max_shuffle": 3}
 
 
 def _mt_params(name: str, engine: str = "fairseq") -> SimpleNamespace:
     """The part of the ``mt`` params section that :func:`load_translator` reads."""
-    return SimpleNamespace(name=name, engine=engine, compute_type="auto", src_lang=None, tgt_lang="eng_Latn")
+    return SimpleNamespace(
+        name=name, engine=engine, compute_type="auto", src_lang=None, tgt_lang="eng_Latn", max_positions=256
+    )
 
 
 # --------------------------------------------------------------------------
@@ -129,7 +133,7 @@ def test_training_twice_gives_the_same_model(tiny_model, tmp_path):
 @pytest.mark.parametrize("method", ["beam", "sampling", "noised"])
 def test_translate_returns_strings_for_every_method(translator, tiny_model, method):
     sources = [xx for xx, _ in tiny_model[3][:6]]
-    hyps, stats = translator.translate(sources, method, **DEC, topk=10, seed=0, progress=False)
+    hyps, stats = translator.translate(sources, method, **DEC, topk=10, seed=0, noise=NOISE, progress=False)
     assert len(hyps) == len(sources) and all(isinstance(h, str) for h in hyps)
     assert stats["sentences"] == 6 and stats["truncated"] == 0 and stats["method"] == method
     assert 0.0 <= stats["degenerate_rate"] <= 1.0
@@ -145,8 +149,8 @@ def test_sampling_is_deterministic_for_a_seed(translator, tiny_model):
     assert a != c
     hyps, _ = translator.translate(sources, "beam", **DEC, progress=False)
     rng = random.Random(7)
-    assert translator.translate(sources, "noised", **DEC, seed=7, progress=False)[0] == [
-        add_noise(h, rng) for h in hyps
+    assert translator.translate(sources, "noised", **DEC, seed=7, noise=NOISE, progress=False)[0] == [
+        add_noise(h, rng, **NOISE) for h in hyps
     ]
 
 
@@ -228,10 +232,10 @@ def test_ctranslate2_scores_and_greedy_lines_match_fairseq(translator, converted
 def test_ctranslate2_runs_every_method_and_seeds_its_sampling(converted, tiny_model, method):
     ct2 = CTranslate2Translator.load(converted, "auto")
     sources = ["", *[xx for xx, _ in tiny_model[3][:5]], " ".join([tiny_model[3][0][0]] * 40)]
-    a, stats = ct2.translate(sources, method, **DEC, topk=10, seed=7, progress=False)
+    a, stats = ct2.translate(sources, method, **DEC, topk=10, seed=7, noise=NOISE, progress=False)
     assert len(a) == 7 and a[0] == "" and all(isinstance(h, str) for h in a)
     assert stats["truncated"] == 1 and stats["empty"] == 1
-    assert a == ct2.translate(sources, method, **DEC, topk=10, seed=7, progress=False)[0]
+    assert a == ct2.translate(sources, method, **DEC, topk=10, seed=7, noise=NOISE, progress=False)[0]
 
 
 def test_missing_stale_or_corrupt_conversion_is_one_clear_error(converted, tmp_path):
@@ -290,10 +294,10 @@ def test_hf_translator_plumbing(tmp_path):
     _tiny_hf_model(tmp_path / "hf")
     loaded = load_translator(_mt_params(str(tmp_path / "hf")), tmp_path / "unused")
     assert isinstance(loaded, HFTranslator) and loaded.forced_bos_token_id == 3 and loaded.max_length == 256
-    tr = HFTranslator(str(tmp_path / "hf"), tgt_lang="eng_Latn", max_length=8)
+    tr = HFTranslator(str(tmp_path / "hf"), src_lang=None, tgt_lang="eng_Latn", max_length=8)
     sources = ["Mungu aliziumba mbingu na nchi", "", "na nchi " * 10]
     for method in ("beam", "sampling", "noised"):
-        hyps, stats = tr.translate(sources, method, **DEC, topk=10, seed=0, progress=False)
+        hyps, stats = tr.translate(sources, method, **DEC, topk=10, seed=0, noise=NOISE, progress=False)
         assert len(hyps) == 3 and all(isinstance(h, str) for h in hyps) and hyps[1] == ""
         assert stats["empty"] == 1 and stats["truncated"] == 1
     a, _ = tr.translate(sources, "sampling", **DEC, topk=10, seed=3, progress=False)
@@ -385,16 +389,16 @@ def test_translator_base_seeds_sampling_and_noise():
     tr = _Upper()
     sources = [" ".join(f"w{i}" for i in range(k, k + 12)) for k in range(5)] + [""]
     beam, _ = tr.translate(sources, "beam", **DEC, progress=False)
-    noised = [tr.translate(sources, "noised", **DEC, seed=s, progress=False)[0] for s in (3, 3, 4)]
+    noised = [tr.translate(sources, "noised", **DEC, seed=s, noise=NOISE, progress=False)[0] for s in (3, 3, 4)]
     rng = random.Random(3)
-    assert noised[0] == noised[1] == [add_noise(h, rng) for h in beam]
+    assert noised[0] == noised[1] == [add_noise(h, rng, **NOISE) for h in beam]
     assert noised[0] != noised[2] and noised[0][-1] == ""
     sampled = [tr.translate(sources, "sampling", **DEC, topk=10, seed=s, progress=False)[0] for s in (3, 3, 4)]
     assert sampled[0] == sampled[1] != sampled[2]
 
 
 def test_backtranslate_rows_and_metrics():
-    decoding = SimpleNamespace(method="sampling", beam=5, topk=10)
+    decoding = SimpleNamespace(method="sampling", beam=5, topk=10, **NOISE)
     ids, xx = ["v1", "v2"], ["a b", ""]
     rows, stats = backtranslate_rows(
         _Upper(), decoding, ids, xx, "backtranslation", "target_genre", batch_size=4, seed=1, no_repeat_ngram_size=0
@@ -419,12 +423,12 @@ SENT = " ".join(f"w{i}" for i in range(20))
 
 
 def test_noise_is_seeded():
-    assert add_noise(SENT, random.Random(5)) == add_noise(SENT, random.Random(5))
-    assert add_noise(SENT, np.random.default_rng(5)) == add_noise(SENT, np.random.default_rng(5))
-    outs = {add_noise(SENT, random.Random(s)) for s in range(20)}
+    assert add_noise(SENT, random.Random(5), **NOISE) == add_noise(SENT, random.Random(5), **NOISE)
+    assert add_noise(SENT, np.random.default_rng(5), **NOISE) == add_noise(SENT, np.random.default_rng(5), **NOISE)
+    outs = {add_noise(SENT, random.Random(s), **NOISE) for s in range(20)}
     assert len(outs) > 15
-    assert add_noise("", random.Random(0)) == ""
-    assert add_noise("word", random.Random(0), p_drop=1.0) == "word"  # never empties a sentence
+    assert add_noise("", random.Random(0), **NOISE) == ""
+    assert add_noise("word", random.Random(0), **{**NOISE, "p_drop": 1.0}) == "word"  # never empties a sentence
 
 
 def test_noise_rates_near_their_probabilities():
@@ -432,7 +436,7 @@ def test_noise_rates_near_their_probabilities():
     kept = blanks = 0
     trials = 2000
     for _ in range(trials):
-        out = add_noise(SENT, rng).split()
+        out = add_noise(SENT, rng, **NOISE).split()
         kept += len(out)
         blanks += sum(w == BLANK for w in out)
     assert abs(1 - kept / (20 * trials) - 0.1) < 0.01

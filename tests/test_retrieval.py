@@ -86,7 +86,7 @@ def test_each_model_encodes_each_distinct_text_once_across_splits_and_forms(monk
         "b": retrieval.SplitTexts({"title": [("q3", "three")]}, [*shared, ("b1", "only in b")]),
     }  # fmt: skip
     models = {"encoder": "enc", "teacher": "tea", "student": "stu"}
-    kw = {"scoring": "dense", "depth": 10, "batch_size": 4, "max_length": 16}
+    kw = {"scoring": "dense", "depth": 10, "batch_size": 4, "max_length": 16, "bm25": {"k1": 0.9, "b": 0.4}}
     runs, encoded = retrieval.system_runs(models, splits, systems=("zeroshot", "teacher_en", "student"), **kw)
     assert encoded == {"encoder": 4 + 7, "teacher": 4 + 6, "student": 7}  # queries (distinct texts) + documents
     assert sorted(runs) == ["a", "b"] and sorted(runs["a"]) == ["desc", "title"] and list(runs["b"]) == ["title"]

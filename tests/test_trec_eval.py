@@ -109,7 +109,7 @@ def test_bm25_over_translated_documents_ranks_matching_terms_first():
         "the shepherds watched their flocks",
         "nothing",
     ]
-    run = bm25_search(["shepherd", "wise father"], docs, ["q1", "q2"], ["d0", "d1", "d2", "d3"], depth=4)
+    run = bm25_search(["shepherd", "wise father"], docs, ["q1", "q2"], ["d0", "d1", "d2", "d3"], depth=4, k1=0.9, b=0.4)
     assert [d for d, _ in run["q1"][:2]] == ["d0", "d2"]  # stemming: shepherds → shepherd
     assert run["q2"][0][0] == "d1"
     assert [d for d, _ in run["q1"][2:]] == ["d1", "d3"]  # zero-score ties broken by docid
@@ -118,5 +118,5 @@ def test_bm25_over_translated_documents_ranks_matching_terms_first():
 def test_bm25_with_no_indexable_words_ranks_by_docid():
     from pipeline.retrieval.search import bm25_search
 
-    run = bm25_search(["shepherd"], ["the the the", "of and"], ["q"], ["d1", "d0"], depth=2)
+    run = bm25_search(["shepherd"], ["the the the", "of and"], ["q"], ["d1", "d0"], depth=2, k1=0.9, b=0.4)
     assert [d for d, _ in run["q"]] == ["d0", "d1"]

@@ -89,6 +89,8 @@ class EncoderParams(_Strict):
 class EvaluateParams(_Strict):
     depth: int = Field(ge=1)
     scoring: Scoring
+    bm25_k1: float = Field(ge=0)  # BM25 of the nmt_bm25 baseline
+    bm25_b: float = Field(ge=0, le=1)
 
 
 class BitextParams(_Strict):
@@ -146,6 +148,9 @@ class BacktranslateParams(_Strict):
     method: Literal["beam", "sampling", "noised"]
     beam: int = Field(ge=1)
     topk: int = Field(ge=-1)  # sampling: -1 = unrestricted, else top-k
+    p_drop: float = Field(ge=0, le=1)  # noised: word deletion, filler replacement, local shuffle (mt.text.add_noise)
+    p_blank: float = Field(ge=0, le=1)
+    max_shuffle: int = Field(ge=0)
 
     @model_validator(mode="after")
     def _topk(self) -> BacktranslateParams:

@@ -202,14 +202,15 @@ def align(
     reference: dict[VerseKey, str],
     target: dict[VerseKey, str],
     *,
-    shift_margin: float = 0.6,
-    min_dev: float = 0.25,
-    min_chars: int = 2,
+    shift_margin: float,
+    min_dev: float,
+    min_chars: int,
 ) -> tuple[set[VerseKey], AlignmentReport]:
     """Keys of verses aligned between an English ``reference`` and a ``target`` translation.
 
     Keys present on one side only are dropped (counted as unmatched), then each chapter is checked with
-    :func:`check_chapter`; verses shorter than ``min_chars`` on either side are dropped last.
+    :func:`check_chapter`; verses shorter than ``min_chars`` on either side are dropped last. The settings are
+    ``prepare.shift_margin``, ``prepare.min_shift_dev`` and ``prepare.min_chars``.
     """
     report = AlignmentReport()
     shared = reference.keys() & target.keys()

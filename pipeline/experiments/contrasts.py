@@ -50,7 +50,12 @@ def declared_contrasts(grid_file: Path = grid.GRID_FILE) -> tuple[Contrast, ...]
     """The contrasts the reports test, in the families ``grid.yaml``'s ``contrasts:`` declares (the first one is the
     primary); an error names the entry that is malformed."""
     out = []
-    for family, entries in grid.contrast_families(grid_file).items():
+    declared = grid.contrast_families(grid_file)
+    if not declared:
+        raise grid.GridError(f"{grid_file}: no {grid.CONTRASTS_KEY}: (the families of contrasts the reports test)")
+    for family, entries in declared.items():
+        if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+            raise grid.GridError(f"{grid_file}: {grid.CONTRASTS_KEY}.{family}: expected a non-empty list of mappings")
         for i, entry in enumerate(entries):
             where = f"{grid_file}: {grid.CONTRASTS_KEY}.{family}[{i}]"
             axes = [k for k in entry if k != "splits"]

@@ -37,6 +37,7 @@ def backtranslate_rows(
         decoding.method,
         beam=decoding.beam,
         topk=decoding.topk,
+        noise={"p_drop": decoding.p_drop, "p_blank": decoding.p_blank, "max_shuffle": decoding.max_shuffle},
         batch_size=batch_size,
         seed=seed,
         no_repeat_ngram_size=no_repeat_ngram_size,

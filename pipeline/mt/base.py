@@ -33,7 +33,9 @@ class MTError(DataFileError):
     """An MT model directory is missing, incomplete or corrupt (a ValueError naming the directory)."""
 
 
-def _check_method(method: str, beam: int, topk: int | None, batch_size: int, seed: int | None) -> None:
+def _check_method(
+    method: str, beam: int, topk: int | None, batch_size: int, seed: int | None, noise: dict | None
+) -> None:
     if method not in METHODS:
         raise ValueError(f"unknown translation method {method!r}; expected one of {list(METHODS)}")
     if beam < 1 or batch_size < 1:
@@ -44,6 +46,8 @@ def _check_method(method: str, beam: int, topk: int | None, batch_size: int, see
         raise ValueError(f"topk must be -1 (unrestricted sampling) or >= 1, got {topk}")
     if method != "beam" and seed is None:
         raise ValueError(f"{method} needs a seed")
+    if method == "noised" and noise is None:
+        raise ValueError("noised needs its noise settings (backtranslate.p_drop, p_blank, max_shuffle)")
 
 
 class Translator(ABC):
@@ -81,13 +85,15 @@ class Translator(ABC):
         batch_size: int,
         topk: int | None = None,
         seed: int | None = None,
+        noise: dict | None = None,
         progress: bool = True,
     ) -> tuple[list[str], dict[str, Any]]:
         """Translate xx sentences into English.
 
         The decoding settings have no defaults here: callers pass params.yaml's (``mt.beam``, ``mt.batch_size``,
         ``mt.no_repeat_ngram_size``, ``backtranslate.*``). ``topk`` is needed (and used) by ``sampling`` only,
-        ``seed`` by ``sampling`` and ``noised`` only (``None``: beam search, which draws nothing).
+        ``seed`` by ``sampling`` and ``noised`` only (``None``: beam search, which draws nothing), ``noise`` (the
+        keyword arguments of :func:`~pipeline.mt.text.add_noise` but ``rng``) by ``noised`` only.
 
         ``method``: ``beam`` (beam search of width ``beam``), ``sampling`` (one sample per sentence
         from the full distribution if ``topk == -1``, else from the ``topk`` most likely tokens) or
@@ -99,7 +105,7 @@ class Translator(ABC):
         stats: ``method``, ``sentences``, ``empty``, ``truncated``, ``seconds``,
         ``sentences_per_second``, ``degenerate_rate``, ``length_ratio``.
         """
-        _check_method(method, beam, topk, batch_size, seed)
+        _check_method(method, beam, topk, batch_size, seed, noise)
         started = time.perf_counter()
         sentences = [clean(s) for s in sentences]
         outputs = [""] * len(sentences)
@@ -127,7 +133,7 @@ class Translator(ABC):
                 bar.update(len(chunk))
         if method == "noised":
             rng = random.Random(seed)
-            outputs = [add_noise(o, rng) for o in outputs]
+            outputs = [add_noise(o, rng, **noise) for o in outputs]
         seconds = time.perf_counter() - started
         n = len(items)
         stats: dict[str, Any] = {

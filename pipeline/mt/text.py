@@ -24,9 +24,10 @@ def _draw(rng: random.Random | np.random.Generator) -> float:
 def add_noise(
     sentence: str,
     rng: random.Random | np.random.Generator,
-    p_drop: float = 0.1,
-    p_blank: float = 0.1,
-    max_shuffle: int = 3,
+    *,
+    p_drop: float,
+    p_blank: float,
+    max_shuffle: int,
     filler: str = BLANK,
 ) -> str:
     """Noise a (back-)translation as in Edunov et al. (2018) / Lample et al. (2018).

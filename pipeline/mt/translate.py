@@ -120,16 +120,16 @@ class HFTranslator(Translator):
     For NLLB/M2M-style tokenizers pass ``src_lang`` (set on the tokenizer) and ``tgt_lang`` (its
     token id is forced as the first generated token). Note that a hub *name* is downloaded by
     ``transformers`` unless it is already cached. Sources are truncated to ``max_length`` tokens and
-    translations limited to ``max_length`` new tokens.
+    translations limited to ``max_length`` new tokens (``mt.max_positions``).
     """
 
     def __init__(
         self,
         name: str,
         *,
-        src_lang: str | None = None,
-        tgt_lang: str | None = None,
-        max_length: int = 256,
+        src_lang: str | None,
+        tgt_lang: str | None,
+        max_length: int,
     ) -> None:
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
@@ -182,4 +182,4 @@ def load_translator(mt: Any, model_dir: Path | str) -> Translator:
         if mt.engine == "fairseq":
             return FairseqTranslator.load(model_dir)
         return CTranslate2Translator.load(model_dir, mt.compute_type)
-    return HFTranslator(mt.name, src_lang=mt.src_lang, tgt_lang=mt.tgt_lang)
+    return HFTranslator(mt.name, src_lang=mt.src_lang, tgt_lang=mt.tgt_lang, max_length=mt.max_positions)

@@ -68,10 +68,11 @@ def bm25_search(
     qids: list[str],
     doc_ids: list[str],
     depth: int,
-    k1: float = 0.9,
-    b: float = 0.4,
+    *,
+    k1: float,
+    b: float,
 ) -> trec.Run:
-    """BM25 (``bm25s``, Lucene variant; Anserini's default k1=0.9, b=0.4) over English text with English
+    """BM25 (``bm25s``, Lucene variant; ``evaluate.bm25_k1`` / ``bm25_b``) over English text with English
     stopwords and the Snowball stemmer. Every document is scored, so ties are broken like all runs."""
     import bm25s
     import Stemmer
@@ -193,6 +194,7 @@ def system_runs(
     batch_size: int,
     max_length: int,
     systems: tuple[str, ...],
+    bm25: dict[str, float],
 ) -> tuple[dict[str, dict[str, dict[str, trec.Run]]], dict[str, int]]:
     """One TREC run per split × query form × system, and the texts each model encoded (each once).
 
@@ -207,7 +209,8 @@ def system_runs(
     nmt_teacher  teacher                      translated into English, teacher
     ============ ============================ ===================================================
 
-    ``model_dirs`` maps ``encoder``/``teacher``/``student`` to model directories; a system whose model or documents
+    ``bm25``: ``k1`` and ``b`` of ``nmt_bm25``. ``model_dirs`` maps ``encoder``/``teacher``/``student`` to model
+    directories; a system whose model or documents
     are missing (``student`` for a language without bitext, ``teacher_en`` for documents without English, ``nmt_*``
     without translations) is left out. ``scoring``: ``dense`` (cosine of mean-pooled embeddings) or ``maxsim``.
     Returns ``runs[split][form][system]``.
@@ -232,5 +235,5 @@ def system_runs(
             nmt_ids, nmt_texts = map(list, zip(*texts.nmt_docs, strict=True))
             for form, rows in texts.queries.items():
                 qids, qtexts = map(list, zip(*rows, strict=True))
-                runs[split][form]["nmt_bm25"] = bm25_search(qtexts, nmt_texts, qids, nmt_ids, depth)
+                runs[split][form]["nmt_bm25"] = bm25_search(qtexts, nmt_texts, qids, nmt_ids, depth, **bm25)
     return runs, encoded

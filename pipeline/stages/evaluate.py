@@ -79,6 +79,7 @@ def main() -> None:
         batch_size=params.encoder.batch_size,
         max_length=params.encoder.max_length,
         systems=systems,
+        bm25={"k1": params.evaluate.bm25_k1, "b": params.evaluate.bm25_b},
     )
     log.info("texts encoded once per model: %s", encoded)
     results = {}
