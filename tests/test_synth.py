@@ -347,7 +347,9 @@ def test_an_ended_continuation_leaves_the_batch_and_the_others_decode_as_in_tran
     ends = [max(candidates, key=lambda t: len(set(lengths_if_it_ends(t))))]
     reference = transformers_generate(ends)
     cache = shared_prefill(lm.model, ids, mask, 1)
-    pruned = decode_pruned(lm.model, ids, mask, cache, processors(), set(ends), steps, sample=False)
+    pruned = decode_pruned(
+        lm.model, ids, mask, cache, LogitsProcessorList(processors()), set(ends), steps, sample=False
+    )
     lengths = [len(row) for row in pruned]
     assert lengths == lengths_if_it_ends(ends[0]) and len(set(lengths)) > 1  # rows left while others went on
     assert all(len(row) == steps or row[-1] in ends for row in pruned)

@@ -246,12 +246,16 @@ class LocalLM:
             int(self.new_of_old[e]) for e in self.eos_ids if e < len(self.new_of_old) and self.new_of_old[e] >= 0
         ]
         newline = [int(self.new_of_old[i]) for i in self.tokenizer("\n", add_special_tokens=False)["input_ids"]]
-        processors = [
-            ContinuationRepetitionControl(ids.shape[1], repetition_penalty, no_repeat_ngram_size, [*eos_new, *newline])
-        ]
-        if temperature > 0:
-            from transformers import TemperatureLogitsWarper, TopPLogitsWarper
+        from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
 
+        processors = LogitsProcessorList(
+            [
+                ContinuationRepetitionControl(
+                    ids.shape[1], repetition_penalty, no_repeat_ngram_size, [*eos_new, *newline]
+                )
+            ]
+        )
+        if temperature > 0:
             processors += [TemperatureLogitsWarper(temperature), TopPLogitsWarper(top_p)]
         torch.manual_seed(seed)
         continuations = decode_pruned(
@@ -259,9 +263,9 @@ class LocalLM:
         )
         results = []
         for new in continuations:
-            finished = any(t in eos_new for t in new)
+            finished = bool(new) and new[-1] in eos_new  # a continuation ends at its end token (decode_pruned)
             if finished:
-                new = new[: min(new.index(t) for t in eos_new if t in new)]
+                new = new[:-1]
             text = self.tokenizer.decode(
                 self.old_ids[torch.tensor(new, dtype=torch.long)].tolist(), skip_special_tokens=True
             )
@@ -270,8 +274,8 @@ class LocalLM:
 
 
 def shared_prefill(model, ids: torch.Tensor, mask: torch.Tensor, samples: int):
-    """The key/value cache of the left-padded prompts ``ids`` (all but each row's last token, which ``generate``
-    feeds itself), repeated ``samples`` times per row (``repeat_interleave`` order).
+    """The key/value cache of the left-padded prompts ``ids`` (all but each row's last token, which
+    :func:`decode_pruned` feeds first), repeated ``samples`` times per row (``repeat_interleave`` order).
 
     Positions follow the attention mask as in ``generate`` (a padded row starts at position 0), so a sample
     continuing from this cache is the sample ``generate`` would draw from the repeated prompt, at the cost of one
@@ -299,7 +303,7 @@ def decode_pruned(
     ids: torch.Tensor,
     mask: torch.Tensor,
     cache,
-    processors: Sequence,
+    processors,
     eos: set[int],
     max_new_tokens: int,
     *,
@@ -308,11 +312,11 @@ def decode_pruned(
     """Continue the left-padded rows ``ids`` (their ``cache`` holds all but each row's last token) for at most
     ``max_new_tokens`` tokens each; returns every row's new tokens, its end token included where it ended.
 
-    The step is Hugging Face's sampling loop (``processors`` on the scores, then a multinomial draw, or argmax
-    when not ``sample``), except that a row that has ended leaves the batch and its key/value cache
-    (``DynamicCache.batch_select_indices``). ``generate`` keeps decoding a finished row with padding until the
-    batch's longest continuation ends; after fine-tuning, when most continuations end early, that was most of
-    the compute (docs/performance.md, "Where synthesis throws its lines away").
+    The step is Hugging Face's sampling loop (``processors``, a ``LogitsProcessorList``, on the scores, then a
+    multinomial draw, or argmax when not ``sample``), except that a row that has ended leaves the batch and its
+    key/value cache (``DynamicCache.batch_select_indices``). ``generate`` keeps decoding a finished row with padding
+    until the batch's longest continuation ends; after fine-tuning, when most continuations end early, that was most
+    of the compute (docs/performance.md, "Where synthesis throws its lines away").
     """
     rows = list(range(len(ids)))
     new: list[list[int]] = [[] for _ in rows]
@@ -324,9 +328,7 @@ def decode_pruned(
             .logits[:, -1]
             .float()
         )
-        scores = logits
-        for processor in processors:
-            scores = processor(ids, scores)
+        scores = processors(ids, logits)
         if sample:
             tokens = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
         else:
