@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.config.params import load_params
 from pipeline.config.paths import SPLITS
 from pipeline.experiments import cells, compare, grid, results
 from pipeline.experiments.compare import CompareError, select
@@ -489,6 +490,10 @@ def test_records_carry_their_test_and_query_form_and_reports_say_which(tmp_path)
     assert old.forms("in_domain") == ["desc"] and old.query_ap == {"in_domain": {"desc": {"q1": 0.5}}}
     assert old.collection == "known_item" and results.ran_params(old).params["prepare.collection"] == "known_item"
     assert old.mt_engine == "fairseq" and new.mt_engine == "ctranslate2"  # records from before CTranslate2: fairseq
+    renamed = results.ran_params(results.Experiment("o", "r", {"distill.sinkhorn_iters": 1000}, {})).params
+    assert renamed["distill.sinkhorn_max_iter"] == 1000 and "distill.sinkhorn_iters" not in renamed
+    today = results.flatten(load_params().model_dump())
+    assert set(results.RENAMED.values()) <= set(today) and not set(results.RENAMED) & set(today)
     assert results.to_record(new)["per_query_ap"] == _topical_record("t0", "none", 0, 0.3, 0.6)["per_query_ap"]
 
     directory = tmp_path / "results"

@@ -65,10 +65,10 @@ def test_ot_loss_on_cuda_equals_cpu():
     mask_T, mask_S = torch.ones(4, 12, dtype=torch.bool), torch.ones(4, 9, dtype=torch.bool)
     mask_T[1, 7:] = False
     mask_S[2, 5:] = False
-    loss = OTAlignmentLoss(epsilon=0.05, n_iters=100, tol=1e-5, differentiable_plan=False)
-    cpu = loss(H_T, mask_T, H_S.clone().requires_grad_(), mask_S)
+    loss = OTAlignmentLoss(epsilon=0.05, max_iter=100, tol=1e-5, differentiable_plan=False)
+    cpu = loss(H_T, mask_T, H_S.clone().requires_grad_(), mask_S)["loss"]
     H_S_gpu = H_S.cuda().requires_grad_()
-    gpu = loss(H_T.cuda(), mask_T.cuda(), H_S_gpu, mask_S.cuda())
+    gpu = loss(H_T.cuda(), mask_T.cuda(), H_S_gpu, mask_S.cuda())["loss"]
     assert gpu.device.type == "cuda"
     torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-4, atol=1e-5)
     gpu.backward()

@@ -26,7 +26,7 @@ from pipeline.losses import (
 )
 
 #: explicit solver settings of the tests (the library has no defaults: the pipeline passes the distill params)
-SOLVER = {"epsilon": 0.05, "n_iters": 500, "tol": 1e-5, "differentiable_plan": False}
+SOLVER = {"epsilon": 0.05, "max_iter": 500, "tol": 1e-5, "differentiable_plan": False}
 
 
 def solver(**overrides) -> dict:
@@ -110,7 +110,7 @@ def test_plan_marginals(weights: bool, seed: int) -> None:
     # these batches need ~18k iterations to reach 1e-8 (a property of
     # Sinkhorn itself, POT's per-pair solver converges just as slowly).
     batch = make_batch(B=5, seed=seed, dtype=torch.float64, weights=weights)
-    _, plan = ot_alignment_loss(**batch, **solver(epsilon=0.1, n_iters=10000, tol=1e-10))
+    _, plan = ot_alignment_loss(**batch, **solver(epsilon=0.1, max_iter=10000, tol=1e-10))
     a, b = expected_marginals(batch)
     plan = plan.numpy()
     np.testing.assert_allclose(plan.sum(axis=2), a, atol=1e-8)
@@ -122,41 +122,43 @@ def test_plan_marginals(weights: bool, seed: int) -> None:
 @pytest.mark.parametrize("epsilon", [0.01, 0.05, 0.1])
 def test_loss_matches_pot_sinkhorn2(weights: bool, epsilon: float) -> None:
     batch = make_batch(B=4, seed=3, dtype=torch.float64, weights=weights)
-    loss, _ = ot_alignment_loss(**batch, **solver(epsilon=epsilon, n_iters=10000, tol=1e-12))
+    loss, _ = ot_alignment_loss(**batch, **solver(epsilon=epsilon, max_iter=10000, tol=1e-12))
     np.testing.assert_allclose(loss.detach().numpy(), reference_loop(batch, epsilon), rtol=0, atol=1e-5)
 
 
 def test_module_matches_function_mean() -> None:
     batch = make_batch(seed=4)
-    module = OTAlignmentLoss(**solver(n_iters=300))
-    per_pair, _ = ot_alignment_loss(**batch, **solver(n_iters=300))
-    value = module(**batch)
+    module = OTAlignmentLoss(**solver(max_iter=300))
+    per_pair, _ = ot_alignment_loss(**batch, **solver(max_iter=300))
+    value = module(**batch)["loss"]
     assert value.dim() == 0
     np.testing.assert_allclose(value.item(), per_pair.mean().item(), rtol=1e-6)
     assert "epsilon=0.05" in repr(module)
 
 
-def test_log_returns_the_diagnostics_and_the_same_loss() -> None:
-    """POT's ``log=True`` convention: the value(s) as without it, plus a dict; nothing is kept on the module."""
+def test_module_returns_the_loss_and_the_diagnostics_and_its_settings() -> None:
+    """One type from every call: ``loss`` and the solve's diagnostics as 0-dim tensors (the function's ``log=True``
+    numbers); nothing is kept on the module; ``get_config_dict`` gives back the settings it was built with."""
     batch = make_batch(seed=4)
-    module = OTAlignmentLoss(**solver(n_iters=300))
-    value, log = module(**batch, log=True)
-    assert torch.equal(value, module(**batch))
-    assert set(log) == {"iterations", "marginal_violation", "entropy", "entropy_uniform"}
-    assert isinstance(log["iterations"], int) and 1 <= log["iterations"] <= 300
-    assert all(isinstance(v, float) for k, v in log.items() if k != "iterations")
+    module = OTAlignmentLoss(**solver(max_iter=300))
+    out = module(**batch)
+    assert set(out) == {"loss", "iterations", "marginal_violation", "entropy", "entropy_uniform"}
+    assert all(isinstance(v, torch.Tensor) and v.dim() == 0 for v in out.values())
+    assert 1 <= out["iterations"].item() <= 300 and out["loss"].requires_grad
+    assert not any(v.requires_grad for k, v in out.items() if k != "loss")
     assert not any(name.startswith("last") for name in vars(module))
-    per_pair, plan, fn_log = ot_alignment_loss(**batch, **solver(n_iters=300), log=True)
-    per_pair0, plan0 = ot_alignment_loss(**batch, **solver(n_iters=300))
-    assert torch.equal(per_pair, per_pair0) and torch.equal(plan, plan0) and fn_log == log
+    per_pair, plan, fn_log = ot_alignment_loss(**batch, **solver(max_iter=300), log=True)
+    per_pair0, plan0 = ot_alignment_loss(**batch, **solver(max_iter=300))
+    assert torch.equal(per_pair, per_pair0) and torch.equal(plan, plan0)
+    assert {k: v.item() for k, v in out.items() if k != "loss"} == pytest.approx(fn_log, rel=1e-6)
+    assert module.get_config_dict() == {**solver(max_iter=300), "detach_teacher": True}
+    assert OTAlignmentLoss(**module.get_config_dict()).get_config_dict() == module.get_config_dict()
 
 
 def test_plan_diagnostics_against_a_direct_computation() -> None:
     """Violation and entropy of the plan the loss uses, checked by hand (numpy) and against POT's own plan."""
     batch = make_batch(B=4, seed=5, dtype=torch.float64)
-    module = OTAlignmentLoss(**solver(n_iters=5000, tol=1e-9))
-    _, diag = module(**batch, log=True)
-    _, plan = ot_alignment_loss(**batch, **solver(n_iters=5000, tol=1e-9))
+    _, plan, diag = ot_alignment_loss(**batch, **solver(max_iter=5000, tol=1e-9), log=True)
     mu, nu = expected_marginals(batch)
     P = plan.detach().numpy()
     violation = max(max(np.abs(P[i].sum(1) - mu[i]).sum(), np.abs(P[i].sum(0) - nu[i]).sum()) for i in range(len(P)))
@@ -174,9 +176,9 @@ def test_plan_diagnostics_against_a_direct_computation() -> None:
     ref = ot.sinkhorn(mu[0][rows], nu[0][cols], C[np.ix_(rows, cols)], 0.05, method="sinkhorn_log", stopThr=1e-13)
     assert -(ref * np.log(ref)).sum() == pytest.approx(-(P[0][P[0] > 0] * np.log(P[0][P[0] > 0])).sum(), rel=1e-6)
     # stopped early, the violation shows it; the tolerance bounds it (L2 of the row side)
-    _, early = OTAlignmentLoss(**solver(epsilon=0.01, n_iters=2, tol=0.0))(**batch, log=True)
+    early = OTAlignmentLoss(**solver(epsilon=0.01, max_iter=2, tol=0.0))(**batch)
     assert early["marginal_violation"] > 1e-3 and early["iterations"] == 2
-    _, tol = OTAlignmentLoss(**solver(n_iters=5000, tol=1e-4))(**batch, log=True)
+    tol = OTAlignmentLoss(**solver(max_iter=5000, tol=1e-4))(**batch)
     assert tol["marginal_violation"] <= 1e-4 * np.sqrt(batch["mask_T"].shape[1])
     # the diagnostics are plain numbers of a no-grad computation
     assert all(isinstance(v, float) for k, v in plan_diagnostics(plan, torch.tensor(mu), torch.tensor(nu)).items())
@@ -187,8 +189,8 @@ def test_plan_diagnostics_against_a_direct_computation() -> None:
 def test_gradients_finite(epsilon: float, differentiable_plan: bool) -> None:
     batch = make_batch(seed=5)
     batch["H_T"].requires_grad_(True)
-    loss_fn = OTAlignmentLoss(**solver(epsilon=epsilon, n_iters=300, differentiable_plan=differentiable_plan))
-    loss = loss_fn(**batch)
+    loss_fn = OTAlignmentLoss(**solver(epsilon=epsilon, max_iter=300, differentiable_plan=differentiable_plan))
+    loss = loss_fn(**batch)["loss"]
     loss.backward()
     grad = batch["H_S"].grad
     assert torch.isfinite(loss)
@@ -201,7 +203,7 @@ def test_plan_detached_unless_differentiable() -> None:
     batch = make_batch(seed=6)
     _, plan = ot_alignment_loss(**batch, **SOLVER)
     assert not plan.requires_grad
-    _, plan = ot_alignment_loss(**batch, **solver(differentiable_plan=True, n_iters=50))
+    _, plan = ot_alignment_loss(**batch, **solver(differentiable_plan=True, max_iter=50))
     assert plan.requires_grad
 
 
@@ -210,7 +212,7 @@ def test_unrolled_gradient_gradcheck() -> None:
 
     def f(H_S: torch.Tensor) -> torch.Tensor:
         args = dict(batch, H_S=H_S)
-        return ot_alignment_loss(**args, epsilon=0.1, n_iters=30, tol=0.0, differentiable_plan=True)[0]
+        return ot_alignment_loss(**args, epsilon=0.1, max_iter=30, tol=0.0, differentiable_plan=True)[0]
 
     H_S = batch["H_S"].detach().clone().requires_grad_(True)
     assert torch.autograd.gradcheck(f, (H_S,), eps=1e-6, atol=1e-5)
@@ -219,7 +221,7 @@ def test_unrolled_gradient_gradcheck() -> None:
 @pytest.mark.parametrize("differentiable_plan", [False, True], ids=["envelope", "unrolled"])
 def test_masks_respected(differentiable_plan: bool) -> None:
     batch = make_batch(seed=8)
-    kwargs = solver(n_iters=200, differentiable_plan=differentiable_plan)
+    kwargs = solver(max_iter=200, differentiable_plan=differentiable_plan)
     loss, plan = ot_alignment_loss(**batch, **kwargs)
     (grad,) = torch.autograd.grad(loss.sum(), batch["H_S"])
 
@@ -255,11 +257,11 @@ def test_half_precision_inputs_are_upcast() -> None:
 
 
 def _ot(**batch) -> torch.Tensor:
-    return OTAlignmentLoss(**SOLVER)(**batch)
+    return OTAlignmentLoss(**SOLVER)(**batch)["loss"]
 
 
 def _pooled(**batch) -> torch.Tensor:
-    return PooledDistillationLoss("mse")(**batch)
+    return PooledDistillationLoss("mse")(**batch)["loss"]
 
 
 def _break(batch: dict, case: str) -> dict:
@@ -358,16 +360,16 @@ def test_pooled_zero_for_identical_and_masks_respected(kind: str) -> None:
     batch = make_batch(seed=11)
     H = batch["H_T"][:, :9]
     mask = batch["mask_T"][:, :9]
-    same = PooledDistillationLoss(kind)(H, mask, H.clone().requires_grad_(True), mask)
+    same = PooledDistillationLoss(kind)(H, mask, H.clone().requires_grad_(True), mask)["loss"]
     np.testing.assert_allclose(same.item(), 0.0, atol=1e-6)
 
     loss_fn = PooledDistillationLoss(kind)
-    loss = loss_fn(**batch)
+    loss = loss_fn(**batch)["loss"]
     (grad,) = torch.autograd.grad(loss, batch["H_S"])
     H_S2 = batch["H_S"].detach().clone()
     H_S2[~batch["mask_S"]] = float("nan")
     H_S2.requires_grad_(True)
-    loss2 = loss_fn(**dict(batch, H_S=H_S2))
+    loss2 = loss_fn(**dict(batch, H_S=H_S2))["loss"]
     (grad2,) = torch.autograd.grad(loss2, H_S2)
     assert torch.isfinite(grad).all() and (grad[~batch["mask_S"]] == 0).all()
     np.testing.assert_allclose(loss2.item(), loss.item(), rtol=1e-6)
@@ -381,15 +383,16 @@ def test_pooled_unknown_kind() -> None:
 
 # ---------------------------------------------------------------- distill loss
 
-DISTILL = {"epsilon": 0.05, "sinkhorn_iters": 500, "sinkhorn_tol": 1e-5, "differentiable_plan": False}
+DISTILL = {"epsilon": 0.05, "sinkhorn_max_iter": 500, "sinkhorn_tol": 1e-5, "differentiable_plan": False}
 
 
 @pytest.mark.parametrize("kind", DISTILL_LOSSES)
 def test_distill_loss_sums_its_terms_and_returns_the_plan_log(kind: str) -> None:
     batch = make_batch(seed=12)
     parts = DistillLoss(kind, **DISTILL, pooled_weight=0.5)(**batch, batch_id=3)
-    ot_value, log = OTAlignmentLoss(**SOLVER)(**batch, log=True)
-    pooled_value = PooledDistillationLoss("cosine")(**batch)
+    log = OTAlignmentLoss(**SOLVER)(**batch)
+    ot_value = log.pop("loss")
+    pooled_value = PooledDistillationLoss("cosine")(**batch)["loss"]
     expected = {"ot": ot_value, "pooled": pooled_value}
     terms = kind.split("+")
     plan_keys = {f"plan/{k}" for k in log} if "ot" in terms else set()
@@ -401,13 +404,24 @@ def test_distill_loss_sums_its_terms_and_returns_the_plan_log(kind: str) -> None
     for key in plan_keys:
         value = parts[key]
         assert isinstance(value, torch.Tensor) and value.dim() == 0 and not value.requires_grad
-        assert value.item() == pytest.approx(log[key.removeprefix("plan/")], rel=1e-6)
+        assert torch.equal(value, log[key.removeprefix("plan/")])
 
 
 def test_distill_loss_from_params() -> None:
     section = SimpleNamespace(loss="ot+pooled", **DISTILL, pooled_weight=0.25)
     fn = DistillLoss.from_params(section)
     assert fn.kind == "ot+pooled" and fn.pooled_weight == 0.25
-    assert (fn.ot.epsilon, fn.ot.n_iters, fn.ot.tol, fn.ot.differentiable_plan) == (0.05, 500, 1e-5, False)
+    assert (fn.ot.epsilon, fn.ot.max_iter, fn.ot.tol, fn.ot.differentiable_plan) == (0.05, 500, 1e-5, False)
+    assert fn.get_config_dict() == {
+        "kind": "ot+pooled",
+        "pooled_weight": 0.25,
+        "ot": {"epsilon": 0.05, "max_iter": 500, "tol": 1e-5, "differentiable_plan": False, "detach_teacher": True},
+        "pooled": {"kind": "cosine", "detach_teacher": True},
+    }
+    assert set(DistillLoss.from_params(SimpleNamespace(**(vars(section) | {"loss": "pooled"}))).get_config_dict()) == {
+        "kind",
+        "pooled_weight",
+        "pooled",
+    }
     with pytest.raises(ValueError, match="unknown distill.loss 'mse'"):
         DistillLoss("mse", **DISTILL, pooled_weight=1.0)

@@ -63,14 +63,14 @@ def train_tiny_pair(tokenizer, cfg, runtime):
     )
     student = tiny_model(1, dropout=0.0)
     student.load_state_dict(teacher.state_dict())
-    loss_fn = DistillLoss("ot+pooled", sinkhorn_iters=50, **LOSS)
+    loss_fn = DistillLoss("ot+pooled", sinkhorn_max_iter=50, **LOSS)
     student_losses = train_student(teacher, student, tokenizer, PAIRS, cfg, loss_fn, seed=5, runtime=runtime)
     return teacher_losses, student_losses, student
 
 
 def _distill(tokenizer, seed, loss="ot"):
     teacher, student = tiny_model(0), tiny_model(0)
-    fn = DistillLoss(loss, sinkhorn_iters=50, **LOSS)
+    fn = DistillLoss(loss, sinkhorn_max_iter=50, **LOSS)
     losses = train_student(teacher, student, tokenizer, PAIRS, CFG, fn, seed=seed)
     return losses, student
 
@@ -103,14 +103,14 @@ def test_bf16_on_the_cpu_follows_fp32_and_is_deterministic(tokenizer):
 def test_distill_logs_the_plan_each_step(tokenizer):
     logged = []
     teacher, student = tiny_model(0), tiny_model(0)
-    fn = DistillLoss("ot", sinkhorn_iters=1000, **LOSS)
+    fn = DistillLoss("ot", sinkhorn_max_iter=1000, **LOSS)
     train_student(teacher, student, tokenizer, PAIRS, CFG, fn, seed=1, log=lambda step, v: logged.append(v))
     assert len(logged) == CFG.steps
     for values in logged:
         assert {"loss", "ot", "plan/iterations", "plan/marginal_violation", "plan/entropy"} <= set(values)
         assert values["plan/marginal_violation"] <= 1e-3 and 1 <= values["plan/iterations"] < 1000
         assert 0 < values["plan/entropy"] < values["plan/entropy_uniform"]
-    pooled = DistillLoss("pooled", sinkhorn_iters=10, **LOSS)
+    pooled = DistillLoss("pooled", sinkhorn_max_iter=10, **LOSS)
     logged.clear()
     train_student(teacher, student, tokenizer, PAIRS, CFG, pooled, seed=1, log=lambda step, v: logged.append(v))
     assert not any(k.startswith("plan/") for k in logged[0])
@@ -138,7 +138,7 @@ def test_distill_with_idf_marginals(tokenizer):
     logged = {"uniform": [], "idf": []}
     for marginals, out in logged.items():
         teacher, student = tiny_model(0), tiny_model(0)
-        fn = DistillLoss("ot", sinkhorn_iters=1000, **LOSS)
+        fn = DistillLoss("ot", sinkhorn_max_iter=1000, **LOSS)
         idf = TokenIdf.from_pairs(tokenizer, PAIRS, CFG.max_length) if marginals == "idf" else None
         train_student(teacher, student, tokenizer, PAIRS, CFG, fn, seed=1, idf=idf, log=lambda s, v, o=out: o.append(v))
     # the same batches; non-uniform masses make the independent plan less diffuse and change the loss
@@ -151,7 +151,7 @@ def test_distill_updates_only_the_student_and_keeps_frozen_embeddings(tokenizer)
     teacher, student = tiny_model(0), tiny_model(0)
     before_t = [p.clone() for p in teacher.parameters()]
     emb = student.embeddings.word_embeddings.weight.clone()
-    fn = DistillLoss("ot+pooled", sinkhorn_iters=50, **LOSS)
+    fn = DistillLoss("ot+pooled", sinkhorn_max_iter=50, **LOSS)
     train_student(teacher, student, tokenizer, PAIRS, CFG, fn, seed=1)
     assert all(torch.equal(a, b) for a, b in zip(before_t, teacher.parameters(), strict=True))
     assert torch.equal(emb, student.embeddings.word_embeddings.weight)
@@ -196,7 +196,7 @@ def test_batches_cover_epochs_without_repeats():
 def test_row_without_real_tokens_is_named(tokenizer):
     teacher, student = tiny_model(0), tiny_model(0)
     pairs = PAIRS[:3] + [("bible:9.9.9", "Some English text", "")]
-    fn = DistillLoss("ot", sinkhorn_iters=20, **LOSS)
+    fn = DistillLoss("ot", sinkhorn_max_iter=20, **LOSS)
     with pytest.raises(ValueError, match="bible:9.9.9"):
         train_student(teacher, student, tokenizer, pairs, TrainConfig(1, 4, 1e-3, 32, True, None), fn, seed=0)
 
@@ -205,7 +205,7 @@ def test_nan_is_never_trained_on(tokenizer):
     teacher, student = tiny_model(0), tiny_model(0)
     with torch.no_grad():
         student.encoder.layer[0].output.dense.weight.fill_(float("nan"))
-    fn = DistillLoss("ot", sinkhorn_iters=20, **LOSS)
+    fn = DistillLoss("ot", sinkhorn_max_iter=20, **LOSS)
     with pytest.raises(FloatingPointError, match="step 0"):
         train_student(teacher, student, tokenizer, PAIRS, CFG, fn, seed=0)
 

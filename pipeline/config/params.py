@@ -221,7 +221,7 @@ class DistillParams(_Strict):
 
     loss: DistillLoss
     epsilon: float = Field(gt=0)
-    sinkhorn_iters: int = Field(ge=1)  # the cap
+    sinkhorn_max_iter: int = Field(ge=1)  # the cap
     marginals: Literal["uniform", "idf"]  # token masses of the OT plan: uniform, or idf from the training bitext
     sinkhorn_tol: float = Field(ge=0)  # stop once the plan's row-marginal violation (L2, max over the batch) is below
     differentiable_plan: bool

@@ -45,6 +45,8 @@ RAN = {"train.precision": ("metrics/distill.json", "precision"), "synth.dtype": 
 #: Params that commits before them did not have, and the value those commits ran with: the test they evaluated on,
 #: and the one query form they evaluated.
 BEFORE = {"prepare.collection": "known_item", "prepare.query_form": "desc", "mt.engine": "fairseq"}
+#: Params renamed since records were written: old name -> today's (records keep the name they ran under).
+RENAMED = {"distill.sinkhorn_iters": "distill.sinkhorn_max_iter"}
 
 
 class ResultsError(PipelineError):
@@ -175,10 +177,10 @@ def with_info(exp: Experiment, reader=None) -> Experiment:
 
 def ran_params(exp: Experiment) -> Experiment:
     """``exp`` with every ``auto`` precision param replaced by what ran (its stage's metrics say), so that cells are
-    grouped by what ran, never by the word ``auto``, and with the test it ran on (``prepare.collection``, which
-    commits before the param did not have: :data:`BEFORE`); an error naming the experiment if its metrics do not
-    say what ran."""
-    ran = {"prepare.collection": exp.collection, **exp.params}
+    grouped by what ran, never by the word ``auto``, with the test it ran on (``prepare.collection``, which
+    commits before the param did not have: :data:`BEFORE`) and every param under today's name (:data:`RENAMED`);
+    an error naming the experiment if its metrics do not say what ran."""
+    ran = {"prepare.collection": exp.collection} | {RENAMED.get(k, k): v for k, v in exp.params.items()}
     for key, (metrics_file, field_name) in RAN.items():
         if ran.get(key) == AUTO:
             value = (exp.metrics.get(metrics_file) or {}).get(field_name)

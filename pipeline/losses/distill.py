@@ -9,18 +9,17 @@
 ============  ==============================================================================
 
 :class:`DistillLoss` takes the same inputs as the two losses (see
-:mod:`pipeline.losses.ot_alignment`) and returns a dict of tensors: every term, their sum ``loss`` (the one to
-back-propagate) and, with an OT term, the Sinkhorn solve's diagnostics as ``plan/iterations``,
-``plan/marginal_violation``, ``plan/entropy`` and ``plan/entropy_uniform`` (the OT loss's ``log=True`` dict;
-logged per step, never part of the loss). Its settings have no defaults: they are the ``distill`` params
-(:meth:`DistillLoss.from_params`).
+:mod:`pipeline.losses.ot_alignment`) and, like them, returns a dict of 0-dim tensors: every term, their sum
+``loss`` (the one to back-propagate) and, with an OT term, the Sinkhorn solve's diagnostics as ``plan/iterations``,
+``plan/marginal_violation``, ``plan/entropy`` and ``plan/entropy_uniform`` (the OT loss's diagnostics; logged per
+step, never part of the loss). Its settings have no defaults: they are the ``distill`` params
+(:meth:`DistillLoss.from_params`); :meth:`DistillLoss.get_config_dict` reports them with each term's settings.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from pipeline.config.conditions import DISTILL_LOSSES
@@ -29,8 +28,6 @@ from .ot_alignment import OTAlignmentLoss
 from .pooled import PooledDistillationLoss
 
 __all__ = ["DistillLoss"]
-
-#: the values of ``distill.loss``: the terms, joined by ``+``
 
 
 class DistillLoss(nn.Module):
@@ -46,7 +43,7 @@ class DistillLoss(nn.Module):
         kind: str,
         *,
         epsilon: float,
-        sinkhorn_iters: int,
+        sinkhorn_max_iter: int,
         sinkhorn_tol: float,
         differentiable_plan: bool,
         pooled_weight: float,
@@ -56,7 +53,7 @@ class DistillLoss(nn.Module):
             raise ValueError(f"unknown distill.loss {kind!r}; expected one of {DISTILL_LOSSES}")
         self.kind = kind
         self.ot = OTAlignmentLoss(
-            epsilon=epsilon, n_iters=sinkhorn_iters, tol=sinkhorn_tol, differentiable_plan=differentiable_plan
+            epsilon=epsilon, max_iter=sinkhorn_max_iter, tol=sinkhorn_tol, differentiable_plan=differentiable_plan
         )
         self.pooled = PooledDistillationLoss(kind="cosine")
         self.pooled_weight = pooled_weight
@@ -67,7 +64,7 @@ class DistillLoss(nn.Module):
         return cls(
             section.loss,
             epsilon=section.epsilon,
-            sinkhorn_iters=section.sinkhorn_iters,
+            sinkhorn_max_iter=section.sinkhorn_max_iter,
             sinkhorn_tol=section.sinkhorn_tol,
             differentiable_plan=section.differentiable_plan,
             pooled_weight=section.pooled_weight,
@@ -84,16 +81,25 @@ class DistillLoss(nn.Module):
         batch_id: Any = None,
     ) -> dict[str, Tensor]:
         """``a``, ``b``: optional token weights ([B, Lt], [B, Ls]), the OT marginals (default uniform)."""
-        terms = self.kind.split("+")
         parts: dict[str, Tensor] = {}
         plan: dict[str, Tensor] = {}
-        if "ot" in terms:
-            parts["ot"], log = self.ot(H_T, mask_T, H_S, mask_S, a, b, batch_id=batch_id, log=True)
-            plan = {f"plan/{k}": torch.tensor(float(v)) for k, v in log.items()}
-        if "pooled" in terms:
-            parts["pooled"] = self.pooled(H_T, mask_T, H_S, mask_S, batch_id=batch_id)
+        if "ot" in self.terms:
+            ot = self.ot(H_T, mask_T, H_S, mask_S, a, b, batch_id=batch_id)
+            parts["ot"] = ot.pop("loss")
+            plan = {f"plan/{k}": v for k, v in ot.items()}
+        if "pooled" in self.terms:
+            parts["pooled"] = self.pooled(H_T, mask_T, H_S, mask_S, batch_id=batch_id)["loss"]
         parts["loss"] = parts.get("ot", 0.0) + self.pooled_weight * parts.get("pooled", 0.0)
         return parts | plan
+
+    @property
+    def terms(self) -> list[str]:
+        return self.kind.split("+")
+
+    def get_config_dict(self) -> dict[str, Any]:
+        """``kind``, ``pooled_weight`` and each term's settings (the distill stage's info file records them)."""
+        config: dict[str, Any] = {"kind": self.kind, "pooled_weight": self.pooled_weight}
+        return config | {term: getattr(self, term).get_config_dict() for term in self.terms}
 
     def extra_repr(self) -> str:
         return f"kind={self.kind!r}, pooled_weight={self.pooled_weight}"

@@ -37,17 +37,19 @@ masked positions carry no mass: the plan is exactly zero on every padded row
 and column, and padded states (whatever their values, NaN included) influence
 neither the loss nor its gradients.
 
-Output: :class:`OTAlignmentLoss` returns the scalar batch mean;
+Output: :class:`OTAlignmentLoss`, like every loss module of this package,
+returns a dict of 0-dim tensors: ``loss`` (the batch mean, the one to
+back-propagate) and the solve's diagnostics (``iterations`` run and the plan's
+:func:`plan_diagnostics`: ``marginal_violation``, ``entropy``,
+``entropy_uniform``; no grad); nothing is kept on the module between calls.
 :func:`ot_alignment_loss` returns ``(loss_per_pair [B], plan [B, Lt, Ls])``
-for tests and diagnostics. Following POT's ``log=True`` convention, both also
-return a dict of the solve's diagnostics as their last value when called with
-``log=True`` (``iterations`` run and the plan's :func:`plan_diagnostics`:
-``marginal_violation``, ``entropy``, ``entropy_uniform``); nothing is kept on
-the module between calls.
+for tests and diagnostics, and with POT's ``log=True`` convention also the
+diagnostics as plain numbers.
 
-Solver settings (``epsilon``, ``n_iters``, ``tol``, ``differentiable_plan``)
+Solver settings (``epsilon``, ``max_iter``, ``tol``, ``differentiable_plan``)
 have no defaults here: the pipeline passes the ``distill`` params
-(``epsilon``, ``sinkhorn_iters``, ``sinkhorn_tol``, ``differentiable_plan``).
+(``epsilon``, ``sinkhorn_max_iter``, ``sinkhorn_tol``, ``differentiable_plan``);
+``get_config_dict()`` reports them (the distill stage's info file).
 
 Gradients
 ---------
@@ -82,9 +84,8 @@ projection directly rather than :func:`ot.batch.solve_batch` because the
 latter's ``grad="envelope"`` mode still records the autograd graph of every
 iteration before detaching the plan; here the envelope mode solves on a
 detached cost (POT ``grad="detach"``) and the differentiable mode uses POT
-``grad="autodiff"``. ``n_iters``/``tol`` map to POT's ``max_iter``/``tol``
-(L2 norm of the row-marginal violation, checked every 10 iterations, max over
-the batch).
+``grad="autodiff"``. ``max_iter`` and ``tol`` are POT's (``tol``: L2 norm of
+the row-marginal violation, checked every 10 iterations, max over the batch).
 
 Reference
 ---------
@@ -188,9 +189,9 @@ def _check_epsilon(epsilon: float) -> None:
         raise ValueError(f"epsilon must be a finite number > 0, got {epsilon!r}")
 
 
-def _check_solver_params(n_iters: int, tol: float) -> None:
-    if int(n_iters) != n_iters or n_iters < 1:
-        raise ValueError(f"n_iters must be a positive integer, got {n_iters!r}")
+def _check_solver_params(max_iter: int, tol: float) -> None:
+    if int(max_iter) != max_iter or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
     if not tol >= 0:
         raise ValueError(f"tol must be >= 0, got {tol!r}")
 
@@ -251,7 +252,7 @@ def _ot_alignment(
     a: Tensor | None,
     b: Tensor | None,
     epsilon: float,
-    n_iters: int,
+    max_iter: int,
     tol: float,
     differentiable_plan: bool,
     detach_teacher: bool,
@@ -260,7 +261,7 @@ def _ot_alignment(
 ) -> tuple[Tensor, Tensor, dict[str, float] | None]:
     """Shared implementation; with ``log`` also returns the Sinkhorn iterations run and the plan's diagnostics."""
     _check_epsilon(epsilon)
-    _check_solver_params(n_iters, tol)
+    _check_solver_params(max_iter, tol)
     validate_token_inputs(H_T, mask_T, H_S, mask_S, a, b)
 
     dtype = _compute_dtype(H_T, H_S)
@@ -282,7 +283,7 @@ def _ot_alignment(
         -solver_cost / epsilon,
         mu.detach(),
         nu.detach(),
-        max_iter=int(n_iters),
+        max_iter=int(max_iter),
         tol=tol,
         grad="autodiff" if differentiable_plan else "detach",
     )
@@ -329,7 +330,7 @@ def ot_alignment_loss(
     b: Tensor | None = None,
     *,
     epsilon: float,
-    n_iters: int,
+    max_iter: int,
     tol: float,
     differentiable_plan: bool,
     detach_teacher: bool = True,
@@ -341,7 +342,7 @@ def ot_alignment_loss(
     Args:
         H_T, mask_T, H_S, mask_S, a, b, batch_id: see the module's inputs table.
         epsilon: entropic regularisation, > 0.
-        n_iters: maximum number of Sinkhorn iterations.
+        max_iter: maximum number of Sinkhorn iterations.
         tol: stop once the row-marginal violation (L2, max over batch) is below it.
         differentiable_plan: back-propagate through the solver iterations too.
         detach_teacher: treat ``H_T`` as a constant (the OPTICAL setting).
@@ -351,7 +352,7 @@ def ot_alignment_loss(
         ``(loss_per_pair, plan)`` of shapes [B] and [B, Lt, Ls]; ``plan`` has
         no grad unless ``differentiable_plan`` is True. With ``log=True``,
         ``(loss_per_pair, plan, log)`` where ``log`` holds ``iterations`` (Sinkhorn
-        iterations run, ``n_iters`` when the tolerance was not reached) and the
+        iterations run, ``max_iter`` when the tolerance was not reached) and the
         plan's :func:`plan_diagnostics`, as plain numbers.
     """
     loss, plan, diagnostics = _ot_alignment(
@@ -362,7 +363,7 @@ def ot_alignment_loss(
         a,
         b,
         epsilon=epsilon,
-        n_iters=n_iters,
+        max_iter=max_iter,
         tol=tol,
         differentiable_plan=differentiable_plan,
         detach_teacher=detach_teacher,
@@ -373,36 +374,35 @@ def ot_alignment_loss(
 
 
 class OTAlignmentLoss(nn.Module):
-    """OPTICAL token-alignment loss as a module; ``forward`` returns the batch mean.
+    """OPTICAL token-alignment loss as a module; ``forward`` returns a dict of 0-dim tensors.
 
     Example::
 
-        loss_fn = OTAlignmentLoss(epsilon=0.05, n_iters=1000, tol=1e-4, differentiable_plan=False)
+        loss_fn = OTAlignmentLoss(epsilon=0.05, max_iter=1000, tol=1e-4, differentiable_plan=False)
         with torch.no_grad():
             H_T = teacher(**english).last_hidden_state
         H_S = student(**target).last_hidden_state
-        loss = loss_fn(H_T, mask_T, H_S, mask_S, batch_id=step)
-        loss, log = loss_fn(H_T, mask_T, H_S, mask_S, batch_id=step, log=True)
+        out = loss_fn(H_T, mask_T, H_S, mask_S, batch_id=step)
+        out["loss"].backward()
 
-    With ``log=True`` ``forward`` returns ``(loss, log)``: ``log["iterations"]`` is the
-    number of Sinkhorn iterations run (equal to ``n_iters`` when the tolerance was not
-    reached), the other entries the plan's marginal violation and entropy
-    (:func:`plan_diagnostics`). The module keeps no state between calls.
+    ``out["loss"]`` is the batch mean; ``out["iterations"]`` the number of Sinkhorn iterations run (equal to
+    ``max_iter`` when the tolerance was not reached), the other entries the plan's marginal violation and entropy
+    (:func:`plan_diagnostics`), without grad. The module keeps no state between calls.
     """
 
     def __init__(
         self,
         epsilon: float,
-        n_iters: int,
+        max_iter: int,
         tol: float,
         differentiable_plan: bool,
         detach_teacher: bool = True,
     ) -> None:
         super().__init__()
         _check_epsilon(epsilon)
-        _check_solver_params(n_iters, tol)
+        _check_solver_params(max_iter, tol)
         self.epsilon = float(epsilon)
-        self.n_iters = int(n_iters)
+        self.max_iter = int(max_iter)
         self.tol = float(tol)
         self.differentiable_plan = bool(differentiable_plan)
         self.detach_teacher = bool(detach_teacher)
@@ -416,8 +416,7 @@ class OTAlignmentLoss(nn.Module):
         a: Tensor | None = None,
         b: Tensor | None = None,
         batch_id: Any = None,
-        log: bool = False,
-    ) -> Tensor | tuple[Tensor, dict[str, float]]:
+    ) -> dict[str, Tensor]:
         loss, _, diagnostics = _ot_alignment(
             H_T,
             mask_T,
@@ -426,18 +425,24 @@ class OTAlignmentLoss(nn.Module):
             a,
             b,
             epsilon=self.epsilon,
-            n_iters=self.n_iters,
+            max_iter=self.max_iter,
             tol=self.tol,
             differentiable_plan=self.differentiable_plan,
             detach_teacher=self.detach_teacher,
             batch_id=batch_id,
-            log=log,
+            log=True,
         )
-        return (loss.mean(), diagnostics) if log else loss.mean()
+        return {"loss": loss.mean()} | {k: torch.tensor(float(v)) for k, v in diagnostics.items()}
+
+    def get_config_dict(self) -> dict[str, Any]:
+        """The settings, as the stage's info file records them."""
+        return {
+            "epsilon": self.epsilon,
+            "max_iter": self.max_iter,
+            "tol": self.tol,
+            "differentiable_plan": self.differentiable_plan,
+            "detach_teacher": self.detach_teacher,
+        }
 
     def extra_repr(self) -> str:
-        return (
-            f"epsilon={self.epsilon}, n_iters={self.n_iters}, tol={self.tol}, "
-            f"differentiable_plan={self.differentiable_plan}, "
-            f"detach_teacher={self.detach_teacher}"
-        )
+        return ", ".join(f"{k}={v}" for k, v in self.get_config_dict().items())

@@ -23,7 +23,8 @@ Argument      Shape / dtype    Meaning
 ============  ===============  ======================================================
 
 Per pair, ``kind="mse"`` gives ``mean_d (p_T - p_S)^2`` and ``kind="cosine"``
-gives ``1 - cos(p_T, p_S)``; the module returns the batch mean.
+gives ``1 - cos(p_T, p_S)``; the module returns ``{"loss": batch mean}`` (the
+dict every loss module of this package returns).
 
 Errors: the same ``ValueError`` checks as
 :mod:`pipeline.losses.ot_alignment` (shapes, masks, empty rows, weights), an
@@ -99,7 +100,7 @@ def pooled_distillation_loss(
 
 
 class PooledDistillationLoss(nn.Module):
-    """Mean-pooled teacher/student distillation; ``forward`` returns the batch mean."""
+    """Mean-pooled teacher/student distillation; ``forward`` returns ``{"loss": batch mean}``."""
 
     def __init__(self, kind: PoolKind, detach_teacher: bool = True) -> None:
         super().__init__()
@@ -117,8 +118,8 @@ class PooledDistillationLoss(nn.Module):
         a: Tensor | None = None,
         b: Tensor | None = None,
         batch_id: Any = None,
-    ) -> Tensor:
-        return pooled_distillation_loss(
+    ) -> dict[str, Tensor]:
+        per_pair = pooled_distillation_loss(
             H_T,
             mask_T,
             H_S,
@@ -128,7 +129,12 @@ class PooledDistillationLoss(nn.Module):
             kind=self.kind,
             detach_teacher=self.detach_teacher,
             batch_id=batch_id,
-        ).mean()
+        )
+        return {"loss": per_pair.mean()}
+
+    def get_config_dict(self) -> dict[str, Any]:
+        """The settings, as the stage's info file records them."""
+        return {"kind": self.kind, "detach_teacher": self.detach_teacher}
 
     def extra_repr(self) -> str:
-        return f"kind={self.kind!r}, detach_teacher={self.detach_teacher}"
+        return ", ".join(f"{k}={v!r}" for k, v in self.get_config_dict().items())

@@ -76,6 +76,7 @@ def train(params, runtime: Runtime) -> None:
         paths.metrics_file("distill"),
         {
             "loss": cfg.loss,
+            "loss_config": loss_fn.get_config_dict(),  # every term's settings (info file)
             "marginals": cfg.marginals,
             "precision": runtime.precision,  # what ran (train.precision auto resolved)
             "steps": cfg.steps,

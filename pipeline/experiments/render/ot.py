@@ -15,7 +15,7 @@ def ot_plan() -> str:
         return f"`distill.loss: {d.get('loss')}` has no OT plan. " + source("metrics/distill.json")
     params = load_params().distill
     rows = [
-        ("ε / tolerance / cap", f"{params.epsilon} / {params.sinkhorn_tol:g} / {params.sinkhorn_iters}"),
+        ("ε / tolerance / cap", f"{params.epsilon} / {params.sinkhorn_tol:g} / {params.sinkhorn_max_iter}"),
         ("Sinkhorn iterations per step, mean / max", f"{plan['iterations_mean']} / {plan['iterations_max']}"),
         ("largest marginal violation over all steps (L1 per pair)", f"{plan['marginal_violation_max']:.2g}"),
         ("plan entropy, mean (independent plan)", f"{plan['entropy_mean']} ({plan['entropy_uniform_mean']}) nats"),
