@@ -4,7 +4,8 @@ Reads, at two git revisions, ``benchmarks/results/pipeline_times.json`` (stage w
 and the default run's metrics (``metrics/*.json``, written by ``dvc repro``): MT BLEU/chrF on both dev sets, the
 synthetic pool's pass rate and kept-line word validity, the teacher's dev AP, the student's dev AP and its AP on
 every test split. Both runs must come from the same CPU model (an error otherwise: times from two machines do not
-compare). Prints a table and writes ``benchmarks/results/budget_compare.json``, which the docs render. ::
+compare). Prints a table and writes ``benchmarks/results/budget_compare.json`` (a change's record; the docs give today's
+numbers, git the earlier ones). ::
 
     python -m benchmarks.budget_compare --before 0418fdd [--after HEAD]
 

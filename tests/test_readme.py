@@ -1,6 +1,7 @@
 """The README's front door: its two commands, exactly as written, and the generated tables of the docs."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -113,9 +114,24 @@ def test_grid_times_say_where_a_cells_time_went(tmp_path, monkeypatch):
     (tmp_path / "grid_times.json").write_text(json.dumps({"tasks": rows}))
     monkeypatch.setattr(times, "BENCHMARK_RESULTS", tmp_path)
     text = times.grid_times()
-    assert "| `g` | abcdef0 | `pipeline.experiments.grid run` | 1 | 0 min 50 s |" in text
+    assert "| `g` | – | `pipeline.experiments.grid run` | 1 | 1 | 0 min 50 s |" in text  # no record: no precision
     # medians over h's two cells: evaluate 15 and 14, upstream 8 and 0, DVC 14 and 15
-    assert "| `h` | 1234567 | 2 | 2 | 59 | 14 | 1 | 4 | 14 |" in text and "| `g` | abcdef0 | 1 |" not in text
+    assert "| `h` | – | 2 | 2 | 59 | 14 | 1 | 4 | 14 |" in text and "| `g` | – | 1 |" not in text
+
+
+def test_grid_times_group_cells_by_grid_and_the_precision_they_ran_in():
+    """Every committed cell row says the precision it trained in; the table has one row per grid and precision,
+    whatever the commits, and every cell of the file in one of them."""
+    from pipeline.experiments.render import times
+
+    rows = json.loads((ROOT / "benchmarks/results/grid_times.json").read_text())["tasks"]
+    assert all(r.get("precision") in ("fp32", "bf16") for r in rows if r["status"] == "run")
+    table = times.grid_times()
+    assert table.count("| `decisive` | fp32 | `pipeline.experiments.grid run` |") == 1
+    assert "| `loss_scoring` | fp32 |" in table and "| `loss_scoring` | bf16 |" in table
+    first = table.split("\n\n")[0]  # the cells table (then the stages run ahead, the breakdown)
+    counted = re.findall(r"^\| `\w+` \| (?:fp32|bf16|–) \| [^|]+ \| (\d+) \| \d+ \|", first, re.M)
+    assert sum(map(int, counted)) == len(rows)  # the cells and the stage run ahead
 
 
 def test_time_left_counts_the_cells_not_run_and_each_new_languages_upstream(tmp_path, monkeypatch):
@@ -152,9 +168,9 @@ def test_stages_run_ahead_of_their_cells_count_in_their_languages_upstream(tmp_p
     assert "(120 s over 3 cells)" in text  # the ahead rows are no cell
     assert "(bb cc) (bb's stages run ahead of its cells took 10 min 00 s); aa's took 24 min 40 s beyond" in text
     table = times.grid_times()
-    assert "| `g` | c | `pipeline.experiments.grid ahead` (one stage) | 2 | 20 min 00 s |" in table
+    assert "| `g` | – | `pipeline.experiments.grid ahead` (one stage) | 2 | 1 | 20 min 00 s |" in table
     assert "`g-x-aa@synthesize` 10 min 00 s, `g-x-bb@synthesize` 10 min 00 s" in table
-    assert "| `g` | c | 3 |" in table  # the breakdown: the three cells only
+    assert "| `g` | – | 3 |" in table  # the breakdown: the three cells only
 
 
 def test_answer_status_states_an_outcome_only_when_every_declared_cell_ran(tmp_path, monkeypatch):

@@ -33,7 +33,6 @@ BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- 
 
 RENDERERS: dict[str, Callable[[], str]] = {
     "answer-status": answer.answer_status,
-    "budget-compare": times.budget_compare,
     "quick-profile": times.quick_profile,
     "default-run": tests.default_run,
     "tests-side-by-side": tests.tests_side_by_side,

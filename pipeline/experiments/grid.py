@@ -62,11 +62,11 @@ import yaml
 
 from pipeline.cli import run_command
 from pipeline.config import paths
-from pipeline.config.hardware import bf16_note, uses_bf16
+from pipeline.config.hardware import bf16_note, cpu_model, uses_bf16
 from pipeline.errors import PipelineError
 from pipeline.experiments.results import RESULTS_DIR, exp_show, flatten, parse_exp_show
 from pipeline.experiments.results import load as load_results
-from pipeline.io import read_json, write_json
+from pipeline.io import read_json, read_metrics, write_json
 from pipeline.profile import apply_profile
 
 GRID_FILE = Path("grid.yaml")
@@ -439,6 +439,7 @@ def main(argv: Iterable[str] | None = None) -> None:
         seconds = round(time.perf_counter() - t0, 1)
         restore_committed_params()
         row = {"name": name, "baseline": baseline, "started": started, "seconds": seconds, "status": "run"}
+        row |= {"precision": read_metrics(paths.metrics_file("distill")).get("precision"), "machine": cpu_model()}
         record_times([row | {"stages": {stage: r["seconds"] for stage, r in finished_stages(since).items()}}])
         print(f"[{k}/{len(new)}] {name}: {seconds:.0f} s", flush=True)
     print(f"{len(new)} run, {len(todo) - len(new)} skipped; collect them with `python -m pipeline.experiments.results`")

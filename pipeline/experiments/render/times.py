@@ -114,16 +114,18 @@ def front_door_times() -> str:
 
 def grid_times() -> str:
     """Wall time of the grids' cells (``benchmarks/results/grid_times.json``: ``pipeline.experiments.grid run`` and
-    ``benchmarks/grid_times.py``), per grid and baseline commit (in the order run): cells, total, the spread."""
+    ``benchmarks/grid_times.py``), per grid and the precision its cells trained in (each row's ``precision``: what
+    ran, as the cell's ``metrics/distill.json`` said), over every commit they ran on: cells, total, the spread."""
     path = BENCHMARK_RESULTS / "grid_times.json"
     rows = pd.DataFrame(read_json(path)["tasks"])
     rows["grid"] = rows["name"].str.split("-").str[0]
-    rows["commit"] = rows["baseline"].str[:7]
-    lines = ["| grid | commit | how | cells | total | per cell: median | min | max |", "|---" * 8 + "|"]
-    for (grid, commit, how), g in rows.groupby(["grid", "commit", "status"], sort=False):
+    rows["precision"] = rows["precision"].fillna("–") if "precision" in rows else "–"  # none: a stage run ahead
+    header = "| grid | precision | how | cells | commits | total | per cell: median | min | max |"
+    lines = [header, "|---" * 9 + "|"]
+    for (grid, precision, how), g in rows.groupby(["grid", "precision", "status"], sort=False):
         s = g["seconds"]
         lines.append(
-            f"| `{grid}` | {commit} | {HOW.get(how, 'queue')} | {len(g)} "
+            f"| `{grid}` | {precision} | {HOW.get(how, 'queue')} | {len(g)} | {g['baseline'].nunique()} "
             f"| {minutes(s.sum())} | {s.median():.0f} s | {s.min():.0f} s | {s.max():.0f} s |"
         )
     ahead = rows[rows["status"] == "ahead"]
@@ -144,13 +146,13 @@ def grid_times() -> str:
             "evaluations of every split, `upstream` any other stage that ran (a language's first cell), `DVC` the "
             "rest of the cell's wall time (DVC's status checks, caching and the experiment's commit).",
             "",
-            "| grid | commit | cells | " + " | ".join(CELL_PARTS) + " |",
+            "| grid | precision | cells | " + " | ".join(CELL_PARTS) + " |",
             "|---" * (3 + len(CELL_PARTS)) + "|",
         ]
-        for (grid, commit), g in staged.groupby(["grid", "commit"], sort=False):
+        for (grid, precision), g in staged.groupby(["grid", "precision"], sort=False):
             parts = pd.DataFrame([_cell_parts(r.stages, r.seconds) for r in g.itertuples()]).median()
             lines.append(
-                f"| `{grid}` | {commit} | {len(g)} | " + " | ".join(f"{parts[k]:.0f}" for k in CELL_PARTS) + " |"
+                f"| `{grid}` | {precision} | {len(g)} | " + " | ".join(f"{parts[k]:.0f}" for k in CELL_PARTS) + " |"
             )
     return "\n".join([*lines, "", source(path)])
 
@@ -183,26 +185,6 @@ def _runs_side_by_side(left: dict, right: dict, totals: tuple[tuple[str, str], .
     lines += [f"| {label} | {left[key]:.1f} | {right[key]:.1f} |" for key, label in totals]
     lines += [f"| {name} | {left['quality'][name]:.4g} | {value:.4g} |" for name, value in right["quality"].items()]
     return lines
-
-
-def budget_compare() -> str:
-    """Two default runs side by side (``benchmarks/results/budget_compare.json``, ``benchmarks/budget_compare.py``):
-    stage seconds, the switch, and the quality numbers a saving must not move."""
-    path = BENCHMARK_RESULTS / "budget_compare.json"
-    data = read_json(path)
-    before, after = data["before"], data["after"]
-    lines = [
-        f"Both on {after['machine'].split(';')[0]}.",
-        "",
-        f"| | before ({before['rev']}) | after ({after['rev']}) |",
-        "|---|---|---|",
-    ]
-    totals = (
-        ("total_seconds", "**stages, sum** s"),
-        ("switch_seconds", "`aug` switch s"),
-        ("readme_seconds", "README run, end to end s"),
-    )
-    return "\n".join([*lines, *_runs_side_by_side(before, after, totals), "", source(path)])
 
 
 def _pipeline_run(times: dict) -> dict:
