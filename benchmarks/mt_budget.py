@@ -86,13 +86,14 @@ def child(name: str) -> dict:
             list(zip(valid["xx"], valid["en"], strict=True)),
             model_dir,
             cfg,
+            "xx-en",
             log=lambda epoch, stats: epochs.append(
                 {"epoch": epoch, "wall_s": round(time.perf_counter() - wall0, 1), **stats}
             ),
         )
         wall1, cpu1 = time.perf_counter(), time.process_time()
-        model = load_translator(params.mt, model_dir)
-        dev = {split: dev_scores(model, params, split) for split in ("source_dev", "genre_dev")}
+        model = load_translator(params.mt, model_dir, "xx-en")
+        dev = {split: dev_scores(model, params, split, "xx-en") for split in ("source_dev", "genre_dev")}
         wall2, cpu2 = time.perf_counter(), time.process_time()
     return {
         "setting": name,

@@ -33,7 +33,7 @@ def main() -> None:
     ap.add_argument("--pool", type=int, default=400, help="pool verses to back-translate")
     args = ap.parse_args()
     params = load_params()
-    model = load_translator(params.mt, paths.MT_DIR)
+    model = load_translator(params.mt, paths.MT_DIR, "xx-en")
     sets = {
         "source_dev": store.read_file("source_dev"),
         "genre_dev": store.read_file("genre_dev"),

@@ -48,7 +48,7 @@ def worker(engine: str, compute_type: str, pool: int, out: Path) -> None:
     params = load_params()
     started = time.perf_counter()
     mt = SimpleNamespace(name=params.mt.name, engine=engine, compute_type=compute_type, src_lang=None, tgt_lang=None)
-    model = load_translator(mt, paths.MT_DIR)
+    model = load_translator(mt, paths.MT_DIR, "xx-en")
     result: dict = {"load_seconds": round(time.perf_counter() - started, 2), "inputs": {}}
     for name in INPUTS:
         df = store.read_file("mono").iloc[:pool] if name == "pool" else store.read_file(name)

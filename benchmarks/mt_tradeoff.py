@@ -100,9 +100,9 @@ def main() -> None:
             print(f"\n== {name}: {cfg}", flush=True)
             out = root / name
             cpu0 = time.process_time()
-            res = train_mt(train, valid, out, cfg, log=_print_epoch)
+            res = train_mt(train, valid, out, cfg, "xx-en", log=_print_epoch)
             cpu_s = time.process_time() - cpu0
-            tr = FairseqTranslator.load(out)
+            tr = FairseqTranslator.load(out, "xx-en")
             n_params = sum(p.numel() for p in tr.hub.models[0].parameters())
             row = {
                 "setting": name,

@@ -106,7 +106,10 @@ HEADLINE = {
     "prepare": ["splits.*.queries", "train.bitext_source", "train.mono_target_genre"],  # docs, judgments: info
     "encoder": ["n_params"],
     "mt": ["epochs", "dev_*.bleu", "dev_*.chrf"],
+    "mt_forward": ["epochs", "dev_*.bleu", "dev_*.chrf"],
     "backtranslate": ["sentences", "degenerate_rate", "parallel_rows"],
+    "forward_translate": ["sentences", "degenerate_rate"],
+    "round_trip": ["*.chrf_mean"],
     "translate_docs": ["distinct_docs", "splits.*.degenerate_rate"],
     "llm": ["vocab_size"],
     "synthesize": ["prompts", "generated", "kept", "pass_rate", "quality_kept.word_validity"],

@@ -47,7 +47,7 @@ def params_with(overrides: dict | None = None, /, **kw) -> Params:
 def prepare_with(overrides: dict | None = None, /, **kw) -> splits.Prepared:
     """``splits.prepare`` as the prepare stage calls it, on ``params.yaml`` with dotted keys overridden."""
     params = params_with(overrides, **kw)
-    return splits.prepare(params.prepare, params.seed, params.language)
+    return splits.prepare(params.prepare, params.seed, params.lang_seed, params.language)
 
 
 def prepare_new_language(proj: Path, env: dict, code: str, entry: str) -> subprocess.CompletedProcess:

@@ -13,7 +13,7 @@ import yaml
 
 from pipeline.config import paths
 from pipeline.config.paths import QUERY_FORMS, SPLITS
-from pipeline.io import read_metrics
+from pipeline.io import read_json, read_metrics
 from pipeline.retrieval.encoders import load_encoder
 
 #: The metrics files of the baselines' evaluation: one per split, all written by one run of evaluate_baselines.
@@ -23,7 +23,10 @@ DOWNSTREAM = {"bitext", "distill", "evaluate", "report"}
 UPSTREAM = {
     "prepare",
     "train_mt",
+    "train_mt_forward",
     "backtranslate",
+    "forward_translate",
+    "round_trip",
     "translate_docs",
     "llm",
     "synthesize",
@@ -87,7 +90,10 @@ def test_dvc_repro_tiny(readme_run, tmp_path):
         "prepare",
         "encoder",
         "train_mt",
+        "train_mt_forward",
         "backtranslate",
+        "forward_translate",
+        "round_trip",
         "translate_docs",
         "llm",
         "synthesize",
@@ -104,6 +110,7 @@ def test_dvc_repro_tiny(readme_run, tmp_path):
     assert "nrefs:1" in dev["bleu_signature"]
     assert (proj / "dvclive/mt/plots/metrics/train_loss.tsv").exists()
     _check_backtranslation_is_pool_only(proj)
+    _check_forward_translation(proj)
     _check_synthesis(proj)
     for split in SPLITS:  # every split in both query forms (topics: titles only), each system
         res = {
@@ -153,11 +160,11 @@ def test_aug_switch_reruns_only_the_training_chain(readme_run, tmp_path):
     proj, env = readme_run.copy(tmp_path / "project"), readme_run.env
     # With aug=none every pool is still filtered and counted; no row enters.
     pools = read_metrics(proj / "metrics/bitext.json")["augmentation"]
-    assert set(pools) == {"backtranslation", "synthetic", "parallel"}
+    assert set(pools) == {"backtranslation", "synthetic", "forward", "parallel"}
     assert all(p["entered"] == 0 and p["kept_in_pool"] > 0 for p in pools.values())
 
     # The aug switch re-runs only bitext -> distill -> evaluate -> report; both augmentations stay cached.
-    for aug in ("backtranslation", "synthetic", "both", "parallel"):
+    for aug in ("backtranslation", "synthetic", "both", "forward", "parallel"):
         _set_params(proj, aug=aug)
         dry = _ran(_dvc(proj, env, "repro", "--dry"))  # stages whose own deps/params changed
         assert "bitext" in dry and not dry & UPSTREAM, (aug, dry)
@@ -170,7 +177,7 @@ def test_aug_switch_reruns_only_the_training_chain(readme_run, tmp_path):
     for origin, pool in (("backtranslation", 64), ("synthetic", 40)):
         counts = bitext["augmentation"][origin]
         assert counts["pool"] == pool and counts["entered"] == 16 and counts["kept_in_pool"] >= 16
-        assert set(counts["removed"]) == {"empty", "test_text", "length_ratio", "copy", "en_language", "duplicate"}
+        assert set(counts["removed"]) == {"empty", "test_text", "length_ratio", "copy", "language", "duplicate"}
         assert counts["kept_in_pool"] + sum(counts["removed"].values()) == pool
     assert '"both"' in _dvc(proj, env, "exp", "show", "--json")
 
@@ -182,22 +189,39 @@ def test_param_changes_rerun_what_they_change(readme_run, tmp_path):
     # augment.size within the pool changes only the sample: both re-run bitext and nothing upstream. The parallel
     # control and the tag are checked on the bitext stage's own output (which stages they re-run is the same
     # dependency check as the aug values' above).
-    for change in ({"distill.seed": 1}, {"augment.size": 24}):
+    for change in ({"distill.seed": 1}, {"augment.size": 24}, {"augment.round_trip_keep": 0.5}):
         _set_params(proj, **change)
         dry = _ran(_dvc(proj, env, "repro", "--dry"))
         assert {"bitext", "distill"} <= dry and not dry & UPSTREAM, (change, dry)
+    _set_params(proj, **{"augment.round_trip_keep": 1.0})
     _set_params(proj, aug="parallel", **{"distill.seed": 0, "bitext.tag": True})
     assert _stage(proj, env, "bitext").returncode == 0
     bitext = read_metrics(proj / "metrics/bitext.json")
     assert bitext["rows_by_origin"]["parallel"] == 24 and bitext["augmentation"]["parallel"]["entered"] == 24
     _check_parallel_and_tag(proj)
+    _set_params(proj, aug="forward", **{"bitext.tag": False})  # real English, the target side machine-written
+    assert _stage(proj, env, "bitext").returncode == 0
+    assert "round_trip" not in read_metrics(proj / "metrics/bitext.json")["augmentation"]["forward"]["removed"]
+    train, pool = _read(proj, "data/bitext/train.tsv"), _read(proj, "data/aug/forward.tsv").set_index("id")
+    rows = train[train["origin"] == "forward"]
+    assert len(rows) == 24 and (rows["xx"].values == pool.loc[rows["id"], "xx"].values).all()
+    assert (rows["en"].values == pool.loc[rows["id"], "en"].values).all()
+    # The remedy: each machine-made pool keeps its best half by round-trip chrF; the parallel control all it kept.
+    _set_params(proj, aug="none", **{"augment.round_trip_keep": 0.5})
+    assert _stage(proj, env, "bitext").returncode == 0
+    pools = read_metrics(proj / "metrics/bitext.json")["augmentation"]
+    for origin in ("backtranslation", "synthetic", "forward"):
+        kept, dropped = pools[origin]["kept_in_pool"], pools[origin]["removed"]["round_trip"]
+        assert kept == -(-(kept + dropped) // 2), (origin, pools[origin])  # ceil(half)
+    assert pools["parallel"]["removed"]["round_trip"] == 0
     _set_params(proj, aug="none", **{"distill.seed": 0, "augment.size": 32, "bitext.tag": False})
+    _set_params(proj, **{"augment.round_trip_keep": 1.0})
 
-    # Another decoding method re-runs back-translation, not the MT model (each method: test_mt).
+    # Another decoding method re-runs back- and forward translation, not the MT models (each method: test_mt).
     method = yaml.safe_load((proj / "params.yaml").read_text())["backtranslate"]["method"]
     _set_params(proj, **{"backtranslate.method": "sampling" if method != "sampling" else "beam"})
     dry = _ran(_dvc(proj, env, "repro", "--dry"))
-    assert "backtranslate" in dry and "train_mt" not in dry, dry
+    assert {"backtranslate", "forward_translate"} <= dry and not {"train_mt", "train_mt_forward"} & dry, dry
     _set_params(proj, **{"backtranslate.method": method})
 
     # LLM output that the filters remove entirely: one clear error with the counts, the old output untouched.
@@ -344,12 +368,35 @@ def _check_backtranslation_is_pool_only(proj):
     from pipeline.data import bible, books, splits
 
     bt = pd.read_csv(proj / "data/aug/backtranslation.tsv", sep="\t", dtype=str, keep_default_na=False, quoting=3)
-    assert len(bt) == 64 and set(bt["origin"]) == {"backtranslation"} and "en_lang" in bt.columns
+    assert len(bt) == 64 and set(bt["origin"]) == {"backtranslation"} and "lid" in bt.columns
     parallel = pd.read_csv(proj / "data/aug/parallel.tsv", sep="\t", dtype=str, keep_default_na=False, quoting=3)
     assert set(parallel["origin"]) == {"parallel"} and set(parallel["id"]) <= set(bt["id"]) and len(parallel) >= 60
     assert {bible.parse_verse_id(i)[0] for i in bt["id"]} <= books.TARGET_GENRE_POOL_BOOKS
     test_text = _test_text(proj)
     assert not set(bt["xx"].map(splits.normalise)) & test_text
+
+
+def _check_forward_translation(proj):
+    """Forward pairs: the back-translation pool's verses, real (WEB) English, the target side written by the en->xx
+    model (trained like the xx->en one, scored on the target side of the dev sets); no test text."""
+    from pipeline.data import splits
+
+    forward, bt = _read(proj, "data/aug/forward.tsv"), _read(proj, "data/aug/backtranslation.tsv")
+    web = _read(proj, "data/prepared/mono/target_genre_en.tsv").set_index("id")["en"]
+    real_xx = _read(proj, "data/prepared/mono/target_genre.tsv").set_index("id")["xx"]
+    assert set(forward["origin"]) == {"forward"} and set(forward["id"]) <= set(bt["id"]) and len(forward) >= 60
+    assert (forward["en"] == web[forward["id"]].values).all()  # real English
+    assert (forward["xx"] != real_xx[forward["id"]].values).mean() > 0.9  # machine-written target text
+    assert not set(forward["xx"].map(splits.normalise)) & _test_text(proj)
+    fwd, back = read_metrics(proj / "metrics/mt_forward.json"), read_metrics(proj / "metrics/mt.json")
+    assert fwd["direction"] == "en-xx" and back["direction"] == "xx-en"
+    assert fwd["train_pairs"] == back["train_pairs"] and fwd["epochs"] == back["epochs"]  # one recipe
+    assert 0 < fwd["dev_source"]["bleu"] < 100 and fwd["dev_source"]["sentences"] == back["dev_source"]["sentences"]
+    assert read_json(proj / "models/mt_forward/mt.json")["direction"] == "en-xx"
+    assert (proj / "dvclive/mt_forward/plots/metrics/train_loss.tsv").exists()
+    round_trip = read_metrics(proj / "metrics/round_trip.json")
+    assert round_trip["forward"]["rows"] == len(forward) and round_trip["backtranslation"]["rows"] == len(bt)
+    assert round_trip["forward"]["back"] == "xx-en" and 0 <= round_trip["synthetic"]["chrf_mean"] <= 100
 
 
 def _check_synthesis(proj):
@@ -442,8 +489,9 @@ def test_malformed_inputs_are_one_clear_error_per_stage(tiny_project):
     prepared = proj / "data/prepared"
     bitext = prepared / "train/bitext_source.tsv"
     lines = bitext.read_bytes().splitlines(keepends=True)
-    bitext.write_bytes(b"".join(lines[:5]) + lines[5][: len(lines[5]) // 3])  # cut off mid-row
-    fails("train_mt", expect="bitext_source.tsv:6:", outs=["models/mt"])
+    for direction, out in (("xx-en", "models/mt"), ("en-xx", "models/mt_forward")):
+        bitext.write_bytes(b"".join(lines[:5]) + lines[5][: len(lines[5]) // 3])  # cut off mid-row
+        fails("train_mt", "--direction", direction, expect="bitext_source.tsv:6:", outs=[out])
     (prepared / "mono/target_genre.tsv").write_bytes(b"verse\ttext\nv1\tx\n")
     fails("backtranslate", expect="missing column(s) ['id', 'xx']", outs=["data/aug/backtranslation.tsv"])
     (prepared / "mono/target_genre.tsv").write_bytes(b"id\txx\n")

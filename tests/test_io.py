@@ -102,7 +102,7 @@ def test_every_declared_metrics_file_has_headline_patterns():
     declared = [
         next(iter(m)) if isinstance(m, dict) else m for stage in stages.values() for m in stage.get("metrics", [])
     ]
-    assert len(declared) == 20
+    assert len(declared) == 23
     for path in declared:
         assert headline(path.replace("${item.split}", "in_domain")), path
 

@@ -73,13 +73,13 @@ def tiny_model(tmp_path_factory):
     train, valid = _pairs()
     out = tmp_path_factory.mktemp("mt") / "model"
     logged: list[tuple[int, dict]] = []
-    result = train_mt(train, valid, out, TINY, log=lambda epoch, stats: logged.append((epoch, stats)))
+    result = train_mt(train, valid, out, TINY, "xx-en", log=lambda epoch, stats: logged.append((epoch, stats)))
     return out, result, logged, valid
 
 
 @pytest.fixture(scope="module")
 def translator(tiny_model):
-    return FairseqTranslator.load(tiny_model[0])
+    return FairseqTranslator.load(tiny_model[0], "xx-en")
 
 
 #: Decoding settings for the tests' translate calls (Translator.translate has no defaults for them: params.yaml has).
@@ -118,7 +118,7 @@ def test_training_twice_gives_the_same_model(tiny_model, tmp_path):
     files still differ in bytes: torch.save writes a random serialization id, sentencepiece its temporary input path."""
     train, valid = _pairs()
     again = tmp_path / "model"
-    train_mt(train, valid, again, TINY)
+    train_mt(train, valid, again, TINY, "xx-en")
     first = tiny_model[0]
     assert sorted(p.name for p in first.iterdir()) == sorted(p.name for p in again.iterdir())
     for path in first.iterdir():
@@ -172,20 +172,24 @@ def test_missing_or_truncated_checkpoint_is_a_clear_error(tiny_model, tmp_path):
     ckpt = broken / CHECKPOINT
     ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
     with pytest.raises(MTError, match="broken.*truncated or corrupt"):
-        FairseqTranslator.load(broken)
+        FairseqTranslator.load(broken, "xx-en")
     ckpt.unlink()
     with pytest.raises(MTError, match=r"broken.*missing \['checkpoint.pt'\]"):
-        FairseqTranslator.load(broken)
+        FairseqTranslator.load(broken, "xx-en")
     with pytest.raises(MTError, match="not found"):
-        FairseqTranslator.load(tmp_path / "nowhere")
+        FairseqTranslator.load(tmp_path / "nowhere", "xx-en")
 
 
 def test_load_translator_picks_fairseq_local(tiny_model, converted):
-    assert isinstance(load_translator(_mt_params("fairseq-local"), tiny_model[0]), FairseqTranslator)
-    ct2 = load_translator(_mt_params("fairseq-local", "ctranslate2"), converted)
+    assert isinstance(load_translator(_mt_params("fairseq-local"), tiny_model[0], "xx-en"), FairseqTranslator)
+    ct2 = load_translator(_mt_params("fairseq-local", "ctranslate2"), converted, "xx-en")
     assert isinstance(ct2, CTranslate2Translator) and ct2.compute_type == "float32"
+    with pytest.raises(MTError, match=r"model translates xx-en, not en-xx"):
+        load_translator(_mt_params("fairseq-local", "ctranslate2"), converted, "en-xx")
+    with pytest.raises(ValueError, match="unknown MT direction 'en-fr'"):
+        load_translator(_mt_params("fairseq-local"), tiny_model[0], "en-fr")
     with pytest.raises(ValueError, match="mt.engine.*'marian'"):
-        load_translator(_mt_params("fairseq-local", "marian"), converted)
+        load_translator(_mt_params("fairseq-local", "marian"), converted, "xx-en")
 
 
 # --------------------------------------------------------------------------
@@ -212,7 +216,7 @@ def test_ctranslate2_scores_and_greedy_lines_match_fairseq(translator, converted
     """The same model on two engines: fairseq's greedy translations of 20 held-out verses, scored token by token by
     CTranslate2, get fairseq's log-probabilities within 1e-4 (float32 rounding), and greedy decoding gives the same
     lines on both engines (no n-gram block: its tie-breaking is the engines' own)."""
-    ct2 = CTranslate2Translator.load(converted, "float32")
+    ct2 = CTranslate2Translator.load(converted, "float32", "xx-en")
     sources = [xx for xx, _ in tiny_model[3]]
     tokens = [translator._encode(s)[0] for s in sources]
     with torch.inference_mode():
@@ -230,7 +234,7 @@ def test_ctranslate2_scores_and_greedy_lines_match_fairseq(translator, converted
 
 @pytest.mark.parametrize("method", ["beam", "sampling", "noised"])
 def test_ctranslate2_runs_every_method_and_seeds_its_sampling(converted, tiny_model, method):
-    ct2 = CTranslate2Translator.load(converted, "auto")
+    ct2 = CTranslate2Translator.load(converted, "auto", "xx-en")
     sources = ["", *[xx for xx, _ in tiny_model[3][:5]], " ".join([tiny_model[3][0][0]] * 40)]
     a, stats = ct2.translate(sources, method, **DEC, topk=10, seed=7, noise=NOISE, progress=False)
     assert len(a) == 7 and a[0] == "" and all(isinstance(h, str) for h in a)
@@ -242,17 +246,17 @@ def test_missing_stale_or_corrupt_conversion_is_one_clear_error(converted, tmp_p
     broken = tmp_path / "broken"
     shutil.copytree(converted, broken)
     (broken / CT2_DIR / "model.bin").write_bytes(b"not a model")
-    with pytest.raises(MTError, match=r"broken/ctranslate2 is corrupt.*dvc repro train_mt"):
-        CTranslate2Translator.load(broken, "auto")
+    with pytest.raises(MTError, match=r"broken/ctranslate2 is corrupt.*dvc repro train_mt\b"):
+        CTranslate2Translator.load(broken, "auto", "xx-en")
     ckpt = broken / CHECKPOINT
     ckpt.write_bytes(ckpt.read_bytes() + b"\0")
-    with pytest.raises(MTError, match=r"broken/ctranslate2 is stale.*dvc repro train_mt"):
-        CTranslate2Translator.load(broken, "auto")
+    with pytest.raises(MTError, match=r"broken/ctranslate2 is stale.*dvc repro train_mt\b"):
+        CTranslate2Translator.load(broken, "auto", "xx-en")
     shutil.rmtree(broken / CT2_DIR)
-    with pytest.raises(MTError, match=r"broken/ctranslate2 is missing.*dvc repro train_mt"):
-        CTranslate2Translator.load(broken, "auto")
+    with pytest.raises(MTError, match=r"broken/ctranslate2 is missing.*dvc repro train_mt\b"):
+        CTranslate2Translator.load(broken, "auto", "xx-en")
     convert(broken)  # what train_mt does after training: the model loads again
-    assert CTranslate2Translator.load(broken, "auto").translate(["Mungu"], "beam", **DEC, progress=False)[0]
+    assert CTranslate2Translator.load(broken, "auto", "xx-en").translate(["Mungu"], "beam", **DEC, progress=False)[0]
 
 
 def test_a_compute_type_the_cpu_lacks_is_an_error_naming_the_key(monkeypatch):
@@ -292,8 +296,11 @@ def _tiny_hf_model(path: Path) -> None:
 
 def test_hf_translator_plumbing(tmp_path):
     _tiny_hf_model(tmp_path / "hf")
-    loaded = load_translator(_mt_params(str(tmp_path / "hf")), tmp_path / "unused")
+    loaded = load_translator(_mt_params(str(tmp_path / "hf")), tmp_path / "unused", "xx-en")
     assert isinstance(loaded, HFTranslator) and loaded.forced_bos_token_id == 3 and loaded.max_length == 256
+    # en-xx: the same many-to-many model with the codes swapped (mt.src_lang and mt.tgt_lang name xx-en)
+    params = SimpleNamespace(**(vars(_mt_params(str(tmp_path / "hf"))) | {"src_lang": "swh_Latn"}))
+    assert load_translator(params, tmp_path / "unused", "en-xx").forced_bos_token_id == 4
     tr = HFTranslator(str(tmp_path / "hf"), src_lang=None, tgt_lang="eng_Latn", max_length=8)
     sources = ["Mungu aliziumba mbingu na nchi", "", "na nchi " * 10]
     for method in ("beam", "sampling", "noised"):
@@ -498,3 +505,48 @@ def test_no_repeat_ngram_size_bans_repeated_token_ngrams_on_cpu(translator):
         banned = translator.hub.generate(sources, beam=2, max_len_a=2.0, max_len_b=10, no_repeat_ngram_size=2)
     assert any(bigram_repeats(h[0]["tokens"].tolist()) for h in free)
     assert not any(bigram_repeats(h[0]["tokens"].tolist()) for h in banned)
+
+
+@pytest.mark.parametrize("direction", ["xx-en", "en-xx"])
+def test_both_directions_train_on_the_source_bitext_and_dev_set_only(direction, monkeypatch, tmp_path):
+    """The stage reads the same two store files for either direction (the source-domain seed bitext and the source
+    dev set, which tests/test_data.py shows hold no test or distractor text, books 45-66 included) and feeds their
+    columns in the direction's order; nothing else (the pool's English, a test split) reaches MT training."""
+    import pandas as pd
+
+    from pipeline.stages import train_mt as stage
+
+    tables = {
+        "bitext": pd.DataFrame({"id": ["a", "b"], "xx": ["x1", "x2"], "en": ["e1", "e2"]}),
+        "source_dev": pd.DataFrame({"id": ["c"], "xx": ["x3"], "en": ["e3"]}),
+    }
+    read, trained = [], {}
+    monkeypatch.setattr(stage.store, "read_file", lambda name: read.append(name) or tables[name])
+    monkeypatch.setattr(stage, "convert", lambda model_dir: None)
+    monkeypatch.setattr(stage, "Live", lambda *a, **k: _NullLive())
+
+    def fake_train(train, valid, out, cfg, direction_, log):
+        trained.update(train=train, valid=valid, out=out, direction=direction_)
+        return {"epochs": 1, "train_loss": [1.0], "valid_loss": [1.0], "train_seconds": 0.0}
+
+    monkeypatch.setattr(stage, "train_mt", fake_train)
+    stage.train(load_params(), direction)
+    assert read == ["bitext", "source_dev"] and trained["direction"] == direction
+    flip = direction == "en-xx"
+    assert trained["train"] == ([("e1", "x1"), ("e2", "x2")] if flip else [("x1", "e1"), ("x2", "e2")])
+    assert trained["valid"] == ([("e3", "x3")] if flip else [("x3", "e3")])
+    assert str(trained["out"]) == ("models/mt_forward" if flip else "models/mt")
+
+
+class _NullLive:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def log_metric(self, *args):
+        pass
+
+    def next_step(self):
+        pass

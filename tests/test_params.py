@@ -59,6 +59,11 @@ def test_lang_is_a_registry_code():
         ({"mt": {"engine": "marian"}}, "mt.engine"),
         ({"mt": {"compute_type": "fp8"}}, "mt.compute_type"),
         ({"synth": {"backend": "llama"}}, "synth.backend"),
+        ({"aug": "forwards"}, "aug"),
+        ({"augment": {"filters": ["en_language"]}}, "augment.filters"),  # the filter's earlier name
+        ({"distill": {"steps": 200}}, "distill.steps"),  # and distill.epochs: one stopping rule, not both
+        ({"distill": {"epochs": None}}, "distill.epochs"),  # nor none
+        ({"distill": {"epochs": 0}}, "distill.epochs"),
     ],
 )
 def test_bad_params_name_the_key(raw, key):

@@ -231,3 +231,16 @@ def test_frozen_states_are_the_batch_token_states_computed_once(tokenizer):
         assert hidden.shape == want.shape and torch.equal(mask, want_mask)
         assert torch.allclose(hidden[mask], want[want_mask], atol=1e-5)
     assert encoded == [[4], [2], []]  # rows 0-3, then only 5 and 7; then nothing
+
+
+def test_the_stopping_rule_gives_every_aug_the_same_passes_over_the_seed_bitext():
+    """distill.epochs: steps grow with the rows, so the seed bitext is seen as often with augmentation rows on top;
+    distill.steps: a fixed count (the earlier rule). Exactly one is set."""
+    from pipeline.training.loops import training_steps
+
+    assert training_steps(None, 3.2, 996, 16) == 200  # the default `none`: the 200 steps of the earlier rule
+    assert training_steps(None, 3.2, 1996, 16) == 400  # 1,000 augmentation rows on top: the seed bitext as often
+    assert training_steps(200, None, 1996, 16) == 200
+    for steps, epochs in ((200, 3.2), (None, None)):
+        with pytest.raises(ValueError, match="exactly one"):
+            training_steps(steps, epochs, 996, 16)

@@ -5,28 +5,33 @@ plus the rows that ``aug`` draws from the augmentation pools (:data:`pipeline.co
 of ``augment.size`` from each). Rows are ``id, en, xx, origin, domain``; ``origin`` is ``seed`` or a pool's name.
 
 Each augmentation stage writes a *pool* larger than what is used (:func:`write_pools`; :data:`POOL_COLUMNS`:
-``en_lang`` is the language ID's label for the English side). ``bitext`` runs the filters below on the pool, in
-this order, and samples ``augment.size`` of the rows that pass (:func:`draw_augmentation`, seeded by ``seed`` and
-``distill.seed``): a removed row is replaced from the pool, so every ``aug`` trains on the same number of
-augmentation rows and every replicate seed on a different sample. The filters are the same for every origin
-(back-translation, synthetic, parallel); the first that rejects a row is counted:
+``lid`` is the language ID's label for the pool's machine-written side). ``bitext`` runs the filters below on the
+pool, in this order, and samples ``augment.size`` of the rows that pass (:func:`draw_augmentation`, seeded by
+``seed`` and ``distill.seed``): a removed row is replaced from the pool, so every ``aug`` trains on the same number
+of augmentation rows and every replicate seed on a different sample. The filters are the same for every origin;
+those that look for MT failures look at the side a machine wrote (:data:`MT_SIDE`: the English side of
+back-translation and synthesis, the target side of forward translation; the parallel control, written by no
+machine, is checked like back-translation, whose verses it shares). The first that rejects a row is counted:
 
 - ``empty`` (always on): an empty side.
 - ``test_text`` (always on): either side equals a test query or document (normalised).
-- ``degenerate``: the English side has a repeated n-gram loop (:func:`pipeline.mt.is_degenerate`), the commonest
-  failure of a weak MT model; a looping side teaches the student to align real text with filler.
+- ``degenerate``: the machine-written side has a repeated n-gram loop (:func:`pipeline.mt.is_degenerate`), the
+  commonest failure of a weak MT model; a looping side teaches the student to align real text with filler.
 - ``length_ratio``: the sides' word-count ratio, either way, is above ``max_len_ratio`` (a truncated or
   hallucinated translation; the length-ratio rule of Moses' ``clean-corpus-n``).
-- ``copy``: at least :data:`COPY_SHARE` of the English side's words occur in the target side: the MT model copied
-  its input instead of translating it (copies in training data hurt NMT, Ott et al., 2018).
-- ``en_language``: the language ID does not say English for the English side (untranslated or mixed output).
+- ``copy``: at least :data:`COPY_SHARE` of the machine-written side's words occur in the other side: the MT model
+  copied its input instead of translating it (copies in training data hurt NMT, Ott et al., 2018).
+- ``language``: the language ID does not give the machine-written side its language (English, or the target
+  language for forward translation): untranslated or mixed output.
 - ``duplicate``: the target side equals a seed-bitext row's or an earlier kept pool row's: a repeat adds nothing.
+- ``round_trip`` (``augment.round_trip_keep`` < 1, the remedy for noisy pairs): the row is outside the share of its
+  machine-made pool's kept rows with the best round-trip chrF (:mod:`pipeline.augment.round_trip`).
 
 ``empty`` and ``test_text`` are always on: an empty side cannot be trained on and test text must never be.
 The others are ``augment.filters``. Every check here costs milliseconds, so changing a filter re-runs only
 ``bitext``; the language ID (:func:`pipeline.augment.lid.train_bible_lid`, ``augment.lid_verses`` verses per language),
-which takes seconds to train, labels the English side once, in the stage that writes the pool, with the same
-seed in every pool stage, so every origin is judged by the same model.
+which takes seconds to train, labels the machine-written side once, in the stage that writes the pool, with the
+same seed in every pool stage, so every origin is judged by the same model.
 """
 
 from __future__ import annotations
@@ -41,19 +46,37 @@ import numpy as np
 import pandas as pd
 
 from pipeline.augment.lid import train_bible_lid
+from pipeline.augment.round_trip import BACK, keep_best
+from pipeline.augment.round_trip import VERDICT as ROUND_TRIP
 from pipeline.config import languages, paths, seeds
 from pipeline.config.conditions import AUG_FILTERS, AUG_FILTERS_ALWAYS, AUG_ORIGINS
-from pipeline.data.splits import BITEXT_COLUMNS, normalise
+from pipeline.config.params import ParamsError
+from pipeline.data.splits import BITEXT_COLUMNS, is_test_id, normalise
 from pipeline.io import DataFileError, read_tsv, write_tsv
 from pipeline.mt.backtranslate import backtranslation_metrics
 from pipeline.mt.text import is_degenerate
 
 #: Columns of an augmentation pool file.
-POOL_COLUMNS = (*BITEXT_COLUMNS, "en_lang")
+POOL_COLUMNS = (*BITEXT_COLUMNS, "lid")
 #: The pools (origins), in the order of :data:`pipeline.config.AUG_ORIGINS`; ``both`` enters them in this order.
 ORIGINS = tuple(dict.fromkeys(o for picks in AUG_ORIGINS.values() for o in picks))
 #: The stage that writes each pool (to :data:`pipeline.config.paths.AUG_FILES`).
-POOL_STAGE = {"backtranslation": "backtranslate", "synthetic": "synthesize", "parallel": "backtranslate"}
+POOL_STAGE = {
+    "backtranslation": "backtranslate",
+    "synthetic": "synthesize",
+    "parallel": "backtranslate",
+    "forward": "forward_translate",
+}
+#: The side of each pool's rows that a machine wrote (``en`` or ``xx``): what the MT filters and the language ID
+#: look at. ``parallel`` has none; it is checked like the back-translation pool whose verses it shares.
+MT_SIDE = {"backtranslation": "en", "synthetic": "en", "parallel": "en", "forward": "xx"}
+#: Why a pool built from the pool verses' real English has no rows: a file corpus has no such English.
+NO_ENGLISH = (
+    "the language's monolingual pool has no English side (a file corpus: mono.tsv has no en column), "
+    "so {origin} exists only for Bible languages"
+)
+#: The pools built from the pool verses' real (WEB) English.
+FROM_POOL_ENGLISH = {"parallel": NO_ENGLISH, "forward": NO_ENGLISH}
 #: ``copy``: share of the English side's words found in the target side.
 COPY_SHARE = 0.5
 #: Tagged back-translation (Caswell et al., 2019): prefixed to the target side of augmentation rows in training only.
@@ -70,16 +93,18 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 def write_pools(
     pools: Mapping[str, Sequence[tuple]], stats: dict[str, Any], decoding: Any, *, lid_verses: int, seed: int
 ) -> dict[str, dict]:
-    """Write each pool (``origin -> rows`` of ``BITEXT_COLUMNS``) to its file with the ``en_lang`` label.
+    """Write each pool (``origin -> rows`` of ``BITEXT_COLUMNS``) to its file with the ``lid`` label.
 
     One language ID (``lid_verses`` Bible verses per language, seeded by ``seed`` alone: every pool stage trains
-    the same model) labels every English side. The first pool is the one the MT model translated (``stats``,
-    ``decoding``). Returns ``translation`` (its :func:`pipeline.mt.backtranslation_metrics`) and ``lid`` (the
+    the same model) labels every machine-written side (:data:`MT_SIDE`). The first pool is the one the MT model
+    translated (``stats``, ``decoding``). Returns ``translation`` (its
+    :func:`pipeline.mt.backtranslation_metrics`) and ``lid`` (the
     language ID's languages and held-out accuracy).
     """
     lid, lid_info = train_bible_lid(lid_verses, seeds.rng(seed, "augment", "lid"))
     for origin, rows in pools.items():
-        labels = lid.predict([r[1] for r in rows])
+        side = BITEXT_COLUMNS.index(MT_SIDE[origin])
+        labels = lid.predict([r[side] for r in rows])
         write_tsv(paths.AUG_FILES[origin], [(*r, label) for r, label in zip(rows, labels, strict=True)], POOL_COLUMNS)
     translated = next(iter(pools.values()))
     return {"translation": backtranslation_metrics(decoding, translated, stats), "lid": lid_info}
@@ -101,14 +126,22 @@ def read_augmentation(origin: str) -> pd.DataFrame:
         raise DataFileError(f"aug needs {path}, which the `{stage}` stage writes (dvc repro {stage})")
     df = read_tsv(path, POOL_COLUMNS, allow_empty=True)
     if df.empty:
-        why = (
-            "the language's monolingual pool has no English side (a file corpus: mono.tsv has no en column), "
-            "so the parallel control exists only for Bible languages"
-            if origin == "parallel"
-            else f"see metrics/{stage}.json"
-        )
+        why = FROM_POOL_ENGLISH.get(origin, "see metrics/{stage}.json").format(origin=origin, stage=stage)
         raise DataFileError(f"aug {origin}: {path} has no rows: {why}")
     return df
+
+
+def pool_verses(pool: pd.DataFrame, size: int, seed: int, lang: str) -> pd.DataFrame:
+    """The ``size`` target-genre pool verses that back-translation, the parallel control and forward translation
+    share (one seed stream, so every stage picks the same verses); an error naming ``augment.pool.backtranslation``
+    if the pool is smaller."""
+    if size > len(pool):
+        raise ParamsError(
+            f"augment.pool.backtranslation={size} but the target-genre pool of {lang!r} has only {len(pool)} verses"
+        )
+    picked = sample(pool, size, seeds.rng(seed, "backtranslate", "sample"), "augment.pool.backtranslation")
+    assert not picked["id"].map(is_test_id).any(), "test verse in the monolingual pool"
+    return picked
 
 
 # -- the seed bitext --------------------------------------------------------------------------------------------
@@ -146,11 +179,11 @@ def filter_bitext(df: pd.DataFrame, test_texts: set[str], max_len_ratio: float) 
 # -- the pool filters and the draw ------------------------------------------------------------------------------
 
 
-def copy_share(en: str, xx: str) -> float:
-    """Share of the English side's words (lowercased) that also occur in the target side."""
-    en_words = _WORD.findall(en.lower())
-    xx_words = set(_WORD.findall(xx.lower()))
-    return sum(w in xx_words for w in en_words) / len(en_words) if en_words else 0.0
+def copy_share(written: str, source: str) -> float:
+    """Share of the machine-written side's words (lowercased) that also occur in the side it was made from."""
+    written_words = _WORD.findall(written.lower())
+    source_words = set(_WORD.findall(source.lower()))
+    return sum(w in source_words for w in written_words) / len(written_words) if written_words else 0.0
 
 
 @dataclass(frozen=True)
@@ -159,6 +192,8 @@ class AugmentFilter:
 
     active: frozenset[str]
     max_len_ratio: float
+    target: str  # the target language's code: what the language ID should say for a machine-written target side
+    round_trip_keep: float  # the remedy: share of a machine-made pool's kept rows kept, the best by round-trip chrF
     blocked: frozenset[str] = frozenset()  # normalised test queries and documents
     seed_targets: frozenset[str] = frozenset()  # normalised target sides of the seed bitext
 
@@ -167,32 +202,35 @@ class AugmentFilter:
         if unknown:
             raise ValueError(f"unknown augmentation filter(s) {sorted(unknown)}; expected some of {AUG_FILTERS}")
 
-    def reason(self, en: str, xx: str, en_lang: str, seen: set[str]) -> str | None:
-        """The first filter that rejects the row, or None; ``seen`` holds the target sides already kept."""
+    def reason(self, en: str, xx: str, lid: str, seen: set[str], mt_side: str) -> str | None:
+        """The first filter that rejects the row, or None; ``seen`` holds the target sides already kept, ``mt_side``
+        is the side a machine wrote (:data:`MT_SIDE`) and ``lid`` the language ID's label for it."""
         on = self.active
         en_n, xx_n = len(en.split()), len(xx.split())
         if not en_n or not xx_n:
             return "empty"
         if normalise(en) in self.blocked or normalise(xx) in self.blocked:
             return "test_text"
-        if "degenerate" in on and is_degenerate(en):
+        written, other = (en, xx) if mt_side == "en" else (xx, en)
+        if "degenerate" in on and is_degenerate(written):
             return "degenerate"
         if "length_ratio" in on and max(en_n / xx_n, xx_n / en_n) > self.max_len_ratio:
             return "length_ratio"
-        if "copy" in on and copy_share(en, xx) >= COPY_SHARE:
+        if "copy" in on and copy_share(written, other) >= COPY_SHARE:
             return "copy"
-        if "en_language" in on and en_lang != ENGLISH:
-            return "en_language"
+        if "language" in on and lid != (ENGLISH if mt_side == "en" else self.target):
+            return "language"
         if "duplicate" in on and (normalise(xx) in seen or normalise(xx) in self.seed_targets):
             return "duplicate"
         return None
 
-    def verdicts(self, pool: pd.DataFrame) -> list[str]:
-        """``kept`` or the rejecting filter's name, per row of ``pool`` (in pool order: the first copy is kept)."""
+    def verdicts(self, pool: pd.DataFrame, origin: str) -> list[str]:
+        """``kept`` or the rejecting filter's name, per row of ``origin``'s ``pool`` (in pool order: the first copy
+        is kept)."""
         seen: set[str] = set()
         out = []
-        for en, xx, en_lang in zip(pool["en"], pool["xx"], pool["en_lang"], strict=True):
-            verdict = self.reason(en, xx, en_lang, seen)
+        for en, xx, lid in zip(pool["en"], pool["xx"], pool["lid"], strict=True):
+            verdict = self.reason(en, xx, lid, seen, MT_SIDE[origin])
             if verdict is None:
                 seen.add(normalise(xx))
             out.append(verdict or "kept")
@@ -215,13 +253,21 @@ def sample_kept(
 
 
 def draw_augmentation(
-    aug: str, filters: AugmentFilter, size: int, *, seed: int, replicate: int
+    aug: str,
+    filters: AugmentFilter,
+    size: int,
+    *,
+    seed: int,
+    replicate: int,
+    round_trip: dict[tuple[str, str], float] | None,
 ) -> tuple[list[pd.DataFrame], dict[str, dict]]:
     """The rows ``aug`` adds to the bitext and the metrics of every pool.
 
     ``size // len(origins)`` rows from each of ``aug``'s origins (one frame of ``BITEXT_COLUMNS`` each, in
     :data:`ORIGINS` order), drawn among the rows ``filters`` keep with the seed stream ``(seed, "bitext", origin,
-    replicate)``. Every pool that has rows is counted (:func:`pool_metrics`), whichever ``aug`` is.
+    replicate)``. Every pool that has rows is counted (:func:`pool_metrics`), whichever ``aug`` is. With
+    ``filters.round_trip_keep`` < 1, ``round_trip`` (``(origin, id) -> chrF``,
+    :func:`pipeline.augment.round_trip.read_scores`) ranks the kept rows of each machine-made pool.
     """
     origins = AUG_ORIGINS[aug]
     parts, metrics = [], {}
@@ -231,13 +277,16 @@ def draw_augmentation(
         pool = read_augmentation(origin)
         if pool["xx"].map(normalise).isin(filters.blocked).any():
             raise AssertionError(f"the {origin} pool carries test-split target text: an upstream filter failed")
-        verdicts = filters.verdicts(pool)
+        verdicts = filters.verdicts(pool, origin)
+        if filters.round_trip_keep < 1 and origin in BACK:
+            scores = [round_trip[(origin, i)] for i in pool["id"]]
+            verdicts = keep_best(verdicts, scores, filters.round_trip_keep)
         entered = pool.iloc[:0]
         if origin in origins:
             rng = seeds.rng(seed, "bitext", origin, str(replicate))
             entered = sample_kept(pool, verdicts, size // len(origins), rng, origin)
             parts.append(entered[list(BITEXT_COLUMNS)])
-        metrics[origin] = pool_metrics(filters, verdicts, entered)
+        metrics[origin] = pool_metrics(filters, verdicts, entered, MT_SIDE[origin])
     return parts, metrics
 
 
@@ -247,16 +296,18 @@ def tag_augmentation(df: pd.DataFrame, tag: str = TAG) -> pd.DataFrame:
     return df.assign(xx=df["xx"].where(~aug, tag + " " + df["xx"]))
 
 
-def pool_metrics(filters: AugmentFilter, verdicts: Sequence[str], entered: pd.DataFrame) -> dict:
-    """Pool size, rows removed per filter (those that are on), rows kept, rows entered and their loop rate."""
+def pool_metrics(filters: AugmentFilter, verdicts: Sequence[str], entered: pd.DataFrame, mt_side: str) -> dict:
+    """Pool size, rows removed per filter (those that are on), rows kept, rows entered and the loop rate of their
+    machine-written side (``mt_side``)."""
     counts = Counter(verdicts)
     on = [f for f in AUG_FILTERS if f in AUG_FILTERS_ALWAYS or f in filters.active]
+    on += [ROUND_TRIP] if filters.round_trip_keep < 1 else []
     return {
         "pool": len(verdicts),
         "removed": {f: counts.get(f, 0) for f in on},
         "kept_in_pool": counts.get("kept", 0),
         "entered": len(entered),
-        "degenerate_rate_entered": round(float(np.mean([is_degenerate(e) for e in entered["en"]])), 4)
+        "degenerate_rate_entered": round(float(np.mean([is_degenerate(e) for e in entered[mt_side]])), 4)
         if len(entered)
         else None,
     }

@@ -14,11 +14,16 @@ AUG_ORIGINS: dict[str, tuple[str, ...]] = {
     "synthetic": ("synthetic",),
     "both": ("backtranslation", "synthetic"),
     "parallel": ("parallel",),  # the oracle control: the back-translation pool's verses with their real English
+    "forward": ("forward",),  # the same verses' real English with its machine translation as the target side
 }
 #: The augmentation filters in the order they run (:mod:`pipeline.augment.pools`); the first two always run,
 #: the others are ``augment.filters``.
-AUG_FILTERS = ("empty", "test_text", "degenerate", "length_ratio", "copy", "en_language", "duplicate")
+AUG_FILTERS = ("empty", "test_text", "degenerate", "length_ratio", "copy", "language", "duplicate")
 AUG_FILTERS_ALWAYS = ("empty", "test_text")
+#: The MT directions the pipeline trains (stages ``train_mt`` and ``train_mt_forward``): ``xx-en`` translates
+#: target-language text into English (back-translation, synthesis, the NMT baselines), ``en-xx`` English into the
+#: target language (forward translation, ``aug: forward``).
+MT_DIRECTIONS = ("xx-en", "en-xx")
 #: ``distill.loss``: OPTICAL's OT token alignment, the pooled-embedding baseline, or both (:mod:`pipeline.losses`).
 DISTILL_LOSSES = ("ot", "pooled", "ot+pooled")
 #: ``evaluate.scoring``: cosine of pooled embeddings, or late interaction over token states

@@ -17,7 +17,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pipeline.config import languages
+from pipeline.config import languages, seeds
 from pipeline.config.conditions import (
     AUG_FILTERS,
     AUG_FILTERS_ALWAYS,
@@ -100,7 +100,8 @@ class BitextParams(_Strict):
 
 
 class MTParams(_Strict):
-    """The target→English MT model (trained in the pipeline: no pretrained MT model exists offline)."""
+    """The MT models, target→English and English→target (trained in the pipeline with these settings: no pretrained
+    MT model exists offline)."""
 
     name: str  # or a Hugging Face seq2seq name/path (e.g. an NLLB or opus-mt checkpoint)
     src_lang: str | None  # NLLB-style language codes for an HF model (e.g. swh_Latn, eng_Latn)
@@ -139,7 +140,8 @@ class AugmentParams(_Strict):
     pool: PoolParams
     filters: list[AugFilter]  # applied to every origin, in pipeline/augment/pools.py's order
     max_len_ratio: float = Field(ge=1)  # length_ratio filter: word-count ratio (either way) above this
-    lid_verses: int = Field(ge=10)  # en_language filter: LID training verses per language
+    lid_verses: int = Field(ge=10)  # language filter: LID training verses per language
+    round_trip_keep: float = Field(gt=0, le=1)  # the remedy: share of a machine-made pool's kept rows kept (1: off)
 
 
 class BacktranslateParams(_Strict):
@@ -226,13 +228,22 @@ class DistillParams(_Strict):
     sinkhorn_tol: float = Field(ge=0)  # stop once the plan's row-marginal violation (L2, max over the batch) is below
     differentiable_plan: bool
     pooled_weight: float = Field(ge=0)
-    steps: int = Field(ge=1)
+    steps: int | None = Field(ge=1)  # the stopping rule: a fixed number of steps, or
+    epochs: float | None = Field(gt=0)  # passes over the training bitext (seed + augmentation): set exactly one
     batch_size: int = Field(ge=1)
     lr: float = Field(gt=0)
     max_length: int = Field(ge=8, le=512)
     freeze_embeddings: bool
     train_layers: int | None = Field(ge=1)
     seed: int = Field(ge=0)  # replicate seed read only by bitext and distill (the experiment grid)
+
+    @model_validator(mode="after")
+    def _one_stopping_rule(self) -> DistillParams:
+        if (self.steps is None) == (self.epochs is None):
+            raise ValueError(
+                f"distill.steps ({self.steps}) and distill.epochs ({self.epochs}): set exactly one, the other null"
+            )
+        return self
 
 
 class TrainParams(_Strict):
@@ -292,6 +303,14 @@ class Params(_Strict):
     def language(self) -> languages.Language:
         """The registry entry of ``lang``."""
         return languages.get(self.lang)
+
+    @property
+    def lang_seed(self) -> int:
+        """The root of every random stream of one language's data, MT models, pools and student: ``seed`` and
+        ``lang`` together, so that no two languages share a draw (their query samples, pool samples and replicate
+        streams are independent). The English teacher and its data (the split of the English source books into
+        training and dev verses), the same for every language, stay on ``seed`` alone."""
+        return seeds.derive(self.seed, "lang", self.lang)
 
     @property
     def has_bitext(self) -> bool:

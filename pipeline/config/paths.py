@@ -27,7 +27,9 @@ AUG_FILES = {
     "backtranslation": AUG_DIR / "backtranslation.tsv",
     "synthetic": AUG_DIR / "synthetic.tsv",
     "parallel": AUG_DIR / "parallel.tsv",  #: the back-translation pool's verses with their real (WEB) English
+    "forward": AUG_DIR / "forward.tsv",  #: the same verses' real English, translated into the target language
 }
+AUG_ROUND_TRIP = AUG_DIR / "round_trip"  #: ``<origin>.tsv``: each machine-made pool row's round-trip chrF
 SYNTH_DIR = DATA_ROOT / "synth"
 SYNTH_GENERATED = SYNTH_DIR / "generated.tsv"
 SYNTH_PROMPTS = SYNTH_DIR / "prompts.tsv"
@@ -36,13 +38,22 @@ NMT_DIR = DATA_ROOT / "nmt"  #: test documents translated into English (NMT base
 
 # models
 ENCODER_DIR = Path("models/encoder")
-MT_DIR = Path("models/mt")
+MT_DIRS = {"xx-en": Path("models/mt"), "en-xx": Path("models/mt_forward")}  #: per MT direction (train_mt stages)
+MT_DIR = MT_DIRS["xx-en"]
+#: Each MT direction's training stage, and the name of its metrics (``metrics/<name>.json``) and DVCLive folder.
+MT_STAGES = {"xx-en": "train_mt", "en-xx": "train_mt_forward"}
+MT_METRICS = {"xx-en": "mt", "en-xx": "mt_forward"}
 LLM_DIR = Path("models/llm")
 TEACHER_DIR = Path("models/teacher")
 STUDENT_DIR = Path("models/student")
 
 # training curves (DVCLive)
-LIVE_DIRS = {"mt": Path("dvclive/mt"), "teacher": Path("dvclive/teacher"), "distill": Path("dvclive/distill")}
+LIVE_DIRS = {
+    "mt": Path("dvclive/mt"),
+    "mt_forward": Path("dvclive/mt_forward"),
+    "teacher": Path("dvclive/teacher"),
+    "distill": Path("dvclive/distill"),
+}
 
 # evaluation and report
 METRICS_DIR = Path("metrics")

@@ -15,7 +15,7 @@ That is the layout for a language whose registry entry (:mod:`pipeline.config.la
 (:func:`drop_test_duplicates`, :func:`check_no_leakage`) runs on every language.
 
 :func:`prepare` takes the ``prepare`` params section (any object with the attributes of :class:`PrepareSettings`),
-the root seed and the registry entry: this module does not read params.
+the root seed, the language's seed and the registry entry: this module does not read params.
 """
 
 from __future__ import annotations
@@ -138,13 +138,17 @@ class Prepared:
 def prepare(
     cfg: PrepareSettings,
     seed: int,
+    lang_seed: int,
     language: Language,
     udhr_root: Path = udhr.DEFAULT_UDHR_DIR,
     corpora_root: Path = CORPORA_DIR,
 ) -> Prepared:
     """Build every split, training file and pool for ``language`` (pure: no files written).
 
-    ``cfg`` is the ``prepare`` params section, ``seed`` the root seed, ``language`` the registry entry.
+    ``cfg`` is the ``prepare`` params section, ``language`` the registry entry. The root ``seed`` splits the
+    English source books into training and dev verses (the teacher's data, the same for every language); every
+    draw of the language's own data (query samples, the genre dev set, the UDHR split, titles) uses ``lang_seed``
+    (:attr:`pipeline.config.params.Params.lang_seed`), so no two languages share one.
     """
     lang = language.code
     english = EnglishBible()
@@ -153,9 +157,9 @@ def prepare(
     english_dev = [(verse_id(k), english.bbe[k], english.web[k]) for k in dev]
     verse_distractors: list[Distractor] = []
     if language.corpus == "bible":
-        prepared, verse_distractors = _bible_part(language, cfg, seed, english, train, dev)
+        prepared, verse_distractors = _bible_part(language, cfg, lang_seed, english, train, dev)
     elif language.corpus == "files":
-        prepared = _files_part(language, cfg, seed, corpora_root)
+        prepared = _files_part(language, cfg, lang_seed, corpora_root)
     else:
         reason = f"lang {lang!r} is UDHR-only: it has no Bible text, so only shifted_register exists"
         prepared = Prepared(lang, {}, {"in_domain": reason, "shifted_genre": reason}, [], [], [], [], [], [])
@@ -168,7 +172,7 @@ def prepare(
         if language.has_udhr:
             pool = _register_distractor_pool(prepared.collections.get("in_domain"))
             prepared.collections["shifted_register"] = udhr_collection(
-                lang, pool, verse_distractors, cfg, seed, udhr_root
+                lang, pool, verse_distractors, cfg, lang_seed, udhr_root
             )
             prepared.unavailable.pop("shifted_register", None)
         else:
@@ -181,7 +185,7 @@ def prepare(
     for split, coll in prepared.collections.items():
         if "title" not in coll.queries:  # a collection from files: its queries are the desc form
             coll.queries = both_forms(
-                coll.queries["desc"], cfg.title_words, seeds.rng(seed, "prepare", split, "titles")
+                coll.queries["desc"], cfg.title_words, seeds.rng(lang_seed, "prepare", split, "titles")
             )
     prepared.alignment["dropped_test_duplicates"] = drop_test_duplicates(prepared)
     check_no_leakage(prepared)

@@ -1,7 +1,8 @@
-"""The target→English (xx→en) MT model: a small fairseq transformer trained here, or a Hugging Face model.
+"""The MT models: small fairseq transformers trained here (xx→en and en→xx, one recipe), or a Hugging Face model.
 
-The MT model translates target-language (``xx``) text into English: back-translating the
-monolingual target-genre verses gives synthetic (xx, en) bitext for distillation.
+The xx→en model translates target-language (``xx``) text into English: back-translating the monolingual
+target-genre verses gives (MT English, real xx) bitext for distillation. The en→xx model translates the same
+verses' real English into the target language: forward translation, (real English, MT xx).
 
 - :mod:`pipeline.mt.config`: :class:`MTConfig` (from params.yaml) and the model directory's files;
 - :mod:`pipeline.mt.train`: :func:`train_mt`, SentencePiece + fairseq training on CPU;
@@ -11,14 +12,14 @@ monolingual target-genre verses gives synthetic (xx, en) bitext for distillation
   default engine, ``mt.engine``);
 - :mod:`pipeline.mt.backtranslate`: back-translation into bitext rows, and its metrics;
 - :mod:`pipeline.mt.text`: noise and degenerate-output heuristics;
-- :mod:`pipeline.mt.score`: sacreBLEU BLEU / chrF.
+- :mod:`pipeline.mt.score`: sacreBLEU BLEU / chrF (corpus), sentence chrF (the round trip of the pools).
 """
 
-from pipeline.mt.backtranslate import backtranslate_rows, backtranslation_metrics
+from pipeline.mt.backtranslate import backtranslate_rows, backtranslation_metrics, translate_pool
 from pipeline.mt.base import METHODS, MTError, Translator
 from pipeline.mt.config import MTConfig
 from pipeline.mt.ct2 import CTranslate2Translator
-from pipeline.mt.score import score_translations
+from pipeline.mt.score import score_translations, sentence_chrf
 from pipeline.mt.text import add_noise, is_degenerate, length_ratio, translation_stats
 from pipeline.mt.train import train_mt
 from pipeline.mt.translate import FAIRSEQ_LOCAL, FairseqTranslator, HFTranslator, load_translator
@@ -39,6 +40,8 @@ __all__ = [
     "length_ratio",
     "load_translator",
     "score_translations",
+    "sentence_chrf",
     "train_mt",
+    "translate_pool",
     "translation_stats",
 ]

@@ -1,4 +1,5 @@
-"""Back-translation into bitext rows, and its metrics: shared by the ``backtranslate`` and ``synthesize`` stages.
+"""Pool text translated into bitext rows, and its metrics: shared by the ``backtranslate``, ``synthesize`` and
+``forward_translate`` stages (one decoding, :func:`translate_pool`, whichever the direction).
 
 ``decoding`` is the ``backtranslate`` params section (duck-typed: ``.method``, ``.beam``, ``.topk``).
 """
@@ -18,6 +19,23 @@ from pipeline.mt.text import length_ratio
 Row = tuple[str, str, str, str, str]
 
 
+def translate_pool(
+    model: Translator, decoding: Any, texts: Sequence[str], *, batch_size: int, seed: int, no_repeat_ngram_size: int
+) -> tuple[list[str], dict[str, Any]]:
+    """``texts`` translated in the model's direction with the ``decoding`` settings (and the MT model's
+    ``no_repeat_ngram_size``), and the translation stats."""
+    return model.translate(
+        texts,
+        decoding.method,
+        beam=decoding.beam,
+        topk=decoding.topk,
+        noise={"p_drop": decoding.p_drop, "p_blank": decoding.p_blank, "max_shuffle": decoding.max_shuffle},
+        batch_size=batch_size,
+        seed=seed,
+        no_repeat_ngram_size=no_repeat_ngram_size,
+    )
+
+
 def backtranslate_rows(
     model: Translator,
     decoding: Any,
@@ -32,15 +50,8 @@ def backtranslate_rows(
 ) -> tuple[list[Row], dict[str, Any]]:
     """Translate target-language text into English with the ``decoding`` settings (and the MT model's
     ``no_repeat_ngram_size``) → bitext rows and the stats."""
-    english, stats = model.translate(
-        xx,
-        decoding.method,
-        beam=decoding.beam,
-        topk=decoding.topk,
-        noise={"p_drop": decoding.p_drop, "p_blank": decoding.p_blank, "max_shuffle": decoding.max_shuffle},
-        batch_size=batch_size,
-        seed=seed,
-        no_repeat_ngram_size=no_repeat_ngram_size,
+    english, stats = translate_pool(
+        model, decoding, xx, batch_size=batch_size, seed=seed, no_repeat_ngram_size=no_repeat_ngram_size
     )
     return [(i, en, x, origin, domain) for i, en, x in zip(ids, english, xx, strict=True)], stats
 

@@ -1,4 +1,5 @@
-"""What every xx→en translator shares: the decoding methods, the length limit and :meth:`Translator.translate`.
+"""What every translator shares: the decoding methods, the length limit, :meth:`Translator.translate`, and reading
+a trained model directory (:func:`read_model_dir`).
 
 Decoding follows Edunov et al. (2018), "Understanding Back-Translation at Scale": ``beam`` search,
 ``sampling`` (unrestricted, or top-k) and ``noised`` beam output (:func:`pipeline.mt.text.add_noise`: word deletion,
@@ -13,12 +14,14 @@ import random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from pipeline.io import DataFileError
+from pipeline.io import DataFileError, read_json
+from pipeline.mt.config import CHECKPOINT, MT_JSON, SPM_MODEL, MTConfig, dict_files
 from pipeline.mt.text import add_noise, clean, translation_stats
 
 #: generation length limit of both engines: ``MAX_LEN_A * source_tokens + MAX_LEN_B`` target tokens (also capped by
@@ -31,6 +34,26 @@ METHODS = ("beam", "sampling", "noised")
 
 class MTError(DataFileError):
     """An MT model directory is missing, incomplete or corrupt (a ValueError naming the directory)."""
+
+
+def read_model_dir(model_dir: Path, direction: str | None = None) -> tuple[MTConfig, str]:
+    """The config and direction (``xx-en`` or ``en-xx``) of a model directory written by
+    :func:`pipeline.mt.train_mt`; :class:`MTError` naming it if it is missing, incomplete, or (``direction`` given)
+    translates the other way."""
+    if not model_dir.is_dir():
+        raise MTError(f"MT model directory not found: {model_dir}")
+    try:
+        meta = read_json(model_dir / MT_JSON)
+        config, found = MTConfig.from_dict(meta["config"]), meta["direction"]
+        files = (SPM_MODEL, CHECKPOINT, *dict_files(found))
+    except (DataFileError, KeyError, TypeError, ValueError) as exc:
+        raise MTError(f"MT model directory {model_dir}: missing or bad {MT_JSON}: {exc}") from None
+    missing = [n for n in files if not (model_dir / n).is_file()]
+    if missing:
+        raise MTError(f"MT model directory {model_dir} is incomplete: missing {missing}")
+    if direction is not None and found != direction:
+        raise MTError(f"MT model directory {model_dir} translates {found}, not {direction}")
+    return config, found
 
 
 def _check_method(

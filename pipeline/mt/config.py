@@ -5,21 +5,33 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-#: Language codes used inside the fairseq data directory (source = target language, target = English).
-SRC_LANG = "xx"
-TGT_LANG = "en"
+from pipeline.config.conditions import MT_DIRECTIONS
+
 #: Files of a model directory.
 MT_JSON = "mt.json"
 SPM_MODEL = "sentencepiece.bpe.model"
 CHECKPOINT = "checkpoint.pt"
-DICTS = (f"dict.{SRC_LANG}.txt", f"dict.{TGT_LANG}.txt")
 #: The checkpoint converted for CTranslate2 (:func:`pipeline.mt.ct2.convert`), a folder of the model directory.
 CT2_DIR = "ctranslate2"
 
 
+def direction_langs(direction: str) -> tuple[str, str]:
+    """The (source, target) language codes of the fairseq data directory for ``direction`` (``xx-en`` or
+    ``en-xx``: :data:`pipeline.config.conditions.MT_DIRECTIONS`); an error naming the value otherwise."""
+    if direction not in MT_DIRECTIONS:
+        raise ValueError(f"unknown MT direction {direction!r}; expected one of {MT_DIRECTIONS}")
+    source, target = direction.split("-")
+    return source, target
+
+
+def dict_files(direction: str) -> tuple[str, str]:
+    """The dictionary files of a model directory of ``direction`` (one joined dictionary, under both codes)."""
+    return tuple(f"dict.{lang}.txt" for lang in direction_langs(direction))
+
+
 @dataclass(frozen=True)
 class MTConfig:
-    """Size and training schedule of the fairseq xx→en transformer.
+    """Size and training schedule of the fairseq transformer (either direction: the same recipe).
 
     No defaults: the values come from the ``mt`` section of params.yaml (:meth:`from_params`) or from a
     model directory's ``mt.json`` (:meth:`from_dict`). The sizes were chosen with

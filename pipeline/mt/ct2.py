@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pipeline.config import paths
 from pipeline.io import DataFileError, atomic_path, read_json, write_json
-from pipeline.mt.base import MAX_LEN_A, MAX_LEN_B, MTError, Translator
-from pipeline.mt.config import CHECKPOINT, CT2_DIR, DICTS, MT_JSON, SPM_MODEL, SRC_LANG, TGT_LANG, MTConfig
+from pipeline.mt.base import MAX_LEN_A, MAX_LEN_B, MTError, Translator, read_model_dir
+from pipeline.mt.config import CHECKPOINT, CT2_DIR, SPM_MODEL, MTConfig, direction_langs
 from pipeline.mt.train import quiet_fairseq
 
 #: The file in ``ctranslate2/`` naming the checkpoint it was converted from.
@@ -44,11 +45,12 @@ def convert(model_dir: Path | str) -> Path:
     from ctranslate2.converters import FairseqConverter
 
     target = model_dir / CT2_DIR
+    source_lang, target_lang = direction_langs(read_model_dir(model_dir)[1])
     converter = FairseqConverter(
         str(model_dir / CHECKPOINT),
         str(model_dir),
-        source_lang=SRC_LANG,
-        target_lang=TGT_LANG,
+        source_lang=source_lang,
+        target_lang=target_lang,
         unsafe_deserialization=True,
     )
     with atomic_path(target, is_dir=True) as tmp, quiet_fairseq():
@@ -91,24 +93,19 @@ class CTranslate2Translator(Translator):
         self.max_source_tokens = config.max_positions  # EOS included, as in fairseq
 
     @classmethod
-    def load(cls, model_dir: Path | str, compute_type: str) -> CTranslate2Translator:
-        """Load ``model_dir/ctranslate2``; a missing, stale or corrupt one raises :class:`MTError` naming it."""
+    def load(cls, model_dir: Path | str, compute_type: str, direction: str) -> CTranslate2Translator:
+        """Load ``model_dir/ctranslate2`` (a ``direction`` model); a missing, stale or corrupt one, or one of the other
+        direction, raises :class:`MTError` naming it."""
         model_dir = Path(model_dir)
         converted = model_dir / CT2_DIR
-        missing = [n for n in (MT_JSON, SPM_MODEL, CHECKPOINT, *DICTS) if not (model_dir / n).is_file()]
-        if missing:
-            raise MTError(f"MT model directory {model_dir} is incomplete: missing {missing}")
-        again = "`dvc repro train_mt` trains and converts it again (the same model: training is seeded)"
+        config, _ = read_model_dir(model_dir, direction)
+        again = f"`dvc repro {paths.MT_STAGES[direction]}` trains and converts it again (the same model: it is seeded)"
         try:
             source = read_json(converted / SOURCE_JSON)[CHECKPOINT]
         except (DataFileError, KeyError, TypeError) as exc:
             raise MTError(f"converted MT model {converted} is missing or incomplete ({exc}); {again}") from None
         if source != _sha256(model_dir / CHECKPOINT):
             raise MTError(f"converted MT model {converted} is stale: not converted from {CHECKPOINT}; {again}")
-        try:
-            config = MTConfig.from_dict(read_json(model_dir / MT_JSON)["config"])
-        except (DataFileError, KeyError, TypeError, ValueError) as exc:
-            raise MTError(f"MT model directory {model_dir}: bad {MT_JSON}: {exc}") from None
         import sentencepiece as spm
 
         ran = resolve_compute_type(compute_type)

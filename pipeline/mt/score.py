@@ -1,4 +1,4 @@
-"""Corpus-level MT scores (sacreBLEU) with their signatures."""
+"""MT scores (sacreBLEU): corpus BLEU and chrF with their signatures, and sentence chrF."""
 
 from __future__ import annotations
 
@@ -27,3 +27,13 @@ def score_translations(hyps: Sequence[str], refs: Sequence[str]) -> dict[str, An
         "chrf_signature": str(chrf.get_signature()),
         "sentences": len(hyps),
     }
+
+
+def sentence_chrf(hyps: Sequence[str], refs: Sequence[str]) -> list[float]:
+    """chrF (sacreBLEU's defaults) of each hypothesis against its one reference, rounded to 2 decimals."""
+    from sacrebleu.metrics import CHRF
+
+    if len(hyps) != len(refs):
+        raise ValueError(f"sentence_chrf: {len(hyps)} hypotheses but {len(refs)} references")
+    chrf = CHRF()
+    return [round(chrf.sentence_score(str(h), [str(r)]).score, 2) for h, r in zip(hyps, refs, strict=True)]

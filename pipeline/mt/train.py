@@ -1,4 +1,4 @@
-"""Training of the fairseq xx→en transformer (:func:`train_mt`), all on CPU.
+"""Training of a fairseq transformer, xx→en or en→xx (:func:`train_mt`, one recipe for both), all on CPU.
 
 1. a joint SentencePiece unigram model is trained on both sides of the MT training pairs only
    (never on dev or monolingual text), deterministically: fixed input order, no sampling, one thread;
@@ -10,9 +10,9 @@
 5. the model directory gets only what translation needs (written atomically)::
 
        model_dir/
-         mt.json                   config and training stats
+         mt.json                   config, direction (xx-en or en-xx) and training stats
          sentencepiece.bpe.model   joint SentencePiece model (the name fairseq's hub loader looks for)
-         dict.xx.txt dict.en.txt   the (identical) joined fairseq dictionaries
+         dict.xx.txt dict.en.txt   the (identical) joined fairseq dictionaries, one per side
          checkpoint.pt             the final (last-epoch) checkpoint, without optimizer state
 
 Losses reported by fairseq (and therefore by :func:`train_mt`) are label-smoothed cross-entropy
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.io import atomic_path, split_timings, write_json
-from pipeline.mt.config import CHECKPOINT, DICTS, MT_JSON, SPM_MODEL, SRC_LANG, TGT_LANG, MTConfig
+from pipeline.mt.config import CHECKPOINT, MT_JSON, SPM_MODEL, MTConfig, dict_files, direction_langs
 from pipeline.mt.text import clean
 
 
@@ -149,32 +149,34 @@ def _reset_fairseq_globals() -> None:
 
 
 def _encode_pairs(sp, pairs: Sequence[tuple[str, str]], max_len: int) -> tuple[list[tuple[str, str]], int, int]:
-    """SentencePiece-encode pairs; drop pairs with an empty side or a side over ``max_len`` pieces."""
+    """SentencePiece-encode (source, target) pairs; drop pairs with an empty side or a side over ``max_len``
+    pieces."""
     kept: list[tuple[str, str]] = []
     empty = long = 0
-    for xx, en in pairs:
-        xx, en = clean(xx), clean(en)
-        if not xx or not en:
+    for src, tgt in pairs:
+        src, tgt = clean(src), clean(tgt)
+        if not src or not tgt:
             empty += 1
             continue
-        px, pe = sp.encode(xx, out_type=str), sp.encode(en, out_type=str)
-        if len(px) > max_len or len(pe) > max_len:
+        ps, pt = sp.encode(src, out_type=str), sp.encode(tgt, out_type=str)
+        if len(ps) > max_len or len(pt) > max_len:
             long += 1
             continue
-        kept.append((" ".join(px), " ".join(pe)))
+        kept.append((" ".join(ps), " ".join(pt)))
     return kept, empty, long
 
 
-def _write_split(pairs: list[tuple[str, str]], prefix: Path) -> None:
-    for side, lang in ((0, SRC_LANG), (1, TGT_LANG)):
+def _write_split(pairs: list[tuple[str, str]], prefix: Path, direction: str) -> None:
+    for side, lang in enumerate(direction_langs(direction)):
         Path(f"{prefix}.{lang}").write_text("".join(p[side] + "\n" for p in pairs), encoding="utf-8")
 
 
-def _fairseq_train_args(cfg: MTConfig, data_bin: Path, save_dir: Path) -> list[str]:
+def _fairseq_train_args(cfg: MTConfig, data_bin: Path, save_dir: Path, direction: str) -> list[str]:
     d, f, n, h = cfg.embed_dim, cfg.ffn_dim, cfg.layers, cfg.heads
+    source, target = direction_langs(direction)
     return [
         str(data_bin),
-        "--task", "translation", "--source-lang", SRC_LANG, "--target-lang", TGT_LANG,
+        "--task", "translation", "--source-lang", source, "--target-lang", target,
         "--arch", "transformer", "--share-all-embeddings",
         "--encoder-embed-dim", str(d), "--decoder-embed-dim", str(d),
         "--encoder-ffn-embed-dim", str(f), "--decoder-ffn-embed-dim", str(f),
@@ -195,14 +197,14 @@ def _fairseq_train_args(cfg: MTConfig, data_bin: Path, save_dir: Path) -> list[s
 
 
 def _encode_splits(
-    train_pairs: list[tuple[str, str]], valid_pairs: list[tuple[str, str]], work: Path, cfg: MTConfig
+    train_pairs: list[tuple[str, str]], valid_pairs: list[tuple[str, str]], work: Path, cfg: MTConfig, direction: str
 ) -> tuple[Any, Path, dict[str, int]]:
     """Train SentencePiece on the cleaned training pairs and write both splits, encoded, to ``work/text``
     (pairs with an empty side or more than ``cfg.max_positions - 1`` pieces dropped). Returns the processor, its
     model file and the pair counts."""
     import sentencepiece as spm
 
-    texts = [t for xx, en in train_pairs for t in (clean(xx), clean(en)) if t]
+    texts = [t for src, tgt in train_pairs for t in (clean(src), clean(tgt)) if t]
     spm_file = _train_sentencepiece(texts, work / "spm", cfg.vocab_size)
     sp = spm.SentencePieceProcessor(model_file=str(spm_file))
     max_len = cfg.max_positions - 1  # fairseq appends EOS
@@ -214,8 +216,8 @@ def _encode_splits(
             f"empty and over-long (> {max_len} pieces) ones"
         )
     (work / "text").mkdir()
-    _write_split(train_enc, work / "text" / "train")
-    _write_split(valid_enc, work / "text" / "valid")
+    _write_split(train_enc, work / "text" / "train", direction)
+    _write_split(valid_enc, work / "text" / "valid", direction)
     counts = {
         "train_pairs": len(train_enc),
         "valid_pairs": len(valid_enc),
@@ -227,17 +229,18 @@ def _encode_splits(
     return sp, spm_file, counts
 
 
-def _preprocessing_args(text_dir: Path, data_bin: Path):
+def _preprocessing_args(text_dir: Path, data_bin: Path, direction: str):
     """fairseq-preprocess's arguments: the encoded splits in ``text_dir`` binarised into ``data_bin`` with one
     joined dictionary."""
     from fairseq import options
 
+    source, target = direction_langs(direction)
     return options.get_preprocessing_parser().parse_args(
         [
             "--source-lang",
-            SRC_LANG,
+            source,
             "--target-lang",
-            TGT_LANG,
+            target,
             "--trainpref",
             str(text_dir / "train"),
             "--validpref",
@@ -256,9 +259,11 @@ def train_mt(
     valid_pairs: list[tuple[str, str]],
     out_dir: Path,
     cfg: MTConfig,
+    direction: str,
     log: Callable[[int, dict], None] | None = None,
 ) -> dict[str, Any]:
-    """Train the xx→en model on ``(xx, en)`` pairs and write ``out_dir`` atomically (see module doc).
+    """Train the ``direction`` model (``xx-en`` or ``en-xx``) on ``(source, target)`` pairs and write ``out_dir``
+    atomically (see module doc).
 
     ``log(epoch, {"train_loss": ..., "valid_loss": ...})`` is called after every epoch (losses in
     bits per token, label-smoothed). Pairs with an empty side or a side longer than
@@ -280,14 +285,16 @@ def train_mt(
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mt-train-") as work_str, atomic_path(out_dir, is_dir=True) as tmp:
         work = Path(work_str)
-        sp, spm_file, counts = _encode_splits(train_pairs, valid_pairs, work, cfg)
+        direction_langs(direction)  # a bad direction fails before any work
+        sp, spm_file, counts = _encode_splits(train_pairs, valid_pairs, work, cfg, direction)
         data_bin = work / "bin"
-        pre_args = _preprocessing_args(work / "text", data_bin)
+        pre_args = _preprocessing_args(work / "text", data_bin, direction)
         handler = _EpochStats(log)
         with _fairseq_logging(handler), _no_new_handlers("fairseq_cli.preprocess"):
             fs_preprocess.main(pre_args)
             parser = options.get_training_parser()
-            args = options.parse_args_and_arch(parser, input_args=_fairseq_train_args(cfg, data_bin, work / "ckpt"))
+            train_args = _fairseq_train_args(cfg, data_bin, work / "ckpt", direction)
+            args = options.parse_args_and_arch(parser, input_args=train_args)
             fs_cfg = convert_namespace_to_omegaconf(args)
             _reset_fairseq_globals()
             t0 = time.perf_counter()
@@ -299,7 +306,7 @@ def train_mt(
             raise RuntimeError(f"fairseq training finished without writing {last}")
         shutil.copyfile(last, tmp / CHECKPOINT)  # not byte-reproducible: torch.save writes a random id
         shutil.copyfile(spm_file, tmp / SPM_MODEL)
-        for name in DICTS:
+        for name in dict_files(direction):
             shutil.copyfile(data_bin / name, tmp / name)
         epochs = sorted(handler.epochs)
         if len(epochs) != cfg.epochs:  # e.g. logging.disable() in the caller hides fairseq's stats
@@ -312,9 +319,10 @@ def train_mt(
             "valid_loss": [handler.epochs[e].get("valid_loss", float("nan")) for e in epochs],
             **counts,
             "vocab_size": sp.get_piece_size(),
-            "dictionary_size": len(Dictionary.load(str(data_bin / DICTS[0]))),
+            "dictionary_size": len(Dictionary.load(str(data_bin / dict_files(direction)[0]))),
         }
-        write_json(tmp / MT_JSON, {"config": cfg.to_dict(), "stats": _json_safe(split_timings(result)[0])})
+        stats = _json_safe(split_timings(result)[0])
+        write_json(tmp / MT_JSON, {"config": cfg.to_dict(), "direction": direction, "stats": stats})
     return result
 
 

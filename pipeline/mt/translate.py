@@ -1,4 +1,4 @@
-"""xx→en translation with the fairseq model of :func:`pipeline.mt.train_mt` or a Hugging Face seq2seq model.
+"""Translation with a fairseq model of :func:`pipeline.mt.train_mt` (either direction) or a Hugging Face seq2seq model.
 
 The fairseq model decodes on CTranslate2 (``mt.engine: ctranslate2``, :mod:`pipeline.mt.ct2`) or on fairseq's own
 Python beam search (``mt.engine: fairseq``, :class:`FairseqTranslator`); :func:`load_translator` picks.
@@ -16,9 +16,8 @@ from typing import Any, get_args
 import torch
 
 from pipeline.config.params import MTEngine
-from pipeline.io import DataFileError, read_json
-from pipeline.mt.base import MAX_LEN_A, MAX_LEN_B, MTError, Translator
-from pipeline.mt.config import CHECKPOINT, DICTS, MT_JSON, SPM_MODEL, MTConfig
+from pipeline.mt.base import MAX_LEN_A, MAX_LEN_B, MTError, Translator, read_model_dir
+from pipeline.mt.config import CHECKPOINT, SPM_MODEL, MTConfig, direction_langs
 from pipeline.mt.ct2 import CTranslate2Translator
 from pipeline.mt.text import clean
 from pipeline.mt.train import quiet_fairseq
@@ -60,18 +59,11 @@ class FairseqTranslator(Translator):
         self.max_source_tokens = int(limit[0] if isinstance(limit, (tuple, list)) else limit)
 
     @classmethod
-    def load(cls, model_dir: Path | str) -> FairseqTranslator:
-        """Load ``model_dir``; a missing or corrupt file raises :class:`MTError` naming the directory."""
+    def load(cls, model_dir: Path | str, direction: str) -> FairseqTranslator:
+        """Load ``model_dir`` (a ``direction`` model); a missing or corrupt file, or the other direction, raises
+        :class:`MTError` naming the directory."""
         model_dir = Path(model_dir)
-        if not model_dir.is_dir():
-            raise MTError(f"MT model directory not found: {model_dir}")
-        missing = [n for n in (MT_JSON, SPM_MODEL, CHECKPOINT, *DICTS) if not (model_dir / n).is_file()]
-        if missing:
-            raise MTError(f"MT model directory {model_dir} is incomplete: missing {missing}")
-        try:
-            config = MTConfig.from_dict(read_json(model_dir / MT_JSON)["config"])
-        except (DataFileError, KeyError, TypeError, ValueError) as exc:
-            raise MTError(f"MT model directory {model_dir}: bad {MT_JSON}: {exc}") from None
+        config, _ = read_model_dir(model_dir, direction)
         # fairseq checkpoints hold pickled config objects: torch >= 2.6 refuses them by default.
         os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"
         from fairseq.models.transformer import TransformerModel
@@ -169,17 +161,20 @@ class HFTranslator(Translator):
         return [clean(text) for text in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
 
 
-def load_translator(mt: Any, model_dir: Path | str) -> Translator:
-    """The model the stages translate with, from the ``mt`` params section (``.name``, ``.engine``,
-    ``.compute_type``, ``.src_lang``, ``.tgt_lang``).
+def load_translator(mt: Any, model_dir: Path | str, direction: str) -> Translator:
+    """The ``direction`` model (``xx-en`` or ``en-xx``) the stages translate with, from the ``mt`` params section
+    (``.name``, ``.engine``, ``.compute_type``, ``.src_lang``, ``.tgt_lang``).
 
     ``mt.name == "fairseq-local"``: the fairseq model in ``model_dir``, decoded by ``mt.engine`` (CTranslate2 in
-    ``mt.compute_type``, or fairseq); any other name is a Hugging Face model.
+    ``mt.compute_type``, or fairseq); any other name is a Hugging Face model (a many-to-many one such as NLLB for
+    ``en-xx``: ``mt.src_lang`` and ``mt.tgt_lang`` name the ``xx-en`` direction and are swapped for ``en-xx``).
     """
+    direction_langs(direction)
     if mt.name == FAIRSEQ_LOCAL:
         if mt.engine not in ENGINES:
             raise ValueError(f"mt.engine: unknown engine {mt.engine!r}; expected one of {list(ENGINES)}")
         if mt.engine == "fairseq":
-            return FairseqTranslator.load(model_dir)
-        return CTranslate2Translator.load(model_dir, mt.compute_type)
-    return HFTranslator(mt.name, src_lang=mt.src_lang, tgt_lang=mt.tgt_lang, max_length=mt.max_positions)
+            return FairseqTranslator.load(model_dir, direction)
+        return CTranslate2Translator.load(model_dir, mt.compute_type, direction)
+    src, tgt = (mt.src_lang, mt.tgt_lang) if direction == "xx-en" else (mt.tgt_lang, mt.src_lang)
+    return HFTranslator(mt.name, src_lang=src, tgt_lang=tgt, max_length=mt.max_positions)

@@ -5,7 +5,7 @@ Samples ``augment.pool.backtranslation`` verses (seeded) from the target-genre m
 ``backtranslate.method``, and writes ``data/aug/backtranslation.tsv`` (real target side, synthetic English side).
 The same verses with their real (WEB) English side are the ``parallel`` control, ``data/aug/parallel.tsv``: what
 back-translation would give with a perfect MT model (no rows for a file corpus, which has no English for its
-pool). Both files have the columns of :data:`pipeline.augment.pools.POOL_COLUMNS`: ``en_lang`` is the language ID's
+pool). Both files have the columns of :data:`pipeline.augment.pools.POOL_COLUMNS`: ``lid`` is the language ID's
 label for the English side, trained here with ``augment.lid_verses`` verses per language. ``bitext`` filters the
 pools and samples ``augment.size`` rows, so a change of ``augment.size`` does not re-run this stage. Also writes
 ``metrics/backtranslate.json``.
@@ -13,11 +13,10 @@ pools and samples ``augment.size`` rows, so a change of ``augment.size`` does no
 
 from __future__ import annotations
 
-from pipeline.augment.pools import POOL_COLUMNS, sample, write_pools
+from pipeline.augment.pools import POOL_COLUMNS, pool_verses, write_pools
 from pipeline.config import paths, seeds
-from pipeline.config.params import ParamsError, load_params
+from pipeline.config.params import load_params
 from pipeline.data import store
-from pipeline.data.splits import is_test_id
 from pipeline.io import write_metrics
 from pipeline.mt import backtranslate_rows, load_translator
 from pipeline.stages import run_stage, skipped_without_bitext
@@ -31,16 +30,8 @@ def main() -> None:
     tables = {OUT_PATH: POOL_COLUMNS, PARALLEL_PATH: POOL_COLUMNS}
     if skipped_without_bitext(params, paths.metrics_file("backtranslate"), tables=tables):
         return
-    pool = store.read_file("mono")
-    size = params.augment.pool.backtranslation
-    if size > len(pool):
-        raise ParamsError(
-            f"augment.pool.backtranslation={size} but the target-genre pool of {params.lang!r} "
-            f"has only {len(pool)} verses"
-        )
-    picked = sample(pool, size, seeds.rng(params.seed, "backtranslate", "sample"), "augment.pool.backtranslation")
-    assert not picked["id"].map(is_test_id).any(), "test verse in the monolingual pool"
-    model = load_translator(params.mt, paths.MT_DIR)
+    picked = pool_verses(store.read_file("mono"), params.augment.pool.backtranslation, params.lang_seed, params.lang)
+    model = load_translator(params.mt, paths.MT_DIR, "xx-en")
     rows, stats = backtranslate_rows(
         model,
         params.backtranslate,
@@ -49,7 +40,7 @@ def main() -> None:
         "backtranslation",
         "target_genre",
         batch_size=params.mt.batch_size,
-        seed=seeds.derive(params.seed, "backtranslate"),
+        seed=seeds.derive(params.lang_seed, "backtranslate"),
         no_repeat_ngram_size=params.mt.no_repeat_ngram_size,
     )
     has_english = "mono_en" in store.manifest()["files"]  # a Bible language: the pool verses' WEB English
@@ -60,7 +51,7 @@ def main() -> None:
         stats,
         params.backtranslate,
         lid_verses=params.augment.lid_verses,
-        seed=params.seed,
+        seed=params.lang_seed,
     )
     write_metrics(
         paths.metrics_file("backtranslate"),

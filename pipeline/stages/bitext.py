@@ -1,7 +1,9 @@
 """Stage ``bitext``: the training bitext = seeded seed-bitext sample + the augmentation chosen by ``aug``.
 
 ``aug``: ``none`` · ``backtranslation`` · ``synthetic`` · ``both`` (half of ``augment.size`` from each of those
-two) · ``parallel`` (the back-translation pool's verses with their real English: the oracle control). Each pool
+two) · ``forward`` (the back-translation pool's verses: their real English with its machine translation into the
+target language, the noise on the student's side) · ``parallel`` (the same verses with their real English: the
+oracle control). Each pool
 goes through the filters of :mod:`pipeline.augment.pools`; ``augment.size`` rows are drawn from those that pass, seeded
 by ``seed`` and ``distill.seed``, so replicate seeds resample the augmentation. The pools are always built and
 cached, so switching ``aug``, ``augment.size`` (within the pool) or a filter re-runs only this stage and the ones
@@ -18,6 +20,7 @@ from __future__ import annotations
 import pandas as pd
 
 from pipeline.augment.pools import AugmentFilter, draw_augmentation, filter_bitext, sample, tag_augmentation
+from pipeline.augment.round_trip import read_scores
 from pipeline.config import paths, seeds
 from pipeline.config.params import load_params
 from pipeline.data import splits, store
@@ -36,7 +39,7 @@ def main() -> None:
         return
     test_texts = store.test_texts()
     seed_bitext = store.read_file("bitext")
-    rng = seeds.rng(params.seed, "bitext", str(params.distill.seed))
+    rng = seeds.rng(params.lang_seed, "bitext", str(params.distill.seed))
     seed_rows, seed_filtered = filter_bitext(
         sample(seed_bitext, params.bitext.seed_size, rng, "bitext.seed_size"), test_texts, params.bitext.max_len_ratio
     )
@@ -48,11 +51,18 @@ def main() -> None:
     filters = AugmentFilter(
         frozenset(aug.filters),
         aug.max_len_ratio,
+        target=params.lang,
+        round_trip_keep=aug.round_trip_keep,
         blocked=frozenset(test_texts),
         seed_targets=frozenset(seed_bitext["xx"].map(normalise)),
     )
     parts, augmentation = draw_augmentation(
-        params.aug, filters, aug.size, seed=params.seed, replicate=params.distill.seed
+        params.aug,
+        filters,
+        aug.size,
+        seed=params.lang_seed,
+        replicate=params.distill.seed,
+        round_trip=read_scores() if aug.round_trip_keep < 1 else None,
     )
     df = pd.concat([seed_rows, *parts], ignore_index=True)
     if df.empty:

@@ -20,7 +20,7 @@ from pipeline.losses import DistillLoss
 from pipeline.retrieval.encoders import load_encoder, save_encoder
 from pipeline.retrieval.search import Encoder, dev_ap
 from pipeline.stages import live_logger, main_process_live, run_stage, skipped_without_bitext
-from pipeline.training.loops import TokenIdf, TrainConfig, train_student
+from pipeline.training.loops import TokenIdf, TrainConfig, train_student, training_steps
 from pipeline.training.runtime import Runtime, run_training
 
 STUDENT_DIR = paths.STUDENT_DIR
@@ -42,6 +42,7 @@ def train(params, runtime: Runtime) -> None:
     student, _ = load_encoder(paths.TEACHER_DIR)
     bitext = read_tsv(paths.BITEXT_FILE, BITEXT_COLUMNS)
     pairs = list(bitext[["id", "en", "xx"]].itertuples(index=False, name=None))
+    steps = training_steps(cfg.steps, cfg.epochs, len(pairs), cfg.batch_size)
     idf = TokenIdf.from_pairs(tokenizer, pairs, cfg.max_length) if cfg.marginals == "idf" else None
     dev = store.read_file("source_dev")
     bs, ml = params.encoder.batch_size, params.encoder.max_length
@@ -60,9 +61,9 @@ def train(params, runtime: Runtime) -> None:
             student,
             tokenizer,
             pairs,
-            TrainConfig.from_params(cfg),
+            TrainConfig.from_params(cfg, steps),
             loss_fn,
-            seed=seeds.derive(params.seed, "distill", str(cfg.seed)),
+            seed=seeds.derive(params.lang_seed, "distill", str(cfg.seed)),
             log=log,
             runtime=runtime,
             idf=idf,
@@ -79,9 +80,9 @@ def train(params, runtime: Runtime) -> None:
             "loss_config": loss_fn.get_config_dict(),  # every term's settings (info file)
             "marginals": cfg.marginals,
             "precision": runtime.precision,  # what ran (train.precision auto resolved)
-            "steps": cfg.steps,
+            "steps": steps,  # distill.steps, or from distill.epochs (pipeline.training.loops.training_steps)
             "pairs": len(pairs),
-            "epochs": round(cfg.steps * cfg.batch_size / len(pairs), 2),
+            "epochs": round(steps * cfg.batch_size / len(pairs), 2),
             "first_loss": round(losses[0], 4),
             "final_loss": round(sum(tail) / len(tail), 4),
             "dev_en_xx": {"student": after, "queries": len(dev)},

@@ -66,7 +66,7 @@ def metrics(prepared: splits.Prepared, collection: str) -> dict:
 
 def main() -> None:
     params = load_params()
-    prepared = splits.prepare(params.prepare, params.seed, params.language)
+    prepared = splits.prepare(params.prepare, params.seed, params.lang_seed, params.language)
     for split, reason in prepared.unavailable.items():
         log.warning("split %s not built: %s", split, reason)
     store.write_prepared(prepared)

@@ -4,7 +4,7 @@ Few-shot prompts from the target-genre monolingual pool (never a test book) → 
 lines → the filters of :mod:`pipeline.augment.synthesis` (counted) → the first ``augment.pool.synthetic`` kept lines are
 translated into English with the same MT model and decoding as ``backtranslate``. The only difference between
 the two augmentations is then whether the target-language side is real or LLM-written. The English side gets
-the same language-ID label (``en_lang``, the same model as ``backtranslate`` trains) and, in ``bitext``, the same
+the same language-ID label (``lid``, the same model as ``backtranslate`` trains) and, in ``bitext``, the same
 filters (:mod:`pipeline.augment.pools`). Generation time grows with the pool: it is the DAG's longest stage.
 
 Writes the pool ``data/aug/synthetic.tsv`` (:data:`pipeline.augment.pools.POOL_COLUMNS`, ``origin=synthetic``),
@@ -70,7 +70,7 @@ def make_backend(params: Params, pool: list[str]):
     if cfg.finetune_steps:
         started = time.perf_counter()
         docs = finetune_documents(
-            pool, params.lang, cfg.shots, seeds.rng(params.seed, "synthesize", "finetune"), cfg.domain
+            pool, params.lang, cfg.shots, seeds.rng(params.lang_seed, "synthesize", "finetune"), cfg.domain
         )
         losses = lm.finetune(
             docs,
@@ -79,7 +79,7 @@ def make_backend(params: Params, pool: list[str]):
             batch_size=cfg.finetune_batch_size,
             max_length=cfg.finetune_max_length,
             train_layers=cfg.finetune_layers,
-            seed=seeds.derive(params.seed, "synthesize", "finetune"),
+            seed=seeds.derive(params.lang_seed, "synthesize", "finetune"),
         )
         info.update(
             finetune_seconds=round(time.perf_counter() - started, 1),
@@ -98,7 +98,7 @@ def checkpoint_key(params: Params, pool: list[str], dtype: str | None) -> dict:
     files = sorted(p for p in llm.rglob("*") if p.is_file()) if llm.is_dir() else []
     return {
         "lang": params.lang,
-        "seed": params.seed,
+        "seed": params.lang_seed,
         "synth": params.synth.model_dump(mode="json", exclude={"max_prompts"}),
         "pool": hashlib.sha256("\n".join(pool).encode()).hexdigest(),
         "llm": {str(p.relative_to(llm)): sha256_file(p) for p in files},
@@ -131,8 +131,8 @@ def generate_lines(params: Params, backend, pool: list[str], line_filter: LineFi
             batch_size=cfg.batch_size,
             samples_per_prompt=cfg.samples_per_prompt,
             line_filter=line_filter,
-            rng=seeds.rng(params.seed, "synthesize", "shots"),
-            seed=seeds.derive(params.seed, "synthesize", "generate"),
+            rng=seeds.rng(params.lang_seed, "synthesize", "shots"),
+            seed=seeds.derive(params.lang_seed, "synthesize", "generate"),
             checkpoint=checkpoint,
             domain=cfg.domain,
             progress=bar,
@@ -160,14 +160,14 @@ def check_enough(result, removed: dict, params: Params, checkpoint: Checkpoint) 
 def backtranslate_kept(params: Params, kept) -> tuple[list, dict]:
     """The kept lines back-translated into English like ``backtranslate``'s pool: bitext rows and MT statistics."""
     return backtranslate_rows(
-        load_translator(params.mt, paths.MT_DIR),
+        load_translator(params.mt, paths.MT_DIR, "xx-en"),
         params.backtranslate,
         [f"synth:{params.lang}:{r.line_id:06d}" for r in kept],
         [r.text for r in kept],
         "synthetic",
         "target_genre",
         batch_size=params.mt.batch_size,
-        seed=seeds.derive(params.seed, "synthesize"),
+        seed=seeds.derive(params.lang_seed, "synthesize"),
         no_repeat_ngram_size=params.mt.no_repeat_ngram_size,
     )
 
@@ -182,7 +182,7 @@ def main() -> None:
     started = time.perf_counter()
     lid, lid_info = (None, {})
     if cfg.lid:
-        lid, lid_info = train_bible_lid(cfg.lid_verses, seeds.rng(params.seed, "synthesize", "lid"))
+        lid, lid_info = train_bible_lid(cfg.lid_verses, seeds.rng(params.lang_seed, "synthesize", "lid"))
     parts = {"lid_seconds": round(time.perf_counter() - started, 1)}  # where the stage's time goes (timings/)
     started = time.perf_counter()
     backend, backend_info = make_backend(params, pool)
@@ -202,7 +202,7 @@ def main() -> None:
     rows, mt_stats = backtranslate_kept(params, kept)
     parts["backtranslate_seconds"] = round(time.perf_counter() - started, 1)
     written = write_pools(
-        {"synthetic": rows}, mt_stats, params.backtranslate, lid_verses=params.augment.lid_verses, seed=params.seed
+        {"synthetic": rows}, mt_stats, params.backtranslate, lid_verses=params.augment.lid_verses, seed=params.lang_seed
     )
 
     all_lines = [r.text for r in result.records]

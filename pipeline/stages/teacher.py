@@ -40,7 +40,7 @@ def train(params, runtime: Runtime) -> None:
                 model,
                 tokenizer,
                 pairs,
-                TrainConfig.from_params(cfg),
+                TrainConfig.from_params(cfg, cfg.steps),
                 temperature=cfg.temperature,
                 seed=seeds.derive(params.seed, "teacher"),
                 log=live_logger(live, "train/") if live is not None else None,

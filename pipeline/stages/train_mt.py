@@ -1,21 +1,27 @@
-"""Stage ``train_mt``: the target→English MT model used for back-translation and the NMT baselines.
+"""Stages ``train_mt`` and ``train_mt_forward``: the MT models, one recipe for both directions.
 
-fairseq trains it; the stage converts it for CTranslate2 (``models/mt/ctranslate2``), and scores the dev sets with the
-engine every decoding stage uses (``mt.engine``, ``mt.compute_type``).
+``python -m pipeline.stages.train_mt --direction xx-en`` (stage ``train_mt``): target→English, used for
+back-translation, synthesis and the NMT baselines. ``--direction en-xx`` (stage ``train_mt_forward``):
+English→target, used for forward translation (``aug: forward``). Both are trained by fairseq on the same source-domain
+bitext with the same ``mt`` params (never the test books, never the monolingual pool's English side), validated on the
+held-out source dev set; the stage converts the model for CTranslate2 (``<model dir>/ctranslate2``) and scores the dev
+sets with the engine every decoding stage uses (``mt.engine``, ``mt.compute_type``).
 
-Trained on source-domain bitext only (never the test books, never the monolingual pool's English side),
-validated on the held-out source dev set. Writes ``models/mt/``, ``metrics/mt.json`` (sacreBLEU BLEU and
-chrF with their signatures on the source dev set and on the target-genre dev sample) and ``dvclive/mt``
-(loss per epoch). ``mt.name`` other than ``fairseq-local`` uses that Hugging Face model instead of training.
+Writes ``paths.MT_DIRS[direction]``, ``metrics/<mt|mt_forward>.json`` (sacreBLEU BLEU and chrF with their
+signatures on the source dev set and on the target-genre dev sample, translated in the model's direction) and
+``dvclive/<mt|mt_forward>`` (loss per epoch). ``mt.name`` other than ``fairseq-local`` uses that Hugging Face model
+instead of training (for ``en-xx`` with ``mt.src_lang`` and ``mt.tgt_lang`` swapped).
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import time
 
 from dvclive import Live
 from pipeline.config import paths, seeds
+from pipeline.config.conditions import MT_DIRECTIONS
 from pipeline.config.params import Params, load_params
 from pipeline.data import store
 from pipeline.io import atomic_path, write_metrics, write_text
@@ -30,63 +36,82 @@ from pipeline.mt.ct2 import convert
 from pipeline.stages import live_logger, run_stage, skipped_without_bitext
 
 log = logging.getLogger(__name__)
-MT_DIR = paths.MT_DIR
-LIVE_DIR = paths.LIVE_DIRS["mt"]
+#: The columns each direction reads from a bitext or dev table: (source, target).
+SIDES = {"xx-en": ("xx", "en"), "en-xx": ("en", "xx")}
 
 
-def dev_scores(model, params: Params, split: str) -> dict:
-    """BLEU / chrF of beam (``mt.beam``) translations of a dev set (its English side is used for scoring only)."""
+def dev_scores(model, params: Params, split: str, direction: str) -> dict:
+    """BLEU / chrF of beam (``mt.beam``) translations of a dev set in ``direction`` (its other side is used for
+    scoring only)."""
+    source, target = SIDES[direction]
     dev = store.read_file(split)
     hyps, stats = model.translate(
-        list(dev["xx"]),
+        list(dev[source]),
         "beam",
         beam=params.mt.beam,
         batch_size=params.mt.batch_size,
         no_repeat_ngram_size=params.mt.no_repeat_ngram_size,
     )
-    return {**score_translations(hyps, list(dev["en"])), "truncated": stats["truncated"]}
+    return {**score_translations(hyps, list(dev[target])), "truncated": stats["truncated"]}
 
 
-def main() -> None:
-    params = load_params()
-    if skipped_without_bitext(params, paths.metrics_file("mt"), dirs=(MT_DIR, LIVE_DIR)):
-        return
-    result: dict = {"name": params.mt.name}
-    if params.mt.name == FAIRSEQ_LOCAL:
-        bitext = store.read_file("bitext")
-        if params.mt.train_size is not None:
-            bitext = bitext.iloc[: params.mt.train_size]
-        valid = store.read_file("source_dev")
-        with Live(str(LIVE_DIR), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-            info = train_mt(
-                list(zip(bitext["xx"], bitext["en"], strict=True)),
-                list(zip(valid["xx"], valid["en"], strict=True)),
-                MT_DIR,
-                MTConfig.from_params(params.mt, seeds.derive(params.seed, "train_mt")),
-                log=live_logger(live),
-            )
-        started = time.perf_counter()
-        convert(MT_DIR)  # for CTranslate2 (mt.engine); the same folder serves either engine
-        result["convert_seconds"] = round(time.perf_counter() - started, 1)
-        result.update(
-            train_pairs=len(bitext),
-            epochs=info["epochs"],
-            final_train_loss=round(info["train_loss"][-1], 4),
-            final_valid_loss=round(info["valid_loss"][-1], 4) if info["valid_loss"] else None,
-            train_seconds=round(info["train_seconds"], 1),
+def train(params: Params, direction: str) -> dict:
+    """Train the ``direction`` model into its model directory and convert it; its metrics."""
+    source, target = SIDES[direction]
+    model_dir, live_dir = paths.MT_DIRS[direction], paths.LIVE_DIRS[paths.MT_METRICS[direction]]
+    bitext = store.read_file("bitext")
+    if params.mt.train_size is not None:
+        bitext = bitext.iloc[: params.mt.train_size]
+    valid = store.read_file("source_dev")
+    seed = seeds.derive(params.lang_seed, "train_mt", *(() if direction == "xx-en" else (direction,)))
+    with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+        info = train_mt(
+            list(zip(bitext[source], bitext[target], strict=True)),
+            list(zip(valid[source], valid[target], strict=True)),
+            model_dir,
+            MTConfig.from_params(params.mt, seed),
+            direction,
+            log=live_logger(live),
         )
+    started = time.perf_counter()
+    convert(model_dir)  # for CTranslate2 (mt.engine); the same folder serves either engine
+    return {
+        "convert_seconds": round(time.perf_counter() - started, 1),
+        "train_pairs": len(bitext),
+        "epochs": info["epochs"],
+        "final_train_loss": round(info["train_loss"][-1], 4),
+        "final_valid_loss": round(info["valid_loss"][-1], 4) if info["valid_loss"] else None,
+        "train_seconds": round(info["train_seconds"], 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--direction", required=True, choices=MT_DIRECTIONS)
+    direction = parser.parse_args(argv).direction
+    params = load_params()
+    name, model_dir = paths.MT_METRICS[direction], paths.MT_DIRS[direction]
+    live_dir = paths.LIVE_DIRS[name]
+    if skipped_without_bitext(params, paths.metrics_file(name), dirs=(model_dir, live_dir), direction=direction):
+        return
+    result: dict = {"name": params.mt.name, "direction": direction}
+    if params.mt.name == FAIRSEQ_LOCAL:
+        result.update(train(params, direction))
     else:
-        with atomic_path(MT_DIR, is_dir=True) as tmp:  # nothing to train: record which model is used
+        with atomic_path(model_dir, is_dir=True) as tmp:  # nothing to train: record which model is used
             write_text(tmp / "HF_MODEL", params.mt.name + "\n")
-        LIVE_DIR.mkdir(parents=True, exist_ok=True)
-    model = load_translator(params.mt, MT_DIR)
+        live_dir.mkdir(parents=True, exist_ok=True)
+    model = load_translator(params.mt, model_dir, direction)
     result["decoder"] = {"engine": type(model).__name__, "compute_type": getattr(model, "compute_type", None)}
-    result["dev_source"] = dev_scores(model, params, "source_dev")
-    result["dev_target_genre"] = dev_scores(model, params, "genre_dev")
+    result["dev_source"] = dev_scores(model, params, "source_dev", direction)
+    result["dev_target_genre"] = dev_scores(model, params, "genre_dev", direction)
     log.info(
-        "BLEU source dev %.2f, target-genre dev %.2f", result["dev_source"]["bleu"], result["dev_target_genre"]["bleu"]
+        "%s BLEU source dev %.2f, target-genre dev %.2f",
+        direction,
+        result["dev_source"]["bleu"],
+        result["dev_target_genre"]["bleu"],
     )
-    write_metrics(paths.metrics_file("mt"), result)
+    write_metrics(paths.metrics_file(name), result)
 
 
 if __name__ == "__main__":

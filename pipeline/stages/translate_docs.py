@@ -21,7 +21,7 @@ def main() -> None:
     metrics_file = paths.metrics_file("translate_docs")
     if skipped_without_bitext(params, metrics_file, dirs=(paths.NMT_DIR,), splits={}):
         return
-    model = load_translator(params.mt, paths.MT_DIR)
+    model = load_translator(params.mt, paths.MT_DIR, "xx-en")
     docs = {split: store.read_collection(split).docs for split in store.manifest()["splits"]}
     unique = list(dict.fromkeys(text for d in docs.values() for text in d["text"]))
     english, stats = model.translate(

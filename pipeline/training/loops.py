@@ -9,6 +9,7 @@ processes); the default, one CPU process in fp32, is the reference the others ar
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -38,16 +39,30 @@ class TrainConfig:
     train_layers: int | None  # train only the top N transformer layers (None: all)
 
     @classmethod
-    def from_params(cls, section) -> TrainConfig:
-        """From the ``teacher`` or ``distill`` params section (duck-typed)."""
+    def from_params(cls, section, steps: int) -> TrainConfig:
+        """From the ``teacher`` or ``distill`` params section (duck-typed) and the number of steps to train."""
         return cls(
-            section.steps,
+            steps,
             section.batch_size,
             section.lr,
             section.max_length,
             section.freeze_embeddings,
             section.train_layers,
         )
+
+
+def training_steps(steps: int | None, epochs: float | None, rows: int, batch_size: int) -> int:
+    """The stopping rule of the ``distill`` stage: ``steps`` steps, or (``epochs`` set, ``steps`` None)
+    ``ceil(epochs * rows / batch_size)``, every training row seen ``epochs`` times on average. With the augmentation
+    rows on top of the seed bitext, the second gives every ``aug`` the same passes over the seed bitext; a fixed step
+    count gives ``none`` more (200 steps: 3.2 epochs of 1,000 seed rows, 1.6 with 1,000 augmentation rows)."""
+    if (steps is None) == (epochs is None):
+        raise ValueError(f"set exactly one of steps ({steps!r}) and epochs ({epochs!r})")
+    if steps is not None:
+        return steps
+    if rows < 1:
+        raise ValueError("no training rows")
+    return math.ceil(epochs * rows / batch_size)
 
 
 def seed_everything(seed: int) -> None:

@@ -1,4 +1,5 @@
-"""The MT model's tables: the default run's dev scores and back-translations, and the MT benchmarks."""
+"""The MT models' tables: the default run's dev scores and pool translations (both directions), and the MT
+benchmarks."""
 
 from __future__ import annotations
 
@@ -8,25 +9,34 @@ from pipeline.io import read_json
 
 
 def mt() -> str:
-    """The default run's MT model: dev BLEU/chrF and what its back-translations look like."""
-    m, bt = stage_metrics("mt"), stage_metrics("backtranslate")
-    src, genre = m["dev_source"], m["dev_target_genre"]
-    rows = [
-        ("training pairs / epochs", f"{m.get('train_pairs', '–'):,} / {m.get('epochs', '–')}"),
-        ("BLEU / chrF, source-domain dev", f"{src['bleu']:.2f} / {src['chrf']:.2f} ({src['sentences']} sentences)"),
-        (
-            "BLEU / chrF, target-genre dev",
-            f"{genre['bleu']:.2f} / {genre['chrf']:.2f} ({genre['sentences']} sentences)",
+    """The default run's MT models, both directions: dev BLEU/chrF and what their pool translations look like."""
+    models = {"xx-en": (stage_metrics("mt"), stage_metrics("backtranslate"))}
+    models["en-xx"] = (stage_metrics("mt_forward"), stage_metrics("forward_translate"))
+
+    def cells(label: str, cell) -> str:
+        return f"| {label} | " + " | ".join(cell(m, pool) for m, pool in models.values()) + " |"
+
+    def dev(split: str):
+        return lambda m, _: f"{m[split]['bleu']:.2f} / {m[split]['chrf']:.2f} ({m[split]['sentences']} sentences)"
+
+    pool = next(iter(models.values()))[1]
+    lines = [
+        "| | target → English (`train_mt`) | English → target (`train_mt_forward`) |",
+        "|---|---|---|",
+        cells("training pairs / epochs", lambda m, _: f"{m.get('train_pairs', '–'):,} / {m.get('epochs', '–')}"),
+        cells("BLEU / chrF, source-domain dev", dev("dev_source")),
+        cells("BLEU / chrF, target-genre dev", dev("dev_target_genre")),
+        cells(
+            f"pool translations ({pool['sentences']} verses, {pool['method']} {pool['beam']})",
+            lambda _, p: (
+                f"{p['degenerate_rate']:.0%} degenerate (n-gram loop), {p['empty_outputs']} empty, "
+                f"length ratio en/xx p50 {p['length_ratio_quantiles'].get('p50', '–')}"
+            ),
         ),
-        ("sacreBLEU signature", "`" + src["bleu_signature"].replace("|", "\\|") + "`"),
-        (
-            f"back-translations ({bt['sentences']} pool verses, {bt['method']} {bt['beam']})",
-            f"{bt['degenerate_rate']:.0%} degenerate (n-gram loop), {bt['empty_outputs']} empty, "
-            f"length ratio en/xx p50 {bt['length_ratio_quantiles'].get('p50', '–')}",
-        ),
+        cells("sacreBLEU signature", lambda m, _: "`" + m["dev_source"]["bleu_signature"].replace("|", "\\|") + "`"),
     ]
-    lines = ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
-    return "\n".join([*lines, "", source("metrics/mt.json", "metrics/backtranslate.json")])
+    files = [f"metrics/{name}.json" for name in ("mt", "mt_forward", "backtranslate", "forward_translate")]
+    return "\n".join([*lines, "", source(*files)])
 
 
 def mt_decoding() -> str:
