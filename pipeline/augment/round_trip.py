@@ -21,6 +21,7 @@ import pandas as pd
 from pipeline.config import paths
 from pipeline.io import DataFileError, read_tsv
 from pipeline.mt.base import Translator
+from pipeline.mt.config import direction_langs
 from pipeline.mt.score import sentence_chrf
 
 #: The machine-made pools and the direction that translates their machine-written side back.
@@ -34,7 +35,7 @@ VERDICT = "round_trip"
 def score_pool(model: Translator, pool: pd.DataFrame, origin: str, *, beam: int, batch_size: int, ngram: int):
     """``(id, chrf)`` per row of ``origin``'s ``pool``: its machine-written side translated back (beam search) and
     scored against the side it was translated from."""
-    made, source = ("en", "xx") if BACK[origin] == "en-xx" else ("xx", "en")
+    made, source = direction_langs(BACK[origin])  # the pool's columns are the direction's language codes
     back, _ = model.translate(
         list(pool[made]), "beam", beam=beam, batch_size=batch_size, no_repeat_ngram_size=ngram, progress=False
     )
