@@ -14,7 +14,15 @@ import yaml
 
 from pipeline.experiments import grid, power, results
 from pipeline.experiments.grid import GridError
-from pipeline.experiments.stats import crossed_test, equivalence_reach, mde, pooled_test, satterthwaite
+from pipeline.experiments.stats import (
+    StatsError,
+    crossed_test,
+    equivalence_reach,
+    mde,
+    nested_test,
+    pooled_test,
+    satterthwaite,
+)
 
 COMP = {"seed": 0.01**2, "query": 0.09**2, "residual": 0.17**2}
 
@@ -156,3 +164,57 @@ def test_committed_power_report_regenerates_from_results(stem, args, tmp_path):
     power.main([*args, "--out", str(tmp_path / f"{stem}.md")])
     for name in (f"{stem}.md", f"{stem}.json"):
         assert (tmp_path / name).read_bytes() == Path("reports", name).read_bytes(), f"reports/{name} differs"
+
+
+NESTED_COMP = {"root": 0.01**2, "seed": 0.01**2, "query": 0.07**2, "residual": 0.17**2}
+
+
+def test_the_nested_test_keeps_its_level_where_the_one_root_design_does_not():
+    """Null data with a generator effect (root SD 0.01 AP), four languages, 3 root seeds x 2 replicate seeds, root
+    seeds drawing overlapping query samples: the nested test rejects at about its nominal 5 %; the earlier design
+    (one root seed, 6 replicate seeds, the pooled crossed test) well above it."""
+    comps = dict.fromkeys(("swh", "tgl", "nya", "ben"), NESTED_COMP)
+    rates = power.nested_type_one_error(comps, 3, 2, 200, 1100, sims=400, alpha=0.05, seed=3)
+    assert 0.02 <= rates["nested"] <= 0.08
+    assert rates["crossed, one root seed"] > 0.15
+
+
+def test_the_nested_mde_is_detected_with_the_stated_power():
+    """The nested design's expected variance (nested_terms) gives an MDE that the nested test detects about 80 %
+    of the time on simulated data with that true difference, and its SE matches the simulated tests' mean SE."""
+    comps = [NESTED_COMP] * 4
+    roots, n_seeds, n_queries, family = 4, 1, 200, 2
+    var, df = satterthwaite(power.nested_terms(comps, roots, n_seeds, n_queries))
+    assert df == pytest.approx(4 * (roots - 1))
+    target = mde(var, df, alpha=0.05, family=family, power=0.8)
+    rng = np.random.default_rng(4)
+    hits, ses = 0, []
+    for _ in range(300):
+        data = {
+            lang: [m + target for m in power.simulate_nested_null(NESTED_COMP, roots, n_seeds, n_queries, 1100, rng)]
+            for lang in ("swh", "tgl", "nya", "ben")
+        }
+        res = nested_test(data)
+        hits += res["p"] < 0.05 / family
+        ses.append(res["se"])
+    assert 0.7 <= hits / 300 <= 0.9
+    assert np.sqrt(np.mean(np.square(ses))) == pytest.approx(np.sqrt(var), rel=0.1)
+
+
+def test_the_nested_test_by_hand():
+    """Two languages, root-seed means known: the effect is the mean of the language means, the SE the root means'
+    spread, per language on R - 1 df; one root seed is an error naming the language."""
+    data = {
+        "swh": [np.full((2, 3), 0.01), np.full((2, 3), 0.03), np.full((2, 3), 0.05)],
+        "tgl": [np.full((2, 3), -0.01), np.full((2, 3), 0.01)],
+    }
+    res = nested_test(data, margin=0.02)
+    assert res["delta"] == pytest.approx((0.03 + 0.0) / 2)
+    var_swh, var_tgl = np.var([0.01, 0.03, 0.05], ddof=1) / 3, np.var([-0.01, 0.01], ddof=1) / 2
+    assert res["se"] == pytest.approx(np.sqrt((var_swh + var_tgl) / 4))
+    assert res["per_language"]["swh"]["df"] == 2 and res["per_language"]["tgl"]["df"] == 1
+    assert res["per_language"]["swh"]["delta"] == pytest.approx(0.03)
+    assert res["var_residual"] == pytest.approx(0, abs=1e-20)
+    assert res["var_root"] == pytest.approx(np.mean([4e-4, 2e-4]))
+    with pytest.raises(StatsError, match="nya: a nested test needs >= 2 root seeds"):
+        nested_test({"nya": [np.zeros((2, 3))]})

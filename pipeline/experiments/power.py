@@ -41,6 +41,8 @@ from pipeline.experiments.stats import (
     crossed_test,
     equivalence_reach,
     mde,
+    nested_test,
+    pooled_test,
     satterthwaite,
     two_level_bootstrap,
 )
@@ -175,6 +177,60 @@ def calibration(measured: pd.DataFrame, design: grid.Design, *, sims: int, root:
                                   seed=seeds.derive(root, "power", split, name), bootstrap=boot)  # fmt: skip
             rows.append({"split": split, "test": name, "seeds": s, "queries": q, "sims": sims, "type_one_error": rate})
     return pd.DataFrame(rows)
+
+
+#: The levels of a design whose generators are sampled: root seeds in languages, replicate seeds and queries in root
+#: seeds (:func:`pipeline.experiments.stats.nested_test`).
+NESTED = ("root", "seed", "query", "residual")
+
+
+def nested_terms(
+    comps: Sequence[dict[str, float]], roots: int, n_seeds: int, n_queries: int
+) -> list[tuple[float, int]]:
+    """The variance terms of a nested design's pooled mean (equal weights over the languages ``comps``, each a dict
+    of :data:`NESTED` variances): per language, one root seed's mean varies by ``root + seed / S + query / Q +
+    residual / (S Q)``, and the language's mean over ``roots`` root seeds has that over R, on R − 1 df."""
+    k = len(comps)
+    one_root = [c["root"] + c["seed"] / n_seeds + c["query"] / n_queries + c["residual"] / (n_seeds * n_queries)
+                for c in comps]  # fmt: skip
+    return [(v / (roots * k**2), roots - 1) for v in one_root]
+
+
+def simulate_nested_null(
+    comp: dict[str, float], roots: int, n_seeds: int, n_queries: int, population: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """One language's null data: ``roots`` seeds × queries matrices with normal effects of the :data:`NESTED`
+    variances. Each root seed draws its ``n_queries`` queries without replacement from one population of
+    ``population`` query effects (the test's topics: root seeds overlap in queries as the pipeline's query samples
+    do; ``population == n_queries``: every root seed has the same queries, as on the UDHR)."""
+    sd = {k: np.sqrt(v) for k, v in comp.items()}
+    query_effects = rng.normal(0, sd["query"], population)
+    out = []
+    for _ in range(roots):
+        picked = query_effects[rng.choice(population, n_queries, replace=False)]
+        out.append(rng.normal(0, sd["root"]) + rng.normal(0, sd["seed"], (n_seeds, 1)) + picked[None, :]
+                   + rng.normal(0, sd["residual"], (n_seeds, n_queries)))  # fmt: skip
+    return out
+
+
+def nested_type_one_error(
+    comps: dict[str, dict[str, float]], roots: int, n_seeds: int, n_queries: int, population: int, *, sims: int,
+    alpha: float, seed: int,
+) -> dict[str, float]:  # fmt: skip
+    """Share of ``sims`` pooled null data sets (one per language of ``comps``) on which each test rejects at
+    ``alpha``: the nested test (root seed the unit) on ``roots`` root seeds × ``n_seeds`` replicate seeds, and, for
+    the same number of cells, the earlier design: one root seed per language with ``roots × n_seeds`` replicate
+    seeds and the pooled crossed test, which cannot see the generator effect (its one draw shifts every cell of a
+    language alike)."""
+    rng = np.random.default_rng(seed)
+    rejected = {"nested": 0, "crossed, one root seed": 0}
+    for _ in range(sims):
+        data = {lang: simulate_nested_null(c, roots, n_seeds, n_queries, population, rng) for lang, c in comps.items()}
+        rejected["nested"] += nested_test(data)["p"] < alpha
+        one_root = [simulate_nested_null(c, 1, roots * n_seeds, n_queries, population, rng)[0] for c in comps.values()]
+        parts = [crossed_test(d, np.zeros_like(d)) for d in one_root]
+        rejected["crossed, one root seed"] += pooled_test(parts)["p"] < alpha
+    return {name: count / sims for name, count in rejected.items()}
 
 
 def render(measured: pd.DataFrame, designs: pd.DataFrame, calib: pd.DataFrame, settings: dict) -> str:

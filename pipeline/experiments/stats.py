@@ -18,7 +18,7 @@ for its measured comparison (``python -m pipeline.experiments.power``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -159,29 +159,86 @@ def crossed_test(a: np.ndarray, b: np.ndarray, *, alpha: float = 0.05, margin: f
 
 def pooled_test(results: Sequence[dict], *, alpha: float = 0.05, margin: float | None = None) -> dict:
     """The equal-weight mean of independent :func:`crossed_test` results (one per language: a fixed effect), with
-    Satterthwaite df over all their terms: the declared test. Beside it, from statsmodels' meta-analysis
-    (``combine_effects``, inverse-variance weights): Cochran's Q with its p and the DerSimonian–Laird between-language
-    SD tau (truncated at 0, which statsmodels' DL leaves to the caller); and a sensitivity analysis that treats the
-    languages as a sample of languages: the random-effects mean with the Paule–Mandel between-language variance
-    (statsmodels truncates it at 0) and its t CI on k − 1 df (``re_delta``, ``re_ci_low``, ``re_ci_high``; NaN for
-    one language)."""
+    Satterthwaite df over all their terms: the declared test. Beside it, the languages' heterogeneity and a
+    random-effects sensitivity analysis (:func:`heterogeneity`)."""
     if len(results) < 1:
         raise StatsError("a pooled test needs at least one contrast")
     k = len(results)
     delta = float(np.mean([r["delta"] for r in results]))
     var, df = satterthwaite([(t / k**2, d) for r in results for t, d in r["terms"]])
     out = t_inference(delta, var, df, alpha=alpha, margin=margin)
-    nan = float("nan")
-    meta = {"Q": 0.0, "Q_p": nan, "tau": 0.0, "re_delta": nan, "re_ci_low": nan, "re_ci_high": nan}
-    if k > 1:
-        effects, variances = np.array([r["delta"] for r in results]), np.array([r["se"] ** 2 for r in results])
-        with np.errstate(invalid="ignore"):  # DL's own random-effects fields (unused) take sqrt of a negative tau²
-            dl = combine_effects(effects, variances, method_re="dl")
-        pm = combine_effects(effects, variances, method_re="iterated", use_t=True, alpha=alpha)
-        low, high = pm.conf_int()[1]  # random effects, t on k - 1 df
-        meta = {"Q": float(dl.q), "Q_p": float(sps.chi2.sf(dl.q, k - 1)), "tau": float(np.sqrt(max(dl.tau2, 0.0))),
-                "re_delta": float(pm.mean_effect_re), "re_ci_low": float(low), "re_ci_high": float(high)}  # fmt: skip
-    return {**out, "languages": k, "Q_df": k - 1, **meta}
+    effects, variances = [r["delta"] for r in results], [r["se"] ** 2 for r in results]
+    return {**out, "languages": k, "Q_df": k - 1, **heterogeneity(effects, variances, alpha=alpha)}
+
+
+def heterogeneity(effects: Sequence[float], variances: Sequence[float], *, alpha: float) -> dict:
+    """Per-language effects and their variances, from statsmodels' meta-analysis (``combine_effects``,
+    inverse-variance weights): Cochran's Q with its p and the DerSimonian–Laird between-language SD tau (truncated at
+    0, which statsmodels' DL leaves to the caller); and a sensitivity analysis that treats the languages as a sample
+    of languages: the random-effects mean with the Paule–Mandel between-language variance (statsmodels truncates it
+    at 0) and its t CI on k − 1 df (``re_delta``, ``re_ci_low``, ``re_ci_high``; NaN for one language)."""
+    k, nan = len(effects), float("nan")
+    if k < 2:
+        return {"Q": 0.0, "Q_p": nan, "tau": 0.0, "re_delta": nan, "re_ci_low": nan, "re_ci_high": nan}
+    effects, variances = np.asarray(effects, dtype=float), np.asarray(variances, dtype=float)
+    with np.errstate(invalid="ignore"):  # DL's own random-effects fields (unused) take sqrt of a negative tau²
+        dl = combine_effects(effects, variances, method_re="dl")
+    pm = combine_effects(effects, variances, method_re="iterated", use_t=True, alpha=alpha)
+    low, high = pm.conf_int()[1]  # random effects, t on k - 1 df
+    return {"Q": float(dl.q), "Q_p": float(sps.chi2.sf(dl.q, k - 1)), "tau": float(np.sqrt(max(dl.tau2, 0.0))),
+            "re_delta": float(pm.mean_effect_re), "re_ci_low": float(low), "re_ci_high": float(high)}  # fmt: skip
+
+
+def nested_test(
+    by_language: Mapping[str, Sequence[np.ndarray]], *, alpha: float = 0.05, margin: float | None = None
+) -> dict:
+    """mean(A − B) pooled over languages when the generators were sampled: each language has R ≥ 2 root seeds
+    (each a new MT model, new pools and LLM samples, a new query sample), and each root seed a replicate seeds ×
+    queries matrix of per-query differences (``by_language[lang][r]``; shapes may differ between root seeds).
+
+    Replicate seeds and queries are nested in root seeds, root seeds in languages. The unit of the test is the root
+    seed: its mean difference ``m_lr`` carries every level below it, so ``var_r(m_lr) / R`` estimates the variance
+    of a language's mean without a model of the levels (the generator effect included, however large). The pooled
+    effect is the equal-weight mean over the languages (a fixed effect), its variance the sum of theirs over L²,
+    its df Satterthwaite's over the languages' R − 1. Returns the pooled inference (:func:`t_inference`), one per
+    language (t on R − 1 df), the heterogeneity of the languages (:func:`heterogeneity`) and, where every root seed
+    has ≥ 2 seeds and ≥ 2 queries, the variance components: the mean within-root ones (:class:`Crossed`) and the
+    root seeds' own (``var_root``: the spread of the root means beyond what the levels below explain, clipped at 0).
+    """
+    if not by_language:
+        raise StatsError("a nested test needs at least one language")
+    per_language, terms, components = {}, [], []
+    k = len(by_language)
+    for lang, matrices in by_language.items():
+        means = np.array([np.asarray(m, dtype=float).mean() for m in matrices])
+        if len(means) < 2:
+            raise StatsError(f"{lang}: a nested test needs >= 2 root seeds per language; got {len(means)}")
+        var = float(means.var(ddof=1) / len(means))
+        per_language[lang] = {**t_inference(float(means.mean()), var, len(means) - 1, alpha=alpha, margin=margin),
+                              "roots": len(means)}  # fmt: skip
+        terms.append((var / k**2, len(means) - 1))
+        components.append(_root_components(matrices, means))
+    delta = float(np.mean([r["delta"] for r in per_language.values()]))
+    var, df = satterthwaite(terms)
+    out = t_inference(delta, var, df, alpha=alpha, margin=margin)
+    effects = [r["delta"] for r in per_language.values()]
+    meta = heterogeneity(effects, [r["se"] ** 2 for r in per_language.values()], alpha=alpha)
+    known = [c for c in components if c is not None]
+    mean_components = {key: float(np.mean([c[key] for c in known])) for key in known[0]} if known else {}
+    return {**out, "languages": k, "Q_df": k - 1, **meta, "per_language": per_language,
+            **{f"var_{key}": v for key, v in mean_components.items()}}  # fmt: skip
+
+
+def _root_components(matrices: Sequence[np.ndarray], means: np.ndarray) -> dict[str, float] | None:
+    """One language's mean within-root components and its root variance; None where a root seed has one seed or
+    one query (its within-root components are not estimable)."""
+    if any(np.ndim(m) != 2 or min(np.shape(m)) < 2 for m in matrices):
+        return None
+    designs = [Crossed.of(m) for m in matrices]
+    within = [satterthwaite(d.terms())[0] for d in designs]  # each root mean's variance from the levels below
+    comps = [d.components() for d in designs]
+    out = {key: float(np.mean([c[key] for c in comps])) for key in comps[0]}
+    return {"root": max(0.0, float(means.var(ddof=1)) - float(np.mean(within))), **out}
 
 
 def mde(var: float, df: float, *, alpha: float, family: int, power: float) -> float:
