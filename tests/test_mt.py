@@ -538,6 +538,34 @@ def test_both_directions_train_on_the_source_bitext_and_dev_set_only(direction, 
     assert str(trained["out"]) == ("models/mt_forward" if flip else "models/mt")
 
 
+def test_the_stage_trains_both_directions_at_once_and_names_a_failed_one(monkeypatch):
+    """``train_mt`` starts one process per direction before waiting on any, each with ``mt.threads`` threads and a
+    timings name of its own; a failed direction is one error naming it (the other still finishes)."""
+    from pipeline.errors import PipelineError
+    from pipeline.stages import train_mt as stage
+
+    started, waited = [], []
+
+    class FakeProcess:
+        def __init__(self, cmd, env):
+            self.direction = cmd[cmd.index("--direction") + 1]
+            started.append((self.direction, env["OMP_NUM_THREADS"], env["DVC_STAGE"]))
+
+        def wait(self):
+            assert len(started) == 2, "a direction was waited on before both had started"
+            waited.append(self.direction)
+            return 2 if self.direction == "en-xx" else 0
+
+    monkeypatch.setattr(stage.subprocess, "Popen", FakeProcess)
+    monkeypatch.setenv("DVC_STAGE", "train_mt")
+    params = load_params()
+    with pytest.raises(PipelineError, match=r"direction en-xx failed \(exit 2\)") as err:
+        stage.train_side_by_side(params)
+    assert "xx-en" not in str(err.value) and waited == ["xx-en", "en-xx"]
+    threads = str(params.mt.threads)
+    assert started == [("xx-en", threads, "train_mt/xx-en"), ("en-xx", threads, "train_mt/en-xx")]
+
+
 class _NullLive:
     def __enter__(self):
         return self

@@ -76,7 +76,7 @@ NO_ENGLISH = (
     "so {origin} exists only for Bible languages"
 )
 #: The pools built from the pool verses' real (WEB) English.
-FROM_POOL_ENGLISH = {"parallel": NO_ENGLISH, "forward": NO_ENGLISH}
+FROM_POOL_ENGLISH = ("parallel", "forward")
 #: ``copy``: share of the English side's words found in the target side.
 COPY_SHARE = 0.5
 #: Tagged back-translation (Caswell et al., 2019): prefixed to the target side of augmentation rows in training only.
@@ -126,7 +126,8 @@ def read_augmentation(origin: str) -> pd.DataFrame:
         raise DataFileError(f"aug needs {path}, which the `{stage}` stage writes (dvc repro {stage})")
     df = read_tsv(path, POOL_COLUMNS, allow_empty=True)
     if df.empty:
-        why = FROM_POOL_ENGLISH.get(origin, "see metrics/{stage}.json").format(origin=origin, stage=stage)
+        why = NO_ENGLISH if origin in FROM_POOL_ENGLISH else "see metrics/{stage}.json"
+        why = why.format(origin=origin, stage=stage)
         raise DataFileError(f"aug {origin}: {path} has no rows: {why}")
     return df
 

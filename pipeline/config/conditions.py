@@ -20,7 +20,7 @@ AUG_ORIGINS: dict[str, tuple[str, ...]] = {
 #: the others are ``augment.filters``.
 AUG_FILTERS = ("empty", "test_text", "degenerate", "length_ratio", "copy", "language", "duplicate")
 AUG_FILTERS_ALWAYS = ("empty", "test_text")
-#: The MT directions the pipeline trains (stages ``train_mt`` and ``train_mt_forward``): ``xx-en`` translates
+#: The MT directions the pipeline trains (stage ``train_mt``, side by side): ``xx-en`` translates
 #: target-language text into English (back-translation, synthesis, the NMT baselines), ``en-xx`` English into the
 #: target language (forward translation, ``aug: forward``).
 MT_DIRECTIONS = ("xx-en", "en-xx")

@@ -119,6 +119,7 @@ class MTParams(_Strict):
     warmup_updates: int = Field(ge=0)
     max_positions: int = Field(ge=16)
     label_smoothing: float = Field(ge=0, lt=1)
+    threads: int = Field(ge=1)  # torch threads per model in training (the trained weights depend on it)
     batch_size: int = Field(ge=1)  # sentences per translation batch
     beam: int = Field(ge=1)  # beam width for MT dev scoring and for translating test documents (NMT baselines)
     no_repeat_ngram_size: int = Field(ge=0)  # every translation: ban repeating a target n-gram of this size

@@ -40,8 +40,8 @@ NMT_DIR = DATA_ROOT / "nmt"  #: test documents translated into English (NMT base
 ENCODER_DIR = Path("models/encoder")
 MT_DIRS = {"xx-en": Path("models/mt"), "en-xx": Path("models/mt_forward")}  #: per MT direction (train_mt stages)
 MT_DIR = MT_DIRS["xx-en"]
-#: Each MT direction's training stage, and the name of its metrics (``metrics/<name>.json``) and DVCLive folder.
-MT_STAGES = {"xx-en": "train_mt", "en-xx": "train_mt_forward"}
+MT_STAGE = "train_mt"  #: the stage that trains both MT directions
+#: Each MT direction's metrics name (``metrics/<name>.json``) and DVCLive folder.
 MT_METRICS = {"xx-en": "mt", "en-xx": "mt_forward"}
 LLM_DIR = Path("models/llm")
 TEACHER_DIR = Path("models/teacher")

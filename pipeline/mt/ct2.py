@@ -99,7 +99,7 @@ class CTranslate2Translator(Translator):
         model_dir = Path(model_dir)
         converted = model_dir / CT2_DIR
         config, _ = read_model_dir(model_dir, direction)
-        again = f"`dvc repro {paths.MT_STAGES[direction]}` trains and converts it again (the same model: it is seeded)"
+        again = f"`dvc repro {paths.MT_STAGE}` trains and converts it again (the same model: it is seeded)"
         try:
             source = read_json(converted / SOURCE_JSON)[CHECKPOINT]
         except (DataFileError, KeyError, TypeError) as exc:

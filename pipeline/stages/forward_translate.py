@@ -2,7 +2,7 @@
 
 The same ``augment.pool.backtranslation`` target-genre verses as ``backtranslate``
 (:func:`pipeline.augment.pools.pool_verses`): their real (WEB) English is translated into the target language by the
-en→xx model of ``train_mt_forward``, decoded with the ``backtranslate`` settings. Against back-translation only the
+en→xx model of ``train_mt``, decoded with the ``backtranslate`` settings. Against back-translation only the
 direction differs, so the two pools separate where the MT noise sits: on the English side that the teacher reads
 (back-translation) or on the target side that the student reads (forward translation, as in Translate-Distill).
 Writes ``data/aug/forward.tsv`` (:data:`pipeline.augment.pools.POOL_COLUMNS`, ``origin=forward``; ``lid`` is the

@@ -21,7 +21,7 @@ def mt() -> str:
 
     pool = next(iter(models.values()))[1]
     lines = [
-        "| | target → English (`train_mt`) | English → target (`train_mt_forward`) |",
+        "| | target → English | English → target |",
         "|---|---|---|",
         cells("training pairs / epochs", lambda m, _: f"{m.get('train_pairs', '–'):,} / {m.get('epochs', '–')}"),
         cells("BLEU / chrF, source-domain dev", dev("dev_source")),
