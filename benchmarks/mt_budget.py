@@ -7,7 +7,10 @@ both dev sets with the stage's own decoding (:func:`pipeline.stages.train_mt.dev
 process of its own with torch's thread count fixed (it is per process):
 
 - ``sequential-2``: one direction after the other, two threads each (one per core of a 2-core machine);
-- ``concurrent-1``: both directions at once, one thread each.
+- ``concurrent-1``: both directions at once, one thread each (what the stage does).
+
+``--mt KEY=VALUE ...`` trains with those ``mt`` params changed (validated like params.yaml): the generator-quality
+levels of MT (e.g. ``--mt epochs=8``), whose dev scores and cost are measured here before a design uses them.
 
 Recorded per setting: the wall time of the pair, and per direction wall and CPU seconds of preprocessing, fairseq
 training (with the conversion for CTranslate2) and dev decoding, epochs and updates, BLEU / chrF on both dev sets;
@@ -17,9 +20,10 @@ Needs ``data/prepared`` (``dvc repro prepare``); run it alone on the machine, in
 (it writes only temporary model directories):
 
     python -m benchmarks.mt_budget [--settings sequential-2,concurrent-1] [--note "..."]
+    python -m benchmarks.mt_budget --settings concurrent-1 --mt epochs=8 --out benchmarks/results/mt_levels.json
 
-Rows are appended to ``benchmarks/results/mt_budget.json`` (compare settings only within one run: shared hosts
-differ from one session to the next).
+Rows are appended to ``benchmarks/results/mt_budget.json`` (or ``--out``); compare settings only within one run
+(shared hosts differ from one session to the next).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "mt_budget.json"
@@ -55,8 +61,8 @@ class _Updates(logging.Handler):
                 self.updates = int(json.loads(record.getMessage())["train_num_updates"])
 
 
-def child(direction: str, threads: int) -> dict:
-    """One direction, in this process; returns its row."""
+def child(direction: str, threads: int, overrides: dict) -> dict:
+    """One direction, in this process, with the ``mt`` params ``overrides``; returns its row."""
     import torch
 
     from pipeline.config import seeds
@@ -69,13 +75,14 @@ def child(direction: str, threads: int) -> dict:
 
     torch.set_num_threads(threads)
     params = load_params()
+    mt = type(params.mt).model_validate({**params.mt.model_dump(), **overrides})
     source, target = ("xx", "en") if direction == "xx-en" else ("en", "xx")
     assert direction_langs(direction) == (source, target)
     bitext = store.read_file("bitext")
-    if params.mt.train_size is not None:
-        bitext = bitext.iloc[: params.mt.train_size]
+    if mt.train_size is not None:
+        bitext = bitext.iloc[: mt.train_size]
     valid = store.read_file("source_dev")
-    cfg = MTConfig.from_params(params.mt, seeds.derive(params.lang_seed, "train_mt", direction))
+    cfg = MTConfig.from_params(mt, seeds.derive(params.lang_seed, "train_mt", direction))
     updates = _Updates()
     logging.getLogger("fairseq.logging.progress_bar").addHandler(updates)
     with tempfile.TemporaryDirectory(prefix="mt-budget-") as tmp:
@@ -90,12 +97,13 @@ def child(direction: str, threads: int) -> dict:
         )
         convert(model_dir)  # as the stage does, for the decoding engine
         wall1, cpu1 = time.perf_counter(), time.process_time()
-        model = load_translator(params.mt, model_dir, direction)
+        model = load_translator(mt, model_dir, direction)
         dev = {split: dev_scores(model, params, split, direction) for split in ("source_dev", "genre_dev")}
         wall2, cpu2 = time.perf_counter(), time.process_time()
     return {
         "direction": direction,
         "threads": threads,
+        "mt": overrides,
         "train_pairs": info["train_pairs"],
         "epochs": info["epochs"],
         "updates": updates.updates,
@@ -112,9 +120,19 @@ def child(direction: str, threads: int) -> dict:
     }
 
 
-def _start(direction: str, threads: int) -> subprocess.Popen:
+def _start(direction: str, threads: int, overrides: dict) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.mt_budget", "--child", direction, "--threads", str(threads)],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.mt_budget",
+            "--child",
+            direction,
+            "--threads",
+            str(threads),
+            "--overrides",
+            json.dumps(overrides),
+        ],  # fmt: skip
         env={**os.environ, "OMP_NUM_THREADS": str(threads)},
         stdout=subprocess.PIPE,
         text=True,
@@ -128,16 +146,28 @@ def _row(proc: subprocess.Popen) -> dict:
     return json.loads(next(line[4:] for line in out.splitlines() if line.startswith("ROW ")))
 
 
-def run_setting(name: str) -> dict:
+def run_setting(name: str, overrides: dict) -> dict:
     """Both directions under setting ``name``; the pair's wall time and one row per direction."""
     setting = SETTINGS[name]
     started = time.perf_counter()
     if setting["concurrent"]:
-        procs = [_start(d, setting["threads"]) for d in DIRECTIONS]
+        procs = [_start(d, setting["threads"], overrides) for d in DIRECTIONS]
         rows = [_row(p) for p in procs]
     else:
-        rows = [_row(_start(d, setting["threads"])) for d in DIRECTIONS]
-    return {"setting": name, **setting, "pair_wall_s": round(time.perf_counter() - started, 1), "directions": rows}
+        rows = [_row(_start(d, setting["threads"], overrides)) for d in DIRECTIONS]
+    return {"setting": name, **setting, "mt": overrides, "pair_wall_s": round(time.perf_counter() - started, 1),
+            "directions": rows}  # fmt: skip
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``["epochs=8", "train_size=4000"]`` -> ``{"epochs": 8, "train_size": 4000}`` (values read as YAML)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--mt {item!r}: expected KEY=VALUE")
+        out[key] = yaml.safe_load(value)
+    return out
 
 
 def main() -> None:
@@ -146,10 +176,12 @@ def main() -> None:
     ap.add_argument("--note", default="", help="what else ran on the machine meanwhile")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--child", choices=DIRECTIONS, help=argparse.SUPPRESS)
+    ap.add_argument("--mt", nargs="*", default=[], help="mt params changed for every setting, KEY=VALUE")
     ap.add_argument("--threads", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--overrides", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print("ROW " + json.dumps(child(args.child, args.threads)), flush=True)
+        print("ROW " + json.dumps(child(args.child, args.threads, json.loads(args.overrides))), flush=True)
         return
     from pipeline.config.hardware import cpu_model
 
@@ -158,8 +190,9 @@ def main() -> None:
     if unknown:
         ap.error(f"unknown settings {unknown}; known: {list(SETTINGS)}")
     result = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {"rows": []}
+    overrides = parse_overrides(args.mt)
     for name in names:
-        row = run_setting(name)
+        row = run_setting(name, overrides)
         row.update(cpu=cpu_model(), cores=os.cpu_count(), note=args.note, date=time.strftime("%Y-%m-%d %H:%M"))
         result["rows"].append(row)
         print(json.dumps(row, indent=1), flush=True)

@@ -396,8 +396,8 @@ def test_design_answer_pools_languages_and_ends_in_one_of_four_outcomes():
     from pipeline.experiments.grid import Design
     from pipeline.experiments.stats import crossed_test, pooled_test
 
-    design = Design("d", "d", "backtranslation", "synthetic", ("shifted_genre", "shifted_register"),
-                    ("swh", "tgl", "nya", "ben"), 0.02, 0.05, 0.8, 0.02, 4, 100)  # fmt: skip
+    design = Design("d", "d", (("backtranslation", "synthetic"),), ("shifted_genre", "shifted_register"),
+                    ("swh", "tgl", "nya", "ben"), 0.02, 0.05, 0.8, 0.02, 4, 100, 1)  # fmt: skip
     rng = np.random.default_rng(5)
     for shift, noise, want in (
         ({"swh": 0.06, "tgl": 0.05, "nya": 0.07}, 0.05, "backtranslation better"),
@@ -439,8 +439,8 @@ def test_design_report_is_interim_until_every_declared_cell_ran():
     has no seed variance and is left out, not tested."""
     from pipeline.experiments.grid import Design
 
-    design = Design("d", "d", "backtranslation", "synthetic", ("shifted_genre",), ("swh",), 0.02, 0.05, 0.8,
-                    0.02, 4, 100)  # fmt: skip
+    design = Design("d", "d", (("backtranslation", "synthetic"),), ("shifted_genre",), ("swh",), 0.02, 0.05, 0.8,
+                    0.02, 4, 100, 1)  # fmt: skip
     exps = _design_exps({"swh": 0.05}, 0.05, np.random.default_rng(6))
     answer = compare.design_answer(compare.summary_table(exps, "desc"), {e.name: e for e in exps}, design)
     assert "Interim: 8 of the 20 declared cells" in compare.render_answer(answer, design, 8, 20)
@@ -452,6 +452,75 @@ def test_design_report_is_interim_until_every_declared_cell_ran():
     table = compare.summary_table(one_seed, "desc")
     tests = compare.contrasts(table, {e.name: e for e in one_seed}, compare.crossed_t)
     assert tests.empty
+
+
+def _nested_exps(shift: dict[str, float], root_sd: float, rng) -> list:
+    """aug none and two augmentations under 3 root seeds per language (2 replicate seeds × 60 queries each, a query
+    sample of its own per root seed): each augmentation's per-query AP is none's plus ``shift[lang]`` plus a
+    generator effect of SD ``root_sd`` per root seed and augmentation, plus noise."""
+    from pipeline.experiments.results import Experiment
+
+    exps = []
+    for lang, delta in shift.items():
+        for root in (13, 14, 15):
+            base = rng.uniform(0.2, 0.8, 60)
+            queries = [f"q{root}-{j}" for j in range(60)]
+            for aug in ("none", "backtranslation", "forward"):
+                generator = 0.0 if aug == "none" else delta + rng.normal(0, root_sd)
+                for seed in range(2):
+                    ap = base + generator + rng.normal(0, 0.05, 60)
+                    per_query = dict(zip(queries, map(float, ap), strict=True))
+                    params = {"seed": root, "lang": lang, "aug": aug, "augment.size": 0 if aug == "none" else 400,
+                              "distill.seed": seed, "distill.loss": "ot", "evaluate.scoring": "dense"}  # fmt: skip
+                    metrics = {f"metrics/eval/{s}.json": {"available": True, "student": {"AP": float(ap.mean())}}
+                               for s in ("shifted_genre", "shifted_register")}  # fmt: skip
+                    ap_by_split = {s: {"desc": per_query} for s in ("shifted_genre", "shifted_register")}
+                    exps.append(Experiment(f"n-{lang}-{root}-{aug}-{seed}", "rev", params, metrics, ap_by_split))
+    return exps
+
+
+def test_a_design_with_root_seeds_tests_every_contrast_on_root_seed_means():
+    """roots > 1: each primary contrast (A − none) per split is the nested test over the languages' root seeds, the
+    family is contrasts × splits, per-language rows beside; a clear effect is found, a null one is not."""
+    from pipeline.experiments.grid import Design
+    from pipeline.experiments.stats import nested_test
+
+    design = Design("n", "n", (("backtranslation", "none"), ("forward", "none")), ("shifted_genre", "shifted_register"),
+                    ("swh", "tgl", "nya", "ben"), 0.02, 0.05, 0.8, 0.02, 2, 60, 3)  # fmt: skip
+    exps = _nested_exps({"swh": 0.08, "tgl": 0.07, "nya": 0.09}, 0.01, np.random.default_rng(7))
+    by_name = {e.name: e for e in exps}
+    table = compare.summary_table(exps, "desc")
+    answer = compare.design_answer(table, by_name, design)
+    pooled = answer[answer["pooled"]]
+    assert list(zip(pooled["contrast"], pooled["split"], strict=True)) == [
+        ("backtranslation − none", "shifted_genre"), ("forward − none", "shifted_genre"),
+        ("backtranslation − none", "shifted_register"), ("forward − none", "shifted_register"),
+    ]  # fmt: skip
+    assert (pooled["family_size"] == 4).all() and (pooled["languages"] == "swh tgl nya").all()
+    assert set(pooled["outcome"]) == {"backtranslation better", "forward better"}
+    mine = answer[~answer["pooled"]]
+    assert len(mine) == 12 and (mine["family_size"] == 12).all() and (mine["df"] == 2).all()
+    want = {}
+    for lang in ("swh", "tgl", "nya"):
+        want[lang] = []
+        for root in (13, 14, 15):
+            a, b = (
+                cells.seed_query_matrix(
+                    table[(table["lang"] == lang) & (table["split"] == "shifted_genre") & (table["root_seed"] == root)
+                          & (table["aug"] == aug)], by_name, "shifted_genre",
+                ).to_numpy()
+                for aug in ("backtranslation", "none")
+            )  # fmt: skip
+            want[lang].append(a - b)
+    got = pooled.iloc[0]
+    expected = nested_test(want, margin=0.02)
+    assert got["delta"] == pytest.approx(expected["delta"]) and got["se"] == pytest.approx(expected["se"])
+    null = compare.design_answer(
+        compare.summary_table(exps := _nested_exps(dict.fromkeys(("swh", "tgl"), 0.0), 0.01,
+                                                   np.random.default_rng(8)), "desc"),
+        {e.name: e for e in exps}, design,
+    )  # fmt: skip
+    assert "backtranslation better" not in set(null[null["pooled"]]["outcome"])
 
 
 def _topical_record(name: str, aug: str, seed: int, title_ap: float, desc_ap: float) -> dict:

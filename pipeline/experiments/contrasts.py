@@ -22,6 +22,7 @@ from pipeline.experiments.stats import (
     equivalence_reach,
     holm,
     mde,
+    nested_test,
     outcome,
     pooled_test,
     two_level_bootstrap,
@@ -153,12 +154,13 @@ def contrasts(table: pd.DataFrame, exps: dict[str, Experiment], test=bootstrap_t
 
 def design_answer(table: pd.DataFrame, exps: dict[str, Experiment], design: grid.Design) -> pd.DataFrame:
     """The declared design's answer: per split, ``design.a − design.b`` per pooled language (crossed seeds ×
-    queries test) and pooled over the languages present (equal weights, Q and tau). Holm over the splits for the
-    pooled rows (the primary family), over languages × splits for the per-language rows (secondary), for the
-    difference and for TOST within ``design.margin``; each row's MDE from its own SE and df at the family's size,
-    and its outcome (:func:`~pipeline.experiments.stats.outcome`)."""
-    names = {OUTCOMES[0]: f"{design.a} better", OUTCOMES[1]: f"{design.b} better",
-             OUTCOMES[2]: f"equivalent within ±{design.margin}", OUTCOMES[3]: "inconclusive"}  # fmt: skip
+    queries test) and pooled over the languages present (equal weights, Q and tau); a design with root seeds
+    (``design.roots`` > 1) goes to :func:`nested_answer`. Holm over the splits for the pooled rows (the primary
+    family), over languages × splits for the per-language rows (secondary), for the difference and for TOST within
+    ``design.margin``; each row's MDE from its own SE and df at the family's size, and its outcome
+    (:func:`~pipeline.experiments.stats.outcome`)."""
+    if design.roots > 1:
+        return nested_answer(table, exps, design)
     rows = []
     for split in design.splits:
         parts = []
@@ -180,7 +182,42 @@ def design_answer(table: pd.DataFrame, exps: dict[str, Experiment], design: grid
     out = pd.DataFrame(rows)
     if out.empty:
         return out
-    out = out.drop(columns=["terms"])
+    out = _adjusted(out.drop(columns=["terms"]).assign(contrast=f"{design.a} − {design.b}"), design)
+    return out.drop(columns=["contrast"])
+
+
+def nested_answer(table: pd.DataFrame, exps: dict[str, Experiment], design: grid.Design) -> pd.DataFrame:
+    """A design with root seeds: per primary contrast and split, A − B pooled over the languages that have ≥ 2 root
+    seeds with both arms (:func:`~pipeline.experiments.stats.nested_test`, the root seed the unit; Q, tau and the
+    random-effects interval beside it) and one row per language (t on its R − 1 df). Holm over contrasts × splits
+    for the pooled rows (the primary family), over contrasts × languages × splits for the others."""
+    rows = []
+    for a, b in design.contrasts:
+        for split in design.splits:
+            by_language = {}
+            for lang in design.pooled:
+                sub = table[(table["lang"] == lang) & (table["split"] == split)]
+                matrices = []
+                for _, root in sub.groupby("root_seed", sort=True):
+                    ma, mb = paired_matrices(root[root["aug"] == a], root[root["aug"] == b], exps, split)
+                    if ma.size:
+                        matrices.append(ma - mb)
+                if len(matrices) >= 2:
+                    by_language[lang] = matrices
+            if not by_language:
+                continue
+            res = nested_test(by_language, alpha=design.alpha, margin=design.margin)
+            per_language = res.pop("per_language")
+            base = {"contrast": f"{a} − {b}", "split": split}
+            rows.append({**base, "pooled": True, **res, "languages": " ".join(by_language)})
+            rows += [{**base, "pooled": False, "languages": lang, **r} for lang, r in per_language.items()]
+    out = pd.DataFrame(rows)
+    return out if out.empty else _adjusted(out, design)
+
+
+def _adjusted(out: pd.DataFrame, design: grid.Design) -> pd.DataFrame:
+    """Holm within the pooled rows and within the per-language rows, each row's MDE and equivalence reach at its
+    family's size, and its outcome in the contrast's words."""
     for mask in (out["pooled"], ~out["pooled"]):
         m = int(mask.sum())
         out.loc[mask, "family_size"] = m
@@ -192,11 +229,18 @@ def design_answer(table: pd.DataFrame, exps: dict[str, Experiment], design: grid
     out["mde"] = [mde(se**2, df, family=m, **kw) for se, df, m in sizes]
     out["equivalence_reach"] = [equivalence_reach(se**2, df, family=m, **kw) for se, df, m in sizes]
     out["outcome"] = [
-        names[outcome(d, p, q, design.alpha)]
-        for d, p, q in zip(out["delta"], out["p_holm"], out["p_equivalence_holm"], strict=True)
+        _outcome_name(c, outcome(d, p, q, design.alpha), design.margin)
+        for c, d, p, q in zip(out["contrast"], out["delta"], out["p_holm"], out["p_equivalence_holm"], strict=True)
     ]
     out.insert(0, "family", np.where(out["pooled"], "primary (pooled)", "by language"))
     return out.sort_values(["pooled", "split"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def _outcome_name(contrast: str, result: str, margin: float) -> str:
+    a, b = contrast.split(" − ")
+    names = {OUTCOMES[0]: f"{a} better", OUTCOMES[1]: f"{b} better",
+             OUTCOMES[2]: f"equivalent within ±{margin}", OUTCOMES[3]: "inconclusive"}  # fmt: skip
+    return names[result]
 
 
 def interim(answer: pd.DataFrame, done: int, declared: int) -> pd.DataFrame:

@@ -44,6 +44,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "mt-engines": engines.mt_engines,
     "encoder-engines": engines.encoder_engines,
     "mt-tradeoff": mt.mt_tradeoff,
+    "mt-side-by-side": mt.mt_side_by_side,
     "ot-plan": ot.ot_plan,
     "ot-convergence": ot.ot_convergence,
     "synthesis": synthesis.synthesis,

@@ -121,17 +121,19 @@ def _read_all(grid_file: Path) -> tuple[dict, dict, dict, dict]:
 class Design:
     """A statistical design declared before its grid ran (``grid.yaml``'s ``designs:``, docs/results.md).
 
-    The primary contrast ``a − b`` of ``aug`` on each of ``splits`` is pooled over the languages ``pooled``
-    (language a fixed effect, equal weights; seeds and queries random): a family of ``len(splits)`` tests, Holm
-    within it, at ``alpha``; equivalence by TOST within ``± margin``. ``seeds`` and ``queries`` are the design's
-    replicate seeds per cell and queries per Bible split, and ``target_mde`` the minimum detectable effect (at
-    ``power``) the design was chosen for on ``splits[0]``, checked by ``pipeline.experiments.power``.
+    The primary contrasts (``contrasts``: pairs of ``aug`` values A − B; ``a`` and ``b`` are the first) on each of
+    ``splits`` are pooled over the languages ``pooled`` (language a fixed effect, equal weights): a family of
+    ``len(contrasts) × len(splits)`` tests, Holm within it, at ``alpha``; equivalence by TOST within ``± margin``.
+    ``seeds`` and ``queries`` are the design's replicate seeds per cell and queries per Bible split, ``roots`` its
+    root seeds per language (``1``: the generators fixed, seeds and queries random and crossed; more: root seeds
+    random, replicate seeds and queries nested in them, :func:`pipeline.experiments.stats.nested_test`), and
+    ``target_mde`` the minimum detectable effect (at ``power``) the design was chosen for on ``splits[0]``, checked
+    by ``pipeline.experiments.power``.
     """
 
     name: str
     report: str
-    a: str
-    b: str
+    contrasts: tuple[tuple[str, str], ...]
     splits: tuple[str, ...]
     pooled: tuple[str, ...]
     margin: float
@@ -140,34 +142,65 @@ class Design:
     target_mde: float
     seeds: int
     queries: int
+    roots: int
+
+    @property
+    def a(self) -> str:
+        return self.contrasts[0][0]
+
+    @property
+    def b(self) -> str:
+        return self.contrasts[0][1]
+
+    @property
+    def family(self) -> int:
+        """Primary tests: every contrast on every split."""
+        return len(self.contrasts) * len(self.splits)
+
+
+#: A design's keys and their types; ``contrast`` is one 'A - B' or a list of them, ``roots`` may be left out (1: the
+#: earlier designs, whose generators were fixed).
+DESIGN_FIELDS = {"report": str, "contrast": (str, list), "splits": list, "pooled": list, "margin": float,
+                 "alpha": float, "power": float, "target_mde": float, "seeds": int, "queries": int,
+                 "roots": int}  # fmt: skip
+DESIGN_OPTIONAL = {"roots": 1}
+
+
+def _pair(text: object, where: str) -> tuple[str, str]:
+    a, sep, b = (part.strip() for part in str(text).partition(" - "))
+    if not (sep and a and b):
+        raise GridError(f"{where}.contrast: expected 'A - B' (two aug values), got {text!r}")
+    return a, b
 
 
 def designs(grid_file: Path = GRID_FILE) -> dict[str, Design]:
     """The declared designs (``grid.yaml``'s ``designs:``), each naming a declared report; an error names the key
     that is missing or malformed."""
     _, declared_reports, declared, _ = _read_all(grid_file)
-    fields = {"report": str, "contrast": str, "splits": list, "pooled": list, "margin": float, "alpha": float,
-              "power": float, "target_mde": float, "seeds": int, "queries": int}  # fmt: skip
     out = {}
     for name, spec in declared.items():
         where = f"{grid_file}: {DESIGNS_KEY}.{name}"
         if not isinstance(spec, dict):
-            raise GridError(f"{where}: expected a mapping of {sorted(fields)}")
-        for key, kind in fields.items():
+            raise GridError(f"{where}: expected a mapping of {sorted(DESIGN_FIELDS)}")
+        spec = {**DESIGN_OPTIONAL, **spec}
+        for key, kind in DESIGN_FIELDS.items():
             value = spec.get(key)
             # YAML writes 1 for 1.0: a float field takes an int; a bool (an int to Python) is neither.
             if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else kind):
-                raise GridError(f"{where}.{key}: expected a {kind.__name__}, got {value!r}")
-        if unknown := sorted(set(spec) - set(fields)):
-            raise GridError(f"{where}: unknown key(s) {unknown} (known: {sorted(fields)})")
+                names = " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
+                raise GridError(f"{where}.{key}: expected a {names}, got {value!r}")
+        if unknown := sorted(set(spec) - set(DESIGN_FIELDS)):
+            raise GridError(f"{where}: unknown key(s) {unknown} (known: {sorted(DESIGN_FIELDS)})")
         if spec["report"] not in declared_reports:
             raise GridError(f"{where}.report: no report {spec['report']!r} in {REPORTS_KEY}:")
-        a, sep, b = (part.strip() for part in spec["contrast"].partition(" - "))
-        if not (sep and a and b):
-            raise GridError(f"{where}.contrast: expected 'A - B' (two aug values), got {spec['contrast']!r}")
-        out[name] = Design(name, spec["report"], a, b, tuple(spec["splits"]), tuple(spec["pooled"]),
-                           float(spec["margin"]), float(spec["alpha"]), float(spec["power"]),
-                           float(spec["target_mde"]), spec["seeds"], spec["queries"])  # fmt: skip
+        listed = spec["contrast"] if isinstance(spec["contrast"], list) else [spec["contrast"]]
+        if not listed:
+            raise GridError(f"{where}.contrast: expected 'A - B' or a non-empty list of them")
+        if spec["roots"] < 1 or spec["seeds"] < 1:
+            raise GridError(f"{where}: roots and seeds must be >= 1, got {spec['roots']} and {spec['seeds']}")
+        out[name] = Design(name, spec["report"], tuple(_pair(c, where) for c in listed), tuple(spec["splits"]),
+                           tuple(spec["pooled"]), float(spec["margin"]), float(spec["alpha"]), float(spec["power"]),
+                           float(spec["target_mde"]), spec["seeds"], spec["queries"], spec["roots"])  # fmt: skip
     return out
 
 

@@ -285,11 +285,11 @@ def main(argv: Iterable[str] | None = None) -> None:
         [measured_components(cells.select(loaded, *declared[name])).assign(report=name) for name in reports],
         ignore_index=True,
     )
-    settings = {"design": design.name, "pooled": " ".join(design.pooled), "family": len(design.splits),
+    settings = {"design": design.name, "pooled": " ".join(design.pooled), "family": design.family,
                 "alpha": design.alpha, "power": design.power, "margin": design.margin,
                 "target_mde": design.target_mde}  # fmt: skip
     designs = design_table(measured, pooled=design.pooled, seed_counts=sorted({*args.seeds, design.seeds}),
-                           query_counts=sorted({*args.queries, design.queries}), family=len(design.splits),
+                           query_counts=sorted({*args.queries, design.queries}), family=design.family,
                            alpha=design.alpha, power=design.power)  # fmt: skip
     calib = calibration(measured, design, sims=args.sims, root=0)
     write_text(args.out, render(measured, designs, calib, settings))

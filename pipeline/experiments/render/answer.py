@@ -204,7 +204,7 @@ def answer_status() -> str:
         "- **Why the earlier grids could not settle it:** with 3 seeds and 200 (genre) or 50–60 (register) queries "
         "per language, the smallest difference a per-language test detects with 80 % power is "
         + " and ".join(f"{lo:.3f}–{hi:.3f} AP on {split}" for split, (lo, hi) in spans.items())
-        + f' (Holm over {len(design.splits)}), while the median |Δ| seen there is {observed:.3f}: their "no '
+        + f' (Holm over {design.family}), while the median |Δ| seen there is {observed:.3f}: their "no '
         'difference detected" is not evidence of no difference.',
         "",
         source(

@@ -89,3 +89,28 @@ def mt_tradeoff() -> str:
         f"beam {d['beam']}, no_repeat_ngram_size {d['no_repeat_ngram_size']}; {d['machine']}, nothing else running."
     )
     return "\n".join([*lines, "", note + " " + source(path)])
+
+
+def mt_side_by_side() -> str:
+    """``benchmarks/mt_budget.py``: both MT directions trained one after the other or side by side, per setting the
+    pair's wall time and each direction's time and dev scores."""
+    path = BENCHMARK_RESULTS / "mt_budget.json"
+    rows = read_json(path)["rows"]
+    machines = sorted({f"{r['cpu']}, {r['cores']} cores" for r in rows})
+    lines = [
+        f"Measured on {'; '.join(machines)}, float32, one setting after the other.",
+        "",
+        "| setting | threads per model | both models s | direction | train + convert s (CPU s) "
+        "| BLEU / chrF source dev | BLEU / chrF genre dev |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        for i, d in enumerate(r["directions"]):
+            head = f"| {r['setting']} | {r['threads']} | {r['pair_wall_s']:.0f} |" if i == 0 else "| | | |"
+            lines.append(
+                f"{head} {d['direction']} | {d['train_mt_wall_s']:.0f} ({d['train_mt_cpu_s']:.0f}) | "
+                f"{d['bleu_source_dev']:.2f} / {d['chrf_source_dev']:.2f} | "
+                f"{d['bleu_genre_dev']:.2f} / {d['chrf_genre_dev']:.2f} |"
+            )
+    notes = [f"- `{r['setting']}` ({r['date']}): {r['note']}." for r in rows]
+    return "\n".join([*lines, "", *notes, "", source(path)])
