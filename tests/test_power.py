@@ -115,6 +115,22 @@ def test_designs_are_declared_beside_the_grids(tmp_path):
             grid.designs(path)
     path.write_text(text.replace("margin: 0.02", "margin: 1"))  # YAML's 1 for 1.0
     assert grid.designs(path)["d"].margin == 1.0
+    assert (d.roots, d.family) == (1, 1)  # roots left out: the generators fixed
+    listed = "contrast: [backtranslation - none, forward - none]"
+    several = text.replace("contrast: backtranslation - synthetic", listed)
+    path.write_text(several + "    roots: 4\n")
+    d = grid.designs(path)["d"]
+    assert (d.contrasts, d.roots, d.family) == ((("backtranslation", "none"), ("forward", "none")), 4, 2)
+    for bad, message in (
+        ("    roots: 0\n", r"designs.d: roots and seeds must be >= 1, got 0 and 5"),
+        ("    roots: 2.5\n", r"designs.d.roots: expected a int, got 2.5"),
+    ):
+        path.write_text(several + bad)
+        with pytest.raises(GridError, match=message):
+            grid.designs(path)
+    path.write_text(several.replace("[backtranslation - none, forward - none]", "[backtranslation-none]"))
+    with pytest.raises(GridError, match=r"designs.d.contrast: expected 'A - B'"):
+        grid.designs(path)
 
 
 def test_the_declared_design_reaches_its_target_mde():

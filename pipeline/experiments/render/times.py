@@ -216,4 +216,15 @@ def quick_profile() -> str:
         ("switch_seconds", "`aug` switch s (the budget: 240)"),
     )
     rows = _runs_side_by_side(_pipeline_run(default), _pipeline_run(quick), totals)
+    stages = [{s["stage"] for s in run["stages"]} for run in (default, quick)]
+    if stages[0] != stages[1]:  # a run of older code: its rows are not the default's stages
+        rows += [
+            "",
+            "**Not comparable row by row**: the two runs had different stages (default only: "
+            + ", ".join(sorted(stages[0] - stages[1]))
+            + "; quick only: "
+            + ", ".join(sorted(stages[1] - stages[0]))
+            + "), so the quick column is older code (and may be another test); "
+            "`python -m benchmarks.pipeline_times --profile quick --isa avx2` measures it again.",
+        ]
     return "\n".join([*lines, *rows, "", source(default_path, quick_path)])
