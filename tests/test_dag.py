@@ -175,7 +175,7 @@ def test_aug_switch_reruns_only_the_training_chain(readme_run, tmp_path):
     for origin, pool in (("backtranslation", 64), ("synthetic", 40)):
         counts = bitext["augmentation"][origin]
         assert counts["pool"] == pool and counts["entered"] == 16 and counts["kept_in_pool"] >= 16
-        assert set(counts["removed"]) == {"empty", "test_text", "length_ratio", "copy", "language", "duplicate"}
+        assert set(counts["removed"]) == {"empty", "test_text", "length_ratio", "copy", "duplicate"}
         assert counts["kept_in_pool"] + sum(counts["removed"].values()) == pool
     assert '"both"' in _dvc(proj, env, "exp", "show", "--json")
 

@@ -75,8 +75,9 @@ NO_ENGLISH = (
     "the language's monolingual pool has no English side (a file corpus: mono.tsv has no en column), "
     "so {origin} exists only for Bible languages"
 )
-#: The pools built from the pool verses' real (WEB) English.
-FROM_POOL_ENGLISH = ("parallel", "forward")
+#: What each pool's rows are made from: the target-genre pool's own text (``pool``), LLM lines (``llm``), or the pool
+#: verses' real (WEB) English (``english``, which only Bible languages have).
+POOL_SOURCE = {"backtranslation": "pool", "synthetic": "llm", "parallel": "english", "forward": "english"}
 #: ``copy``: share of the English side's words found in the target side.
 COPY_SHARE = 0.5
 #: Tagged back-translation (Caswell et al., 2019): prefixed to the target side of augmentation rows in training only.
@@ -126,7 +127,7 @@ def read_augmentation(origin: str) -> pd.DataFrame:
         raise DataFileError(f"aug needs {path}, which the `{stage}` stage writes (dvc repro {stage})")
     df = read_tsv(path, POOL_COLUMNS, allow_empty=True)
     if df.empty:
-        why = NO_ENGLISH if origin in FROM_POOL_ENGLISH else "see metrics/{stage}.json"
+        why = NO_ENGLISH if POOL_SOURCE[origin] == "english" else "see metrics/{stage}.json"
         why = why.format(origin=origin, stage=stage)
         raise DataFileError(f"aug {origin}: {path} has no rows: {why}")
     return df
