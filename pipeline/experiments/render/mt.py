@@ -91,10 +91,11 @@ def mt_tradeoff() -> str:
     return "\n".join([*lines, "", note + " " + source(path)])
 
 
-def mt_side_by_side() -> str:
-    """``benchmarks/mt_budget.py``: both MT directions trained one after the other or side by side, per setting the
-    pair's wall time and each direction's time and dev scores."""
-    path = BENCHMARK_RESULTS / "mt_budget.json"
+def mt_side_by_side(name: str) -> str:
+    """``benchmarks/mt_budget.py`` (``benchmarks/results/<name>.json``): both MT directions trained one after the
+    other or side by side, with the ``mt`` params a row changed (the generator-quality levels); per row the pair's
+    wall time and each direction's time and dev scores."""
+    path = BENCHMARK_RESULTS / f"{name}.json"
     rows = read_json(path)["rows"]
     machines = sorted({f"{r['cpu']}, {r['cores']} cores" for r in rows})
     lines = [
@@ -105,8 +106,9 @@ def mt_side_by_side() -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        label = " ".join([r["setting"], *(f"mt.{k}={v}" for k, v in r.get("mt", {}).items())])
         for i, d in enumerate(r["directions"]):
-            head = f"| {r['setting']} | {r['threads']} | {r['pair_wall_s']:.0f} |" if i == 0 else "| | | |"
+            head = f"| {label} | {r['threads']} | {r['pair_wall_s']:.0f} |" if i == 0 else "| | | |"
             lines.append(
                 f"{head} {d['direction']} | {d['train_mt_wall_s']:.0f} ({d['train_mt_cpu_s']:.0f}) | "
                 f"{d['bleu_source_dev']:.2f} / {d['chrf_source_dev']:.2f} | "
