@@ -76,8 +76,7 @@ def child(direction: str, threads: int, overrides: dict) -> dict:
     torch.set_num_threads(threads)
     params = load_params()
     mt = type(params.mt).model_validate({**params.mt.model_dump(), **overrides})
-    source, target = ("xx", "en") if direction == "xx-en" else ("en", "xx")
-    assert direction_langs(direction) == (source, target)
+    source, target = direction_langs(direction)  # the bitext and dev tables' columns, as the stage reads them
     bitext = store.read_file("bitext")
     if mt.train_size is not None:
         bitext = bitext.iloc[: mt.train_size]
