@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.config.params import load_params
 from pipeline.config.paths import SPLITS
-from pipeline.experiments import cells, compare, grid, results
+from pipeline.experiments import cells, compare, contrasts, grid, results
 from pipeline.experiments.compare import CompareError, select
 from pipeline.experiments.results import parse_exp_show
 from pipeline.experiments.stats import holm
@@ -30,12 +30,13 @@ def _run(good: set[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _exp(name, aug, seed, ap, lang="swh", lr=5e-5, size=400, synth="gemma3-270m", root=13):
+def _exp(name, aug, seed, ap, lang="swh", lr=5e-5, size=400, synth="gemma3-270m", root=13, mt=3, keep=1.0):
     params = {
         "seed": root,
         "lang": lang,
         "aug": aug,
-        "augment": {"size": size},
+        "mt": {"epochs": mt},
+        "augment": {"size": size, "round_trip_keep": keep},
         "synth": {"model": synth},
         "distill": {"seed": seed, "loss": "ot", "lr": lr},
         "evaluate": {"scoring": "dense"},
@@ -108,6 +109,37 @@ def test_aug_none_ignores_the_size_and_counts_once():
     kept = select(parse_exp_show(rows), {})
     assert [e.name for e in kept] == ["base"]  # base, n400 and n0 are one cell: none, 0 rows, seed 0
     assert compare.summary_table(kept, "desc")["size"].unique().tolist() == [0]
+
+
+def test_the_mt_and_the_remedy_are_conditions_of_the_arms_that_use_them():
+    """mt.epochs and augment.round_trip_keep are condition columns where an aug uses them (a machine-made pool):
+    none and parallel are one cell whatever the MT, and an arm at another MT level, or with the remedy, pairs with
+    that one none."""
+    good = {"no": {"q1"}, "pa": {"q1", "q2"}, "no8": {"q1"}, "bt1": {"q1", "q3"}, "bt": {"q2"}, "rt": {"q2", "q3"}}
+    runs = {f"rev-{n}": g for n, g in good.items()}
+    specs = [("no", "none", 0, 0.5), ("pa", "parallel", 0, 0.6), ("no8", "none", 0, 0.5, {"mt": 8}),
+             ("bt1", "backtranslation", 0, 0.6, {"mt": 1}), ("bt", "backtranslation", 0, 0.5),
+             ("rt", "backtranslation", 0, 0.7, {"keep": 0.5})]  # fmt: skip
+    exps = select(_results_fixture(runs, specs), {})
+    assert sorted(e.name for e in exps) == ["bt", "bt1", "no", "pa", "rt"]  # no8 is no's cell
+    table = compare.summary_table(exps, "desc")
+    cond = table.drop_duplicates("exp").set_index("exp")[["mt_epochs", "keep"]]
+    assert cond.loc[["no", "pa", "bt1", "rt"]].values.tolist() == [[0, 1.0], [0, 1.0], [1, 1.0], [3, 0.5]]
+    per_query = {e.name: e for e in exps}
+    declared = (
+        contrasts.Contrast("s", "aug", "backtranslation", "none", tuple(SPLITS)),
+        contrasts.Contrast("s", "keep", "0.5", "1.0", tuple(SPLITS)),
+        contrasts.Contrast("s", "mt_epochs", "1", "3", tuple(SPLITS)),
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(contrasts, "declared_contrasts", lambda: declared)
+        tests = contrasts.contrasts(
+            table, per_query, test=lambda a, b, seed: {"delta": float((a - b).mean()), "p": 0.5}
+        )
+    got = {(r.contrast, r.mt_epochs, r.keep) for r in tests[tests.split == "in_domain"].itertuples()}
+    # bt − none at both MT levels and with the remedy (none: one cell); 0.5 − 1.0 within bt; 1 − 3 epochs within bt
+    assert got == {("backtranslation − none", 1, 1.0), ("backtranslation − none", 3, 1.0),
+                   ("backtranslation − none", 3, 0.5), ("0.5 − 1.0", 3, 0.5), ("1 − 3", 1, 1.0)}  # fmt: skip
 
 
 def test_a_setting_may_differ_between_languages_but_not_within_one():

@@ -128,6 +128,11 @@ def test_designs_are_declared_beside_the_grids(tmp_path):
         path.write_text(several + bad)
         with pytest.raises(GridError, match=message):
             grid.designs(path)
+    path.write_text(several + "    secondary: [backtranslation - synthetic, 'keep: 0.5 - 1.0']\n")
+    assert grid.designs(path)["d"].secondary == (("aug", "backtranslation", "synthetic"), ("keep", "0.5", "1.0"))
+    path.write_text(several + "    secondary: ['tag: true - false']\n")
+    with pytest.raises(GridError, match=r"designs.d.secondary: 'tag: true - false': the axis must be one of"):
+        grid.designs(path)
     path.write_text(several.replace("[backtranslation - none, forward - none]", "[backtranslation-none]"))
     with pytest.raises(GridError, match=r"designs.d.contrast: expected 'A - B'"):
         grid.designs(path)

@@ -2,7 +2,8 @@
 student's AP per experiment and split (one row per replicate seed), with its per-query matrices for the tests.
 
 A cell is one experiment: a language × condition (``aug``, ``augment.size``, ``distill.loss``,
-``distill.marginals``, ``evaluate.scoring``) × replicate seed (``distill.seed``) × root seed (``seed``, a stratum).
+``distill.marginals``, ``evaluate.scoring``, ``mt.epochs``, ``augment.round_trip_keep``) × replicate seed
+(``distill.seed``) × root seed (``seed``, a stratum).
 :mod:`pipeline.experiments.compare` (the reports) and :mod:`pipeline.experiments.power` (the design's power) read
 cells through :func:`select` and :func:`summary_table`.
 """
@@ -17,23 +18,12 @@ import pandas as pd
 from pipeline.config.paths import QUERY_FORMS
 from pipeline.errors import PipelineError
 from pipeline.experiments import grid
+from pipeline.experiments.conditions import CONDITION, condition
 from pipeline.experiments.results import Experiment
 
 #: What ``--results DIR`` alone writes: the answer, ``reports/comparison.*`` (declared in grid.yaml's ``reports:``).
 DEFAULT_REPORT = "comparison"
 
-
-#: Table column -> the param it comes from. A condition is (aug, size, loss, marginals, scoring).
-CONDITION = {
-    "aug": "aug",
-    "size": "augment.size",
-    "loss": "distill.loss",
-    "marginals": "distill.marginals",
-    "scoring": "evaluate.scoring",
-}
-
-#: Condition params that older commits did not have, and the value those commits behaved as.
-BEFORE_PARAM = {"distill.marginals": "uniform"}
 
 STRATA = {"lang": "lang", "root_seed": "seed"}
 
@@ -51,16 +41,6 @@ def _varying(exps: list[Experiment]) -> set[str]:
     varies only if its values differ)."""
     keys = set().union(*(e.params for e in exps))
     return {k for k in keys if len({repr(e.params[k]) for e in exps if k in e.params}) > 1}
-
-
-def aug_rows(params: dict) -> int:
-    """Augmentation rows in the bitext: ``augment.size``, or 0 for ``aug: none`` (which ignores the size)."""
-    return 0 if params.get("aug") == "none" else int(params.get("augment.size", 0))
-
-
-def condition(params: dict) -> dict:
-    """The condition columns of an experiment's params (``size``: :func:`aug_rows`)."""
-    return {k: aug_rows(params) if k == "size" else params.get(p, BEFORE_PARAM.get(p)) for k, p in CONDITION.items()}
 
 
 def _key(e: Experiment) -> tuple:

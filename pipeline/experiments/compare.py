@@ -43,7 +43,6 @@ from pipeline.config.conditions import AUG_ORIGINS
 from pipeline.config.paths import QUERY_FORMS, SHIFTED, SPLITS
 from pipeline.experiments import grid, results
 from pipeline.experiments.cells import (
-    CONDITION,
     DEFAULT_REPORT,
     STRATA,
     CompareError,
@@ -53,6 +52,7 @@ from pipeline.experiments.cells import (
     stratum_settings,
     summary_table,
 )
+from pipeline.experiments.conditions import CONDITION, uses
 from pipeline.experiments.contrasts import (
     bootstrap_test,
     contrasts,
@@ -152,15 +152,26 @@ def robustness(table: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(keys).reset_index(drop=True)
 
 
+def _distinct(table: pd.DataFrame, k: str) -> pd.Series:
+    """The values of column ``k`` in ``table``; for ``mt_epochs`` and ``keep`` only on the rows whose aug uses them
+    (``size`` keeps aug none's 0, as the reports have always shown it)."""
+    if k in ("mt_epochs", "keep") and "aug" in table:
+        return table.loc[[uses(a, k) for a in table["aug"]], k]
+    return table[k]
+
+
 def _shown(df: pd.DataFrame, table: pd.DataFrame) -> list[str]:
     """The strata and condition columns that vary in ``table`` (one value: said once above the tables)."""
     return [
-        k for k in ("lang", "root_seed", *CONDITION) if k in df and (k in ("lang", "aug") or table[k].nunique() > 1)
+        k
+        for k in ("lang", "root_seed", *CONDITION)
+        if k in df and (k in ("lang", "aug") or _distinct(table, k).nunique() > 1)
     ]
 
 
 def _constant(table: pd.DataFrame) -> str:
-    fixed = [f"{k} = {table[k].iloc[0]}" for k in ("root_seed", *CONDITION) if k != "aug" and table[k].nunique() == 1]
+    values = {k: _distinct(table, k) for k in ("root_seed", *CONDITION) if k != "aug"}
+    fixed = [f"{k} = {v.iloc[0]}" for k, v in values.items() if v.nunique() == 1]
     return "Fixed in every selected experiment: " + ", ".join(f"`{f}`" for f in fixed) + "." if fixed else ""
 
 

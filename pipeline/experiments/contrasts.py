@@ -14,7 +14,8 @@ import pandas as pd
 from pipeline.config import seeds as seeds_
 from pipeline.config.paths import SPLITS
 from pipeline.experiments import grid
-from pipeline.experiments.cells import CONDITION, paired_matrices
+from pipeline.experiments.cells import paired_matrices
+from pipeline.experiments.conditions import AXES, CONDITION, partners, uses
 from pipeline.experiments.results import Experiment
 from pipeline.experiments.stats import (
     OUTCOMES,
@@ -28,8 +29,10 @@ from pipeline.experiments.stats import (
     two_level_bootstrap,
 )
 
-#: The condition columns a contrast may vary (:data:`~pipeline.experiments.cells.CONDITION` but the size).
-AXES = tuple(k for k in CONDITION if k != "size")
+#: The condition columns a test's random seed is derived from: those the reports had from the start. A column added
+#: later (``mt_epochs``, ``keep``) leaves every earlier report's bootstrap draws as they were; two tests that differ
+#: only in it share their resamples, and each stays a valid test.
+SEEDED = ("aug", "size", "loss", "marginals", "scoring")
 
 
 @dataclass(frozen=True)
@@ -127,18 +130,18 @@ def contrasts(table: pd.DataFrame, exps: dict[str, Experiment], test=bootstrap_t
                 a = dict(zip(cond, key, strict=True))
                 if str(a[c.axis]) != c.a:
                     continue
-                b = {**a, c.axis: c.b} | ({"size": 0} if (c.axis, c.b) == ("aug", "none") else {})
-                cell_b = cells.get(tuple(b[k] for k in cond))
-                if cell_b is None:
-                    continue
-                ma, mb = paired_matrices(cell_a, cell_b, exps, split)
-                if ma.shape[0] == 0 or ma.shape[1] < 2:
-                    continue
-                res = test(ma, mb, seeds_.derive(0, "compare", str(lang), str(root), split, c.label, repr(key)))
-                if res is None:
-                    continue
-                out.append({"family": c.family, "lang": lang, "root_seed": root, "split": split, **a,
-                            "contrast": c.label, **res})  # fmt: skip
+                for key_b in partners(a, c.axis, type(a[c.axis])(c.b), cells):  # e.g. B = none: no rows, no MT
+                    ma, mb = paired_matrices(cell_a, cells[key_b], exps, split)
+                    if ma.shape[0] == 0 or ma.shape[1] < 2:
+                        continue
+                    seeded = repr(tuple(key[: len(SEEDED)]))  # the columns since the first reports: draws stay
+                    res = test(ma, mb, seeds_.derive(0, "compare", str(lang), str(root), split, c.label, seeded))
+                    if res is None:
+                        continue
+                    # A's condition, with B's value of a column only B uses (parallel − backtranslation: its MT)
+                    row = a | {k: v for k, v in zip(cond, key_b, strict=True) if k != c.axis and not uses(a["aug"], k)}
+                    out.append({"family": c.family, "lang": lang, "root_seed": root, "split": split, **row,
+                                "contrast": c.label, **res})  # fmt: skip
     tests = pd.DataFrame(out)
     if tests.empty:
         return tests
@@ -147,9 +150,9 @@ def contrasts(table: pd.DataFrame, exps: dict[str, Experiment], test=bootstrap_t
         tests.loc[idx, "p_holm"] = holm(tests.loc[idx, "p"])
         tests.loc[idx, "family_size"] = len(idx)
     tests["family"] = pd.Categorical(tests["family"], families(declared), ordered=True)
-    return tests.sort_values(
-        ["family", "lang", "root_seed", "split", "size", "loss", "marginals", "scoring", "contrast"]
-    ).reset_index(drop=True)
+    order = ["family", "lang", "root_seed", "split", *(k for k in SEEDED if k != "aug"), "contrast"]
+    order += [k for k in cond if k not in order and k != "aug"]  # the later columns after the contrast
+    return tests.sort_values(order).reset_index(drop=True)
 
 
 def design_answer(table: pd.DataFrame, exps: dict[str, Experiment], design: grid.Design) -> pd.DataFrame:

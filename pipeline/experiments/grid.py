@@ -64,6 +64,7 @@ from pipeline.cli import run_command
 from pipeline.config import paths
 from pipeline.config.hardware import bf16_note, cpu_model, uses_bf16
 from pipeline.errors import PipelineError
+from pipeline.experiments.conditions import AXES
 from pipeline.experiments.results import RESULTS_DIR, exp_show, flatten, parse_exp_show
 from pipeline.experiments.results import load as load_results
 from pipeline.io import read_json, read_metrics, write_json
@@ -143,6 +144,9 @@ class Design:
     seeds: int
     queries: int
     roots: int
+    #: Secondary contrasts, tested like the primary ones but reported beside them: (axis, A, B), the axis a
+    #: condition column (``aug`` unless written ``'AXIS: A - B'``).
+    secondary: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def a(self) -> str:
@@ -158,12 +162,12 @@ class Design:
         return len(self.contrasts) * len(self.splits)
 
 
-#: A design's keys and their types; ``contrast`` is one 'A - B' or a list of them, ``roots`` may be left out (1: the
-#: earlier designs, whose generators were fixed).
+#: A design's keys and their types; ``contrast`` is one 'A - B' or a list of them; ``roots`` (1: the earlier designs,
+#: whose generators were fixed) and ``secondary`` (a list of 'A - B' or 'AXIS: A - B') may be left out.
 DESIGN_FIELDS = {"report": str, "contrast": (str, list), "splits": list, "pooled": list, "margin": float,
                  "alpha": float, "power": float, "target_mde": float, "seeds": int, "queries": int,
-                 "roots": int}  # fmt: skip
-DESIGN_OPTIONAL = {"roots": 1}
+                 "roots": int, "secondary": list}  # fmt: skip
+DESIGN_OPTIONAL = {"roots": 1, "secondary": []}
 
 
 def _pair(text: object, where: str) -> tuple[str, str]:
@@ -171,6 +175,15 @@ def _pair(text: object, where: str) -> tuple[str, str]:
     if not (sep and a and b):
         raise GridError(f"{where}.contrast: expected 'A - B' (two aug values), got {text!r}")
     return a, b
+
+
+def _secondary(text: object, where: str, axes: tuple[str, ...]) -> tuple[str, str, str]:
+    axis, sep, pair = str(text).rpartition(": ")
+    axis = axis.strip() if sep else "aug"
+    if axis not in axes:
+        raise GridError(f"{where}.secondary: {text!r}: the axis must be one of {list(axes)}")
+    a, b = _pair(pair, f"{where}.secondary")
+    return axis, a, b
 
 
 def designs(grid_file: Path = GRID_FILE) -> dict[str, Design]:
@@ -198,9 +211,11 @@ def designs(grid_file: Path = GRID_FILE) -> dict[str, Design]:
             raise GridError(f"{where}.contrast: expected 'A - B' or a non-empty list of them")
         if spec["roots"] < 1 or spec["seeds"] < 1:
             raise GridError(f"{where}: roots and seeds must be >= 1, got {spec['roots']} and {spec['seeds']}")
+        secondary = tuple(_secondary(c, where, AXES) for c in spec["secondary"])
         out[name] = Design(name, spec["report"], tuple(_pair(c, where) for c in listed), tuple(spec["splits"]),
                            tuple(spec["pooled"]), float(spec["margin"]), float(spec["alpha"]), float(spec["power"]),
-                           float(spec["target_mde"]), spec["seeds"], spec["queries"], spec["roots"])  # fmt: skip
+                           float(spec["target_mde"]), spec["seeds"], spec["queries"], spec["roots"],
+                           secondary)  # fmt: skip
     return out
 
 
