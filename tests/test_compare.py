@@ -486,29 +486,61 @@ def test_design_report_is_interim_until_every_declared_cell_ran():
     assert tests.empty
 
 
-def _nested_exps(shift: dict[str, float], root_sd: float, rng) -> list:
+def _nested_exps(shift: dict[str, float], root_sd: float, rng, remedy: float | None = None) -> list:
     """aug none and two augmentations under 3 root seeds per language (2 replicate seeds × 60 queries each, a query
     sample of its own per root seed): each augmentation's per-query AP is none's plus ``shift[lang]`` plus a
-    generator effect of SD ``root_sd`` per root seed and augmentation, plus noise."""
+    generator effect of SD ``root_sd`` per root seed and augmentation, plus noise. With ``remedy``, also
+    backtranslation with the remedy on (round-trip keep 0.5), ``remedy`` above backtranslation."""
     from pipeline.experiments.results import Experiment
 
+    arms = [("none", 1.0), ("backtranslation", 1.0), ("forward", 1.0)] + ([("backtranslation", 0.5)] if remedy else [])
     exps = []
     for lang, delta in shift.items():
         for root in (13, 14, 15):
             base = rng.uniform(0.2, 0.8, 60)
             queries = [f"q{root}-{j}" for j in range(60)]
-            for aug in ("none", "backtranslation", "forward"):
-                generator = 0.0 if aug == "none" else delta + rng.normal(0, root_sd)
+            plain = delta + rng.normal(0, root_sd)
+            for aug, keep in arms:
+                generator = {"none": 0.0, "forward": delta + rng.normal(0, root_sd)}.get(aug, plain)
+                generator += remedy if keep < 1 else 0.0
                 for seed in range(2):
                     ap = base + generator + rng.normal(0, 0.05, 60)
                     per_query = dict(zip(queries, map(float, ap), strict=True))
                     params = {"seed": root, "lang": lang, "aug": aug, "augment.size": 0 if aug == "none" else 400,
-                              "distill.seed": seed, "distill.loss": "ot", "evaluate.scoring": "dense"}  # fmt: skip
+                              "distill.seed": seed, "distill.loss": "ot", "evaluate.scoring": "dense",
+                              "mt.epochs": 3, "augment.round_trip_keep": keep}  # fmt: skip
                     metrics = {f"metrics/eval/{s}.json": {"available": True, "student": {"AP": float(ap.mean())}}
                                for s in ("shifted_genre", "shifted_register")}  # fmt: skip
                     ap_by_split = {s: {"desc": per_query} for s in ("shifted_genre", "shifted_register")}
-                    exps.append(Experiment(f"n-{lang}-{root}-{aug}-{seed}", "rev", params, metrics, ap_by_split))
+                    name = f"n-{lang}-{root}-{aug}-{keep}-{seed}"
+                    exps.append(Experiment(name, "rev", params, metrics, ap_by_split))
     return exps
+
+
+def test_a_design_tests_its_secondary_contrasts_beside_the_primary_ones():
+    """Secondary contrasts (forward − backtranslation, the remedy − plain backtranslation) are nested tests of their
+    own family; the remedy's cells change no primary row (the primary arms are the plain ones); the markdown lists
+    every contrast."""
+    from pipeline.experiments.grid import Design
+
+    args = ("n", "n", (("backtranslation", "none"),), ("shifted_genre", "shifted_register"), ("swh", "tgl"),
+            0.02, 0.05, 0.8, 0.02, 2, 60, 3)  # fmt: skip
+    design = Design(*args, secondary=(("aug", "forward", "backtranslation"), ("keep", "0.5", "1.0")))
+    exps = _nested_exps({"swh": 0.05, "tgl": 0.05}, 0.005, np.random.default_rng(3), remedy=0.1)
+    table = compare.summary_table(exps, "desc")
+    answer = compare.design_answer(table, {e.name: e for e in exps}, design)
+    pooled = answer[answer["pooled"]].set_index(["contrast", "split"])
+    assert set(answer["family"]) == {"primary (pooled)", "secondary (pooled)", "by language"}
+    secondary = answer[answer["family"] == "secondary (pooled)"]
+    assert len(secondary) == 4 and (secondary["family_size"] == 4).all()
+    assert pooled.loc[("keep 0.5 − 1.0", "shifted_genre"), "delta"] == pytest.approx(0.1, abs=0.03)
+    assert pooled.loc[("keep 0.5 − 1.0", "shifted_genre"), "outcome"] == "keep 0.5 better"
+    plain = [e for e in exps if e.params["augment.round_trip_keep"] == 1.0]
+    without = compare.design_answer(compare.summary_table(plain, "desc"), {e.name: e for e in plain}, Design(*args))
+    primary = answer[answer["family"] == "primary (pooled)"].reset_index(drop=True)
+    assert primary["delta"].tolist() == without[without["pooled"]]["delta"].tolist()
+    text = compare.render_answer(answer, design, 10, 20)
+    assert "Interim: 10 of the 20" in text and "keep 0.5 − 1.0" in text and "forward − backtranslation" in text
 
 
 def test_a_design_with_root_seeds_tests_every_contrast_on_root_seed_means():

@@ -239,3 +239,22 @@ def test_the_nested_test_by_hand():
     assert res["var_root"] == pytest.approx(np.mean([4e-4, 2e-4]))
     with pytest.raises(StatsError, match="nya: a nested test needs >= 2 root seeds"):
         nested_test({"nya": [np.zeros((2, 3))]})
+
+
+def test_a_nested_design_is_projected_from_its_root_seed_means():
+    """nested_projection: a language's root-mean variance from its measured root seeds, the unmeasured languages at
+    the measured mean, the pooled variance sum(v / R) / L² on Satterthwaite df; the MDE falls with R."""
+    design = grid.Design("n", "n", (("backtranslation", "none"),), ("shifted_genre",), ("swh", "tgl", "nya", "ben"),
+                         0.02, 0.05, 0.8, 0.02, 1, 1000, 3)  # fmt: skip
+    means = pd.DataFrame(
+        [{"contrast": "backtranslation − none", "split": "shifted_genre", "lang": lang, "root_seed": r, "mean": m}
+         for lang, ms in (("swh", [0.01, 0.03]), ("tgl", [0.00, 0.04])) for r, m in zip((13, 14), ms, strict=True)]
+    )  # fmt: skip
+    rows = power.nested_projection(means, design, [3, 4, 5]).set_index("roots")
+    swh, tgl = np.var([0.01, 0.03], ddof=1), np.var([0.00, 0.04], ddof=1)
+    fill = (swh + tgl) / 2  # nya and ben, unmeasured
+    var, df = satterthwaite([(v / (3 * 16), 2) for v in (swh, tgl, fill, fill)])
+    assert var == pytest.approx((swh + tgl + 2 * fill) / (3 * 16))
+    assert rows.loc[3, "se"] == pytest.approx(np.sqrt(var)) and rows.loc[3, "df"] == pytest.approx(df)
+    assert rows.loc[3, "mde"] == pytest.approx(mde(var, df, alpha=0.05, family=1, power=0.8))
+    assert rows["mde"].is_monotonic_decreasing and rows.loc[3, "measured"] == "swh tgl"

@@ -76,14 +76,66 @@ OUT = Path("reports/comparison.md")
 
 def render_answer(answer: pd.DataFrame, design: grid.Design, done: int, declared: int) -> str:
     """The declared design's answer as markdown: the primary family, then the contrast per language; while
-    ``done`` < ``declared`` cells have run, marked as interim (not the answer)."""
-    status = (
+    ``done`` < ``declared`` cells have run, marked as interim (not the answer). A design with root seeds:
+    :func:`render_nested_answer`."""
+    status = _status(done, declared)
+    if answer.empty:
+        return f"# The answer (design `{design.name}`)\n\n{status}No language has both arms with >= 2 seeds yet.\n\n"
+    if design.roots > 1:
+        return render_nested_answer(answer, design, status)
+    a = _formatted(answer)
+    a["seeds"] = a["seeds"].map(lambda x: "" if pd.isna(x) else str(int(x)))
+    a["queries"] = a["queries"].map(lambda x: "" if pd.isna(x) else str(int(x)))
+    cols = ["family", "split", "languages", "seeds", "queries", *ANSWER_COLUMNS]
+    return (
+        f"# The answer (design `{design.name}`, declared in grid.yaml before its cells ran)\n\n"
+        + status
+        + f"{design.a} − {design.b}, student AP, per split: pooled over the languages listed (equal weights; "
+        f"primary family, m = {int(answer['pooled'].sum())}), and per language (m = its rows). Effect and 95 % CI "
+        "from the crossed seeds × queries t test (Satterthwaite df); p (Holm) for a difference, TOST p (Holm) for "
+        f"equivalence within ±{design.margin} AP; MDE at power {design.power} and the family's Holm-strictest "
+        "level; Q and tau: heterogeneity across the pooled languages. *Languages random*: a sensitivity analysis "
+        "added after the design was declared, not part of the declared test or its outcome: the random-effects mean "
+        "over the pooled languages (Paule–Mandel between-language variance) with its t CI on (languages − 1) df, "
+        "for a reader who asks whether the answer would hold for other low-resource languages.\n\n" + _table(a, cols)
+    )
+
+
+def render_nested_answer(answer: pd.DataFrame, design: grid.Design, status: str) -> str:
+    """The answer of a design with root seeds: every primary and secondary contrast, pooled and per language."""
+    a = _formatted(answer)
+    a["roots"] = ["" if pooled else str(int(r)) for r, pooled in zip(a.get("roots", a["df"]), a["pooled"], strict=True)]
+    cols = ["family", "contrast", "split", "languages", "roots", "df", *ANSWER_COLUMNS]
+    a["df"] = a["df"].map(lambda x: f"{x:.1f}")
+    primary = int((answer["family"] == "primary (pooled)").sum())
+    return (
+        f"# The answer (design `{design.name}`, declared in grid.yaml before its cells ran)\n\n"
+        + status
+        + f"Student AP, per contrast and split: pooled over the languages listed (equal weights; the primary family, "
+        f"m = {primary}, and the secondary one), and per language (m = its rows). The root seed is the unit: per "
+        "language the mean difference of each root seed (its replicate seeds and queries nested in it), the "
+        "language's effect their mean on `roots` − 1 df; pooled, Satterthwaite df over the languages. p (Holm) for a "
+        f"difference, TOST p (Holm) for equivalence within ±{design.margin} AP; MDE at power {design.power} and the "
+        "family's Holm-strictest level; Q and tau: heterogeneity across the pooled languages; *languages random*: "
+        "the random-effects mean over them (Paule–Mandel) with its t CI on (languages − 1) df.\n\n" + _table(a, cols)
+    )
+
+
+#: The columns every answer table ends with (:func:`_formatted`).
+ANSWER_COLUMNS = ["Δ AP [95 % CI]", "p_holm", "p_equivalence_holm", "MDE", "Q (p), tau", "outcome",
+                  "languages random"]  # fmt: skip
+
+
+def _status(done: int, declared: int) -> str:
+    return (
         f"**Interim: {done} of the {declared} declared cells have run; this is not the answer.**\n\n"
         if done < declared
         else f"All {declared} declared cells have run.\n\n"
     )
-    if answer.empty:
-        return f"# The answer (design `{design.name}`)\n\n{status}No language has both arms with >= 2 seeds yet.\n\n"
+
+
+def _formatted(answer: pd.DataFrame) -> pd.DataFrame:
+    """An answer's numbers as the tables print them (:data:`ANSWER_COLUMNS`)."""
     a = answer.copy()
     a["Δ AP [95 % CI]"] = [
         f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" for d, lo, hi in zip(a["delta"], a["ci_low"], a["ci_high"], strict=True)
@@ -99,26 +151,12 @@ def render_answer(answer: pd.DataFrame, design: grid.Design, done: int, declared
         f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" if pooled and pd.notna(lo) else ""
         for d, lo, hi, pooled in zip(a["re_delta"], a["re_ci_low"], a["re_ci_high"], a["pooled"], strict=True)
     ]
-    cols = ["family", "split", "languages", "seeds", "queries", "Δ AP [95 % CI]", "p_holm", "p_equivalence_holm",
-            "MDE", "Q (p), tau", "outcome", "languages random"]  # fmt: skip
-    a["seeds"] = a["seeds"].map(lambda x: "" if pd.isna(x) else str(int(x)))
-    a["queries"] = a["queries"].map(lambda x: "" if pd.isna(x) else str(int(x)))
-    return (
-        f"# The answer (design `{design.name}`, declared in grid.yaml before its cells ran)\n\n"
-        + status
-        + f"{design.a} − {design.b}, student AP, per split: pooled over the languages listed (equal weights; "
-        f"primary family, m = {int(answer['pooled'].sum())}), and per language (m = its rows). Effect and 95 % CI "
-        "from the crossed seeds × queries t test (Satterthwaite df); p (Holm) for a difference, TOST p (Holm) for "
-        f"equivalence within ±{design.margin} AP; MDE at power {design.power} and the family's Holm-strictest "
-        "level; Q and tau: heterogeneity across the pooled languages. *Languages random*: a sensitivity analysis "
-        "added after the design was declared, not part of the declared test or its outcome: the random-effects mean "
-        "over the pooled languages (Paule–Mandel between-language variance) with its t CI on (languages − 1) df, "
-        "for a reader who asks whether the answer would hold for other low-resource languages.\n\n"
-        + a[cols]
-        .rename(columns={"p_holm": "p (Holm)", "p_equivalence_holm": "TOST p (Holm)"})
-        .to_markdown(index=False, disable_numparse=True)
-        + "\n\n"
-    )
+    return a
+
+
+def _table(a: pd.DataFrame, cols: list[str]) -> str:
+    renamed = a[cols].rename(columns={"p_holm": "p (Holm)", "p_equivalence_holm": "TOST p (Holm)"})
+    return renamed.to_markdown(index=False, disable_numparse=True) + "\n\n"
 
 
 def grouped(table: pd.DataFrame) -> pd.DataFrame:
@@ -323,8 +361,10 @@ def main(argv: Iterable[str] | None = None) -> None:
                 f"pooled ({len(langs.split())} of {len(design.pooled)})" if pooled else langs
                 for langs, pooled in zip(answer["languages"], answer["pooled"], strict=True)
             ]
-            labels = answer.assign(label=label)
-            forest_plot(labels, design.margin, f"{design.a} − {design.b} (AP)", out.with_name(out.stem + "_forest.png"))
+            if "contrast" in answer:  # several contrasts (a design with root seeds): each row says which
+                label = [f"{c}: {x}" for c, x in zip(answer["contrast"], label, strict=True)]
+            title = f"{design.a} − {design.b} (AP)" if "contrast" not in answer else "A − B (AP)"
+            forest_plot(answer.assign(label=label), design.margin, title, out.with_name(out.stem + "_forest.png"))
     write_text(out, test_line(table) + text)
     with atomic_path(out.with_suffix(".csv")) as tmp:
         table.to_csv(tmp, index=False)

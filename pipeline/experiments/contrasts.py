@@ -14,8 +14,8 @@ import pandas as pd
 from pipeline.config import seeds as seeds_
 from pipeline.config.paths import SPLITS
 from pipeline.experiments import grid
-from pipeline.experiments.cells import paired_matrices
-from pipeline.experiments.conditions import AXES, CONDITION, partners, uses
+from pipeline.experiments.cells import CompareError, paired_matrices
+from pipeline.experiments.conditions import AXES, CONDITION, UNUSED, partners, uses
 from pipeline.experiments.results import Experiment
 from pipeline.experiments.stats import (
     OUTCOMES,
@@ -185,47 +185,76 @@ def design_answer(table: pd.DataFrame, exps: dict[str, Experiment], design: grid
     out = pd.DataFrame(rows)
     if out.empty:
         return out
-    out = _adjusted(out.drop(columns=["terms"]).assign(contrast=f"{design.a} − {design.b}"), design)
+    family = np.where(out["pooled"], FAMILY_ORDER[0], FAMILY_ORDER[2])
+    out = _adjusted(out.drop(columns=["terms"]).assign(contrast=f"{design.a} − {design.b}", family=family), design)
     return out.drop(columns=["contrast"])
 
 
 def nested_answer(table: pd.DataFrame, exps: dict[str, Experiment], design: grid.Design) -> pd.DataFrame:
-    """A design with root seeds: per primary contrast and split, A − B pooled over the languages that have ≥ 2 root
-    seeds with both arms (:func:`~pipeline.experiments.stats.nested_test`, the root seed the unit; Q, tau and the
-    random-effects interval beside it) and one row per language (t on its R − 1 df). Holm over contrasts × splits
-    for the pooled rows (the primary family), over contrasts × languages × splits for the others."""
+    """A design with root seeds: per contrast and split, A − B pooled over the languages that have ≥ 2 root seeds
+    with both arms (:func:`~pipeline.experiments.stats.nested_test`, the root seed the unit; Q, tau and the
+    random-effects interval beside it) and one row per language (t on its R − 1 df). The primary contrasts
+    (``aug`` pairs) and then the secondary ones (``design.secondary``); Holm within the primary pooled rows, within
+    the secondary pooled rows, and over every per-language row (:func:`_adjusted`)."""
     rows = []
-    for a, b in design.contrasts:
+    declared = [("primary", "aug", a, b) for a, b in design.contrasts] + [("secondary", *c) for c in design.secondary]
+    for family, axis, a, b in declared:
         for split in design.splits:
             by_language = {}
             for lang in design.pooled:
                 sub = table[(table["lang"] == lang) & (table["split"] == split)]
-                matrices = []
-                for _, root in sub.groupby("root_seed", sort=True):
-                    ma, mb = paired_matrices(root[root["aug"] == a], root[root["aug"] == b], exps, split)
-                    if ma.size:
-                        matrices.append(ma - mb)
+                matrices = [ma - mb for _, ma, mb in root_pairs(sub, axis, a, b, exps, split)]
                 if len(matrices) >= 2:
                     by_language[lang] = matrices
             if not by_language:
                 continue
             res = nested_test(by_language, alpha=design.alpha, margin=design.margin)
             per_language = res.pop("per_language")
-            base = {"contrast": f"{a} − {b}", "split": split}
-            rows.append({**base, "pooled": True, **res, "languages": " ".join(by_language)})
-            rows += [{**base, "pooled": False, "languages": lang, **r} for lang, r in per_language.items()]
+            base = {"contrast": f"{a} − {b}" if axis == "aug" else f"{axis} {a} − {b}", "split": split}
+            rows.append({**base, "family": f"{family} (pooled)", "pooled": True, **res,
+                         "languages": " ".join(by_language)})  # fmt: skip
+            rows += [{**base, "family": "by language", "pooled": False, "languages": lang, **r}
+                     for lang, r in per_language.items()]  # fmt: skip
     out = pd.DataFrame(rows)
     return out if out.empty else _adjusted(out, design)
 
 
+def root_pairs(sub: pd.DataFrame, axis: str, a: str, b: str, exps: dict[str, Experiment], split: str) -> list:
+    """Per root seed of one language's rows on one split: (root seed, A's and B's per-query AP: seeds × queries
+    each, on the seeds and queries both have). A: the rows whose ``axis`` is ``a``, with the remedy off unless
+    ``axis`` is the remedy (``keep``); B: its partner (:func:`~pipeline.experiments.conditions.partners`). A root
+    seed without both is left out; an error where A has several conditions in one root seed (the report mixes
+    levels of another axis: narrow its selection)."""
+    cond = list(CONDITION)
+    out = []
+    for root, rows in sub.groupby("root_seed", sort=True):
+        plain = rows if axis == "keep" else rows[rows["keep"] == UNUSED["keep"]]
+        rows_a = plain[plain[axis].astype(str) == a]
+        keys = {tuple(k) for k in rows[cond].itertuples(index=False)}
+        conds = {tuple(k) for k in rows_a[cond].itertuples(index=False)}
+        if len(conds) > 1:
+            raise CompareError(f"{axis} = {a} has {len(conds)} conditions in root seed {root}: {sorted(conds)}")
+        if not conds:
+            continue
+        a_cond = dict(zip(cond, conds.pop(), strict=True))
+        found = partners(a_cond, axis, type(a_cond[axis])(b), keys)
+        if len(found) != 1:
+            continue
+        rows_b = rows[[tuple(k) == found[0] for k in rows[cond].itertuples(index=False)]]
+        ma, mb = paired_matrices(rows_a, rows_b, exps, split)
+        if ma.size:
+            out.append((root, ma, mb))
+    return out
+
+
 def _adjusted(out: pd.DataFrame, design: grid.Design) -> pd.DataFrame:
-    """Holm within the pooled rows and within the per-language rows, each row's MDE and equivalence reach at its
-    family's size, and its outcome in the contrast's words."""
-    for mask in (out["pooled"], ~out["pooled"]):
-        m = int(mask.sum())
-        out.loc[mask, "family_size"] = m
-        out.loc[mask, "p_holm"] = holm(out.loc[mask, "p"]) if m else []
-        out.loc[mask, "p_equivalence_holm"] = holm(out.loc[mask, "p_equivalence"]) if m else []
+    """Holm within each family of rows (``family``: the pooled primary rows, the pooled secondary ones, the
+    per-language rows), each row's MDE and equivalence reach at its family's size, and its outcome in the
+    contrast's words."""
+    for _, idx in out.groupby("family", sort=False).groups.items():
+        out.loc[idx, "family_size"] = len(idx)
+        out.loc[idx, "p_holm"] = holm(out.loc[idx, "p"])
+        out.loc[idx, "p_equivalence_holm"] = holm(out.loc[idx, "p_equivalence"])
     out["family_size"] = out["family_size"].astype(int)
     kw = {"alpha": design.alpha, "power": design.power}
     sizes = list(zip(out["se"], out["df"], out["family_size"], strict=True))
@@ -235,8 +264,14 @@ def _adjusted(out: pd.DataFrame, design: grid.Design) -> pd.DataFrame:
         _outcome_name(c, outcome(d, p, q, design.alpha), design.margin)
         for c, d, p, q in zip(out["contrast"], out["delta"], out["p_holm"], out["p_equivalence_holm"], strict=True)
     ]
-    out.insert(0, "family", np.where(out["pooled"], "primary (pooled)", "by language"))
-    return out.sort_values(["pooled", "split"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    out.insert(0, "family", out.pop("family"))
+    order = {f: i for i, f in enumerate(FAMILY_ORDER)}
+    return out.sort_values(["family", "split"], key=lambda c: c.map(order) if c.name == "family" else c,
+                           kind="stable").reset_index(drop=True)  # fmt: skip
+
+
+#: The families of a design's answer, in the order it lists them.
+FAMILY_ORDER = ("primary (pooled)", "secondary (pooled)", "by language")
 
 
 def _outcome_name(contrast: str, result: str, margin: float) -> str:

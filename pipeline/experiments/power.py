@@ -20,6 +20,11 @@ From those (``family``: the design's number of primary contrasts):
 The type-I error of :func:`~pipeline.experiments.stats.crossed_test` and of the earlier two-level bootstrap is
 measured by simulating null data (normal effects with the mean measured components, the declared design). Writes
 ``--out`` (markdown) and a JSON beside it; both regenerate byte for byte from ``results/``.
+
+A design with root seeds (``roots`` > 1, e.g. ``--design augment_help``) is measured on its own cells so far
+(:func:`nested_main`): per primary contrast and language, the spread of the root seeds' mean differences on the
+design's first split gives the pooled MDE at R root seeds (:func:`nested_projection`), and the nested test's
+type-I error is simulated at those variances. Its default ``--out`` is ``reports/power_<design>.md``.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import pandas as pd
 from pipeline.cli import run_command
 from pipeline.config import seeds
 from pipeline.experiments import cells, grid, results
-from pipeline.experiments.contrasts import declared_contrasts
+from pipeline.experiments.contrasts import declared_contrasts, root_pairs
 from pipeline.experiments.stats import (
     Crossed,
     crossed_test,
@@ -233,6 +238,80 @@ def nested_type_one_error(
     return {name: count / sims for name, count in rejected.items()}
 
 
+def root_means(exps: list[results.Experiment], design: grid.Design) -> pd.DataFrame:
+    """Per primary contrast × pooled language × root seed, on ``design.splits[0]``: the root seed's mean per-query
+    difference A − B (over its replicate seeds and queries) and the variance of its per-query differences."""
+    table = cells.summary_table(exps, cells.report_form(exps))
+    by_name = {e.name: results.with_query_ap(e) for e in exps}
+    split = design.splits[0]
+    rows = []
+    for a, b in design.contrasts:
+        for lang in design.pooled:
+            sub = table[(table["lang"] == lang) & (table["split"] == split)]
+            for root, ma, mb in root_pairs(sub, "aug", a, b, by_name, split):
+                d = ma - mb
+                rows.append({"contrast": f"{a} − {b}", "split": split, "lang": lang, "root_seed": int(root),
+                             "seeds": d.shape[0], "queries": d.shape[1], "mean": float(d.mean()),
+                             "var_query": float(d.mean(axis=0).var(ddof=1))})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def nested_projection(means: pd.DataFrame, design: grid.Design, root_counts: Sequence[int]) -> pd.DataFrame:
+    """Per primary contrast and number of root seeds R: the pooled MDE on the measured split. A language's
+    variance of one root seed's mean is the sample variance of its measured root means (its replicate seeds and
+    queries as run); a language with fewer than 2 root seeds measured gets the mean of the others'. The pooled
+    mean's variance and df are :func:`~pipeline.experiments.stats.nested_test`'s: ``sum(v_l / R) / L²`` on
+    Satterthwaite's df over the languages' R − 1."""
+    rows = []
+    k = len(design.pooled)
+    for contrast, group in means.groupby("contrast", sort=False):
+        measured = {lang: float(g["mean"].var(ddof=1)) for lang, g in group.groupby("lang") if len(g) >= 2}
+        if not measured:
+            continue
+        fill = float(np.mean(list(measured.values())))
+        per_language = [measured.get(lang, fill) for lang in design.pooled]
+        kw = {"alpha": design.alpha, "family": design.family, "power": design.power}
+        for roots in root_counts:
+            var, df = satterthwaite([(v / (roots * k**2), roots - 1) for v in per_language])
+            rows.append({"contrast": contrast, "split": group["split"].iloc[0], "roots": roots,
+                         "measured": " ".join(measured), "sd_root_mean": float(np.sqrt(fill)),
+                         "se": float(np.sqrt(var)), "df": df, "mde": mde(var, df, **kw)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def nested_main(args, design: grid.Design, loaded: list[results.Experiment]) -> None:
+    """``--design`` with root seeds: :func:`root_means` of its report's cells so far, :func:`nested_projection` at
+    the design's root seeds and one and two more, and the nested test's type-I error simulated at the measured
+    variances (a root seed's mean variance split into the part its queries explain and the rest, the generator's;
+    at one replicate seed the seed's share is not separable and counts as the generator's)."""
+    means = root_means(cells.select(loaded, *cells.declared_reports()[design.report]), design)
+    counts = sorted({design.roots, design.roots + 1, design.roots + 2})
+    projection = nested_projection(means, design, counts) if not means.empty else pd.DataFrame()
+    calib = []
+    for contrast, g in means.groupby("contrast", sort=False):
+        q = int(g["queries"].median())
+        comp = {"root": max(0.0, float(g.groupby("lang")["mean"].var(ddof=1).mean()) - g["var_query"].mean() / q),
+                "seed": 0.0, "query": float(g["var_query"].mean()), "residual": 0.0}  # fmt: skip
+        if np.isnan(comp["root"]):
+            continue
+        comps = dict.fromkeys(design.pooled, comp)
+        rates = nested_type_one_error(comps, design.roots, 1, q, q, sims=args.sims, alpha=design.alpha, seed=0)
+        calib.append({"contrast": contrast, "sd_generator": float(np.sqrt(comp["root"])), **rates})
+    settings = {"design": design.name, "pooled": " ".join(design.pooled), "family": design.family,
+                "alpha": design.alpha, "power": design.power, "target_mde": design.target_mde,
+                "roots_declared": design.roots}  # fmt: skip
+    out = args.out if args.out != OUT else OUT.with_name(f"power_{design.name}.md")
+    tables = {"root means": means, "projection": projection, "type-I error": pd.DataFrame(calib)}
+    text = [f"# Power of design `{design.name}` from its own cells so far", "",
+            "Settings: " + ", ".join(f"{k} = {v}" for k, v in settings.items()) + ".", ""]  # fmt: skip
+    for title, df in tables.items():
+        text += [f"## {title}", "", df.to_markdown(index=False, floatfmt=".4f") if not df.empty else "None yet.", ""]
+    write_text(out, "\n".join(text))
+    payload = {"settings": settings, **{k: df.to_dict("records") for k, df in tables.items()}}
+    write_text(out.with_suffix(".json"), json.dumps(payload, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {out} and {out.with_suffix('.json')}")
+
+
 def render(measured: pd.DataFrame, designs: pd.DataFrame, calib: pd.DataFrame, settings: dict) -> str:
     m = measured.copy()
     for k in COMPONENTS:
@@ -280,6 +359,9 @@ def main(argv: Iterable[str] | None = None) -> None:
     design = grid.designs()[args.design]
     declared = cells.declared_reports()
     loaded = [results.ran_params(e) for e in results.load(args.results)]
+    if design.roots > 1:
+        nested_main(args, design, loaded)
+        return
     reports = args.report or ["comparison", "dose_response"]
     measured = pd.concat(
         [measured_components(cells.select(loaded, *declared[name])).assign(report=name) for name in reports],
