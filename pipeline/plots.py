@@ -153,6 +153,33 @@ def forest_plot(rows: pd.DataFrame, margin: float, title: str, path: Path) -> No
     plt.close(fig)
 
 
+def quality_chart(points: pd.DataFrame, limit: str, path: Path) -> None:
+    """Δ AP (arm − none) against the MT's chrF, one panel per language: each root seed's points, the mean per
+    level joined by a line per arm, the ``limit`` arm (no MT) as a dashed level, 0 drawn. ``points``: arm, lang,
+    root_seed, mt_epochs, chrf, delta (:func:`pipeline.experiments.quality.points`)."""
+    plt = _pyplot()
+    langs = sorted(set(points["lang"]))
+    fig, axes = plt.subplots(1, len(langs), figsize=(4.2 * len(langs), 3.4), squeeze=False, sharey=True)
+    for ax, lang in zip(axes[0], langs, strict=True):
+        sub = points[points["lang"] == lang]
+        ax.axhline(0, color="0.4", lw=0.8)
+        arms = [a for a in dict.fromkeys(sub["arm"]) if a != limit]
+        for k, arm in enumerate(arms):
+            g = sub[sub["arm"] == arm]
+            ax.scatter(g["chrf"], g["delta"], color=f"C{k}", s=12, alpha=0.5)
+            mean = g.groupby("mt_epochs")[["chrf", "delta"]].mean().sort_values("chrf")
+            ax.plot(mean["chrf"], mean["delta"], color=f"C{k}", marker="o", label=arm)
+        if (lim := sub[sub["arm"] == limit]).size:
+            ax.axhline(lim["delta"].mean(), color="0.2", ls="--", lw=1, label=f"{limit} (real English)")
+        ax.set_title(lang, fontsize=9)
+        ax.set_xlabel("MT chrF, target-genre dev")
+    axes[0][0].set_ylabel("Δ AP (arm − none)")
+    axes[0][0].legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    _save(fig, path, dpi=120)
+    plt.close(fig)
+
+
 def training_curves(live_dirs: dict[str, Path], path: Path) -> list[str]:
     """One panel per DVCLive directory that has ``plots/metrics/**.tsv``; returns the curves drawn."""
     plt = _pyplot()

@@ -41,7 +41,7 @@ import pandas as pd
 from pipeline.cli import run_command
 from pipeline.config.conditions import AUG_ORIGINS
 from pipeline.config.paths import QUERY_FORMS, SHIFTED, SPLITS
-from pipeline.experiments import grid, results
+from pipeline.experiments import grid, quality, results
 from pipeline.experiments.cells import (
     DEFAULT_REPORT,
     STRATA,
@@ -69,7 +69,7 @@ from pipeline.experiments.stats import (
     RESAMPLES,
 )
 from pipeline.io import atomic_path, write_text
-from pipeline.plots import dose_response_chart, forest_plot, panels_bar_chart
+from pipeline.plots import dose_response_chart, forest_plot, panels_bar_chart, quality_chart
 
 OUT = Path("reports/comparison.md")
 
@@ -365,6 +365,11 @@ def main(argv: Iterable[str] | None = None) -> None:
                 label = [f"{c}: {x}" for c, x in zip(answer["contrast"], label, strict=True)]
             title = f"{design.a} − {design.b} (AP)" if "contrast" not in answer else "A − B (AP)"
             forest_plot(answer.assign(label=label), design.margin, title, out.with_name(out.stem + "_forest.png"))
+    if quality.has_levels(table):  # an arm at several MT levels: Δ AP against the MT's chrF
+        split = design.splits[0] if design else SHIFTED[0]
+        pts = quality.points(table, by_name, split)
+        text += "\n" + quality.render(pts, quality.slopes(pts, alpha=0.05), split)
+        quality_chart(pts, quality.LIMIT, out.with_name(out.stem + "_quality.png"))
     write_text(out, test_line(table) + text)
     with atomic_path(out.with_suffix(".csv")) as tmp:
         table.to_csv(tmp, index=False)
