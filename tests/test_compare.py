@@ -425,7 +425,7 @@ def _design_exps(shift: dict[str, float], noise: float, rng) -> list:
 
 
 def test_design_answer_pools_languages_and_ends_in_one_of_four_outcomes():
-    from pipeline.experiments.grid import Design
+    from pipeline.experiments.designs import Design
     from pipeline.experiments.stats import crossed_test, pooled_test
 
     design = Design("d", "d", (("backtranslation", "synthetic"),), ("shifted_genre", "shifted_register"),
@@ -469,7 +469,7 @@ def test_design_answer_pools_languages_and_ends_in_one_of_four_outcomes():
 def test_design_report_is_interim_until_every_declared_cell_ran():
     """The declared design's report says it is not the answer while cells are missing; a contrast with one seed
     has no seed variance and is left out, not tested."""
-    from pipeline.experiments.grid import Design
+    from pipeline.experiments.designs import Design
 
     design = Design("d", "d", (("backtranslation", "synthetic"),), ("shifted_genre",), ("swh",), 0.02, 0.05, 0.8,
                     0.02, 4, 100, 1)  # fmt: skip
@@ -521,7 +521,7 @@ def test_a_design_tests_its_secondary_contrasts_beside_the_primary_ones():
     """Secondary contrasts (forward − backtranslation, the remedy − plain backtranslation) are nested tests of their
     own family; the remedy's cells change no primary row (the primary arms are the plain ones); the markdown lists
     every contrast."""
-    from pipeline.experiments.grid import Design
+    from pipeline.experiments.designs import Design
 
     args = ("n", "n", (("backtranslation", "none"),), ("shifted_genre", "shifted_register"), ("swh", "tgl"),
             0.02, 0.05, 0.8, 0.02, 2, 60, 3)  # fmt: skip
@@ -546,7 +546,7 @@ def test_a_design_tests_its_secondary_contrasts_beside_the_primary_ones():
 def test_a_design_with_root_seeds_tests_every_contrast_on_root_seed_means():
     """roots > 1: each primary contrast (A − none) per split is the nested test over the languages' root seeds, the
     family is contrasts × splits, per-language rows beside; a clear effect is found, a null one is not."""
-    from pipeline.experiments.grid import Design
+    from pipeline.experiments.designs import Design
     from pipeline.experiments.stats import nested_test
 
     design = Design("n", "n", (("backtranslation", "none"), ("forward", "none")), ("shifted_genre", "shifted_register"),

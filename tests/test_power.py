@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.experiments import grid, power, results
+from pipeline.experiments import designs, grid, power, results
 from pipeline.experiments.grid import GridError
 from pipeline.experiments.stats import (
     StatsError,
@@ -99,7 +99,7 @@ def test_designs_are_declared_beside_the_grids(tmp_path):
     )
     path = tmp_path / "grid.yaml"
     path.write_text(text)
-    d = grid.designs(path)["d"]
+    d = designs.declared(path)["d"]
     assert (d.a, d.b, d.pooled, d.seeds, d.margin) == ("backtranslation", "synthetic", ("swh", "tgl"), 5, 0.02)
     assert grid.cells("g", path, {"aug": "none"}) and "designs" not in grid._read(path)[0]
     for bad, message in (
@@ -112,14 +112,14 @@ def test_designs_are_declared_beside_the_grids(tmp_path):
         replacement = {"report": "report: x", "margin": "margin: wide", "seeds": "", "queries": "queries: yes"}[key]
         path.write_text(text.replace(bad, replacement))
         with pytest.raises(GridError, match=message):
-            grid.designs(path)
+            designs.declared(path)
     path.write_text(text.replace("margin: 0.02", "margin: 1"))  # YAML's 1 for 1.0
-    assert grid.designs(path)["d"].margin == 1.0
+    assert designs.declared(path)["d"].margin == 1.0
     assert (d.roots, d.family) == (1, 1)  # roots left out: the generators fixed
     listed = "contrast: [backtranslation - none, forward - none]"
     several = text.replace("contrast: backtranslation - synthetic", listed)
     path.write_text(several + "    roots: 4\n")
-    d = grid.designs(path)["d"]
+    d = designs.declared(path)["d"]
     assert (d.contrasts, d.roots, d.family) == ((("backtranslation", "none"), ("forward", "none")), 4, 2)
     for bad, message in (
         ("    roots: 0\n", r"designs.d: roots and seeds must be >= 1, got 0 and 5"),
@@ -127,21 +127,21 @@ def test_designs_are_declared_beside_the_grids(tmp_path):
     ):
         path.write_text(several + bad)
         with pytest.raises(GridError, match=message):
-            grid.designs(path)
+            designs.declared(path)
     path.write_text(several + "    secondary: [backtranslation - synthetic, 'keep: 0.5 - 1.0']\n")
-    assert grid.designs(path)["d"].secondary == (("aug", "backtranslation", "synthetic"), ("keep", "0.5", "1.0"))
+    assert designs.declared(path)["d"].secondary == (("aug", "backtranslation", "synthetic"), ("keep", "0.5", "1.0"))
     path.write_text(several + "    secondary: ['tag: true - false']\n")
     with pytest.raises(GridError, match=r"designs.d.secondary: 'tag: true - false': the axis must be one of"):
-        grid.designs(path)
+        designs.declared(path)
     path.write_text(several.replace("[backtranslation - none, forward - none]", "[backtranslation-none]"))
     with pytest.raises(GridError, match=r"designs.d.contrast: expected 'A - B'"):
-        grid.designs(path)
+        designs.declared(path)
 
 
 def test_the_declared_design_reaches_its_target_mde():
     """grid.yaml's decisive design: the committed power report says its pooled MDE on the first split, at its seeds
     and queries and every measured size, is at most the declared target."""
-    design = grid.designs()["decisive"]
+    design = designs.declared()["decisive"]
     rows = pd.DataFrame(json.loads(Path("reports/power.json").read_text(encoding="utf-8"))["designs"])
     chosen = rows[
         rows["lang"].str.startswith("pooled")
@@ -152,7 +152,7 @@ def test_the_declared_design_reaches_its_target_mde():
     assert len(chosen) >= 1 and (chosen["mde"] <= design.target_mde).all()
 
 
-def _declaration(grid_text: str, design: grid.Design) -> dict:
+def _declaration(grid_text: str, design: designs.Design) -> dict:
     """What a design fixes in grid.yaml: its own entry, its report's selections and the grids they select."""
     raw = yaml.safe_load(grid_text)
     report = raw["reports"][design.report]
@@ -163,8 +163,8 @@ def _declaration(grid_text: str, design: grid.Design) -> dict:
 def test_every_result_of_a_design_ran_on_a_commit_that_declared_it():
     """The design before its results: every collected cell of a declared design ran on a commit (its ``baseline``)
     whose grid.yaml already declared that design, its report and its grids exactly as they are now."""
-    for design in grid.designs().values():
-        cells = set(grid.declared_cells(design))
+    for design in designs.declared().values():
+        cells = set(designs.declared_cells(design))
         exps = [e for e in results.load(results.RESULTS_DIR) if e.name in cells]
         assert all(e.baseline for e in exps), [e.name for e in exps if not e.baseline]
         now = _declaration(Path("grid.yaml").read_text(encoding="utf-8"), design)
@@ -244,7 +244,7 @@ def test_the_nested_test_by_hand():
 def test_a_nested_design_is_projected_from_its_root_seed_means():
     """nested_projection: a language's root-mean variance from its measured root seeds, the unmeasured languages at
     the measured mean, the pooled variance sum(v / R) / L² on Satterthwaite df; the MDE falls with R."""
-    design = grid.Design("n", "n", (("backtranslation", "none"),), ("shifted_genre",), ("swh", "tgl", "nya", "ben"),
+    design = designs.Design("n", "n", (("backtranslation", "none"),), ("shifted_genre",), ("swh", "tgl", "nya", "ben"),
                          0.02, 0.05, 0.8, 0.02, 1, 1000, 3)  # fmt: skip
     means = pd.DataFrame(
         [{"contrast": "backtranslation − none", "split": "shifted_genre", "lang": lang, "root_seed": r, "mean": m}

@@ -179,10 +179,10 @@ def test_answer_status_states_an_outcome_only_when_every_declared_cell_ran(tmp_p
     import pandas as pd
 
     from pipeline.config import paths
-    from pipeline.experiments import grid, results
+    from pipeline.experiments import designs, results
     from pipeline.experiments.render import answer as render_answer
 
-    cells = grid.declared_cells(grid.designs()["decisive"])
+    cells = designs.declared_cells(designs.declared()["decisive"])
     (tmp_path / "reports").mkdir()
     (tmp_path / "results").mkdir()
     (tmp_path / "benchmarks").mkdir()

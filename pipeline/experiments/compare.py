@@ -41,7 +41,7 @@ import pandas as pd
 from pipeline.cli import run_command
 from pipeline.config.conditions import AUG_ORIGINS
 from pipeline.config.paths import QUERY_FORMS, SHIFTED, SPLITS
-from pipeline.experiments import grid, quality, results
+from pipeline.experiments import designs, grid, quality, results
 from pipeline.experiments.cells import (
     DEFAULT_REPORT,
     STRATA,
@@ -74,7 +74,7 @@ from pipeline.plots import dose_response_chart, forest_plot, panels_bar_chart, q
 OUT = Path("reports/comparison.md")
 
 
-def render_answer(answer: pd.DataFrame, design: grid.Design, done: int, declared: int) -> str:
+def render_answer(answer: pd.DataFrame, design: designs.Design, done: int, declared: int) -> str:
     """The declared design's answer as markdown: the primary family, then the contrast per language; while
     ``done`` < ``declared`` cells have run, marked as interim (not the answer). A design with root seeds:
     :func:`render_nested_answer`."""
@@ -101,7 +101,7 @@ def render_answer(answer: pd.DataFrame, design: grid.Design, done: int, declared
     )
 
 
-def render_nested_answer(answer: pd.DataFrame, design: grid.Design, status: str) -> str:
+def render_nested_answer(answer: pd.DataFrame, design: designs.Design, status: str) -> str:
     """The answer of a design with root seeds: every primary and secondary contrast, pooled and per language."""
     a = _formatted(answer)
     a["roots"] = ["" if pooled else str(int(r)) for r, pooled in zip(a.get("roots", a["df"]), a["pooled"], strict=True)]
@@ -340,7 +340,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     if len(by_name) != len(exps):
         raise CompareError("two selected experiments have the same name")
     table = summary_table(exps, args.query_form or report_form(exps))
-    design = next((d for d in grid.designs(args.grid_file).values() if d.report == args.report), None)
+    design = next((d for d in designs.declared(args.grid_file).values() if d.report == args.report), None)
     groups = grouped(table)
     tests = contrasts(table, by_name, crossed_t if design else bootstrap_test)
     out = args.out
@@ -348,7 +348,7 @@ def main(argv: Iterable[str] | None = None) -> None:
         table, groups, tests, robustness(table), stratum_settings(exps), CROSSED_TEXT if design else BOOTSTRAP_TEXT
     )
     if design:
-        declared = set(grid.declared_cells(design, args.grid_file))
+        declared = set(designs.declared_cells(design, args.grid_file))
         done = len(declared & {e.name for e in exps})
         answer = interim(design_answer(table, by_name, design), done, len(declared))
         text = render_answer(answer, design, done, len(declared)) + text

@@ -13,7 +13,7 @@ import pandas as pd
 
 from pipeline.config import seeds as seeds_
 from pipeline.config.paths import SPLITS
-from pipeline.experiments import grid
+from pipeline.experiments import designs, grid
 from pipeline.experiments.cells import CompareError, paired_matrices
 from pipeline.experiments.conditions import AXES, CONDITION, UNUSED, partners, uses
 from pipeline.experiments.results import Experiment
@@ -155,7 +155,7 @@ def contrasts(table: pd.DataFrame, exps: dict[str, Experiment], test=bootstrap_t
     return tests.sort_values(order).reset_index(drop=True)
 
 
-def design_answer(table: pd.DataFrame, exps: dict[str, Experiment], design: grid.Design) -> pd.DataFrame:
+def design_answer(table: pd.DataFrame, exps: dict[str, Experiment], design: designs.Design) -> pd.DataFrame:
     """The declared design's answer: per split, ``design.a − design.b`` per pooled language (crossed seeds ×
     queries test) and pooled over the languages present (equal weights, Q and tau); a design with root seeds
     (``design.roots`` > 1) goes to :func:`nested_answer`. Holm over the splits for the pooled rows (the primary
@@ -190,7 +190,7 @@ def design_answer(table: pd.DataFrame, exps: dict[str, Experiment], design: grid
     return out.drop(columns=["contrast"])
 
 
-def nested_answer(table: pd.DataFrame, exps: dict[str, Experiment], design: grid.Design) -> pd.DataFrame:
+def nested_answer(table: pd.DataFrame, exps: dict[str, Experiment], design: designs.Design) -> pd.DataFrame:
     """A design with root seeds: per contrast and split, A − B pooled over the languages that have ≥ 2 root seeds
     with both arms (:func:`~pipeline.experiments.stats.nested_test`, the root seed the unit; Q, tau and the
     random-effects interval beside it) and one row per language (t on its R − 1 df). The primary contrasts
@@ -247,7 +247,7 @@ def root_pairs(sub: pd.DataFrame, axis: str, a: str, b: str, exps: dict[str, Exp
     return out
 
 
-def _adjusted(out: pd.DataFrame, design: grid.Design) -> pd.DataFrame:
+def _adjusted(out: pd.DataFrame, design: designs.Design) -> pd.DataFrame:
     """Holm within each family of rows (``family``: the pooled primary rows, the pooled secondary ones, the
     per-language rows), each row's MDE and equivalence reach at its family's size, and its outcome in the
     contrast's words."""

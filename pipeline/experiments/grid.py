@@ -8,8 +8,7 @@ workspace whose ``params.yaml`` differs from the commit, and ``run`` restores th
 (``dvc exp run`` leaves the cell's values there): no cell inherits a value from the workspace or from another
 cell, or another grid. Beside the grids, ``grid.yaml``'s top-level ``reports:`` declares the reports that
 ``pipeline.experiments.compare`` writes from their results (:func:`reports`), and ``designs:`` the statistical
-designs declared before a grid ran (:func:`designs`: the primary contrast, its pooled languages, margin and power,
-read by ``pipeline.experiments.compare`` and ``pipeline.experiments.power``). ::
+designs declared before a grid ran (:mod:`pipeline.experiments.designs`). ::
 
     python -m pipeline.experiments.grid list NAME [--shard I/N] [--only key=value]  # the cells, their params
     python -m pipeline.experiments.grid queue NAME [--shard I/N]  # dvc exp run --queue -n <name> -S ... per cell
@@ -54,7 +53,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -64,7 +62,6 @@ from pipeline.cli import run_command
 from pipeline.config import paths
 from pipeline.config.hardware import bf16_note, cpu_model, uses_bf16
 from pipeline.errors import PipelineError
-from pipeline.experiments.conditions import AXES
 from pipeline.experiments.results import RESULTS_DIR, exp_show, flatten, parse_exp_show
 from pipeline.experiments.results import load as load_results
 from pipeline.io import read_json, read_metrics, write_json
@@ -97,11 +94,11 @@ def _format(value) -> str:
 
 def _read(grid_file: Path) -> tuple[dict, dict]:
     """The grids of ``grid_file`` and its ``reports:`` mapping (empty where it has none)."""
-    grids, declared, _, _ = _read_all(grid_file)
+    grids, declared, _, _ = read_all(grid_file)
     return grids, declared
 
 
-def _read_all(grid_file: Path) -> tuple[dict, dict, dict, dict]:
+def read_all(grid_file: Path) -> tuple[dict, dict, dict, dict]:
     """The grids of ``grid_file``, its ``reports:``, ``designs:`` and ``contrasts:`` mappings (empty where it has
     none)."""
     if not grid_file.exists():
@@ -118,111 +115,10 @@ def _read_all(grid_file: Path) -> tuple[dict, dict, dict, dict]:
     return data, out[0], out[1], out[2]
 
 
-@dataclass(frozen=True)
-class Design:
-    """A statistical design declared before its grid ran (``grid.yaml``'s ``designs:``, docs/results.md).
-
-    The primary contrasts (``contrasts``: pairs of ``aug`` values A − B; ``a`` and ``b`` are the first) on each of
-    ``splits`` are pooled over the languages ``pooled`` (language a fixed effect, equal weights): a family of
-    ``len(contrasts) × len(splits)`` tests, Holm within it, at ``alpha``; equivalence by TOST within ``± margin``.
-    ``seeds`` and ``queries`` are the design's replicate seeds per cell and queries per Bible split, ``roots`` its
-    root seeds per language (``1``: the generators fixed, seeds and queries random and crossed; more: root seeds
-    random, replicate seeds and queries nested in them, :func:`pipeline.experiments.stats.nested_test`), and
-    ``target_mde`` the minimum detectable effect (at ``power``) the design was chosen for on ``splits[0]``, checked
-    by ``pipeline.experiments.power``.
-    """
-
-    name: str
-    report: str
-    contrasts: tuple[tuple[str, str], ...]
-    splits: tuple[str, ...]
-    pooled: tuple[str, ...]
-    margin: float
-    alpha: float
-    power: float
-    target_mde: float
-    seeds: int
-    queries: int
-    roots: int
-    #: Secondary contrasts, tested like the primary ones but reported beside them: (axis, A, B), the axis a
-    #: condition column (``aug`` unless written ``'AXIS: A - B'``).
-    secondary: tuple[tuple[str, str, str], ...] = ()
-
-    @property
-    def a(self) -> str:
-        return self.contrasts[0][0]
-
-    @property
-    def b(self) -> str:
-        return self.contrasts[0][1]
-
-    @property
-    def family(self) -> int:
-        """Primary tests: every contrast on every split."""
-        return len(self.contrasts) * len(self.splits)
-
-
-#: A design's keys and their types; ``contrast`` is one 'A - B' or a list of them; ``roots`` (1: the earlier designs,
-#: whose generators were fixed) and ``secondary`` (a list of 'A - B' or 'AXIS: A - B') may be left out.
-DESIGN_FIELDS = {"report": str, "contrast": (str, list), "splits": list, "pooled": list, "margin": float,
-                 "alpha": float, "power": float, "target_mde": float, "seeds": int, "queries": int,
-                 "roots": int, "secondary": list}  # fmt: skip
-DESIGN_OPTIONAL = {"roots": 1, "secondary": []}
-
-
-def _pair(text: object, where: str) -> tuple[str, str]:
-    a, sep, b = (part.strip() for part in str(text).partition(" - "))
-    if not (sep and a and b):
-        raise GridError(f"{where}.contrast: expected 'A - B' (two aug values), got {text!r}")
-    return a, b
-
-
-def _secondary(text: object, where: str, axes: tuple[str, ...]) -> tuple[str, str, str]:
-    axis, sep, pair = str(text).rpartition(": ")
-    axis = axis.strip() if sep else "aug"
-    if axis not in axes:
-        raise GridError(f"{where}.secondary: {text!r}: the axis must be one of {list(axes)}")
-    a, b = _pair(pair, f"{where}.secondary")
-    return axis, a, b
-
-
-def designs(grid_file: Path = GRID_FILE) -> dict[str, Design]:
-    """The declared designs (``grid.yaml``'s ``designs:``), each naming a declared report; an error names the key
-    that is missing or malformed."""
-    _, declared_reports, declared, _ = _read_all(grid_file)
-    out = {}
-    for name, spec in declared.items():
-        where = f"{grid_file}: {DESIGNS_KEY}.{name}"
-        if not isinstance(spec, dict):
-            raise GridError(f"{where}: expected a mapping of {sorted(DESIGN_FIELDS)}")
-        spec = {**DESIGN_OPTIONAL, **spec}
-        for key, kind in DESIGN_FIELDS.items():
-            value = spec.get(key)
-            # YAML writes 1 for 1.0: a float field takes an int; a bool (an int to Python) is neither.
-            if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else kind):
-                names = " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
-                raise GridError(f"{where}.{key}: expected a {names}, got {value!r}")
-        if unknown := sorted(set(spec) - set(DESIGN_FIELDS)):
-            raise GridError(f"{where}: unknown key(s) {unknown} (known: {sorted(DESIGN_FIELDS)})")
-        if spec["report"] not in declared_reports:
-            raise GridError(f"{where}.report: no report {spec['report']!r} in {REPORTS_KEY}:")
-        listed = spec["contrast"] if isinstance(spec["contrast"], list) else [spec["contrast"]]
-        if not listed:
-            raise GridError(f"{where}.contrast: expected 'A - B' or a non-empty list of them")
-        if spec["roots"] < 1 or spec["seeds"] < 1:
-            raise GridError(f"{where}: roots and seeds must be >= 1, got {spec['roots']} and {spec['seeds']}")
-        secondary = tuple(_secondary(c, where, AXES) for c in spec["secondary"])
-        out[name] = Design(name, spec["report"], tuple(_pair(c, where) for c in listed), tuple(spec["splits"]),
-                           tuple(spec["pooled"]), float(spec["margin"]), float(spec["alpha"]), float(spec["power"]),
-                           float(spec["target_mde"]), spec["seeds"], spec["queries"], spec["roots"],
-                           secondary)  # fmt: skip
-    return out
-
-
 def contrast_families(grid_file: Path = GRID_FILE) -> dict:
     """``grid.yaml``'s ``contrasts:`` as written (family -> its entries); :mod:`pipeline.experiments.contrasts`
     checks and parses them."""
-    return _read_all(grid_file)[3]
+    return read_all(grid_file)[3]
 
 
 def reports(grid_file: Path = GRID_FILE) -> dict[str, tuple[dict[str, str], ...]]:
@@ -257,12 +153,6 @@ def reports(grid_file: Path = GRID_FILE) -> dict[str, tuple[dict[str, str], ...]
 def selected_grids(selections: Iterable[dict]) -> list[str]:
     """The grids a report's selections name (their ``grid:`` values, ``a|b`` for either), each once, in order."""
     return list(dict.fromkeys(g for sel in selections for g in str(sel.get("grid", "")).split("|") if g))
-
-
-def declared_cells(design: Design, grid_file: Path = GRID_FILE) -> dict[str, dict]:
-    """Every cell of the grids that ``design``'s report selects: name -> its params."""
-    grids = selected_grids(reports(grid_file)[design.report])
-    return dict(cell for g in grids for cell in cells(g, grid_file, committed_params()))
 
 
 def cells(name: str, grid_file: Path = GRID_FILE, defaults: dict | None = None) -> list[tuple[str, dict]]:

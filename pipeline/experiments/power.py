@@ -39,7 +39,7 @@ import pandas as pd
 
 from pipeline.cli import run_command
 from pipeline.config import seeds
-from pipeline.experiments import cells, grid, results
+from pipeline.experiments import cells, designs, results
 from pipeline.experiments.contrasts import declared_contrasts, root_pairs
 from pipeline.experiments.stats import (
     Crossed,
@@ -170,7 +170,7 @@ def type_one_error(
     return rejected / sims
 
 
-def calibration(measured: pd.DataFrame, design: grid.Design, *, sims: int, root: int) -> pd.DataFrame:
+def calibration(measured: pd.DataFrame, design: designs.Design, *, sims: int, root: int) -> pd.DataFrame:
     """Measured type-I error of both tests per shifted split: null data with the mean measured components, at the
     declared design (its seeds; its queries on the Bible split, the most measured on the UDHR)."""
     rows = []
@@ -238,7 +238,7 @@ def nested_type_one_error(
     return {name: count / sims for name, count in rejected.items()}
 
 
-def root_means(exps: list[results.Experiment], design: grid.Design) -> pd.DataFrame:
+def root_means(exps: list[results.Experiment], design: designs.Design) -> pd.DataFrame:
     """Per primary contrast × pooled language × root seed, on ``design.splits[0]``: the root seed's mean per-query
     difference A − B (over its replicate seeds and queries) and the variance of its per-query differences."""
     table = cells.summary_table(exps, cells.report_form(exps))
@@ -256,7 +256,7 @@ def root_means(exps: list[results.Experiment], design: grid.Design) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def nested_projection(means: pd.DataFrame, design: grid.Design, root_counts: Sequence[int]) -> pd.DataFrame:
+def nested_projection(means: pd.DataFrame, design: designs.Design, root_counts: Sequence[int]) -> pd.DataFrame:
     """Per primary contrast and number of root seeds R: the pooled MDE on the measured split. A language's
     variance of one root seed's mean is the sample variance of its measured root means (its replicate seeds and
     queries as run); a language with fewer than 2 root seeds measured gets the mean of the others'. The pooled
@@ -279,7 +279,7 @@ def nested_projection(means: pd.DataFrame, design: grid.Design, root_counts: Seq
     return pd.DataFrame(rows)
 
 
-def nested_main(args, design: grid.Design, loaded: list[results.Experiment]) -> None:
+def nested_main(args, design: designs.Design, loaded: list[results.Experiment]) -> None:
     """``--design`` with root seeds: :func:`root_means` of its report's cells so far, :func:`nested_projection` at
     the design's root seeds and one and two more, and the nested test's type-I error simulated at the measured
     variances (a root seed's mean variance split into the part its queries explain and the rest, the generator's;
@@ -312,7 +312,7 @@ def nested_main(args, design: grid.Design, loaded: list[results.Experiment]) -> 
     print(f"wrote {out} and {out.with_suffix('.json')}")
 
 
-def render(measured: pd.DataFrame, designs: pd.DataFrame, calib: pd.DataFrame, settings: dict) -> str:
+def render(measured: pd.DataFrame, projected: pd.DataFrame, calib: pd.DataFrame, settings: dict) -> str:
     m = measured.copy()
     for k in COMPONENTS:
         m[f"sd_{k}"] = np.sqrt(m.pop(f"var_{k}"))
@@ -332,7 +332,7 @@ def render(measured: pd.DataFrame, designs: pd.DataFrame, calib: pd.DataFrame, s
         "equivalence_reach: the smallest TOST margin declared with that power when the true difference is 0. "
         "Pooled: the equal-weight mean over the languages (unmeasured languages at the measured mean).",
         "",
-        designs.to_markdown(index=False, floatfmt=".4f"),
+        projected.to_markdown(index=False, floatfmt=".4f"),
         "",
         "## Type-I error measured by simulation (null data, measured components and design, nominal "
         f"{settings['alpha']})",
@@ -356,7 +356,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     ap.add_argument("--sims", type=int, default=400, help="null data sets per test and split")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(list(argv) if argv is not None else None)
-    design = grid.designs()[args.design]
+    design = designs.declared()[args.design]
     declared = cells.declared_reports()
     loaded = [results.ran_params(e) for e in results.load(args.results)]
     if design.roots > 1:
@@ -370,12 +370,12 @@ def main(argv: Iterable[str] | None = None) -> None:
     settings = {"design": design.name, "pooled": " ".join(design.pooled), "family": design.family,
                 "alpha": design.alpha, "power": design.power, "margin": design.margin,
                 "target_mde": design.target_mde}  # fmt: skip
-    designs = design_table(measured, pooled=design.pooled, seed_counts=sorted({*args.seeds, design.seeds}),
+    projected = design_table(measured, pooled=design.pooled, seed_counts=sorted({*args.seeds, design.seeds}),
                            query_counts=sorted({*args.queries, design.queries}), family=design.family,
                            alpha=design.alpha, power=design.power)  # fmt: skip
     calib = calibration(measured, design, sims=args.sims, root=0)
-    write_text(args.out, render(measured, designs, calib, settings))
-    payload = {"settings": settings, "measured": measured.to_dict("records"), "designs": designs.to_dict("records"),
+    write_text(args.out, render(measured, projected, calib, settings))
+    payload = {"settings": settings, "measured": measured.to_dict("records"), "designs": projected.to_dict("records"),
                "calibration": calib.to_dict("records")}  # fmt: skip
     write_text(args.out.with_suffix(".json"), json.dumps(payload, indent=1, sort_keys=True) + "\n")
     print(f"wrote {args.out} and {args.out.with_suffix('.json')}")

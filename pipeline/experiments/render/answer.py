@@ -135,9 +135,9 @@ def optical() -> str:
 def design_answer() -> str:
     """The declared design's outcome in docs/results.md: its answer rows (``reports/decisive_answer.csv``), the
     forest plot, and student AP per language, split and ``aug`` (``reports/decisive.csv``)."""
-    from pipeline.experiments import grid
+    from pipeline.experiments import designs
 
-    report = grid.designs()["decisive"].report
+    report = designs.declared()["decisive"].report
     path = paths.REPORTS_DIR / f"{report}_answer.csv"
     lines = [
         "| family (m) | split | languages | seeds × queries | Δ AP [95 % CI] | p (Holm) | TOST p (Holm) | MDE "
@@ -170,10 +170,10 @@ def answer_status() -> str:
     against the grid's; with ``reports/decisive_answer.csv``, each shifted split's pooled outcome with its effect,
     CI and MDE; and the earlier grids' per-language MDE (``reports/power.json``) that made "no difference detected"
     uninformative."""
-    from pipeline.experiments import grid
+    from pipeline.experiments import designs
 
-    design = grid.designs()["decisive"]
-    cells = grid.declared_cells(design)
+    design = designs.declared()["decisive"]
+    cells = designs.declared_cells(design)
     ran = [name for name in cells if (Path(results.RESULTS_DIR) / f"{name}.json").exists()]
     answer_csv = paths.REPORTS_DIR / f"{design.report}_answer.csv"
     tests_csv = paths.REPORTS_DIR / f"{design.report}_tests.csv"

@@ -76,9 +76,9 @@ def power_decisive() -> str:
         lines.append(
             f"| {r.split} | {r.lang} | {r.seeds} | {r.queries} | {r.se:.4f} | {r.mde:.4f} | {r.equivalence_reach:.4f} |"
         )
-    from pipeline.experiments import grid
+    from pipeline.experiments import designs
 
-    margin = grid.designs()["decisive"].margin
+    margin = designs.declared()["decisive"].margin
     pooled = rows[rows["lang"].str.startswith("pooled")]
     lines += ["", f"Against the declared margin of ±{margin} AP, the pooled contrast's:"]
     for r in pooled.itertuples():
