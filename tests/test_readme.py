@@ -273,3 +273,56 @@ def test_time_left_once_every_language_started_counts_only_the_cells(tmp_path, m
     text = render_answer._time_left(cells, ran)
     assert text.endswith("the 1 cells left take about 0.3 h on one machine like the one they ran on "
                          "(docs/performance.md, grid times); every language's upstream stages have run.")  # fmt: skip
+
+
+def test_augment_help_status_states_outcomes_only_when_the_design_has_run(tmp_path, monkeypatch):
+    """The README's second answer: progress per grid and "not settled" while a declared augment_help cell is
+    missing; with all of them, each primary contrast's pooled outcome per split, and the quality axis's crossing
+    once mt_quality has run too."""
+    import pandas as pd
+
+    from pipeline.config import paths
+    from pipeline.experiments import designs, grid, results
+    from pipeline.experiments.render import augment_help
+
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "results").mkdir()
+    monkeypatch.setattr(paths, "REPORTS_DIR", tmp_path / "reports")
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
+    cells = list(designs.declared_cells(designs.declared()["augment_help"]))
+    for name in cells[1:]:
+        (tmp_path / "results" / f"{name}.json").write_text("{}")
+    row = {
+        "family": "primary (pooled)",
+        "contrast": "forward − none",
+        "split": "shifted_genre",
+        "languages": "swh tgl",
+        "delta": 0.031,
+        "ci_low": 0.01,
+        "ci_high": 0.05,
+        "p_holm": 0.004,
+        "mde": 0.02,
+        "re_delta": 0.03,
+        "re_ci_low": -0.1,
+        "re_ci_high": 0.16,
+        "outcome": "forward better",
+        "collection": "topical",
+        "form": "title",
+    }
+    pd.DataFrame([row]).to_csv(tmp_path / "reports" / "augment_help_answer.csv", index=False)
+    slope = {"arm": "backtranslation", "slope_per_10_chrf": 0.012, "ci_low": 0.001, "ci_high": 0.023, "p_holm": 0.04,
+             "zero_at_chrf": 47.5, "chrf_measured": "27.9–38.7"}  # fmt: skip
+    pd.DataFrame([slope]).to_csv(tmp_path / "reports" / "mt_quality_quality.csv", index=False)
+    text = augment_help.augment_help_status()
+    assert "**Not settled yet**" in text and "forward better" not in text
+    assert f"`augment_help` {len(cells) - 1} of {len(cells)} cells" in text
+    (tmp_path / "results" / f"{cells[0]}.json").write_text("{}")
+    text = augment_help.augment_help_status()
+    assert "- **forward − none, shifted_genre: forward better** — pooled over `swh tgl`" in text
+    assert "Δ AP +0.0310 [+0.0100, +0.0500], Holm p 0.004, MDE 0.0200" in text and "`topical` test, `title`" in text
+    assert "zero at chrF" not in text  # mt_quality has not run
+    for name, _ in grid.cells("mt_quality"):
+        (tmp_path / "results" / f"{name}.json").write_text("{}")
+    text = augment_help.augment_help_status()
+    assert "- **backtranslation against the MT's chrF:** +0.0120 AP per 10 chrF points" in text
+    assert "zero at chrF 47.5 (measured 27.9–38.7)" in text

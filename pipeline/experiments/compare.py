@@ -368,8 +368,11 @@ def main(argv: Iterable[str] | None = None) -> None:
     if quality.has_levels(table):  # an arm at several MT levels: Δ AP against the MT's chrF
         split = design.splits[0] if design else SHIFTED[0]
         pts = quality.points(table, by_name, split)
-        text += "\n" + quality.render(pts, quality.slopes(pts, alpha=0.05), split)
+        fitted = quality.slopes(pts, alpha=0.05)
+        text += "\n" + quality.render(pts, fitted, split)
         quality_chart(pts, quality.LIMIT, out.with_name(out.stem + "_quality.png"))
+        with atomic_path(out.with_name(out.stem + "_quality.csv")) as tmp:
+            fitted.to_csv(tmp, index=False, float_format="%.6g")
     write_text(out, test_line(table) + text)
     with atomic_path(out.with_suffix(".csv")) as tmp:
         table.to_csv(tmp, index=False)

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.errors import PipelineError
-from pipeline.experiments.render import answer, engines, mt, ot, power, synthesis, tests, times
+from pipeline.experiments.render import answer, augment_help, engines, mt, ot, power, synthesis, tests, times
 from pipeline.io import write_text
 
 DOC_FILES = (Path("README.md"), *sorted(Path("docs").glob("*.md")))
@@ -33,6 +33,7 @@ BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- 
 
 RENDERERS: dict[str, Callable[[], str]] = {
     "answer-status": answer.answer_status,
+    "augment-help-status": augment_help.augment_help_status,
     "quick-profile": times.quick_profile,
     "default-run": tests.default_run,
     "tests-side-by-side": tests.tests_side_by_side,
