@@ -645,3 +645,17 @@ def test_records_carry_their_test_and_query_form_and_reports_say_which(tmp_path)
     compare.main(["--results", str(directory), "--where", "lang=swh", "--out", str(out), "--query-form", "desc"])
     assert set(pd.read_csv(out.with_suffix(".csv"))["form"]) == {"desc"}
     assert compare.report_form([old]) == "desc" and compare.report_form([new]) == "title"
+
+
+def test_a_record_carries_the_cpu_that_ran_it(tmp_path):
+    """results: the CPU of ``grid run``'s row for the experiment's name and commit goes into its record; a record
+    without one is written as before."""
+    times = tmp_path / "grid_times.json"
+    rows = [{"name": "a", "baseline": "c1", "machine": "CPU X"}, {"name": "a", "baseline": "c0", "machine": "CPU Y"}]
+    times.write_text(json.dumps({"tasks": rows}))
+    exp = results.Experiment("a", "rev", {"aug": "none"}, {}, baseline="c1")
+    assert results.with_machine(exp, times).machine == "CPU X"
+    assert results.with_machine(results.Experiment("b", "rev", {}, {}, baseline="c1"), times).machine == ""
+    record = results.to_record(results.with_machine(exp, times))
+    assert record["machine"] == "CPU X" and results.from_record(record, "x").machine == "CPU X"
+    assert "machine" not in results.to_record(exp)

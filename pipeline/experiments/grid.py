@@ -62,7 +62,7 @@ from pipeline.cli import run_command
 from pipeline.config import paths
 from pipeline.config.hardware import bf16_note, cpu_model, uses_bf16
 from pipeline.errors import PipelineError
-from pipeline.experiments.results import RESULTS_DIR, exp_show, flatten, parse_exp_show
+from pipeline.experiments.results import GRID_TIMES, RESULTS_DIR, exp_show, flatten, parse_exp_show
 from pipeline.experiments.results import load as load_results
 from pipeline.io import read_json, read_metrics, write_json
 from pipeline.profile import apply_profile
@@ -229,7 +229,7 @@ def queue_command(name: str, cell: dict, *, queue: bool = True) -> list[str]:
     return [sys.executable, "-m", "dvc", "exp", "run", *(["--queue"] if queue else []), "-n", name, *sets]
 
 
-TIMES_FILE = Path("benchmarks/results/grid_times.json")
+TIMES_FILE = GRID_TIMES
 PARAMS_FILE = str(paths.PARAMS_FILE)
 
 

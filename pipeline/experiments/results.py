@@ -61,6 +61,7 @@ class Experiment:
     metrics: dict  # metrics file path -> its data
     query_ap: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # split -> form -> query -> AP
     baseline: str = ""  # the commit the experiment ran on (empty for a commit, and in results collected before it)
+    machine: str = ""  # the CPU that ran it, as ``grid run`` recorded it (empty where it did not)
 
     def eval(self, split: str) -> dict:
         return self.metrics.get(f"metrics/eval/{split}.json") or {}
@@ -175,6 +176,17 @@ def with_info(exp: Experiment, reader=None) -> Experiment:
     return exp
 
 
+#: Where ``grid run`` records each cell's wall time, CPU and precision (``pipeline.experiments.grid``).
+GRID_TIMES = Path("benchmarks/results/grid_times.json")
+
+
+def with_machine(exp: Experiment, times: Path = GRID_TIMES) -> Experiment:
+    """``exp`` with the CPU that ran it, from the ``grid run`` row of its name and commit (unchanged without one)."""
+    rows = json.loads(times.read_text(encoding="utf-8"))["tasks"] if times.exists() else []
+    found = [r["machine"] for r in rows if (r["name"], r["baseline"]) == (exp.name, exp.baseline) and r.get("machine")]
+    return replace(exp, machine=found[-1]) if found else exp
+
+
 def ran_params(exp: Experiment) -> Experiment:
     """``exp`` with every ``auto`` precision param replaced by what ran (its stage's metrics say), so that cells are
     grouped by what ran, never by the word ``auto``, with the test it ran on (``prepare.collection``, which
@@ -204,6 +216,7 @@ def to_record(exp: Experiment) -> dict:
         "name": exp.name,
         "rev": exp.rev,
         **({"baseline": exp.baseline} if exp.baseline else {}),
+        **({"machine": exp.machine} if exp.machine else {}),
         "params": dict(sorted(exp.params.items())),
         "metrics": exp.metrics,
         "per_query_ap": {
@@ -218,7 +231,12 @@ def from_record(record: dict, source: str) -> Experiment:
     if missing:
         raise ResultsError(f"{source}: missing key(s) {missing}")
     exp = Experiment(
-        record["name"], record["rev"], record["params"], record["metrics"], baseline=record.get("baseline", "")
+        record["name"],
+        record["rev"],
+        record["params"],
+        record["metrics"],
+        baseline=record.get("baseline", ""),
+        machine=record.get("machine", ""),
     )
     for split, ap in record["per_query_ap"].items():
         flat = any(not isinstance(v, dict) for v in ap.values())  # one form, from before both were evaluated
@@ -287,7 +305,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise ResultsError(f"experiment names occur twice: {duplicated}; rename with `dvc exp rename`")
-    changed = write((with_query_ap(with_info(e)) for e in exps), args.out)
+    changed = write((with_machine(with_query_ap(with_info(e))) for e in exps), args.out)
     print(f"{len(exps)} experiments; {len(changed)} file(s) written under {args.out}/")
 
 
