@@ -64,6 +64,10 @@ def test_lang_is_a_registry_code():
         ({"distill": {"steps": 200}}, "distill.steps"),  # and distill.epochs: one stopping rule, not both
         ({"distill": {"epochs": None}}, "distill.epochs"),  # nor none
         ({"distill": {"epochs": 0}}, "distill.epochs"),
+        ({"augment": {"round_trip_keep": 0}}, "augment.round_trip_keep"),  # the remedy keeps a share in (0, 1]
+        ({"augment": {"round_trip_keep": 1.5}}, "augment.round_trip_keep"),
+        ({"mt": {"threads": 0}}, "mt.threads"),
+        ({"mt": {"epochs": 0}}, "mt.epochs"),  # the generator-quality axis
     ],
 )
 def test_bad_params_name_the_key(raw, key):
