@@ -258,3 +258,22 @@ def test_a_nested_design_is_projected_from_its_root_seed_means():
     assert rows.loc[3, "se"] == pytest.approx(np.sqrt(var)) and rows.loc[3, "df"] == pytest.approx(df)
     assert rows.loc[3, "mde"] == pytest.approx(mde(var, df, alpha=0.05, family=1, power=0.8))
     assert rows["mde"].is_monotonic_decreasing and rows.loc[3, "measured"] == "swh tgl"
+
+
+def test_every_result_of_issue_42s_grids_ran_on_a_commit_that_declared_them():
+    """Besides the design's own grid (above), the grids it reads secondary answers from (render.augment_help.GRIDS:
+    the stopping rule, the quality axis, the controls) and their reports were declared, exactly as now, on the
+    commit every one of their results ran on."""
+    from pipeline.experiments.render.augment_help import GRIDS
+
+    now = yaml.safe_load(Path("grid.yaml").read_text(encoding="utf-8"))
+    declared = {name: (now[name], now["reports"][name]) for name in GRIDS}
+    names = {cell: g for g in GRIDS for cell, _ in grid.cells(g)}
+    exps = [e for e in results.load(results.RESULTS_DIR) if e.name in names]
+    for baseline in sorted({e.baseline for e in exps}):
+        assert baseline, "a result of these grids without the commit it ran on"
+        then = subprocess.run(["git", "show", f"{baseline}:grid.yaml"], capture_output=True, text=True)
+        assert then.returncode == 0, f"commit {baseline} (a result's baseline) is not in this clone: {then.stderr}"
+        old = yaml.safe_load(then.stdout)
+        for g in {names[e.name] for e in exps if e.baseline == baseline}:
+            assert (old.get(g), old.get("reports", {}).get(g)) == declared[g], f"{g} changed after cells ran"
