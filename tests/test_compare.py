@@ -403,10 +403,18 @@ def test_contrasts_are_read_from_the_grid_file(tmp_path):
             declared_contrasts(path)
 
 
+def _cell(name: str, params: dict, queries: list[str], ap) -> results.Experiment:
+    """A record of both shifted splits with the same per-query AP (``desc`` queries) on each."""
+    per_query = dict(zip(queries, map(float, ap), strict=True))
+    metrics = {f"metrics/eval/{s}.json": {"available": True, "student": {"AP": float(np.mean(ap))}}
+               for s in ("shifted_genre", "shifted_register")}  # fmt: skip
+    ap_by_split = {s: {"desc": per_query} for s in ("shifted_genre", "shifted_register")}
+    return results.Experiment(name, "rev", params, metrics, ap_by_split)
+
+
 def _design_exps(shift: dict[str, float], noise: float, rng) -> list:
     """Back-translation and synthesis cells (4 replicate seeds × 100 queries per split) whose per-query AP differ by
     ``shift[lang]`` plus noise."""
-    from pipeline.experiments.results import Experiment
 
     exps = []
     base = rng.uniform(0.2, 0.8, (len(shift), 100))
@@ -414,13 +422,9 @@ def _design_exps(shift: dict[str, float], noise: float, rng) -> list:
         for aug in ("backtranslation", "synthetic"):
             for seed in range(4):
                 ap = base[li] + (delta if aug == "backtranslation" else 0.0) + rng.normal(0, noise, 100)
-                per_query = {f"q{j}": float(x) for j, x in enumerate(ap)}
                 params = {"seed": 13, "lang": lang, "aug": aug, "augment.size": 1000, "distill.seed": seed,
                           "distill.loss": "ot", "evaluate.scoring": "dense"}  # fmt: skip
-                metrics = {f"metrics/eval/{s}.json": {"available": True, "student": {"AP": float(ap.mean())}}
-                           for s in ("shifted_genre", "shifted_register")}  # fmt: skip
-                ap_by_split = {s: {"desc": per_query} for s in ("shifted_genre", "shifted_register")}
-                exps.append(Experiment(f"d-{lang}-{aug}-{seed}", "rev", params, metrics, ap_by_split))
+                exps.append(_cell(f"d-{lang}-{aug}-{seed}", params, [f"q{j}" for j in range(100)], ap))
     return exps
 
 
@@ -491,7 +495,6 @@ def _nested_exps(shift: dict[str, float], root_sd: float, rng, remedy: float | N
     sample of its own per root seed): each augmentation's per-query AP is none's plus ``shift[lang]`` plus a
     generator effect of SD ``root_sd`` per root seed and augmentation, plus noise. With ``remedy``, also
     backtranslation with the remedy on (round-trip keep 0.5), ``remedy`` above backtranslation."""
-    from pipeline.experiments.results import Experiment
 
     arms = [("none", 1.0), ("backtranslation", 1.0), ("forward", 1.0)] + ([("backtranslation", 0.5)] if remedy else [])
     exps = []
@@ -505,15 +508,10 @@ def _nested_exps(shift: dict[str, float], root_sd: float, rng, remedy: float | N
                 generator += remedy if keep < 1 else 0.0
                 for seed in range(2):
                     ap = base + generator + rng.normal(0, 0.05, 60)
-                    per_query = dict(zip(queries, map(float, ap), strict=True))
                     params = {"seed": root, "lang": lang, "aug": aug, "augment.size": 0 if aug == "none" else 400,
                               "distill.seed": seed, "distill.loss": "ot", "evaluate.scoring": "dense",
                               "mt.epochs": 3, "augment.round_trip_keep": keep}  # fmt: skip
-                    metrics = {f"metrics/eval/{s}.json": {"available": True, "student": {"AP": float(ap.mean())}}
-                               for s in ("shifted_genre", "shifted_register")}  # fmt: skip
-                    ap_by_split = {s: {"desc": per_query} for s in ("shifted_genre", "shifted_register")}
-                    name = f"n-{lang}-{root}-{aug}-{keep}-{seed}"
-                    exps.append(Experiment(name, "rev", params, metrics, ap_by_split))
+                    exps.append(_cell(f"n-{lang}-{root}-{aug}-{keep}-{seed}", params, queries, ap))
     return exps
 
 
