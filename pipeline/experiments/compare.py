@@ -80,7 +80,8 @@ def render_answer(answer: pd.DataFrame, design: designs.Design, done: int, decla
     :func:`render_nested_answer`."""
     status = _status(done, declared)
     if answer.empty:
-        return f"# The answer (design `{design.name}`)\n\n{status}No language has both arms with >= 2 seeds yet.\n\n"
+        unit = "root seeds" if design.roots > 1 else "seeds"
+        return f"# The answer (design `{design.name}`)\n\n{status}No language has both arms with >= 2 {unit} yet.\n\n"
     if design.roots > 1:
         return render_nested_answer(answer, design, status)
     a = _formatted(answer)
