@@ -283,19 +283,21 @@ def nested_main(args, design: designs.Design, loaded: list[results.Experiment]) 
     """``--design`` with root seeds: :func:`root_means` of its report's cells so far, :func:`nested_projection` at
     the design's root seeds and one and two more, and the nested test's type-I error simulated at the measured
     variances (a root seed's mean variance split into the part its queries explain and the rest, the generator's;
-    at one replicate seed the seed's share is not separable and counts as the generator's)."""
+    at one replicate seed the seed's share is not separable and counts as the generator's, and the per-query
+    variance is simulated as noise of each root seed's own; simulated only once a language has 2 root seeds)."""
     means = root_means(cells.select(loaded, *cells.declared_reports()[design.report]), design)
     counts = sorted({design.roots, design.roots + 1, design.roots + 2})
     projection = nested_projection(means, design, counts) if not means.empty else pd.DataFrame()
     calib = []
     for contrast, g in means.groupby("contrast", sort=False):
-        q = int(g["queries"].median())
-        comp = {"root": max(0.0, float(g.groupby("lang")["mean"].var(ddof=1).mean()) - g["var_query"].mean() / q),
-                "seed": 0.0, "query": float(g["var_query"].mean()), "residual": 0.0}  # fmt: skip
-        if np.isnan(comp["root"]):
+        root_var = g.groupby("lang")["mean"].var(ddof=1).dropna()  # languages with >= 2 root seeds
+        if root_var.empty:
             continue
-        comps = dict.fromkeys(design.pooled, comp)
-        rates = nested_type_one_error(comps, design.roots, 1, q, q, sims=args.sims, alpha=design.alpha, seed=0)
+        q = int(g["queries"].median())
+        comp = {"root": max(0.0, float(root_var.mean()) - float(g["var_query"].mean()) / q), "seed": 0.0,
+                "query": 0.0, "residual": float(g["var_query"].mean())}  # fmt: skip
+        rates = nested_type_one_error(dict.fromkeys(design.pooled, comp), design.roots, 1, q, q, sims=args.sims,
+                                      alpha=design.alpha, seed=0)  # fmt: skip
         calib.append({"contrast": contrast, "sd_generator": float(np.sqrt(comp["root"])), **rates})
     settings = {"design": design.name, "pooled": " ".join(design.pooled), "family": design.family,
                 "alpha": design.alpha, "power": design.power, "target_mde": design.target_mde,
