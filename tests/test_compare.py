@@ -657,3 +657,14 @@ def test_a_record_carries_the_cpu_that_ran_it(tmp_path):
     record = results.to_record(results.with_machine(exp, times))
     assert record["machine"] == "CPU X" and results.from_record(record, "x").machine == "CPU X"
     assert "machine" not in results.to_record(exp)
+
+
+def test_the_augment_help_answer_on_desc_queries_regenerates(tmp_path, monkeypatch):
+    """Issue 42's design answers on title queries and reports desc beside it (docs/results.md):
+    reports/augment_help_desc.* is `compare --report augment_help --query-form desc`, byte for byte."""
+    monkeypatch.setattr(results, "exp_show", lambda all_commits=False: pytest.fail("read experiment refs"))
+    committed = sorted(Path("reports").glob("augment_help_desc*"))
+    assert {p.name for p in committed} >= {"augment_help_desc.md", "augment_help_desc.csv"}
+    compare.main(["--report", "augment_help", "--query-form", "desc", "--out", str(tmp_path / "augment_help_desc.md")])
+    for path in committed:
+        assert (tmp_path / path.name).read_bytes() == path.read_bytes(), f"{path} differs from its regeneration"

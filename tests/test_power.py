@@ -184,8 +184,9 @@ def test_every_result_of_a_design_ran_on_a_commit_that_declared_it():
 )
 def test_committed_power_report_regenerates_from_results(stem, args, tmp_path):
     """reports/power.{md,json} (the design's projection from earlier grids), reports/power_decisive.{md,json}
-    (re-measured on its own cells so far) and reports/power_augment_help.{md,json} (issue 42's design) are what `python -m pipeline.experiments.power` writes from results/
-    with the arguments docs/results.md gives, byte for byte."""
+    (re-measured on its own cells so far) and reports/power_augment_help.{md,json} (issue 42's design) are what
+    `python -m pipeline.experiments.power` writes from results/ with the arguments docs/results.md gives, byte for
+    byte."""
     power.main([*args, "--out", str(tmp_path / f"{stem}.md")])
     for name in (f"{stem}.md", f"{stem}.json"):
         assert (tmp_path / name).read_bytes() == Path("reports", name).read_bytes(), f"reports/{name} differs"
