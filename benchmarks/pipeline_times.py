@@ -66,11 +66,20 @@ def copy_project(dest: Path, profile: str) -> None:
         apply_profile(dest / "profiles" / f"{profile}.yaml", dest / "params.yaml")
 
 
-def results_file(profile: str) -> Path | None:
-    """Where a profile's measurement goes: none for ``tiny`` (a smoke run)."""
+def results_file(profile: str, bf16: bool = False) -> Path | None:
+    """Where a profile's measurement goes: none for ``tiny`` (a smoke run); the default profile run in bf16 (``auto``
+    on a CPU with bf16 kernels, libraries not capped) has a file of its own, beside the float32 one."""
     if profile == "tiny":
         return None
-    return RESULTS if profile == "default" else RESULTS.with_name(f"pipeline_times_{profile}.json")
+    if profile == "default":
+        return RESULTS.with_name("pipeline_times_bf16.json") if bf16 else RESULTS
+    return RESULTS.with_name(f"pipeline_times_{profile}.json")
+
+
+def ran_bf16(proj: Path) -> bool:
+    """Whether the project's student trained in bf16 (``auto`` on a CPU with bf16 kernels): its distill info says."""
+    info = proj / "metrics" / "distill.info.json"
+    return info.exists() and json.loads(info.read_text()).get("precision") == "bf16"
 
 
 def quality(proj: Path) -> dict:
@@ -154,7 +163,7 @@ def main() -> None:
             subprocess.run(cmd, cwd=proj, env=env, check=True, capture_output=True)
         repro = run(["dvc", "repro"], proj, env)
         print(f"dvc repro from scratch: {repro:.1f} s wall (DVC's own overhead included)")
-    out = results_file(args.profile)
+    out = results_file(args.profile, bf16=ran_bf16(proj))
     if args.switch_only:
         result = json.loads(out.read_text())
         result["switch"] = measure_switch(proj, env, args.aug)
