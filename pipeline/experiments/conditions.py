@@ -49,11 +49,12 @@ def normalized(cond: dict) -> dict:
     return {k: v if uses(cond["aug"], k) else UNUSED[k] for k, v in cond.items()}
 
 
-def partners(a: dict, axis: str, b: object, conditions: Iterable[tuple]) -> list[tuple]:
+def partners(a: dict, axis: str, b: str, conditions: Iterable[tuple]) -> list[tuple]:
     """Of ``conditions`` (tuples in :data:`CONDITION`'s order), those that are condition ``a`` with ``axis`` = ``b``
-    (typed as the column): columns B uses and A does not (the MT level of backtranslation in parallel −
-    backtranslation) match any value, columns B does not use are at their :data:`UNUSED` value."""
-    want = normalized({**a, axis: b})
+    (as written in a contrast, read as the type of ``a``'s value): columns B uses and A does not (the MT level of
+    backtranslation in parallel − backtranslation) match any value, columns B does not use are at their
+    :data:`UNUSED` value."""
+    want = normalized({**a, axis: type(a[axis])(b)})
     free = {k for k in UNUSED if k != axis and not uses(a["aug"], k) and uses(want["aug"], k)}
     return [key for key in conditions if all(k in free or v == want[k] for k, v in zip(CONDITION, key, strict=True))]
 

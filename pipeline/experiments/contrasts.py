@@ -130,7 +130,7 @@ def contrasts(table: pd.DataFrame, exps: dict[str, Experiment], test=bootstrap_t
                 a = dict(zip(cond, key, strict=True))
                 if str(a[c.axis]) != c.a:
                     continue
-                for key_b in partners(a, c.axis, type(a[c.axis])(c.b), cells):  # e.g. B = none: no rows, no MT
+                for key_b in partners(a, c.axis, c.b, cells):  # e.g. B = none: no rows, no MT
                     ma, mb = paired_matrices(cell_a, cells[key_b], exps, split)
                     if ma.shape[0] == 0 or ma.shape[1] < 2:
                         continue
@@ -226,22 +226,19 @@ def root_pairs(sub: pd.DataFrame, axis: str, a: str, b: str, exps: dict[str, Exp
     seed without both is left out; an error where A has several conditions in one root seed (the report mixes
     levels of another axis: narrow its selection)."""
     cond = list(CONDITION)
+    at, keep = cond.index(axis), cond.index("keep")
     out = []
     for root, rows in sub.groupby("root_seed", sort=True):
-        plain = rows if axis == "keep" else rows[rows["keep"] == UNUSED["keep"]]
-        rows_a = plain[plain[axis].astype(str) == a]
-        keys = {tuple(k) for k in rows[cond].itertuples(index=False)}
-        conds = {tuple(k) for k in rows_a[cond].itertuples(index=False)}
-        if len(conds) > 1:
-            raise CompareError(f"{axis} = {a} has {len(conds)} conditions in root seed {root}: {sorted(conds)}")
-        if not conds:
+        cells = {tuple(k): g for k, g in rows.groupby(cond, sort=True)}
+        keys_a = [k for k in cells if str(k[at]) == a and (axis == "keep" or k[keep] == UNUSED["keep"])]
+        if len(keys_a) > 1:
+            raise CompareError(f"{axis} = {a} has {len(keys_a)} conditions in root seed {root}: {keys_a}")
+        if not keys_a:
             continue
-        a_cond = dict(zip(cond, conds.pop(), strict=True))
-        found = partners(a_cond, axis, type(a_cond[axis])(b), keys)
+        found = partners(dict(zip(cond, keys_a[0], strict=True)), axis, b, cells)
         if len(found) != 1:
             continue
-        rows_b = rows[[tuple(k) == found[0] for k in rows[cond].itertuples(index=False)]]
-        ma, mb = paired_matrices(rows_a, rows_b, exps, split)
+        ma, mb = paired_matrices(cells[keys_a[0]], cells[found[0]], exps, split)
         if ma.size:
             out.append((root, ma, mb))
     return out

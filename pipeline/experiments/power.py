@@ -256,6 +256,12 @@ def root_means(exps: list[results.Experiment], design: designs.Design) -> pd.Dat
     return pd.DataFrame(rows)
 
 
+def root_variances(means: pd.DataFrame) -> dict[str, float]:
+    """Per language with ≥ 2 root seeds in ``means`` (one contrast's :func:`root_means`): the sample variance of its
+    root seeds' mean differences."""
+    return {lang: float(g["mean"].var(ddof=1)) for lang, g in means.groupby("lang") if len(g) >= 2}
+
+
 def nested_projection(means: pd.DataFrame, design: designs.Design, root_counts: Sequence[int]) -> pd.DataFrame:
     """Per primary contrast and number of root seeds R: the pooled MDE on the measured split. A language's
     variance of one root seed's mean is the sample variance of its measured root means (its replicate seeds and
@@ -265,7 +271,7 @@ def nested_projection(means: pd.DataFrame, design: designs.Design, root_counts: 
     rows = []
     k = len(design.pooled)
     for contrast, group in means.groupby("contrast", sort=False):
-        measured = {lang: float(g["mean"].var(ddof=1)) for lang, g in group.groupby("lang") if len(g) >= 2}
+        measured = root_variances(group)
         if not measured:
             continue
         fill = float(np.mean(list(measured.values())))
@@ -290,12 +296,12 @@ def nested_main(args, design: designs.Design, loaded: list[results.Experiment]) 
     projection = nested_projection(means, design, counts) if not means.empty else pd.DataFrame()
     calib = []
     for contrast, g in means.groupby("contrast", sort=False):
-        root_var = g.groupby("lang")["mean"].var(ddof=1).dropna()  # languages with >= 2 root seeds
-        if root_var.empty:
+        root_var = root_variances(g)
+        if not root_var:
             continue
-        q = int(g["queries"].median())
-        comp = {"root": max(0.0, float(root_var.mean()) - float(g["var_query"].mean()) / q), "seed": 0.0,
-                "query": 0.0, "residual": float(g["var_query"].mean())}  # fmt: skip
+        q, noise = int(g["queries"].median()), float(g["var_query"].mean())
+        comp = {"root": max(0.0, float(np.mean(list(root_var.values()))) - noise / q), "seed": 0.0, "query": 0.0,
+                "residual": noise}  # fmt: skip
         rates = nested_type_one_error(dict.fromkeys(design.pooled, comp), design.roots, 1, q, q, sims=args.sims,
                                       alpha=design.alpha, seed=0)  # fmt: skip
         calib.append({"contrast": contrast, "sd_generator": float(np.sqrt(comp["root"])), **rates})

@@ -180,11 +180,16 @@ def with_info(exp: Experiment, reader=None) -> Experiment:
 GRID_TIMES = Path("benchmarks/results/grid_times.json")
 
 
-def with_machine(exp: Experiment, times: Path = GRID_TIMES) -> Experiment:
-    """``exp`` with the CPU that ran it, from the ``grid run`` row of its name and commit (unchanged without one)."""
+def machines(times: Path = GRID_TIMES) -> dict[tuple[str, str], str]:
+    """(experiment name, commit) -> the CPU that ``grid run`` recorded for it (the last row of each)."""
     rows = json.loads(times.read_text(encoding="utf-8"))["tasks"] if times.exists() else []
-    found = [r["machine"] for r in rows if (r["name"], r["baseline"]) == (exp.name, exp.baseline) and r.get("machine")]
-    return replace(exp, machine=found[-1]) if found else exp
+    return {(r["name"], r["baseline"]): r["machine"] for r in rows if r.get("machine")}
+
+
+def with_machine(exp: Experiment, known: dict[tuple[str, str], str]) -> Experiment:
+    """``exp`` with the CPU that ran it, from :func:`machines` (unchanged where it has none)."""
+    found = known.get((exp.name, exp.baseline))
+    return replace(exp, machine=found) if found else exp
 
 
 def ran_params(exp: Experiment) -> Experiment:
@@ -305,7 +310,8 @@ def main(argv: Iterable[str] | None = None) -> None:
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise ResultsError(f"experiment names occur twice: {duplicated}; rename with `dvc exp rename`")
-    changed = write((with_machine(with_query_ap(with_info(e))) for e in exps), args.out)
+    known = machines()
+    changed = write((with_machine(with_query_ap(with_info(e)), known) for e in exps), args.out)
     print(f"{len(exps)} experiments; {len(changed)} file(s) written under {args.out}/")
 
 

@@ -19,9 +19,9 @@ GRIDS = ("augment_help", "stopping_rule", "mt_quality", "augment_help_controls")
 
 def progress() -> dict[str, tuple[int, int]]:
     """Per grid of :data:`GRIDS`: (cells in ``results/``, cells declared)."""
-    out = {}
+    out, defaults = {}, grid.committed_params()
     for name in GRIDS:
-        cells = dict(grid.cells(name, defaults=grid.committed_params()))
+        cells = dict(grid.cells(name, defaults=defaults))
         ran = sum((Path(results.RESULTS_DIR) / f"{cell}.json").exists() for cell in cells)
         out[name] = (ran, len(cells))
     return out
